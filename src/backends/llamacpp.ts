@@ -1,0 +1,174 @@
+// In-process GGUF models through node-llama-cpp: chat generation and exact
+// next-token probabilities over answer options.
+
+import type { Llama, LlamaContext, LlamaModel, Token, ChatHistoryItem, ChatWrapper } from 'node-llama-cpp';
+import { existsSync } from 'node:fs';
+import { UserError } from '../util/errors.js';
+import { BackendError, normaliseOptionProbs, type Backend, type ChatMessage, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
+
+export interface LlamaCppBackendConfig {
+  /** A local .gguf path, or an `hf:` URI / URL resolved (and downloaded once) by node-llama-cpp. */
+  model: string;
+  /** Where downloaded models are cached. */
+  cacheDir?: string;
+  contextSize?: number;
+  threads?: number;
+}
+
+let llamaPromise: Promise<Llama> | undefined;
+async function sharedLlama(): Promise<Llama> {
+  if (!llamaPromise) {
+    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+    // CPU only and no source builds: the prebuilt binary is used as shipped.
+    llamaPromise = getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  }
+  return llamaPromise;
+}
+
+export function isRemoteModelRef(ref: string): boolean {
+  return /^(hf:|huggingface:|https?:\/\/)/.test(ref);
+}
+
+export async function resolveGgufPath(ref: string, cacheDir?: string, download: 'auto' | false = 'auto'): Promise<string> {
+  if (!isRemoteModelRef(ref)) {
+    if (!existsSync(ref)) throw new UserError(`llamacpp: model file not found: ${ref}`);
+    return ref;
+  }
+  const { resolveModelFile } = await import('node-llama-cpp');
+  return resolveModelFile(ref, { directory: cacheDir, download, cli: false });
+}
+
+/** A mutex, because one context sequence serves one evaluation at a time. */
+class Lock {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(() => undefined, () => undefined);
+    return result;
+  }
+}
+
+export class LlamaCppBackend implements Backend {
+  readonly kind = 'llamacpp';
+  readonly simulated = false;
+  readonly capabilities = { optionProbs: true };
+  readonly id: string;
+  private loaded?: Promise<{ model: LlamaModel; context: LlamaContext; wrapper: ChatWrapper }>;
+  private readonly lock = new Lock();
+
+  constructor(private readonly config: LlamaCppBackendConfig) {
+    this.id = `llamacpp:${config.model}`;
+  }
+
+  private load(): Promise<{ model: LlamaModel; context: LlamaContext; wrapper: ChatWrapper }> {
+    this.loaded ??= (async () => {
+      const path = await resolveGgufPath(this.config.model, this.config.cacheDir);
+      const llama = await sharedLlama();
+      const { resolveChatWrapper } = await import('node-llama-cpp');
+      let model: LlamaModel;
+      try {
+        model = await llama.loadModel({ modelPath: path });
+      } catch (err) {
+        throw new UserError(`llamacpp: cannot load ${path}: ${(err as Error).message}`);
+      }
+      const context = await model.createContext({ contextSize: this.config.contextSize ?? 2048, sequences: 1, threads: this.config.threads });
+      const wrapper = resolveChatWrapper(model);
+      return { model, context, wrapper };
+    })();
+    return this.loaded;
+  }
+
+  /** Tokens of the chat formatted by the model's own template, ending with the assistant's turn opened. */
+  async promptTokens(messages: ChatMessage[]): Promise<Token[]> {
+    const { model, wrapper } = await this.load();
+    const history: ChatHistoryItem[] = messages.map((m) => (m.role === 'assistant' ? { type: 'model', response: [m.content] } : { type: m.role, text: m.content }));
+    if (messages.at(-1)?.role !== 'assistant') history.push({ type: 'model', response: [] });
+    const { contextText } = wrapper.generateContextState({ chatHistory: history });
+    return contextText.tokenize(model.tokenizer);
+  }
+
+  async chat(request: ChatRequest): Promise<ChatResult> {
+    const { model, context } = await this.load();
+    const tokens = await this.promptTokens(request.messages);
+    const s = request.sampling ?? {};
+    const maxTokens = s.maxTokens ?? 256;
+    return this.lock.run(async () => {
+      const sequence = context.getSequence();
+      try {
+        const out: Token[] = [];
+        let finishReason = 'length';
+        for await (const token of sequence.evaluate(tokens, { temperature: s.temperature ?? 0, topP: s.topP, seed: s.seed })) {
+          if (model.isEogToken(token)) {
+            finishReason = 'stop';
+            break;
+          }
+          out.push(token);
+          const text = model.detokenize(out);
+          if (s.stop?.some((stop) => text.includes(stop))) {
+            finishReason = 'stop';
+            break;
+          }
+          if (out.length >= maxTokens) break;
+        }
+        return { text: model.detokenize(out), finishReason, usage: { inputTokens: tokens.length, outputTokens: out.length } };
+      } finally {
+        sequence.dispose();
+      }
+    });
+  }
+
+  /** Softmax of the next-token logits after the prompt, read off for the first token of each option. */
+  async nextTokenLogProbs(messages: ChatMessage[]): Promise<Float64Array> {
+    const { context } = await this.load();
+    const tokens = await this.promptTokens(messages);
+    return this.lock.run(async () => {
+      const sequence = context.getSequence();
+      try {
+        const input = tokens.map((t, i) => (i === tokens.length - 1 ? ([t, { generateNext: { logits: true } }] as const) : t));
+        const results = await sequence.controlledEvaluate(input as Parameters<typeof sequence.controlledEvaluate>[0]);
+        const logits = results.at(-1)?.next?.logits;
+        if (!logits) throw new BackendError('llamacpp: no logits returned for the last prompt token', false);
+        return logSoftmax(logits);
+      } finally {
+        sequence.dispose();
+      }
+    });
+  }
+
+  async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
+    const { model } = await this.load();
+    const logProbs = await this.nextTokenLogProbs(request.messages);
+    const firstToken = (o: string): Token => {
+      const t = model.tokenize(o)[0];
+      if (t === undefined) throw new BackendError(`llamacpp: option "${o}" tokenizes to nothing`, false);
+      return t;
+    };
+    const res = normaliseOptionProbs(request.options, (o) => Math.exp(logProbs[firstToken(o)]!));
+    return res;
+  }
+
+  async close(): Promise<void> {
+    if (!this.loaded) return;
+    const { model, context } = await this.loaded;
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+function logSoftmax(logits: ArrayLike<number> | Map<Token, number>): Float64Array {
+  const values = logits instanceof Map ? denseFromMap(logits) : Float64Array.from(logits as ArrayLike<number>);
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  let sum = 0;
+  for (const v of values) sum += Math.exp(v - max);
+  const logZ = max + Math.log(sum);
+  return values.map((v) => v - logZ);
+}
+
+function denseFromMap(map: Map<Token, number>): Float64Array {
+  let size = 0;
+  for (const k of map.keys()) size = Math.max(size, (k as number) + 1);
+  const out = new Float64Array(size).fill(-Infinity);
+  for (const [k, v] of map) out[k as number] = v;
+  return out;
+}

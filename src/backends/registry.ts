@@ -1,0 +1,82 @@
+import { UserError } from '../util/errors.js';
+import { registerSecret } from '../util/redact.js';
+import type { Backend } from './types.js';
+import { SimulatedPanel, parseSimSpec } from './sim.js';
+
+export const BACKEND_KINDS = ['openai', 'anthropic', 'llamacpp', 'sim'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
+export interface ModelConfig {
+  id: string;
+  baseURL?: string;
+  apiKeyEnv?: string;
+  logprobs?: boolean;
+  timeoutMs?: number;
+}
+
+export function parseModelId(id: string): { kind: BackendKind; rest: string } {
+  const colon = id.indexOf(':');
+  const kind = colon < 0 ? id : id.slice(0, colon);
+  if (!(BACKEND_KINDS as readonly string[]).includes(kind)) {
+    throw new UserError(`unknown backend "${kind}" in model "${id}" (known: ${BACKEND_KINDS.map((k) => `${k}:`).join(', ')})`);
+  }
+  return { kind: kind as BackendKind, rest: colon < 0 ? '' : id.slice(colon + 1) };
+}
+
+function isLoopback(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || host === '::1' || host.startsWith('127.');
+  } catch {
+    return false;
+  }
+}
+
+function readKey(envName: string, env: NodeJS.ProcessEnv, required: boolean, modelId: string): string {
+  const key = env[envName];
+  if (!key) {
+    if (required) throw new UserError(`missing API key for ${modelId}: set the environment variable ${envName}`);
+    return 'not-needed';
+  }
+  registerSecret(key);
+  return key;
+}
+
+export interface BackendContext {
+  env?: NodeJS.ProcessEnv;
+  cacheDir?: string;
+}
+
+/** Build a backend from a model entry. Checks keys and paths up front, before any call. */
+export async function createBackend(model: string | ModelConfig, ctx: BackendContext = {}): Promise<Backend> {
+  const cfg: ModelConfig = typeof model === 'string' ? { id: model } : model;
+  const env = ctx.env ?? process.env;
+  const { kind, rest } = parseModelId(cfg.id);
+  switch (kind) {
+    case 'sim':
+      return new SimulatedPanel(parseSimSpec(rest));
+    case 'openai': {
+      if (!rest) throw new UserError('openai: name a model, e.g. openai:gpt-4o-mini');
+      const baseURL = cfg.baseURL ?? env.OPENAI_BASE_URL;
+      // A local server (vLLM, llama.cpp, Ollama) usually needs no key; a hosted one does.
+      const apiKey = readKey(cfg.apiKeyEnv ?? 'OPENAI_API_KEY', env, cfg.apiKeyEnv !== undefined || !isLoopback(baseURL), cfg.id);
+      const { OpenAIBackend } = await import('./openai.js');
+      return new OpenAIBackend({ model: rest, baseURL, apiKey, logprobs: cfg.logprobs, timeoutMs: cfg.timeoutMs });
+    }
+    case 'anthropic': {
+      if (!rest) throw new UserError('anthropic: name a model, e.g. anthropic:claude-3-5-haiku-latest');
+      const baseURL = cfg.baseURL ?? env.ANTHROPIC_BASE_URL;
+      const apiKey = readKey(cfg.apiKeyEnv ?? 'ANTHROPIC_API_KEY', env, true, cfg.id);
+      const { AnthropicBackend } = await import('./anthropic.js');
+      return new AnthropicBackend({ model: rest, apiKey, baseURL, timeoutMs: cfg.timeoutMs });
+    }
+    case 'llamacpp': {
+      if (!rest) throw new UserError('llamacpp: name a model file or hf: URI, e.g. llamacpp:./model.gguf');
+      const { LlamaCppBackend, isRemoteModelRef } = await import('./llamacpp.js');
+      const { existsSync } = await import('node:fs');
+      if (!isRemoteModelRef(rest) && !existsSync(rest)) throw new UserError(`llamacpp: model file not found: ${rest}`);
+      return new LlamaCppBackend({ model: rest, cacheDir: ctx.cacheDir });
+    }
+  }
+}

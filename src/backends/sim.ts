@@ -1,0 +1,149 @@
+// The simulated panel (`sim:`). NOT a language model: a psychometric simulation of
+// respondents with known latent traits, used to check that persona-probe's metrics
+// recover known truth (parameter recovery). Every output that touches it is
+// labelled as a simulation.
+//
+// Model: a persona's latent level per domain is
+//   theta = fidelity * target + (1 - fidelity) * default + N(0, noise)   (per repetition)
+// plus a seeded persona-by-item deviation N(0, itemNoise), so items disagree as real ones do;
+// and each item is answered by a graded-response model on the 1..5 scale:
+//   P(X >= k) = logistic(a * (theta_keyed - (k - 0.5) - b_item)), k = 2..5
+// where theta_keyed = 6 - theta for reverse-keyed items and b_item is a small,
+// seeded item difficulty. With unit-spaced thresholds, E[X] tracks theta closely
+// between about 1.5 and 4.5.
+
+import type { Domain, Profile } from '../instruments/types.js';
+import { DOMAINS } from '../instruments/types.js';
+import { createRng, seedFromString } from '../util/rng.js';
+import { UserError } from '../util/errors.js';
+import { BackendError, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
+
+/** The simulated unconditioned assistant: upbeat, agreeable, conscientious (ENFJ-like). */
+export const SIM_DEFAULT_PROFILE: Profile = { O: 3.8, C: 4.1, E: 3.9, A: 4.3, N: 2.0 };
+
+export interface SimPersonaTruth {
+  target: Profile;
+  /** Share of the target that is realized, in [0, 1]. */
+  fidelity: number;
+}
+
+export interface SimOptions {
+  seed: number;
+  /** Default fidelity for personas without their own. */
+  fidelity: number;
+  /** SD of per-repetition latent noise, on the 1..5 scale. */
+  noise: number;
+  /** Item discrimination of the graded-response model. */
+  discrimination: number;
+  /** SD of seeded per-item difficulty offsets. */
+  itemSpread: number;
+  /** SD of a persona's seeded, item-specific deviation (what makes items disagree, so reliability is below 1). */
+  itemNoise: number;
+  /** Probability that a sampled answer is a refusal (missing), to exercise missing-data paths. */
+  refusalRate: number;
+  defaultProfile: Profile;
+}
+
+export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE };
+
+function logistic(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/** Graded-response category probabilities for options 1..5 given a keyed latent level. */
+export function gradedResponseProbs(thetaKeyed: number, discrimination: number, itemOffset: number): number[] {
+  const atLeast = [1];
+  for (let k = 2; k <= 5; k++) atLeast.push(logistic(discrimination * (thetaKeyed - (k - 0.5) - itemOffset)));
+  atLeast.push(0);
+  return [0, 1, 2, 3, 4].map((i) => atLeast[i]! - atLeast[i + 1]!);
+}
+
+export function parseSimSpec(spec: string): Partial<SimOptions> {
+  const out: Partial<SimOptions> = {};
+  if (!spec) return out;
+  for (const part of spec.split(/[,&;]/).filter(Boolean)) {
+    const [key, raw] = part.split('=');
+    const value = Number(raw);
+    if (!key || raw === undefined || !Number.isFinite(value)) throw new UserError(`sim: cannot read "${part}" (expected key=number, e.g. sim:fidelity=0.7,noise=0.2)`);
+    if (!['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate'].includes(key)) throw new UserError(`sim: unknown option "${key}"`);
+    (out as Record<string, number>)[key] = value;
+  }
+  return out;
+}
+
+export class SimulatedPanel implements Backend {
+  readonly kind = 'sim';
+  readonly simulated = true;
+  readonly capabilities = { optionProbs: true };
+  readonly id: string;
+  readonly options: SimOptions;
+  private readonly truths = new Map<string, SimPersonaTruth>();
+
+  constructor(options: Partial<SimOptions> = {}) {
+    this.options = { ...DEFAULT_SIM_OPTIONS, ...options };
+    const o = this.options;
+    this.id = `sim:seed=${o.seed},fidelity=${o.fidelity},noise=${o.noise}`;
+  }
+
+  /** Declare a persona's ground truth (from the suite). Unknown personas answer as the default. */
+  setPersona(personaId: string, truth: SimPersonaTruth): void {
+    this.truths.set(personaId, truth);
+  }
+
+  truthOf(personaId: string): SimPersonaTruth | undefined {
+    return this.truths.get(personaId);
+  }
+
+  /** The latent profile of one persona at one repetition. */
+  latent(personaId: string | undefined, repetition: number): Profile {
+    const o = this.options;
+    const truth = personaId ? this.truths.get(personaId) : undefined;
+    const rng = createRng(seedFromString(`${o.seed}/latent/${personaId ?? '__default__'}/${repetition}`));
+    const out = {} as Profile;
+    for (const d of DOMAINS) {
+      const base = truth ? truth.fidelity * truth.target[d] + (1 - truth.fidelity) * o.defaultProfile[d] : o.defaultProfile[d];
+      out[d] = base + o.noise * rng.normal();
+    }
+    return out;
+  }
+
+  private itemOffset(itemId: string): number {
+    return this.options.itemSpread * createRng(seedFromString(`${this.options.seed}/item/${itemId}`)).normal();
+  }
+
+  private probsFor(hints: OptionProbsRequest['hints']): number[] {
+    const item = hints?.item;
+    if (!item) throw new BackendError('sim: the simulated panel only answers inventory items (no item in the request)', false);
+    const theta = this.latent(hints.personaId, hints.repetition ?? 0)[item.domain as Domain];
+    if (theta === undefined) throw new BackendError(`sim: unknown domain ${item.domain}`, false);
+    const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${hints.personaId}/${hints.repetition ?? 0}/${item.id}`)).normal();
+    const keyed = item.keyed === 'plus' ? theta + idiosyncratic : 6 - theta - idiosyncratic;
+    return gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id));
+  }
+
+  async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
+    if (request.options.length !== 5) throw new BackendError('sim: the simulated panel answers 5-option items only', false);
+    return { probs: this.probsFor(request.hints), coverage: 1 };
+  }
+
+  async chat(request: ChatRequest): Promise<ChatResult> {
+    const hints = request.hints;
+    if (!hints?.item) {
+      return { text: '[simulated panel: no model text; sim: only answers inventory items]', finishReason: 'stop' };
+    }
+    const probs = this.probsFor(hints);
+    const rng = createRng(seedFromString(`${this.options.seed}/sample/${hints.personaId}/${hints.repetition ?? 0}/${hints.item.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`));
+    if (rng.next() < this.options.refusalRate) return { text: "As an AI, I don't have personal experiences to rate that.", finishReason: 'stop' };
+    let u = rng.next();
+    let answer = 5;
+    for (let i = 0; i < probs.length; i++) {
+      u -= probs[i]!;
+      if (u <= 0) {
+        answer = i + 1;
+        break;
+      }
+    }
+    return { text: `${answer}`, finishReason: 'stop' };
+  }
+}
+

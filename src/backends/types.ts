@@ -1,0 +1,93 @@
+// The one small interface every model sits behind (in the spirit of the Vercel AI
+// SDK's provider interface): chat, plus option probabilities as a capability.
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+export interface SamplingOptions {
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  seed?: number;
+  stop?: string[];
+}
+
+/**
+ * What the probe knows about a request, for the simulated panel only: real
+ * backends ignore it. It lets `sim:` answer as the persona it is simulating.
+ */
+export interface ProbeHints {
+  personaId?: string;
+  item?: { id: string; keyed: 'plus' | 'minus'; domain: string };
+  /** Sample index when the same prompt is sampled k times. */
+  sample?: number;
+  repetition?: number;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  sampling?: SamplingOptions;
+  hints?: ProbeHints;
+}
+
+export interface ChatResult {
+  text: string;
+  usage?: { inputTokens?: number; outputTokens?: number };
+  finishReason?: string;
+}
+
+export interface OptionProbsRequest {
+  messages: ChatMessage[];
+  /** The literal answers, e.g. ["1","2","3","4","5"]; probabilities are of the first token of each. */
+  options: string[];
+  hints?: ProbeHints;
+}
+
+export interface OptionProbsResult {
+  /** Probabilities of the options, normalised over the options. */
+  probs: number[];
+  /** Probability mass the model put on the options before normalising (how on-format it was). */
+  coverage: number;
+  usage?: { inputTokens?: number; outputTokens?: number };
+}
+
+export interface BackendCapabilities {
+  optionProbs: boolean;
+}
+
+export interface Backend {
+  /** Stable id, e.g. "openai:gpt-4o-mini@http://127.0.0.1:8080/v1". Never contains a secret. */
+  readonly id: string;
+  readonly kind: string;
+  /** True only for the simulated panel: every output it touches is labelled as a simulation. */
+  readonly simulated: boolean;
+  readonly capabilities: BackendCapabilities;
+  chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult>;
+  optionProbs?(request: OptionProbsRequest, signal?: AbortSignal): Promise<OptionProbsResult>;
+  close?(): Promise<void>;
+}
+
+/** A failed call. `retriable` says whether backing off and trying again can help. */
+export class BackendError extends Error {
+  override readonly name = 'BackendError';
+  constructor(
+    message: string,
+    readonly retriable: boolean,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Normalise a map token-text -> probability onto the options (by first characters). */
+export function normaliseOptionProbs(options: string[], probOf: (option: string) => number): OptionProbsResult {
+  const raw = options.map((o) => Math.max(0, probOf(o)));
+  const coverage = raw.reduce((a, b) => a + b, 0);
+  if (!(coverage > 0)) throw new BackendError('the model put no probability on any answer option', false);
+  return { probs: raw.map((p) => p / coverage), coverage };
+}

@@ -1,0 +1,152 @@
+// Fidelity of conditioned personas to their target Big Five profiles. Pure: takes
+// administrations (answer sheets) and targets, returns numbers with intervals.
+
+import type { Domain, Instrument, Profile } from '../instruments/types.js';
+import { DOMAINS } from '../instruments/types.js';
+import { keyedScore, profileOf, scoreAnswers } from '../instruments/scoring.js';
+import { bootstrap, bootstrapMean, type Estimate } from './bootstrap.js';
+import { cronbachAlpha, mcdonaldOmega } from './reliability.js';
+import { finite, mean, sd, spearman } from './stats.js';
+
+/** One answer sheet: a persona (or the baseline) answering the whole instrument once. */
+export interface Administration {
+  personaId: string;
+  method: string;
+  repetition: number;
+  variant: string;
+  /** item id -> answer on the option scale (fractional for expected values), null = missing. */
+  answers: Record<string, number | null>;
+}
+
+export interface PersonaFidelity {
+  personaId: string;
+  method: string;
+  target: Profile;
+  measured: Record<Domain, Estimate>;
+  /** Mean absolute error of measured vs target over domains. */
+  mae: Estimate;
+  /** Share of non-neutral target domains whose measured score is on the target's side of the midpoint. */
+  directionHitRate: number;
+  /**
+   * Fraction of the way from the target to the unconditioned default that the measured
+   * profile sits: 0 = on target, 1 = indistinguishable from the default. Projection of
+   * (measured - target) on (default - target); null when target and default are too close to tell.
+   */
+  defaultPull: number | null;
+  /** SD across repetitions of each domain score (run-to-run spread). */
+  spread: Record<Domain, number>;
+  administrations: number;
+  missingAnswers: number;
+}
+
+export interface FidelityReport {
+  method: string;
+  baseline: Profile | null;
+  personas: PersonaFidelity[];
+  /** Across personas, per domain: Spearman rank correlation of measured vs target. */
+  rankCorrelation: Record<Domain, number>;
+  meanDefaultPull: Estimate | null;
+  meanMae: Estimate;
+  reliability: Record<Domain, { alpha: number; omega: number; rows: number }>;
+}
+
+export const MIDPOINT = 3;
+/** Below this distance (scale points) between target and default, default pull is undefined. */
+export const MIN_PULL_DISTANCE = 0.5;
+
+export function defaultPull(measured: Profile, target: Profile, baseline: Profile): number | null {
+  let dot = 0;
+  let norm2 = 0;
+  for (const d of DOMAINS) {
+    const axis = baseline[d] - target[d];
+    dot += (measured[d] - target[d]) * axis;
+    norm2 += axis * axis;
+  }
+  if (Math.sqrt(norm2) < MIN_PULL_DISTANCE) return null;
+  return dot / norm2;
+}
+
+function keyedMatrix(instrument: Instrument, sheets: readonly Administration[], domain: Domain): number[][] {
+  const items = instrument.items.filter((i) => i.domain === domain);
+  const max = instrument.options.length;
+  return sheets.map((s) => items.map((it) => {
+    const a = s.answers[it.id];
+    return a === null || a === undefined ? Number.NaN : keyedScore(it, a, max);
+  }));
+}
+
+export function personaFidelity(instrument: Instrument, sheets: readonly Administration[], target: Profile, baseline: Profile | null, seed = 1): PersonaFidelity {
+  const first = sheets[0];
+  if (!first) throw new RangeError('personaFidelity: no administrations');
+  const profiles = sheets.map((s) => profileOf(scoreAnswers(instrument, s.answers)));
+  const measured = {} as Record<Domain, Estimate>;
+  const spread = {} as Record<Domain, number>;
+  for (const d of DOMAINS) {
+    // Interval over items (the unit of measurement error), pooled across repetitions.
+    const matrix = keyedMatrix(instrument, sheets, d);
+    const itemMeans = matrix[0]!.map((_, j) => mean(finite(matrix.map((r) => r[j]!))));
+    const est = bootstrapMean(finite(itemMeans), { seed: `${first.personaId}/${d}/${seed}` });
+    measured[d] = { ...est, value: mean(finite(profiles.map((p) => p[d]))) };
+    spread[d] = sheets.length > 1 ? sd(finite(profiles.map((p) => p[d]))) : 0;
+  }
+  const point = Object.fromEntries(DOMAINS.map((d) => [d, measured[d].value])) as Profile;
+  const absErr = DOMAINS.map((d) => Math.abs(point[d] - target[d]));
+  const nonNeutral = DOMAINS.filter((d) => target[d] !== MIDPOINT);
+  const hits = nonNeutral.filter((d) => Math.sign(point[d] - MIDPOINT) === Math.sign(target[d] - MIDPOINT)).length;
+  const missingAnswers = sheets.reduce((n, s) => n + instrument.items.filter((it) => s.answers[it.id] === null || s.answers[it.id] === undefined).length, 0);
+  return {
+    personaId: first.personaId,
+    method: first.method,
+    target,
+    measured,
+    mae: bootstrapMean(absErr, { seed: `${first.personaId}/mae/${seed}` }),
+    directionHitRate: nonNeutral.length ? hits / nonNeutral.length : Number.NaN,
+    defaultPull: baseline ? defaultPull(point, target, baseline) : null,
+    spread,
+    administrations: sheets.length,
+    missingAnswers,
+  };
+}
+
+export function measuredProfile(p: PersonaFidelity): Profile {
+  return Object.fromEntries(DOMAINS.map((d) => [d, p.measured[d].value])) as Profile;
+}
+
+/** Mean profile of the unconditioned baseline's administrations. */
+export function baselineProfile(instrument: Instrument, sheets: readonly Administration[]): Profile | null {
+  if (sheets.length === 0) return null;
+  const profiles = sheets.map((s) => profileOf(scoreAnswers(instrument, s.answers)));
+  return Object.fromEntries(DOMAINS.map((d) => [d, mean(finite(profiles.map((p) => p[d])))])) as Profile;
+}
+
+export function fidelityReport(
+  instrument: Instrument,
+  method: string,
+  personaSheets: ReadonlyMap<string, readonly Administration[]>,
+  targets: ReadonlyMap<string, Profile>,
+  baselineSheets: readonly Administration[],
+): FidelityReport {
+  const baseline = baselineProfile(instrument, baselineSheets);
+  const personas: PersonaFidelity[] = [];
+  for (const [id, sheets] of personaSheets) {
+    const target = targets.get(id);
+    if (!target) throw new RangeError(`fidelityReport: no target for persona ${id}`);
+    personas.push(personaFidelity(instrument, sheets, target, baseline));
+  }
+  const rankCorrelation = Object.fromEntries(DOMAINS.map((d) => [d, personas.length >= 3 ? spearman(personas.map((p) => p.target[d]), personas.map((p) => p.measured[d].value)) : Number.NaN])) as Record<Domain, number>;
+  const pulls = personas.map((p) => p.defaultPull).filter((x): x is number => x !== null);
+  const allSheets = [...personaSheets.values()].flat();
+  const reliability = Object.fromEntries(DOMAINS.map((d) => {
+    const m = keyedMatrix(instrument, allSheets, d);
+    return [d, { alpha: cronbachAlpha(m), omega: mcdonaldOmega(m), rows: m.length }];
+  })) as FidelityReport['reliability'];
+  return {
+    method,
+    baseline,
+    personas,
+    rankCorrelation,
+    meanDefaultPull: pulls.length ? bootstrap(pulls, mean, { seed: `pull/${method}` }) : null,
+    meanMae: bootstrap(personas.map((p) => p.mae.value), mean, { seed: `mae/${method}` }),
+    reliability,
+  };
+}

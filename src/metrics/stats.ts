@@ -1,0 +1,75 @@
+// Plain descriptive statistics. Pure functions over arrays; NaN-free inputs expected
+// unless a function says otherwise.
+
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  let s = 0;
+  for (const x of xs) s += x;
+  return s / xs.length;
+}
+
+/** Sample variance (n - 1). */
+export function variance(xs: readonly number[]): number {
+  if (xs.length < 2) return Number.NaN;
+  const m = mean(xs);
+  let s = 0;
+  for (const x of xs) s += (x - m) ** 2;
+  return s / (xs.length - 1);
+}
+
+export function sd(xs: readonly number[]): number {
+  return Math.sqrt(variance(xs));
+}
+
+export function pearson(xs: readonly number[], ys: readonly number[]): number {
+  if (xs.length !== ys.length) throw new RangeError('pearson: arrays differ in length');
+  const n = xs.length;
+  if (n < 2) return Number.NaN;
+  const mx = mean(xs);
+  const my = mean(ys);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = xs[i]! - mx;
+    const dy = ys[i]! - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  if (sxx === 0 || syy === 0) return Number.NaN;
+  return sxy / Math.sqrt(sxx * syy);
+}
+
+/** Ranks with ties given their average rank (1-based). */
+export function ranks(xs: readonly number[]): number[] {
+  const order = xs.map((x, i) => ({ x, i })).sort((a, b) => a.x - b.x);
+  const out = new Array<number>(xs.length);
+  let k = 0;
+  while (k < order.length) {
+    let j = k;
+    while (j + 1 < order.length && order[j + 1]!.x === order[k]!.x) j++;
+    const r = (k + j) / 2 + 1;
+    for (let t = k; t <= j; t++) out[order[t]!.i] = r;
+    k = j + 1;
+  }
+  return out;
+}
+
+export function spearman(xs: readonly number[], ys: readonly number[]): number {
+  return pearson(ranks(xs), ranks(ys));
+}
+
+/** Linear-interpolated quantile (type 7, as R's default) of unsorted values. */
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = (s.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.ceil(h);
+  return s[lo]! + (h - lo) * (s[hi]! - s[lo]!);
+}
+
+export function finite(xs: readonly number[]): number[] {
+  return xs.filter((x) => Number.isFinite(x));
+}

@@ -1,0 +1,150 @@
+// The fidelity probe (dataset + solver in inspect_ai's terms): which requests to
+// make to administer an inventory to every persona, and how to turn the stored
+// responses back into answer sheets. Planning is a pure function of the suite,
+// so a resumed run or a re-render re-plans exactly the same tasks.
+
+import type { ChatMessage, ChatRequest, OptionProbsRequest } from '../backends/types.js';
+import type { Instrument, InstrumentItem } from '../instruments/types.js';
+import { parseAnswer } from '../instruments/parse.js';
+import type { Administration } from '../metrics/fidelity.js';
+import type { Suite } from '../suite/schema.js';
+import { BASELINE_ID, conditioningMessages } from './conditioning.js';
+
+export interface ItemVariant {
+  id: string;
+  preamble: string;
+  postamble: string;
+}
+
+export const DEFAULT_VARIANTS: ItemVariant[] = [
+  { id: 'standard', preamble: '', postamble: 'Reply with the number of your answer only.' },
+];
+
+export const OPTION_DIGITS = ['1', '2', '3', '4', '5'];
+
+export function itemPrompt(item: InstrumentItem, options: string[], variant: ItemVariant): string {
+  const lines = [
+    variant.preamble.trim(),
+    `Statement: "${item.text}."`,
+    'How accurately does this statement describe you?',
+    ...options.map((o, i) => `${i + 1} = ${o}`),
+    variant.postamble.trim(),
+  ];
+  return lines.filter(Boolean).join('\n');
+}
+
+export type FidelityTask =
+  | { key: string; kind: 'optionProbs'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; request: OptionProbsRequest }
+  | { key: string; kind: 'chat'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; sample: number; request: ChatRequest };
+
+export interface PlanContext {
+  suite: Suite;
+  instrument: Instrument;
+  /** Per model (same order as suite.models): whether it gives option probabilities. */
+  optionProbs: boolean[];
+}
+
+export function administeredItems(suite: Suite, instrument: Instrument): InstrumentItem[] {
+  return suite.instrument.items ? instrument.items.slice(0, suite.instrument.items) : instrument.items;
+}
+
+export function optionLabels(suite: Suite, instrument: Instrument): string[] {
+  return suite.instrument.options ?? instrument.options;
+}
+
+export function planFidelity(ctx: PlanContext): FidelityTask[] {
+  const { suite, instrument } = ctx;
+  const items = administeredItems(suite, instrument);
+  const options = optionLabels(suite, instrument);
+  const variants = suite.instrument.variants ?? DEFAULT_VARIANTS;
+  const conditions: { method: string; personaId: string; system: ChatMessage[] }[] = [];
+  for (const method of suite.methods) {
+    for (const persona of suite.personas) conditions.push({ method: method.id, personaId: persona.id, system: conditioningMessages(persona, method) });
+  }
+  if (suite.baseline) conditions.push({ method: 'none', personaId: BASELINE_ID, system: [] });
+  const tasks: FidelityTask[] = [];
+  suite.models.forEach((_, modelIndex) => {
+    for (const c of conditions) {
+      for (let repetition = 0; repetition < suite.repetitions; repetition++) {
+        for (const variant of variants) {
+          for (const item of items) {
+            const messages: ChatMessage[] = [...c.system, { role: 'user', content: itemPrompt(item, options, variant) }];
+            const hints = { personaId: c.personaId, item: { id: item.id, keyed: item.keyed, domain: item.domain }, repetition };
+            const base = `m${modelIndex}|${c.method}|${c.personaId}|r${repetition}|${variant.id}|${item.id}`;
+            if (ctx.optionProbs[modelIndex]) {
+              tasks.push({ key: base, kind: 'optionProbs', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, request: { messages, options: OPTION_DIGITS, hints } });
+            } else {
+              for (let sample = 0; sample < suite.instrument.samples; sample++) {
+                const sampling = { temperature: suite.run.temperature, maxTokens: 24, seed: suite.seed * 1_000_003 + repetition * 1009 + sample };
+                tasks.push({ key: `${base}|s${sample}`, kind: 'chat', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, sample, request: { messages, sampling, hints: { ...hints, sample } } });
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  return tasks;
+}
+
+export interface ItemResponse {
+  /** The answer on the option scale used for scoring (expected value or argmax), null if missing. */
+  answer: number | null;
+  expected: number | null;
+  argmax: number | null;
+  /** For sampled scoring: reasons samples were missing. */
+  missing: string[];
+}
+
+function argmaxOf(values: number[]): number {
+  let best = 0;
+  values.forEach((v, i) => {
+    if (v > values[best]!) best = i;
+  });
+  return best + 1;
+}
+
+/** Turn stored responses back into answer sheets, one per (model, method, persona, repetition, variant). */
+export function assembleAdministrations(tasks: readonly FidelityTask[], responses: ReadonlyMap<string, unknown>, scoring: 'expected' | 'argmax', options: string[]): Map<number, Administration[]> {
+  const groups = new Map<string, { modelIndex: number; admin: Administration; samples: Map<string, number[]>; missing: Map<string, string[]> }>();
+  for (const t of tasks) {
+    const gk = `${t.modelIndex}|${t.method}|${t.personaId}|${t.repetition}|${t.variant}`;
+    let g = groups.get(gk);
+    if (!g) {
+      g = { modelIndex: t.modelIndex, admin: { personaId: t.personaId, method: t.method, repetition: t.repetition, variant: t.variant, answers: {} }, samples: new Map(), missing: new Map() };
+      groups.set(gk, g);
+    }
+    const res = responses.get(t.key);
+    if (res === undefined) {
+      g.admin.answers[t.itemId] ??= null;
+      continue;
+    }
+    if (t.kind === 'optionProbs') {
+      const probs = (res as { probs: number[] }).probs;
+      const expected = probs.reduce((s, p, i) => s + p * (i + 1), 0);
+      g.admin.answers[t.itemId] = scoring === 'expected' ? expected : argmaxOf(probs);
+    } else {
+      const parsed = parseAnswer((res as { text: string }).text, options);
+      const list = g.samples.get(t.itemId) ?? [];
+      g.samples.set(t.itemId, list);
+      if (parsed.value === null) g.missing.set(t.itemId, [...(g.missing.get(t.itemId) ?? []), parsed.reason]);
+      else list.push(parsed.value);
+    }
+  }
+  const out = new Map<number, Administration[]>();
+  for (const g of groups.values()) {
+    for (const [itemId, values] of g.samples) {
+      if (values.length === 0) g.admin.answers[itemId] = null;
+      else if (scoring === 'expected') g.admin.answers[itemId] = values.reduce((a, b) => a + b, 0) / values.length;
+      else {
+        const counts = [0, 0, 0, 0, 0];
+        for (const v of values) counts[v - 1]!++;
+        g.admin.answers[itemId] = argmaxOf(counts);
+      }
+    }
+    const list = out.get(g.modelIndex) ?? [];
+    list.push(g.admin);
+    out.set(g.modelIndex, list);
+  }
+  return out;
+}

@@ -1,0 +1,107 @@
+// Executing planned calls against a backend through the store: cache lookup,
+// rate limit, timeout, retries with backoff, and a record of every attempt.
+
+import type { Backend, ChatRequest, OptionProbsRequest } from '../backends/types.js';
+import { BackendError } from '../backends/types.js';
+import { DEFAULT_RETRY, RateLimiter, withRetry, type RetryPolicy } from '../backends/retry.js';
+import type { RunStore } from '../store/store.js';
+import { hashOf } from '../util/hash.js';
+import { errorMessage } from '../util/errors.js';
+
+export type CallTask = { key: string; kind: 'chat'; request: ChatRequest } | { key: string; kind: 'optionProbs'; request: OptionProbsRequest };
+
+export interface CallCounters {
+  done: number;
+  total: number;
+  /** Calls that reached the backend and succeeded in this process. */
+  calls: number;
+  cacheHits: number;
+  /** Tasks that ended without a response after all attempts. */
+  errors: number;
+  retries: number;
+}
+
+export interface ExecuteOptions {
+  runId: string;
+  store: RunStore;
+  backend: Backend;
+  concurrency: number;
+  ratePerMinute?: number;
+  timeoutMs: number;
+  retry?: Partial<RetryPolicy>;
+  counters: CallCounters;
+  onProgress?: () => void;
+  signal?: AbortSignal;
+}
+
+/** The cache key of a call: the backend's identity plus everything in the request. */
+export function callHash(backend: Backend, task: CallTask): string {
+  return hashOf({ backend: backend.id, kind: task.kind, request: task.request });
+}
+
+async function callOnce(backend: Backend, task: CallTask, timeoutMs: number, outer?: AbortSignal): Promise<unknown> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(outer?.reason);
+  outer?.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error('timeout'));
+      reject(new BackendError(`${backend.kind}: no response within ${timeoutMs} ms`, true));
+    }, timeoutMs);
+  });
+  try {
+    const work =
+      task.kind === 'chat'
+        ? backend.chat(task.request, controller.signal)
+        : backend.optionProbs
+          ? backend.optionProbs(task.request, controller.signal)
+          : Promise.reject(new BackendError(`${backend.id} gives no option probabilities`, false));
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onAbort);
+  }
+}
+
+export async function executeTasks(tasks: readonly CallTask[], o: ExecuteOptions): Promise<void> {
+  const limiter = new RateLimiter(o.ratePerMinute);
+  const policy = { ...DEFAULT_RETRY, ...o.retry };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      if (o.signal?.aborted) return;
+      const task = tasks[next++]!;
+      const hash = callHash(o.backend, task);
+      if (o.store.getCall(hash)) {
+        o.store.linkCachedCall(o.runId, task.key, hash);
+        o.counters.cacheHits++;
+      } else {
+        const started = performance.now();
+        try {
+          const { value, attempts } = await withRetry(
+            async () => {
+              await limiter.acquire(o.signal);
+              return callOnce(o.backend, task, o.timeoutMs, o.signal);
+            },
+            policy,
+            (log) => {
+              o.counters.retries++;
+              o.store.recordError(o.runId, hash, o.backend.id, log.attempt, log.error, false);
+            },
+            o.signal,
+          );
+          o.store.putCall(o.runId, task.key, { hash, backend: o.backend.id, kind: task.kind, request: task.request, response: value, latencyMs: performance.now() - started, attempts });
+          o.counters.calls++;
+        } catch (err) {
+          if (o.signal?.aborted) return;
+          o.store.recordError(o.runId, hash, o.backend.id, policy.maxAttempts, errorMessage(err), true);
+          o.counters.errors++;
+        }
+      }
+      o.counters.done++;
+      o.onProgress?.();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, tasks.length)) }, worker));
+}

@@ -1,0 +1,159 @@
+import { join, resolve } from 'node:path';
+import type { Backend } from '../backends/types.js';
+import { createBackend, type ModelConfig } from '../backends/registry.js';
+import { SimulatedPanel } from '../backends/sim.js';
+import { getInstrument } from '../instruments/index.js';
+import type { Profile } from '../instruments/types.js';
+import { fidelityReport, type Administration, type FidelityReport } from '../metrics/fidelity.js';
+import { BASELINE_ID, targetProfile } from '../probes/conditioning.js';
+import { assembleAdministrations, optionLabels, planFidelity, type FidelityTask } from '../probes/fidelity.js';
+import { RunStore } from '../store/store.js';
+import type { Suite } from '../suite/schema.js';
+import { hashOf } from '../util/hash.js';
+import { executeTasks, type CallCounters } from './execute.js';
+import { simulationRecovery, type RecoveryReport } from '../metrics/recovery.js';
+
+export interface RunOptions {
+  /** Project directory: holds the store and the reports. */
+  outDir: string;
+  suitePath?: string;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: (counters: Readonly<CallCounters>, phase: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface ModelAnalysis {
+  model: string;
+  simulated: boolean;
+  optionProbs: boolean;
+  methods: FidelityReport[];
+  recovery?: RecoveryReport;
+}
+
+export interface RunAnalysis {
+  runId: string;
+  suiteName: string;
+  simulated: boolean;
+  models: ModelAnalysis[];
+  counters: { tasks: number; cacheHits: number; errors: number; finalErrors: number };
+}
+
+export interface RunResult {
+  runId: string;
+  resumed: boolean;
+  counters: CallCounters;
+  analysis: RunAnalysis;
+  storePath: string;
+}
+
+export function modelIdOf(m: Suite['models'][number]): string {
+  return typeof m === 'string' ? m : m.id;
+}
+
+/** The run id: a hash of everything that determines the calls, so the same command resumes the same run. */
+export function runIdOf(suite: Suite): string {
+  return hashOf(suite).slice(0, 12);
+}
+
+function declareSimTruths(backend: Backend, suite: Suite): void {
+  if (!(backend instanceof SimulatedPanel)) return;
+  for (const p of suite.personas) backend.setPersona(p.id, { target: targetProfile(p), fidelity: p.sim?.fidelity ?? backend.options.fidelity });
+}
+
+export async function openBackends(suite: Suite, env?: NodeJS.ProcessEnv, cacheDir?: string): Promise<Backend[]> {
+  const backends: Backend[] = [];
+  for (const m of suite.models) {
+    const backend = await createBackend(m as string | ModelConfig, { env, cacheDir });
+    declareSimTruths(backend, suite);
+    backends.push(backend);
+  }
+  return backends;
+}
+
+/** Run a suite: plan, execute through the store (resuming anything already done), analyze. */
+export async function runSuite(suite: Suite, options: RunOptions): Promise<RunResult> {
+  const outDir = resolve(options.outDir);
+  // Backends first: a missing key or model file fails here, before anything is written.
+  const backends = await openBackends(suite, options.env, join(outDir, 'models'));
+  const store = new RunStore(outDir);
+  try {
+    const instrument = getInstrument(suite.instrument.id);
+    const runId = runIdOf(suite);
+    const { resumed } = store.startRun({ id: runId, suiteName: suite.name, suitePath: options.suitePath ?? null, config: suite, models: suite.models.map(modelIdOf), simulated: backends.some((b) => b.simulated) });
+    const tasks = planFidelity({ suite, instrument, optionProbs: backends.map((b) => b.capabilities.optionProbs) });
+    const counters: CallCounters = { done: 0, total: tasks.length, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
+    for (let m = 0; m < backends.length; m++) {
+      const mine = tasks.filter((t) => t.modelIndex === m);
+      await executeTasks(mine, {
+        runId,
+        store,
+        backend: backends[m]!,
+        concurrency: suite.run.concurrency,
+        ratePerMinute: suite.run.ratePerMinute,
+        timeoutMs: suite.run.timeoutMs,
+        retry: { maxAttempts: suite.run.maxAttempts },
+        counters,
+        onProgress: () => options.onProgress?.(counters, 'fidelity'),
+        signal: options.signal,
+      });
+    }
+    const analysis = analyzeRun(store, runId);
+    store.putResult(runId, 'analysis', analysis);
+    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
+    return { runId, resumed, counters, analysis, storePath: store.path };
+  } finally {
+    store.close();
+    for (const b of backends) await b.close?.();
+  }
+}
+
+/**
+ * Recompute a run's analysis from the store alone (no backend is opened): plan the
+ * tasks again from the stored suite, read their stored responses, compute metrics.
+ */
+export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
+  const run = store.getRun(runId);
+  if (!run) throw new Error(`no run ${runId} in ${store.path}`);
+  const suite = run.config as Suite;
+  const instrument = getInstrument(suite.instrument.id);
+  const responses = store.taskResponses(runId);
+  // Whether a model used option probabilities is read off the stored tasks.
+  const optionProbs = suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
+  const tasks: FidelityTask[] = planFidelity({ suite, instrument, optionProbs });
+  const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument));
+  const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));
+  const models: ModelAnalysis[] = suite.models.map((m, index) => {
+    const id = modelIdOf(m);
+    const all = sheets.get(index) ?? [];
+    const baseline = all.filter((a) => a.personaId === BASELINE_ID);
+    const methods = suite.methods.map((method) => {
+      const bySheet = new Map<string, Administration[]>();
+      for (const a of all) {
+        if (a.method !== method.id) continue;
+        bySheet.set(a.personaId, [...(bySheet.get(a.personaId) ?? []), a]);
+      }
+      return fidelityReport(instrument, method.id, bySheet, targets, baseline);
+    });
+    const simulated = id.startsWith('sim:');
+    const analysis: ModelAnalysis = { model: id, simulated, optionProbs: optionProbs[index] ?? false, methods };
+    if (simulated && methods[0]) {
+      const truths = new Map(suite.personas.map((p) => [p.id, p.sim?.fidelity ?? simDefaultFidelity(id)]));
+      analysis.recovery = simulationRecovery(methods[0], truths);
+    }
+    return analysis;
+  });
+  const stats = store.taskStats(runId);
+  const errors = store.errors(runId);
+  return {
+    runId,
+    suiteName: suite.name,
+    simulated: run.simulated,
+    models,
+    counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
+  };
+}
+
+function simDefaultFidelity(modelId: string): number {
+  const m = /fidelity=([0-9.]+)/.exec(modelId);
+  return m ? Number(m[1]) : new SimulatedPanel().options.fidelity;
+}

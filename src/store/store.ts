@@ -1,0 +1,217 @@
+// The run store: one SQLite file per project directory. Every model call is kept
+// with its full request, so identical calls are served from here (nothing is paid
+// for twice), a killed run resumes where it stopped, and a finished run re-renders
+// without a model. Writes are single statements or transactions in WAL mode, so
+// a SIGKILL at any moment leaves the file consistent.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { redact } from '../util/redact.js';
+
+export const STORE_FILE = 'persona-probe.sqlite';
+
+export interface CallRecord {
+  hash: string;
+  backend: string;
+  kind: string;
+  request: unknown;
+  response: unknown;
+  latencyMs: number;
+  attempts: number;
+  createdAt: string;
+}
+
+export interface RunRecord {
+  id: string;
+  createdAt: string;
+  updatedAt: string;
+  status: 'running' | 'complete' | 'failed';
+  suiteName: string;
+  suitePath: string | null;
+  config: unknown;
+  models: string[];
+  simulated: boolean;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  status TEXT NOT NULL,
+  suite_name TEXT NOT NULL,
+  suite_path TEXT,
+  config_json TEXT NOT NULL,
+  models_json TEXT NOT NULL,
+  simulated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+  hash TEXT PRIMARY KEY,
+  backend TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  request_json TEXT NOT NULL,
+  response_json TEXT NOT NULL,
+  latency_ms REAL NOT NULL,
+  attempts INTEGER NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS call_errors (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  final INTEGER NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_tasks (
+  run_id TEXT NOT NULL,
+  task_key TEXT NOT NULL,
+  call_hash TEXT NOT NULL,
+  cache_hit INTEGER NOT NULL,
+  PRIMARY KEY (run_id, task_key)
+);
+CREATE TABLE IF NOT EXISTS results (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  json TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+`;
+
+export class RunStore {
+  readonly db: Database.Database;
+  readonly path: string;
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.path = join(dir, STORE_FILE);
+    mkdirSync(dirname(this.path), { recursive: true });
+    this.db = new Database(this.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getCall(hash: string): CallRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM calls WHERE hash = ?').get(hash) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      hash: row.hash as string,
+      backend: row.backend as string,
+      kind: row.kind as string,
+      request: JSON.parse(row.request_json as string),
+      response: JSON.parse(row.response_json as string),
+      latencyMs: row.latency_ms as number,
+      attempts: row.attempts as number,
+      createdAt: row.created_at as string,
+    };
+  }
+
+  /** Record a successful call and link it to the run's task, atomically. */
+  putCall(runId: string, taskKey: string, call: Omit<CallRecord, 'createdAt'>): void {
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT OR IGNORE INTO calls (hash, backend, kind, request_json, response_json, latency_ms, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(call.hash, call.backend, call.kind, redact(JSON.stringify(call.request)), redact(JSON.stringify(call.response)), call.latencyMs, call.attempts, now);
+      this.db.prepare('INSERT OR REPLACE INTO run_tasks (run_id, task_key, call_hash, cache_hit) VALUES (?, ?, ?, 0)').run(runId, taskKey, call.hash);
+    })();
+  }
+
+  linkCachedCall(runId: string, taskKey: string, hash: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO run_tasks (run_id, task_key, call_hash, cache_hit) VALUES (?, ?, ?, 1)').run(runId, taskKey, hash);
+  }
+
+  recordError(runId: string, hash: string, backend: string, attempt: number, error: string, final: boolean): void {
+    this.db
+      .prepare('INSERT INTO call_errors (run_id, hash, backend, attempt, error, final, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(runId, hash, backend, attempt, redact(error), final ? 1 : 0, new Date().toISOString());
+  }
+
+  errors(runId: string): { hash: string; backend: string; attempt: number; error: string; final: boolean }[] {
+    return (this.db.prepare('SELECT hash, backend, attempt, error, final FROM call_errors WHERE run_id = ? ORDER BY id').all(runId) as Record<string, unknown>[]).map((r) => ({
+      hash: r.hash as string,
+      backend: r.backend as string,
+      attempt: r.attempt as number,
+      error: r.error as string,
+      final: r.final === 1,
+    }));
+  }
+
+  startRun(run: Omit<RunRecord, 'createdAt' | 'updatedAt' | 'status'>): { resumed: boolean } {
+    const existing = this.getRun(run.id);
+    const now = new Date().toISOString();
+    if (existing) {
+      this.db.prepare("UPDATE runs SET status = 'running', updated_at = ? WHERE id = ?").run(now, run.id);
+      return { resumed: true };
+    }
+    this.db
+      .prepare('INSERT INTO runs (id, created_at, updated_at, status, suite_name, suite_path, config_json, models_json, simulated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(run.id, now, now, 'running', run.suiteName, run.suitePath, redact(JSON.stringify(run.config)), JSON.stringify(run.models), run.simulated ? 1 : 0);
+    return { resumed: false };
+  }
+
+  finishRun(id: string, status: 'complete' | 'failed'): void {
+    this.db.prepare('UPDATE runs SET status = ?, updated_at = ? WHERE id = ?').run(status, new Date().toISOString(), id);
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
+  /** A run by id or unique id prefix. */
+  findRun(idOrPrefix: string): RunRecord | undefined {
+    const rows = this.db.prepare('SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC').all(`${idOrPrefix}%`) as Record<string, unknown>[];
+    return rows.length === 1 ? toRun(rows[0]!) : rows.find((r) => r.id === idOrPrefix) ? toRun(rows.find((r) => r.id === idOrPrefix)!) : undefined;
+  }
+
+  listRuns(): RunRecord[] {
+    return (this.db.prepare('SELECT * FROM runs ORDER BY created_at DESC').all() as Record<string, unknown>[]).map(toRun);
+  }
+
+  /** Task key -> stored response of its call, for one run. */
+  taskResponses(runId: string): Map<string, unknown> {
+    const rows = this.db.prepare('SELECT t.task_key AS k, c.response_json AS r FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ?').all(runId) as { k: string; r: string }[];
+    return new Map(rows.map((r) => [r.k, JSON.parse(r.r)]));
+  }
+
+  taskStats(runId: string): { tasks: number; cacheHits: number } {
+    const r = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(cache_hit), 0) AS hits FROM run_tasks WHERE run_id = ?').get(runId) as { n: number; hits: number };
+    return { tasks: r.n, cacheHits: r.hits };
+  }
+
+  callCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+  }
+
+  putResult(runId: string, key: string, value: unknown): void {
+    this.db.prepare('INSERT OR REPLACE INTO results (run_id, key, json) VALUES (?, ?, ?)').run(runId, key, redact(JSON.stringify(value)));
+  }
+
+  getResult<T>(runId: string, key: string): T | undefined {
+    const row = this.db.prepare('SELECT json FROM results WHERE run_id = ? AND key = ?').get(runId, key) as { json: string } | undefined;
+    return row ? (JSON.parse(row.json) as T) : undefined;
+  }
+}
+
+function toRun(row: Record<string, unknown>): RunRecord {
+  return {
+    id: row.id as string,
+    createdAt: row.created_at as string,
+    updatedAt: row.updated_at as string,
+    status: row.status as RunRecord['status'],
+    suiteName: row.suite_name as string,
+    suitePath: (row.suite_path as string | null) ?? null,
+    config: JSON.parse(row.config_json as string),
+    models: JSON.parse(row.models_json as string),
+    simulated: row.simulated === 1,
+  };
+}
