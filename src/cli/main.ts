@@ -1,0 +1,189 @@
+import { parseArgs } from 'node:util';
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError, errorMessage } from '../util/errors.js';
+import { redact } from '../util/redact.js';
+import { loadSuite } from '../suite/load.js';
+import { suiteJsonSchema, suiteSchema, type Suite } from '../suite/schema.js';
+import { runSuite, analyzeRun, type RunResult } from '../runner/run.js';
+import { RunStore, STORE_FILE } from '../store/store.js';
+import { writeReport } from '../report/export.js';
+import { getInstrument } from '../instruments/index.js';
+import { scoreAnswers } from '../instruments/scoring.js';
+import { ProgressBar } from './progress.js';
+import { recoveryText, summaryText } from './summary.js';
+import { reachable } from './network.js';
+import { recoverySuite } from '../probes/recovery-suite.js';
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DEMO_SUITE = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
+/** The demo's real model: SmolLM2-360M-Instruct, quantized, resolved and cached by node-llama-cpp. */
+export const DEMO_MODEL = 'llamacpp:hf:HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/smollm2-360m-instruct-q8_0.gguf';
+const DEFAULT_OUT = 'persona-probe-out';
+
+const USAGE = `persona-probe: is this persona realized by the model, or merely performed?
+
+Usage:
+  persona-probe demo [--model ID] [--out DIR]        run the built-in example suite
+  persona-probe run SUITE.yaml [--model ID[,ID]] [--out DIR] [--quiet]
+  persona-probe report RUN [--out DIR] [--to DIR]    re-render a stored run (no model calls)
+  persona-probe runs [--out DIR]                     list stored runs
+  persona-probe score --instrument ID --answers FILE [--json]
+  persona-probe schema                               print the suite JSON Schema
+
+Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI
+Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, or a suite's apiKeyEnv).`;
+
+type Out = { log: (s: string) => void; err: (s: string) => void };
+const stdio: Out = { log: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${redact(s)}\n`) };
+
+function withModels(suite: Suite, model: string | undefined): Suite {
+  if (!model) return suite;
+  return suiteSchema.parse({ ...suite, models: model.split(',').map((m) => m.trim()).filter(Boolean) });
+}
+
+async function runAndReport(suite: Suite, outDir: string, suitePath: string | undefined, quiet: boolean, io: Out): Promise<RunResult> {
+  const bar = quiet ? undefined : new ProgressBar(process.stderr, suite.name);
+  const result = await runSuite(suite, { outDir, suitePath, onProgress: (c, phase) => bar?.update(c, phase) });
+  bar?.done();
+  const files = await writeReport(result.analysis, join(resolve(outDir), 'reports', result.runId));
+  io.log(summaryText(result.analysis));
+  io.log(`\nrun ${result.runId}${result.resumed ? ' (resumed)' : ''} · calls this time ${result.counters.calls} · served from store ${result.counters.cacheHits} · store ${result.storePath}`);
+  io.log(`report: ${files.html}\n        ${files.json}\n        ${files.csv}`);
+  return result;
+}
+
+async function cmdDemo(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const outDir = values.out ?? DEFAULT_OUT;
+  let model = values.model;
+  if (!model) {
+    const { resolveGgufPath } = await import('../backends/llamacpp.js');
+    const ref = DEMO_MODEL.slice('llamacpp:'.length);
+    const cached = await resolveGgufPath(ref, join(resolve(outDir), 'models'), false).then((p) => existsSync(p), () => false);
+    if (cached || (await reachable('huggingface.co'))) model = DEMO_MODEL;
+    else {
+      io.err('persona-probe: no network to fetch SmolLM2-360M-Instruct (huggingface.co unreachable); running the demo on the simulated panel (sim:) instead: every number below is a simulation, not a model.');
+      model = 'sim:';
+    }
+  }
+  const suite = withModels(loadSuite(DEMO_SUITE), model);
+  const result = await runAndReport(suite, outDir, DEMO_SUITE, Boolean(values.quiet), io);
+  if (result.analysis.simulated) {
+    // On the simulation the demo also shows that the metrics recover known truth.
+    const rec = await runSuite(recoverySuite({ personas: 24 }), { outDir });
+    await writeReport(rec.analysis, join(resolve(outDir), 'reports', rec.runId));
+    io.log(`\n${recoveryText(rec.analysis)}\n(recovery run ${rec.runId})`);
+  }
+  return result.counters.errors > 0 ? 1 : 0;
+}
+
+async function cmdRun(args: string[], io: Out): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const file = positionals[0];
+  if (!file) throw new UserError('run: name a suite file, e.g. persona-probe run suite.yaml');
+  const suite = withModels(loadSuite(file), values.model);
+  const result = await runAndReport(suite, values.out ?? DEFAULT_OUT, resolve(file), Boolean(values.quiet), io);
+  if (result.counters.errors > 0) io.err(`persona-probe: ${result.counters.errors} item(s) got no answer after all retries; they are recorded as missing (see the report). Run the same command again to retry them.`);
+  return result.counters.errors > 0 ? 1 : 0;
+}
+
+function openStore(outDir: string): RunStore {
+  if (!existsSync(join(outDir, STORE_FILE))) throw new UserError(`no run store in ${outDir} (expected ${STORE_FILE}; pass --out DIR)`);
+  return new RunStore(outDir);
+}
+
+async function cmdReport(args: string[], io: Out): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, to: { type: 'string' } } });
+  const outDir = resolve(values.out ?? DEFAULT_OUT);
+  const store = openStore(outDir);
+  try {
+    const ref = positionals[0] ?? store.listRuns()[0]?.id;
+    if (!ref) throw new UserError(`no runs stored in ${outDir}`);
+    const run = store.findRun(ref);
+    if (!run) throw new UserError(`no run "${ref}" in ${outDir} (see: persona-probe runs --out ${values.out ?? DEFAULT_OUT})`);
+    const analysis = analyzeRun(store, run.id);
+    const files = await writeReport(analysis, values.to ?? join(outDir, 'reports', run.id));
+    io.log(summaryText(analysis));
+    io.log(`report: ${files.html}\n        ${files.json}\n        ${files.csv}`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+async function cmdRuns(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string' } } });
+  const store = openStore(resolve(values.out ?? DEFAULT_OUT));
+  try {
+    for (const r of store.listRuns()) io.log(`${r.id}  ${r.status.padEnd(8)}  ${r.createdAt}  ${r.suiteName}  ${r.models.join(',')}${r.simulated ? '  [simulation]' : ''}`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+async function cmdScore(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { instrument: { type: 'string', default: 'ipip-neo-120' }, answers: { type: 'string' }, json: { type: 'boolean' } } });
+  if (!values.answers) throw new UserError('score: pass --answers FILE (a JSON object: item id -> 1..5)');
+  const instrument = getInstrument(values.instrument!);
+  let sheet: unknown;
+  try {
+    sheet = JSON.parse(readFileSync(values.answers, 'utf8'));
+  } catch (err) {
+    throw new UserError(`score: cannot read ${values.answers}: ${errorMessage(err)}`);
+  }
+  if (!sheet || typeof sheet !== 'object' || Array.isArray(sheet)) throw new UserError(`score: ${values.answers} must hold a JSON object mapping item ids to answers`);
+  const known = new Set(instrument.items.map((i) => i.id));
+  const answers: Record<string, number | null> = {};
+  for (const [id, v] of Object.entries(sheet as Record<string, unknown>)) {
+    if (!known.has(id)) throw new UserError(`score: unknown item id "${id}" for ${instrument.id}`);
+    if (v !== null && (typeof v !== 'number' || v < 1 || v > instrument.options.length)) throw new UserError(`score: answer for ${id} must be a number 1..${instrument.options.length} or null, got ${JSON.stringify(v)}`);
+    answers[id] = v as number | null;
+  }
+  const scores = scoreAnswers(instrument, answers);
+  if (values.json) io.log(JSON.stringify(scores, null, 2));
+  else {
+    for (const [d, s] of Object.entries(scores.domains)) io.log(`${d}  ${s.score === null ? '—' : s.score.toFixed(3)}  (${s.answered} answered, ${s.missing} missing)`);
+    io.log(`${scores.answered} items answered, ${scores.missing} missing`);
+  }
+  return 0;
+}
+
+export async function main(argv: string[], io: Out = stdio): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'demo':
+        return await cmdDemo(rest, io);
+      case 'run':
+        return await cmdRun(rest, io);
+      case 'report':
+        return await cmdReport(rest, io);
+      case 'runs':
+        return await cmdRuns(rest, io);
+      case 'score':
+        return await cmdScore(rest, io);
+      case 'schema':
+        io.log(JSON.stringify(suiteJsonSchema(), null, 2));
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UserError(`unknown command "${command}" (try: persona-probe help)`);
+    }
+  } catch (err) {
+    if (err instanceof UserError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`persona-probe: ${errorMessage(err)}`);
+      return 2;
+    }
+    io.err(`persona-probe: internal error: ${errorMessage(err)}`);
+    if (process.env.PERSONA_PROBE_DEBUG) io.err((err as Error).stack ?? '');
+    return 1;
+  }
+}
