@@ -42,9 +42,11 @@ export interface SimOptions {
   /** Probability that a sampled answer is a refusal (missing), to exercise missing-data paths. */
   refusalRate: number;
   defaultProfile: Profile;
+  /** Artificial delay per call in ms, to make runs slow enough to interrupt in tests. */
+  latencyMs: number;
 }
 
-export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE };
+export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE, latencyMs: 0 };
 
 function logistic(x: number): number {
   return 1 / (1 + Math.exp(-x));
@@ -65,7 +67,7 @@ export function parseSimSpec(spec: string): Partial<SimOptions> {
     const [key, raw] = part.split('=');
     const value = Number(raw);
     if (!key || raw === undefined || !Number.isFinite(value)) throw new UserError(`sim: cannot read "${part}" (expected key=number, e.g. sim:fidelity=0.7,noise=0.2)`);
-    if (!['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate'].includes(key)) throw new UserError(`sim: unknown option "${key}"`);
+    if (!['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate', 'latencyMs'].includes(key)) throw new UserError(`sim: unknown option "${key}"`);
     (out as Record<string, number>)[key] = value;
   }
   return out;
@@ -82,7 +84,8 @@ export class SimulatedPanel implements Backend {
   constructor(options: Partial<SimOptions> = {}) {
     this.options = { ...DEFAULT_SIM_OPTIONS, ...options };
     const o = this.options;
-    this.id = `sim:seed=${o.seed},fidelity=${o.fidelity},noise=${o.noise}`;
+    // Everything that changes answers is in the id, so the call cache never mixes two panels.
+    this.id = `sim:seed=${o.seed},fidelity=${o.fidelity},noise=${o.noise},discrimination=${o.discrimination},itemSpread=${o.itemSpread},itemNoise=${o.itemNoise},refusalRate=${o.refusalRate}`;
   }
 
   /** Declare a persona's ground truth (from the suite). Unknown personas answer as the default. */
@@ -121,12 +124,18 @@ export class SimulatedPanel implements Backend {
     return gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id));
   }
 
+  private async delay(): Promise<void> {
+    if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs));
+  }
+
   async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
+    await this.delay();
     if (request.options.length !== 5) throw new BackendError('sim: the simulated panel answers 5-option items only', false);
     return { probs: this.probsFor(request.hints), coverage: 1 };
   }
 
   async chat(request: ChatRequest): Promise<ChatResult> {
+    await this.delay();
     const hints = request.hints;
     if (!hints?.item) {
       return { text: '[simulated panel: no model text; sim: only answers inventory items]', finishReason: 'stop' };

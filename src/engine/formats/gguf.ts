@@ -1,0 +1,289 @@
+// GGUF (v3) writer and reader: enough of the format for F32/F16 tensors and all
+// metadata value types. Used to build test models that node-llama-cpp loads and,
+// later, llama.cpp control vectors. Layout: header, metadata KVs, tensor infos,
+// padding to `general.alignment`, tensor data (each tensor aligned).
+
+import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+
+export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
+export const GGUF_VERSION = 3;
+export const GGUF_ALIGNMENT = 32;
+
+export enum GgufType {
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
+}
+
+export enum GgmlType {
+  F32 = 0,
+  F16 = 1,
+}
+
+export type GgufScalar = { type: Exclude<GgufType, GgufType.ARRAY | GgufType.STRING>; value: number | bigint | boolean } | { type: GgufType.STRING; value: string };
+export type GgufValue = GgufScalar | { type: GgufType.ARRAY; itemType: Exclude<GgufType, GgufType.ARRAY>; values: (number | bigint | boolean | string)[] };
+
+export const gguf = {
+  str: (value: string): GgufValue => ({ type: GgufType.STRING, value }),
+  u32: (value: number): GgufValue => ({ type: GgufType.UINT32, value }),
+  i32: (value: number): GgufValue => ({ type: GgufType.INT32, value }),
+  f32: (value: number): GgufValue => ({ type: GgufType.FLOAT32, value }),
+  bool: (value: boolean): GgufValue => ({ type: GgufType.BOOL, value }),
+  strings: (values: string[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.STRING, values }),
+  i32s: (values: number[]): GgufValue => ({ type: GgufType.ARRAY, itemType: GgufType.INT32, values }),
+};
+
+export interface GgufTensor {
+  name: string;
+  /** ggml order: dims[0] varies fastest. A row-major [rows, cols] matrix is [cols, rows]. */
+  dims: number[];
+  type: GgmlType;
+  data: Float32Array;
+}
+
+/** Growable little-endian byte buffer. */
+class ByteWriter {
+  private buf = Buffer.alloc(1 << 16);
+  length = 0;
+  private ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = Buffer.alloc(size);
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+  u8(v: number): void { this.ensure(1); this.buf.writeUInt8(v, this.length); this.length += 1; }
+  i8(v: number): void { this.ensure(1); this.buf.writeInt8(v, this.length); this.length += 1; }
+  u16(v: number): void { this.ensure(2); this.buf.writeUInt16LE(v, this.length); this.length += 2; }
+  i16(v: number): void { this.ensure(2); this.buf.writeInt16LE(v, this.length); this.length += 2; }
+  u32(v: number): void { this.ensure(4); this.buf.writeUInt32LE(v, this.length); this.length += 4; }
+  i32(v: number): void { this.ensure(4); this.buf.writeInt32LE(v, this.length); this.length += 4; }
+  f32(v: number): void { this.ensure(4); this.buf.writeFloatLE(v, this.length); this.length += 4; }
+  f64(v: number): void { this.ensure(8); this.buf.writeDoubleLE(v, this.length); this.length += 8; }
+  u64(v: number | bigint): void { this.ensure(8); this.buf.writeBigUInt64LE(BigInt(v), this.length); this.length += 8; }
+  i64(v: number | bigint): void { this.ensure(8); this.buf.writeBigInt64LE(BigInt(v), this.length); this.length += 8; }
+  str(s: string): void {
+    const bytes = Buffer.from(s, 'utf8');
+    this.u64(bytes.length);
+    this.ensure(bytes.length);
+    bytes.copy(this.buf, this.length);
+    this.length += bytes.length;
+  }
+  pad(alignment: number): void {
+    const n = (alignment - (this.length % alignment)) % alignment;
+    this.ensure(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+  }
+  bytes(): Buffer { return this.buf.subarray(0, this.length); }
+}
+
+function writeScalar(w: ByteWriter, type: GgufType, v: number | bigint | boolean | string): void {
+  switch (type) {
+    case GgufType.UINT8: return w.u8(Number(v));
+    case GgufType.INT8: return w.i8(Number(v));
+    case GgufType.UINT16: return w.u16(Number(v));
+    case GgufType.INT16: return w.i16(Number(v));
+    case GgufType.UINT32: return w.u32(Number(v));
+    case GgufType.INT32: return w.i32(Number(v));
+    case GgufType.FLOAT32: return w.f32(Number(v));
+    case GgufType.BOOL: return w.u8(v ? 1 : 0);
+    case GgufType.STRING: return w.str(String(v));
+    case GgufType.UINT64: return w.u64(typeof v === 'bigint' ? v : Number(v));
+    case GgufType.INT64: return w.i64(typeof v === 'bigint' ? v : Number(v));
+    case GgufType.FLOAT64: return w.f64(Number(v));
+    default: throw new Error(`gguf: cannot write scalar of type ${type}`);
+  }
+}
+
+function tensorBytes(t: GgufTensor): number {
+  const n = t.dims.reduce((a, b) => a * b, 1);
+  if (n !== t.data.length) throw new Error(`gguf: tensor ${t.name} has ${t.data.length} values for dims [${t.dims.join(', ')}]`);
+  return t.type === GgmlType.F32 ? n * 4 : n * 2;
+}
+
+/** float32 -> IEEE half (round to nearest even). */
+export function toHalf(value: number): number {
+  const f = new Float32Array([value]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (exp >= 0x1f) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = sign | (exp << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  return half;
+}
+
+export function writeGguf(path: string, metadata: Record<string, GgufValue>, tensors: GgufTensor[]): void {
+  const head = new ByteWriter();
+  head.u32(GGUF_MAGIC);
+  head.u32(GGUF_VERSION);
+  head.u64(tensors.length);
+  const meta = { 'general.alignment': gguf.u32(GGUF_ALIGNMENT), ...metadata };
+  head.u64(Object.keys(meta).length);
+  for (const [key, value] of Object.entries(meta)) {
+    head.str(key);
+    head.u32(value.type);
+    if (value.type === GgufType.ARRAY) {
+      head.u32(value.itemType);
+      head.u64(value.values.length);
+      for (const v of value.values) writeScalar(head, value.itemType, v);
+    } else writeScalar(head, value.type, value.value);
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    head.str(t.name);
+    head.u32(t.dims.length);
+    for (const d of t.dims) head.u64(d);
+    head.u32(t.type);
+    head.u64(offset);
+    offsets.push(offset);
+    offset += tensorBytes(t);
+    offset += (GGUF_ALIGNMENT - (offset % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT;
+  }
+  head.pad(GGUF_ALIGNMENT);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, head.bytes());
+    let written = 0;
+    tensors.forEach((t, i) => {
+      const pad = offsets[i]! - written;
+      if (pad > 0) writeSync(fd, Buffer.alloc(pad));
+      let bytes: Buffer;
+      if (t.type === GgmlType.F32) bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      else {
+        const half = new Uint16Array(t.data.length);
+        for (let k = 0; k < t.data.length; k++) half[k] = toHalf(t.data[k]!);
+        bytes = Buffer.from(half.buffer);
+      }
+      writeSync(fd, bytes);
+      written = offsets[i]! + bytes.length;
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface GgufFile {
+  version: number;
+  metadata: Map<string, unknown>;
+  /** Metadata value types, to check files field by field against the format. */
+  metadataTypes: Map<string, { type: GgufType; itemType?: GgufType }>;
+  tensors: { name: string; dims: number[]; type: GgmlType; offset: number; data: Float32Array }[];
+}
+
+/** Read a whole GGUF file (F32/F16 tensors) into memory. Meant for small files: tests and control vectors. */
+export function readGguf(path: string): GgufFile {
+  const fd = openSync(path, 'r');
+  let buf: Buffer;
+  try {
+    const size = fstatSync(fd).size;
+    buf = Buffer.alloc(size);
+    readSync(fd, buf, 0, size, 0);
+  } finally {
+    closeSync(fd);
+  }
+  let p = 0;
+  const need = (n: number) => {
+    if (p + n > buf.length) throw new Error(`gguf: ${path} is truncated (needed ${n} bytes at offset ${p})`);
+  };
+  const u32 = () => { need(4); const v = buf.readUInt32LE(p); p += 4; return v; };
+  const u64 = () => { need(8); const v = Number(buf.readBigUInt64LE(p)); p += 8; return v; };
+  const str = () => { const n = u64(); need(n); const s = buf.toString('utf8', p, p + n); p += n; return s; };
+  const scalar = (type: GgufType): unknown => {
+    switch (type) {
+      case GgufType.UINT8: need(1); return buf.readUInt8(p++);
+      case GgufType.INT8: need(1); return buf.readInt8(p++);
+      case GgufType.UINT16: { need(2); const v = buf.readUInt16LE(p); p += 2; return v; }
+      case GgufType.INT16: { need(2); const v = buf.readInt16LE(p); p += 2; return v; }
+      case GgufType.UINT32: return u32();
+      case GgufType.INT32: { need(4); const v = buf.readInt32LE(p); p += 4; return v; }
+      case GgufType.FLOAT32: { need(4); const v = buf.readFloatLE(p); p += 4; return v; }
+      case GgufType.BOOL: need(1); return buf.readUInt8(p++) !== 0;
+      case GgufType.STRING: return str();
+      case GgufType.UINT64: return u64();
+      case GgufType.INT64: { need(8); const v = Number(buf.readBigInt64LE(p)); p += 8; return v; }
+      case GgufType.FLOAT64: { need(8); const v = buf.readDoubleLE(p); p += 8; return v; }
+      default: throw new Error(`gguf: unknown value type ${type}`);
+    }
+  };
+  if (u32() !== GGUF_MAGIC) throw new Error(`gguf: ${path} is not a GGUF file (bad magic)`);
+  const version = u32();
+  const nTensors = u64();
+  const nKv = u64();
+  const metadata = new Map<string, unknown>();
+  const metadataTypes = new Map<string, { type: GgufType; itemType?: GgufType }>();
+  for (let i = 0; i < nKv; i++) {
+    const key = str();
+    const type = u32() as GgufType;
+    if (type === GgufType.ARRAY) {
+      const itemType = u32() as GgufType;
+      const n = u64();
+      const values: unknown[] = [];
+      for (let k = 0; k < n; k++) values.push(scalar(itemType));
+      metadata.set(key, values);
+      metadataTypes.set(key, { type, itemType });
+    } else {
+      metadata.set(key, scalar(type));
+      metadataTypes.set(key, { type });
+    }
+  }
+  const infos: { name: string; dims: number[]; type: GgmlType; offset: number }[] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = str();
+    const nd = u32();
+    const dims = Array.from({ length: nd }, () => u64());
+    const type = u32() as GgmlType;
+    infos.push({ name, dims, type, offset: u64() });
+  }
+  const alignment = Number(metadata.get('general.alignment') ?? GGUF_ALIGNMENT);
+  const dataStart = Math.ceil(p / alignment) * alignment;
+  const tensors = infos.map((t) => {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    const start = dataStart + t.offset;
+    const data = new Float32Array(n);
+    if (t.type === GgmlType.F32) {
+      if (start + n * 4 > buf.length) throw new Error(`gguf: ${path} is truncated in tensor ${t.name}`);
+      for (let k = 0; k < n; k++) data[k] = buf.readFloatLE(start + 4 * k);
+    } else if (t.type === GgmlType.F16) {
+      if (start + n * 2 > buf.length) throw new Error(`gguf: ${path} is truncated in tensor ${t.name}`);
+      for (let k = 0; k < n; k++) data[k] = fromHalf(buf.readUInt16LE(start + 2 * k));
+    } else throw new Error(`gguf: tensor ${t.name} has unsupported type ${t.type}`);
+    return { ...t, data };
+  });
+  return { version, metadata, metadataTypes, tensors };
+}
+
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (mant / 1024);
+  if (exp === 0x1f) return mant ? Number.NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + mant / 1024);
+}

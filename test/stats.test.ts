@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cronbachAlpha, mcdonaldOmega } from '../src/metrics/reliability.js';
+import { spearman, pearson, quantile } from '../src/metrics/stats.js';
+import { defaultPull } from '../src/metrics/fidelity.js';
+import { bootstrapMean } from '../src/metrics/bootstrap.js';
+import { createRng } from '../src/util/rng.js';
+
+test("Cronbach's alpha matches a hand computation", () => {
+  // 4 respondents x 3 items. Item variances: 1.6667, 1.6667, 0.9167 (sum 4.25); totals 6, 9, 12, 11 -> var 7.0.
+  const m = [[1, 2, 3], [3, 3, 3], [4, 4, 4], [4, 3, 4]];
+  const alpha = cronbachAlpha(m);
+  const items = [0, 1, 2].map((j) => m.map((r) => r[j]!));
+  const v = (xs: number[]) => { const mu = xs.reduce((a, b) => a + b) / xs.length; return xs.reduce((a, x) => a + (x - mu) ** 2, 0) / (xs.length - 1); };
+  const expected = 1.5 * (1 - items.map(v).reduce((a, b) => a + b) / v(m.map((r) => r[0]! + r[1]! + r[2]!)));
+  assert.ok(Math.abs(alpha - expected) < 1e-12);
+});
+
+test('omega equals alpha for parallel items, exceeds it for congeneric ones, and tracks the true loadings', () => {
+  const rng = createRng(5);
+  const loadings = [0.9, 0.8, 0.7, 0.4, 0.3];
+  const rows = Array.from({ length: 4000 }, () => {
+    const f = rng.normal();
+    return loadings.map((l) => l * f + Math.sqrt(1 - l * l) * rng.normal());
+  });
+  const sumL = loadings.reduce((a, b) => a + b);
+  const trueOmega = sumL ** 2 / (sumL ** 2 + loadings.reduce((a, l) => a + 1 - l * l, 0));
+  const omega = mcdonaldOmega(rows);
+  assert.ok(Math.abs(omega - trueOmega) < 0.02, `omega ${omega} vs true ${trueOmega}`);
+  assert.ok(omega > cronbachAlpha(rows));
+  const parallel = Array.from({ length: 4000 }, () => { const f = rng.normal(); return [0, 1, 2, 3].map(() => 0.7 * f + Math.sqrt(0.51) * rng.normal()); });
+  assert.ok(Math.abs(mcdonaldOmega(parallel) - cronbachAlpha(parallel)) < 0.01);
+});
+
+test('rank statistics and quantiles', () => {
+  assert.equal(spearman([1, 2, 3, 4], [10, 20, 30, 100]), 1);
+  assert.equal(spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1);
+  assert.ok(Math.abs(pearson([1, 2, 3], [2, 4, 7]) - 0.9933992677987828) < 1e-12);
+  assert.equal(quantile([1, 2, 3, 4, 5], 0.5), 3);
+  assert.equal(quantile([1, 2, 3, 4], 0.25), 1.75);
+});
+
+test('default pull: 0 on target, 1 at the default, fractions in between, undefined when they coincide', () => {
+  const target = { O: 2, C: 2, E: 2, A: 2, N: 4 };
+  const base = { O: 4, C: 4, E: 4, A: 4, N: 2 };
+  assert.equal(defaultPull(target, target, base), 0);
+  assert.equal(defaultPull(base, target, base), 1);
+  assert.ok(Math.abs(defaultPull({ O: 2.5, C: 2.5, E: 2.5, A: 2.5, N: 3.5 }, target, base)! - 0.25) < 1e-12);
+  assert.equal(defaultPull(target, target, { ...target, O: 2.1 }), null);
+});
+
+test('bootstrap interval covers the mean and is seeded', () => {
+  const xs = Array.from({ length: 50 }, (_, i) => i % 7);
+  const a = bootstrapMean(xs, { seed: 3 });
+  const b = bootstrapMean(xs, { seed: 3 });
+  assert.deepEqual(a, b);
+  assert.ok(a.lo < a.value && a.value < a.hi);
+});
