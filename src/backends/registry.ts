@@ -55,7 +55,7 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
   const { kind, rest } = parseModelId(cfg.id);
   switch (kind) {
     case 'sim':
-      return new SimulatedPanel(parseSimSpec(rest));
+      return new SimulatedPanel(parseSimSpec(rest), cfg.logprobs !== false);
     case 'openai': {
       if (!rest) throw new UserError('openai: name a model, e.g. openai:gpt-4o-mini');
       const baseURL = cfg.baseURL ?? env.OPENAI_BASE_URL;

@@ -76,12 +76,14 @@ export function parseSimSpec(spec: string): Partial<SimOptions> {
 export class SimulatedPanel implements Backend {
   readonly kind = 'sim';
   readonly simulated = true;
-  readonly capabilities = { optionProbs: true };
+  readonly capabilities: { optionProbs: boolean };
   readonly id: string;
   readonly options: SimOptions;
   private readonly truths = new Map<string, SimPersonaTruth>();
 
-  constructor(options: Partial<SimOptions> = {}) {
+  /** `optionProbs: false` makes the panel answer in text only, to exercise sampled scoring. */
+  constructor(options: Partial<SimOptions> = {}, optionProbs = true) {
+    this.capabilities = { optionProbs };
     this.options = { ...DEFAULT_SIM_OPTIONS, ...options };
     const o = this.options;
     // Everything that changes answers is in the id, so the call cache never mixes two panels.

@@ -93,7 +93,8 @@ export function personaFidelity(instrument: Instrument, sheets: readonly Adminis
   const absErr = DOMAINS.map((d) => Math.abs(point[d] - target[d]));
   const nonNeutral = DOMAINS.filter((d) => target[d] !== MIDPOINT);
   const hits = nonNeutral.filter((d) => Math.sign(point[d] - MIDPOINT) === Math.sign(target[d] - MIDPOINT)).length;
-  const missingAnswers = sheets.reduce((n, s) => n + instrument.items.filter((it) => s.answers[it.id] === null || s.answers[it.id] === undefined).length, 0);
+  // Counted over the items administered (a sheet holds a key, possibly null, for each).
+  const missingAnswers = sheets.reduce((n, s) => n + Object.values(s.answers).filter((a) => a === null).length, 0);
   return {
     personaId: first.personaId,
     method: first.method,

@@ -91,7 +91,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
         concurrency: suite.run.concurrency,
         ratePerMinute: suite.run.ratePerMinute,
         timeoutMs: suite.run.timeoutMs,
-        retry: { maxAttempts: suite.run.maxAttempts },
+        retry: { maxAttempts: suite.run.maxAttempts, baseDelayMs: suite.run.backoffMs },
         counters,
         onProgress: () => options.onProgress?.(counters, 'fidelity'),
         signal: options.signal,

@@ -73,11 +73,12 @@ export const suiteSchema = z
         concurrency: z.number().int().min(1).max(256).default(4),
         ratePerMinute: z.number().positive().optional(),
         maxAttempts: z.number().int().min(1).max(20).default(4),
+        backoffMs: z.number().int().min(0).default(500).describe('first retry delay; doubles each attempt (with jitter)'),
         timeoutMs: z.number().int().positive().default(60_000),
         temperature: z.number().min(0).max(2).default(1).describe('sampling temperature for sampled scoring'),
       })
       .strict()
-      .default({ concurrency: 4, maxAttempts: 4, timeoutMs: 60_000, temperature: 1 }),
+      .default({ concurrency: 4, maxAttempts: 4, backoffMs: 500, timeoutMs: 60_000, temperature: 1 }),
   })
   .strict()
   .superRefine((suite, ctx) => {

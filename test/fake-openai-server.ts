@@ -1,0 +1,66 @@
+// A minimal OpenAI-compatible chat-completions server on loopback, for backend
+// tests. The model name picks the behaviour: a well-behaved server with logprobs,
+// one that answers 429 before succeeding, one that always fails, one too slow to
+// answer, and one that sends a body that is not JSON.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeServer {
+  url: string;
+  authHeaders: string[];
+  requests: { model: string; body: Record<string, unknown> }[];
+  close(): Promise<void>;
+}
+
+export async function startFakeOpenAI(): Promise<FakeServer> {
+  const authHeaders: string[] = [];
+  const requests: FakeServer['requests'] = [];
+  const flakySeen = new Set<string>();
+  const server: Server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => (raw += d));
+    req.on('end', () => {
+      authHeaders.push(String(req.headers.authorization ?? ''));
+      const body = JSON.parse(raw || '{}') as Record<string, unknown>;
+      const model = String(body.model);
+      requests.push({ model, body });
+      const json = (status: number, value: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(JSON.stringify(value));
+      };
+      const completion = (content: string, logprobs?: unknown) => ({
+        id: 'cmpl-1', object: 'chat.completion', created: 0, model,
+        choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content }, logprobs: logprobs ?? null }],
+        usage: { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11 },
+      });
+      if (model === 'broken') return json(500, { error: { message: 'internal failure', type: 'server_error' } });
+      if (model === 'slow') return void setTimeout(() => json(200, completion('3')), 3000);
+      if (model === 'malformed') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end('{"choices": [ this is not json');
+      }
+      if (model === 'flaky' && !flakySeen.has(raw)) {
+        flakySeen.add(raw);
+        return json(429, { error: { message: 'rate limited', type: 'rate_limit' } }, { 'retry-after': '0' });
+      }
+      if (body.logprobs) {
+        // A fixed distribution over the answer digits (with leading-space variants), plus an off-format token.
+        const top = [
+          { token: '4', logprob: Math.log(0.5) }, { token: ' 4', logprob: Math.log(0.1) }, { token: '2', logprob: Math.log(0.2) },
+          { token: '5', logprob: Math.log(0.1) }, { token: 'I', logprob: Math.log(0.1) },
+        ];
+        return json(200, completion('4', { content: [{ token: '4', logprob: Math.log(0.5), bytes: null, top_logprobs: top }] }));
+      }
+      return json(200, completion('4'));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    authHeaders,
+    requests,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
