@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 import type { Backend } from './types.js';
@@ -74,9 +75,26 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
     case 'llamacpp': {
       if (!rest) throw new UserError('llamacpp: name a model file or hf: URI, e.g. llamacpp:./model.gguf');
       const { LlamaCppBackend, isRemoteModelRef } = await import('./llamacpp.js');
-      const { existsSync } = await import('node:fs');
-      if (!isRemoteModelRef(rest) && !existsSync(rest)) throw new UserError(`llamacpp: model file not found: ${rest}`);
+      if (!isRemoteModelRef(rest)) checkGgufFile(rest);
       return new LlamaCppBackend({ model: rest, cacheDir: ctx.cacheDir });
     }
+  }
+}
+
+/** Fail before any run starts if a local model file is missing, unreadable or not GGUF. */
+function checkGgufFile(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? `llamacpp: model file not found: ${path}` : `llamacpp: cannot read model file ${path} (${code})`);
+  }
+  try {
+    const magic = Buffer.alloc(4);
+    readSync(fd, magic, 0, 4, 0);
+    if (magic.toString('latin1') !== 'GGUF') throw new UserError(`llamacpp: ${path} is not a GGUF file`);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, tempDir } from './helpers.js';
+import { parseSuite } from '../src/suite/load.js';
+
+const GOOD = `name: ok
+instrument: { id: ipip-neo-120, items: 3 }
+personas:
+  - id: p1
+    name: Pat
+    target: { O: high, C: 3, E: low, A: 4, N: very low }
+models: ["sim:"]
+`;
+
+function runBad(yaml: string, env: NodeJS.ProcessEnv = {}, extra: string[] = []) {
+  const dir = tempDir();
+  const file = join(dir, 'suite.yaml');
+  writeFileSync(file, yaml);
+  const out = join(dir, 'out');
+  const r = cli(['run', file, '--out', out, ...extra], { env });
+  return { ...r, out, file };
+}
+
+function assertOneLineFailure(r: { code: number | null; stderr: string; stdout: string; out: string }, pattern: RegExp) {
+  assert.equal(r.code, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, pattern);
+  assert.ok(!existsSync(r.out), 'nothing may be written for bad input');
+  assert.equal(r.stdout, '');
+}
+
+test('malformed YAML: file and line named, nothing written', () => {
+  const r = runBad('name: x\npersonas: [\n  - id: a\n');
+  assertOneLineFailure(r, /suite\.yaml:\d+: malformed YAML/);
+});
+
+test('schema errors name the file, the line and the field', () => {
+  const r = runBad(GOOD.replace('E: low', 'E: loud'));
+  assertOneLineFailure(r, /suite\.yaml:6: personas\[0\]\.target\.E: expected a number 1\.\.5 or one of/);
+  const unknownField = runBad(GOOD.replace('    name: Pat', '    name: Pat\n    mood: grumpy'));
+  assertOneLineFailure(unknownField, /suite\.yaml:4: personas\[0\]: unknown field "mood"/);
+  assert.throws(() => parseSuite(GOOD.replace('name: ok\n', ''), 'x.yaml'), /x\.yaml:1: name: missing required field/);
+});
+
+test('unknown instrument, unknown backend, missing API key, unreadable model path: one line each, exit non-zero, no output', () => {
+  assertOneLineFailure(runBad(GOOD.replace('id: ipip-neo-120', 'id: neo-ffi-999')), /suite\.yaml:2: instrument\.id: unknown instrument "neo-ffi-999"/);
+  assertOneLineFailure(runBad(GOOD.replace('"sim:"', '"gemini:pro"')), /suite\.yaml:7: models\[0\]: unknown backend "gemini"/);
+  assertOneLineFailure(runBad(GOOD, { OPENAI_API_KEY: '', OPENAI_BASE_URL: '' }, ['--model', 'openai:gpt-4o-mini']), /missing API key for openai:gpt-4o-mini: set the environment variable OPENAI_API_KEY/);
+  assertOneLineFailure(runBad(GOOD, { ANTHROPIC_API_KEY: '' }, ['--model', 'anthropic:claude-3-5-haiku-latest']), /missing API key .*ANTHROPIC_API_KEY/);
+  assertOneLineFailure(runBad(GOOD, {}, ['--model', 'llamacpp:/nonexistent/model.gguf']), /llamacpp: model file not found: \/nonexistent\/model\.gguf/);
+  const notGguf = join(tempDir(), 'fake.gguf');
+  writeFileSync(notGguf, 'this is not a model');
+  assertOneLineFailure(runBad(GOOD, {}, ['--model', `llamacpp:${notGguf}`]), /not a GGUF file/);
+});
+
+test('a missing suite file and an unknown command are one-line errors', () => {
+  const r = cli(['run', '/nonexistent/suite.yaml']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr.trim(), /^persona-probe: \/nonexistent\/suite\.yaml: cannot read suite file \(ENOENT\)$/);
+  const u = cli(['frobnicate']);
+  assert.equal(u.code, 2);
+  assert.match(u.stderr, /unknown command "frobnicate"/);
+});

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { BIN, cliAsync, tempDir } from './helpers.js';
+
+const SUITE = `name: resume-check
+instrument: { id: ipip-neo-120 }
+personas:
+  - { id: a, name: Ann, description: One, target: { O: 4, C: 2, E: 4.5, A: 2, N: 4 }, sim: { fidelity: 0.8 } }
+  - { id: b, name: Bob, description: Two, target: { O: 2, C: 4.5, E: 1.5, A: 3, N: 2 }, sim: { fidelity: 0.4 } }
+  - { id: c, name: Cy, description: Three, target: { O: 3, C: 3, E: 3, A: 1.5, N: 4.5 } }
+models: ["sim:latencyMs=1"]
+repetitions: 3
+run: { concurrency: 4 }
+`;
+
+function callCount(dir: string): number {
+  const path = join(dir, 'persona-probe.sqlite');
+  if (!existsSync(path)) return 0;
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+test('a run killed with SIGKILL mid-way resumes to exactly the results and call count of an uninterrupted run', async () => {
+  const suiteFile = join(tempDir(), 'suite.yaml');
+  writeFileSync(suiteFile, SUITE);
+  const whole = tempDir();
+  const full = await cliAsync(['run', suiteFile, '--out', whole, '--quiet']);
+  assert.equal(full.code, 0, full.stderr);
+  const total = callCount(whole);
+  assert.equal(total, 4 * 3 * 120);
+
+  const killed = tempDir();
+  const child = spawn(process.execPath, [BIN, 'run', suiteFile, '--out', killed, '--quiet'], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, s) => r(s)));
+  const deadline = Date.now() + 60_000;
+  while (callCount(killed) < total / 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  const partial = callCount(killed);
+  assert.ok(partial > 0 && partial < total, `killed after ${partial} of ${total} calls`);
+
+  const resumed = await cliAsync(['run', suiteFile, '--out', killed, '--quiet']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /\(resumed\)/);
+  const calledNow = Number(/calls this time (\d+)/.exec(resumed.stdout)![1]);
+  assert.ok(calledNow <= total - partial, `resumed run made ${calledNow} calls; ${partial} were already stored`);
+  assert.equal(callCount(killed), total, 'no call lost, none duplicated');
+
+  const runId = /run ([0-9a-f]{12})/.exec(full.stdout)![1]!;
+  const a = JSON.parse(readFileSync(join(whole, 'reports', runId, 'results.json'), 'utf8'));
+  const b = JSON.parse(readFileSync(join(killed, 'reports', runId, 'results.json'), 'utf8'));
+  // Counters differ by design (cache hits); the measurements must not.
+  delete a.counters;
+  delete b.counters;
+  assert.deepEqual(b, a);
+});
