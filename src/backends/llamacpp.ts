@@ -119,16 +119,17 @@ export class LlamaCppBackend implements Backend {
 
   /** Softmax of the next-token logits after the prompt, read off for the first token of each option. */
   async nextTokenLogProbs(messages: ChatMessage[]): Promise<Float64Array> {
-    const { context } = await this.load();
+    const { context, model } = await this.load();
     const tokens = await this.promptTokens(messages);
     return this.lock.run(async () => {
       const sequence = context.getSequence();
       try {
-        const input = tokens.map((t, i) => (i === tokens.length - 1 ? ([t, { generateNext: { logits: true } }] as const) : t));
+        const input = tokens.map((t, i) => (i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t));
         const results = await sequence.controlledEvaluate(input as Parameters<typeof sequence.controlledEvaluate>[0]);
-        const logits = results.at(-1)?.next?.logits;
-        if (!logits) throw new BackendError('llamacpp: no logits returned for the last prompt token', false);
-        return logSoftmax(logits);
+        // With no sampling options these are the softmax of the raw logits.
+        const probabilities = results.at(-1)?.next?.probabilities;
+        if (!probabilities) throw new BackendError('llamacpp: no probabilities returned for the last prompt token', false);
+        return logOf(probabilities, vocabSize(model));
       } finally {
         sequence.dispose();
       }
@@ -155,20 +156,16 @@ export class LlamaCppBackend implements Backend {
   }
 }
 
-function logSoftmax(logits: ArrayLike<number> | Map<Token, number>): Float64Array {
-  const values = logits instanceof Map ? denseFromMap(logits) : Float64Array.from(logits as ArrayLike<number>);
-  let max = -Infinity;
-  for (const v of values) if (v > max) max = v;
-  let sum = 0;
-  for (const v of values) sum += Math.exp(v - max);
-  const logZ = max + Math.log(sum);
-  return values.map((v) => v - logZ);
+/** Dense log-probabilities from node-llama-cpp's sparse, sorted probability map. */
+function logOf(probabilities: Map<Token, number>, vocabSize: number): Float64Array {
+  let size = vocabSize;
+  for (const k of probabilities.keys()) size = Math.max(size, (k as number) + 1);
+  const out = new Float64Array(size).fill(-Infinity);
+  for (const [k, v] of probabilities) out[k as number] = Math.log(v);
+  return out;
 }
 
-function denseFromMap(map: Map<Token, number>): Float64Array {
-  let size = 0;
-  for (const k of map.keys()) size = Math.max(size, (k as number) + 1);
-  const out = new Float64Array(size).fill(-Infinity);
-  for (const [k, v] of map) out[k as number] = v;
-  return out;
+function vocabSize(model: LlamaModel): number {
+  const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: readonly unknown[] } } }).tokenizer?.ggml?.tokens;
+  return Array.isArray(tokens) ? tokens.length : 0;
 }
