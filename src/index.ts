@@ -1,0 +1,20 @@
+// The library API: everything the CLI does is available as typed functions.
+export { loadSuite, parseSuite, SuiteError } from './suite/load.js';
+export { suiteSchema, suiteJsonSchema, type Suite, type SuiteInput, type PersonaSpec, type MethodSpec } from './suite/schema.js';
+export { runSuite, analyzeRun, runIdOf, type RunOptions, type RunResult, type RunAnalysis, type ModelAnalysis } from './runner/run.js';
+export { createBackend, parseModelId, type ModelConfig } from './backends/registry.js';
+export type { Backend, ChatMessage, ChatRequest, ChatResult, OptionProbsRequest, OptionProbsResult, SamplingOptions } from './backends/types.js';
+export { BackendError } from './backends/types.js';
+export { SimulatedPanel, SIM_DEFAULT_PROFILE, gradedResponseProbs } from './backends/sim.js';
+export { getInstrument, instrumentIds, scoreAnswers, parseAnswer, DOMAINS, DOMAIN_NAMES, type Instrument, type InstrumentItem, type Profile, type Domain } from './instruments/index.js';
+export { fidelityReport, personaFidelity, defaultPull, type Administration, type FidelityReport, type PersonaFidelity } from './metrics/fidelity.js';
+export { cronbachAlpha, mcdonaldOmega } from './metrics/reliability.js';
+export { bootstrap, bootstrapMean, type Estimate } from './metrics/bootstrap.js';
+export { mean, sd, pearson, spearman, quantile } from './metrics/stats.js';
+export { simulationRecovery, type RecoveryReport } from './metrics/recovery.js';
+export { recoverySuite } from './probes/recovery-suite.js';
+export { RunStore } from './store/store.js';
+export { writeReport, fidelityCsv } from './report/export.js';
+export { renderHtml } from './report/html.js';
+export { readGguf, writeGguf } from './engine/formats/gguf.js';
+export { readConfig, shrinkConfig, randomWeights, writeLlamaGguf } from './engine/random-model.js';
