@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, cliAsync, tempDir, ROOT } from './helpers.js';
+import { cli, cliAsync, tempDir } from './helpers.js';
 
 test('demo offline: says so in one line within seconds, runs on sim:, labels every output as a simulation, prints recovery', async () => {
   const out = tempDir();
@@ -59,5 +59,4 @@ models: ["sim:"]
   const missing = cli(['report', 'ffffffffffff', '--out', out]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /no run "ffffffffffff"/);
-  void ROOT;
 });
