@@ -17,4 +17,4 @@ export { RunStore } from './store/store.js';
 export { writeReport, fidelityCsv } from './report/export.js';
 export { renderHtml } from './report/html.js';
 export { readGguf, writeGguf } from './engine/formats/gguf.js';
-export { readConfig, shrinkConfig, randomWeights, writeLlamaGguf } from './engine/random-model.js';
+export { readConfig, shrinkConfig, randomWeights, writeGgufModel, writeRandomModelFolder } from './engine/random-model.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readGguf, writeGguf, gguf, GgmlType, GgufType, toHalf, fromHalf } from '../src/engine/formats/gguf.js';
-import { readConfig, shrinkConfig, randomWeights, writeLlamaGguf, permuteForGguf } from '../src/engine/random-model.js';
+import { readConfig, shrinkConfig, randomWeights, writeGgufModel, permuteForGguf } from '../src/engine/random-model.js';
 import { LlamaCppBackend } from '../src/backends/llamacpp.js';
 import { runSuite } from '../src/runner/run.js';
 import { suiteSchema } from '../src/suite/schema.js';
@@ -41,7 +41,7 @@ test('llamacpp: a generated GGUF with the real SmolLM2 tokenizer loads, gives ne
   const dir = tempDir();
   const model = join(dir, 'tiny-smollm2.gguf');
   const config = shrinkConfig(readConfig(SMOLLM_DIR), { layers: 2, hidden: 64, heads: 4, kvHeads: 2 });
-  writeLlamaGguf(model, config, randomWeights(config, { seed: 9 }), SMOLLM_DIR);
+  writeGgufModel(model, config, randomWeights(config, { seed: 9 }), SMOLLM_DIR);
   const meta = readGguf(model).metadata;
   assert.equal((meta.get('tokenizer.ggml.tokens') as string[]).length, 49152);
   assert.match(String(meta.get('tokenizer.chat_template')), /<\|im_start\|>/);

@@ -3,10 +3,13 @@
 // depend on weight values, and numerics can be checked exactly against another
 // implementation on the same weights.
 
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng } from '../util/rng.js';
-import { GgmlType, gguf, writeGguf, type GgufTensor, type GgufValue } from './formats/gguf.js';
+import { GgmlType, fromHalf, gguf, toHalf, writeGguf, type GgufTensor, type GgufValue } from './formats/gguf.js';
+import { writeSafetensors, type TensorToWrite } from './formats/safetensors.js';
+import { archSpecOf, ropeInvFreq } from './arch.js';
+import { expectedWeights } from './model-folder.js';
 
 export interface LlamaLikeConfig {
   model_type: string;
@@ -61,38 +64,27 @@ export interface RandomWeightOptions {
   sharpness?: number;
 }
 
-/** Hugging Face tensor names -> seeded weights. */
+/**
+ * Hugging Face tensor names -> seeded weights, for every tensor the architecture
+ * reads (q/k/v biases for Qwen2, q/k norms for Qwen3, lm_head when untied).
+ */
 export function randomWeights(c: LlamaLikeConfig, options: RandomWeightOptions = {}): Map<string, Weight> {
   const rng = createRng(options.seed ?? 1);
   const sharp = options.sharpness ?? 1;
-  const hd = headDim(c);
-  const D = c.hidden_size;
   const out = new Map<string, Weight>();
-  const mat = (name: string, rows: number, cols: number, std: number) => {
-    const data = new Float32Array(rows * cols);
-    for (let i = 0; i < data.length; i++) data[i] = rng.normal() * std;
-    out.set(name, { shape: [rows, cols], data });
-  };
-  const norm = (name: string, n: number) => {
+  for (const [name, shape] of expectedWeights(archSpecOf(c as Record<string, unknown>))) {
+    const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * rng.normal();
-    out.set(name, { shape: [n], data });
-  };
-  mat('model.embed_tokens.weight', c.vocab_size, D, 1.0 * sharp);
-  for (let l = 0; l < c.num_hidden_layers; l++) {
-    const p = `model.layers.${l}`;
-    norm(`${p}.input_layernorm.weight`, D);
-    mat(`${p}.self_attn.q_proj.weight`, c.num_attention_heads * hd, D, 1 / Math.sqrt(D));
-    mat(`${p}.self_attn.k_proj.weight`, c.num_key_value_heads * hd, D, 1 / Math.sqrt(D));
-    mat(`${p}.self_attn.v_proj.weight`, c.num_key_value_heads * hd, D, 1 / Math.sqrt(D));
-    mat(`${p}.self_attn.o_proj.weight`, D, c.num_attention_heads * hd, 1 / Math.sqrt(c.num_attention_heads * hd));
-    norm(`${p}.post_attention_layernorm.weight`, D);
-    mat(`${p}.mlp.gate_proj.weight`, c.intermediate_size, D, 1 / Math.sqrt(D));
-    mat(`${p}.mlp.up_proj.weight`, c.intermediate_size, D, 1 / Math.sqrt(D));
-    mat(`${p}.mlp.down_proj.weight`, D, c.intermediate_size, 1 / Math.sqrt(c.intermediate_size));
+    if (name.endsWith('norm.weight')) for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * rng.normal();
+    else if (name.endsWith('.bias')) for (let i = 0; i < n; i++) data[i] = 0.1 * rng.normal();
+    else {
+      // Embeddings at unit scale (times sharpness) make next-token distributions peaky;
+      // other matrices keep activations at unit scale (std 1/sqrt(fan_in)).
+      const std = name === 'model.embed_tokens.weight' ? sharp : 1 / Math.sqrt(shape[1]!);
+      for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
+    }
+    out.set(name, { shape, data });
   }
-  norm('model.norm.weight', D);
-  if (!c.tie_word_embeddings) mat('lm_head.weight', c.vocab_size, D, 1 / Math.sqrt(D));
   return out;
 }
 
@@ -160,9 +152,18 @@ export function ggufTokenizerMetadata(modelDir: string, config: LlamaLikeConfig)
   return meta;
 }
 
-/** Write Llama-architecture weights as an F32 GGUF that llama.cpp / node-llama-cpp load. */
-export function writeLlamaGguf(path: string, config: LlamaLikeConfig, weights: Map<string, Weight>, tokenizerDir: string, name = 'persona-probe random model'): void {
-  const hd = headDim(config);
+const GGUF_ARCH = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3' } as const;
+
+/**
+ * Write Hugging Face-named weights as an F32 GGUF that llama.cpp / node-llama-cpp
+ * load: llama (also Mistral and SmolLM2), qwen2 and qwen3. llama.cpp's Llama graph
+ * rotates interleaved pairs, so q/k rows are permuted for it; Qwen uses NeoX-style
+ * rotation and needs none. Llama 3 rope scaling becomes a rope_freqs tensor.
+ */
+export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: Map<string, Weight>, tokenizerDir: string, name = 'persona-probe random model'): void {
+  const spec = archSpecOf(config as Record<string, unknown>);
+  const arch = GGUF_ARCH[spec.family];
+  const permute = arch === 'llama';
   const get = (n: string): Weight => {
     const w = weights.get(n);
     if (!w) throw new Error(`missing weight ${n}`);
@@ -170,14 +171,14 @@ export function writeLlamaGguf(path: string, config: LlamaLikeConfig, weights: M
   };
   const t = (name: string, w: Weight, data = w.data): GgufTensor => ({ name, dims: [...w.shape].reverse(), type: GgmlType.F32, data });
   const tensors: GgufTensor[] = [t('token_embd.weight', get('model.embed_tokens.weight'))];
-  for (let l = 0; l < config.num_hidden_layers; l++) {
+  for (let l = 0; l < spec.layers; l++) {
     const p = `model.layers.${l}`;
     const q = get(`${p}.self_attn.q_proj.weight`);
     const k = get(`${p}.self_attn.k_proj.weight`);
     tensors.push(
       t(`blk.${l}.attn_norm.weight`, get(`${p}.input_layernorm.weight`)),
-      t(`blk.${l}.attn_q.weight`, q, permuteForGguf(q, config.num_attention_heads)),
-      t(`blk.${l}.attn_k.weight`, k, permuteForGguf(k, config.num_key_value_heads)),
+      t(`blk.${l}.attn_q.weight`, q, permute ? permuteForGguf(q, spec.heads) : q.data),
+      t(`blk.${l}.attn_k.weight`, k, permute ? permuteForGguf(k, spec.kvHeads) : k.data),
       t(`blk.${l}.attn_v.weight`, get(`${p}.self_attn.v_proj.weight`)),
       t(`blk.${l}.attn_output.weight`, get(`${p}.self_attn.o_proj.weight`)),
       t(`blk.${l}.ffn_norm.weight`, get(`${p}.post_attention_layernorm.weight`)),
@@ -185,26 +186,102 @@ export function writeLlamaGguf(path: string, config: LlamaLikeConfig, weights: M
       t(`blk.${l}.ffn_up.weight`, get(`${p}.mlp.up_proj.weight`)),
       t(`blk.${l}.ffn_down.weight`, get(`${p}.mlp.down_proj.weight`)),
     );
+    if (spec.qkvBias) for (const x of ['q', 'k', 'v']) tensors.push(t(`blk.${l}.attn_${x}.bias`, get(`${p}.self_attn.${x}_proj.bias`)));
+    if (spec.qkNorm) for (const x of ['q', 'k']) tensors.push(t(`blk.${l}.attn_${x}_norm.weight`, get(`${p}.self_attn.${x}_norm.weight`)));
   }
   tensors.push(t('output_norm.weight', get('model.norm.weight')));
-  if (!config.tie_word_embeddings) tensors.push(t('output.weight', get('lm_head.weight')));
+  if (!spec.tiedEmbeddings) tensors.push(t('output.weight', get('lm_head.weight')));
+  if (spec.ropeScaling.kind === 'llama3') {
+    // llama.cpp divides each base frequency by its factor.
+    const scaled = ropeInvFreq(spec);
+    const base = ropeInvFreq({ ...spec, ropeScaling: { kind: 'none' } });
+    const factors = Float32Array.from(base, (b, i) => b / scaled[i]!);
+    tensors.push({ name: 'rope_freqs.weight', dims: [factors.length], type: GgmlType.F32, data: factors });
+  }
   const meta: Record<string, GgufValue> = {
-    'general.architecture': gguf.str('llama'),
+    'general.architecture': gguf.str(arch),
     'general.name': gguf.str(name),
     'general.file_type': gguf.u32(0),
-    'llama.vocab_size': gguf.u32(config.vocab_size),
-    'llama.context_length': gguf.u32(config.max_position_embeddings),
-    'llama.embedding_length': gguf.u32(config.hidden_size),
-    'llama.block_count': gguf.u32(config.num_hidden_layers),
-    'llama.feed_forward_length': gguf.u32(config.intermediate_size),
-    'llama.rope.dimension_count': gguf.u32(hd),
-    'llama.attention.head_count': gguf.u32(config.num_attention_heads),
-    'llama.attention.head_count_kv': gguf.u32(config.num_key_value_heads),
-    'llama.attention.key_length': gguf.u32(hd),
-    'llama.attention.value_length': gguf.u32(hd),
-    'llama.attention.layer_norm_rms_epsilon': gguf.f32(config.rms_norm_eps),
-    'llama.rope.freq_base': gguf.f32(config.rope_theta),
+    [`${arch}.vocab_size`]: gguf.u32(spec.vocab),
+    [`${arch}.context_length`]: gguf.u32(spec.maxPositions),
+    [`${arch}.embedding_length`]: gguf.u32(spec.dModel),
+    [`${arch}.block_count`]: gguf.u32(spec.layers),
+    [`${arch}.feed_forward_length`]: gguf.u32(spec.ffn),
+    [`${arch}.rope.dimension_count`]: gguf.u32(spec.headDim),
+    [`${arch}.attention.head_count`]: gguf.u32(spec.heads),
+    [`${arch}.attention.head_count_kv`]: gguf.u32(spec.kvHeads),
+    [`${arch}.attention.key_length`]: gguf.u32(spec.headDim),
+    [`${arch}.attention.value_length`]: gguf.u32(spec.headDim),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: gguf.f32(spec.rmsEps),
+    [`${arch}.rope.freq_base`]: gguf.f32(spec.ropeTheta),
     ...ggufTokenizerMetadata(tokenizerDir, config),
   };
+  if (spec.ropeScaling.kind === 'linear') {
+    meta[`${arch}.rope.scaling.type`] = gguf.str('linear');
+    meta[`${arch}.rope.scaling.factor`] = gguf.f32(spec.ropeScaling.factor);
+  }
   writeGguf(path, meta, tensors);
+}
+
+export type WeightDtype = 'F32' | 'F16' | 'BF16';
+
+export interface RandomFolderOptions extends RandomWeightOptions {
+  dtype?: WeightDtype;
+  /** Split the weights over this many safetensors shards with an index (default 1: model.safetensors). */
+  shards?: number;
+}
+
+/** Round float32 weights to the stored dtype, so every runtime sees the same values. */
+function encodeAs(data: Float32Array, dtype: WeightDtype): { stored: Float32Array | Uint16Array; rounded: Float32Array } {
+  if (dtype === 'F32') return { stored: data, rounded: data };
+  const stored = new Uint16Array(data.length);
+  const rounded = new Float32Array(data.length);
+  const u32 = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const r32 = new Uint32Array(rounded.buffer);
+  for (let i = 0; i < data.length; i++) {
+    if (dtype === 'F16') {
+      stored[i] = toHalf(data[i]!);
+      rounded[i] = fromHalf(stored[i]!);
+    } else {
+      const x = u32[i]!;
+      stored[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16; // round to nearest even
+      r32[i] = stored[i]! << 16;
+    }
+  }
+  return { stored, rounded };
+}
+
+/**
+ * A Hugging Face model folder with seeded random weights: config.json, the
+ * tokenizer files of `tokenizerDir`, and safetensors weights (sharded with an
+ * index when asked). Returns the weights as the runtimes will see them (rounded to
+ * the stored dtype), for writing the same model as GGUF.
+ */
+export function writeRandomModelFolder(dir: string, config: LlamaLikeConfig, tokenizerDir: string, options: RandomFolderOptions = {}): Map<string, Weight> {
+  mkdirSync(dir, { recursive: true });
+  const dtype = options.dtype ?? 'F32';
+  const weights = randomWeights(config, options);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype] }, null, 2));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json']) {
+    if (existsSync(join(tokenizerDir, f))) copyFileSync(join(tokenizerDir, f), join(dir, f));
+  }
+  const shards = Math.max(1, options.shards ?? 1);
+  const names = [...weights.keys()];
+  const per = Math.ceil(names.length / shards);
+  const weightMap: Record<string, string> = {};
+  const rounded = new Map<string, Weight>();
+  for (let s = 0; s < shards; s++) {
+    const file = shards === 1 ? 'model.safetensors' : `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+    const part = new Map<string, TensorToWrite>();
+    for (const name of names.slice(s * per, (s + 1) * per)) {
+      const w = weights.get(name)!;
+      const enc = encodeAs(w.data, dtype);
+      part.set(name, { shape: w.shape, data: enc.stored, dtype });
+      rounded.set(name, { shape: w.shape, data: enc.rounded });
+      weightMap[name] = file;
+    }
+    writeSafetensors(join(dir, file), part, { format: 'pt' });
+  }
+  if (shards > 1) writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 2));
+  return rounded;
 }

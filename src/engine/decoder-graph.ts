@@ -1,0 +1,207 @@
+// The decoder as an ONNX graph, built in TypeScript from an ArchSpec and a weight
+// source. One sequence per run (no padding); activations are [tokens, d_model].
+//
+// Inputs:  input_ids [T] int64, rope_cos/rope_sin [T, headDim/2], attn_bias [T, P+T]
+//          (additive causal mask), logit_index [K] int64 (rows whose logits are wanted),
+//          past_key.{L}/past_value.{L} [kvHeads, P, headDim] when the layout has a KV cache,
+//          and each intervention's inputs (see Intervention inputs below).
+// Outputs: logits [K, vocab], the hooks the layout names, present_key/value.{L}.
+//
+// Only the hooks a layout names become graph outputs: ONNX Runtime keeps every
+// graph output alive for the whole run whether or not it is fetched (measured:
+// 100 unfetched [8192, 512] outputs cost 1.6 GB), so a layout exposes exactly what
+// is asked and nothing else.
+
+import { allHookNames, blockHook, HOOK_EMBED, HOOK_FINAL, type BlockHook } from './hooks.js';
+import type { ArchSpec } from './arch.js';
+import { GraphBuilder, type ElemType, type ExternalRef } from './onnx/builder.js';
+
+export type InterventionOp = 'add' | 'cap';
+
+export interface GraphLayout {
+  /** Hook names exposed as outputs. */
+  hooks: string[];
+  /** Intervention points, applied in list order at each hook. */
+  interventions: { hook: string; op: InterventionOp }[];
+  /** past_* inputs and present_* outputs for incremental decoding. */
+  kvCache: boolean;
+}
+
+/** Where the graph gets a weight from: float32 values inline, or raw bytes in a file. */
+export type WeightSource =
+  | { kind: 'inline'; shape: number[]; data: Float32Array }
+  | { kind: 'external'; shape: number[]; elem: ElemType; ref: ExternalRef };
+
+export interface WeightProvider {
+  has(name: string): boolean;
+  get(name: string): WeightSource;
+}
+
+export const GRAPH_INPUTS = { ids: 'input_ids', cos: 'rope_cos', sin: 'rope_sin', bias: 'attn_bias', logitIndex: 'logit_index' } as const;
+export const pastKey = (l: number) => `past_key.${l}`;
+export const pastValue = (l: number) => `past_value.${l}`;
+export const presentKey = (l: number) => `present_key.${l}`;
+export const presentValue = (l: number) => `present_value.${l}`;
+
+/** Intervention i's inputs. add: vector [d] (coef * v), gate [T, 1]. cap: unit [d, 1], min/max [T, 1]. */
+export const ivInput = (i: number, part: 'vector' | 'gate' | 'unit' | 'min' | 'max') => `intervention.${i}.${part}`;
+
+export function layoutKey(layout: GraphLayout): string {
+  return JSON.stringify([layout.hooks, layout.interventions.map((i) => `${i.hook}:${i.op}`), layout.kvCache]);
+}
+
+export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layout: GraphLayout): GraphBuilder {
+  const g = new GraphBuilder('persona-probe-decoder');
+  const { dModel: d, heads: H, kvHeads: KV, headDim: hd } = spec;
+  const group = H / KV;
+  const half = hd / 2;
+
+  const loaded = new Map<string, string>();
+  /** A weight as float32 (fp16/bf16 external data is cast in the graph; ORT folds the cast at load). */
+  const W = (name: string): string => {
+    const done = loaded.get(name);
+    if (done) return done;
+    const w = weights.get(name);
+    let value: string;
+    if (w.kind === 'inline') value = g.initializer(name, w.shape, w.data);
+    else {
+      const raw = g.externalInitializer(name, w.shape, w.elem, w.ref);
+      value = w.elem === 'float32' ? raw : g.node('Cast', [raw], { to: 1 /* FLOAT */ });
+    }
+    loaded.set(name, value);
+    return value;
+  };
+
+  const ids = g.input(GRAPH_INPUTS.ids, 'int64', ['T']);
+  const cosIn = g.input(GRAPH_INPUTS.cos, 'float32', ['T', half]);
+  const sinIn = g.input(GRAPH_INPUTS.sin, 'float32', ['T', half]);
+  const bias = g.input(GRAPH_INPUTS.bias, 'float32', ['T', 'S']);
+  const logitIndex = g.input(GRAPH_INPUTS.logitIndex, 'int64', ['K']);
+  // [T, 1, half]: broadcast over heads.
+  const cos = g.node('Unsqueeze', [cosIn, g.constI64([1])]);
+  const sin = g.node('Unsqueeze', [sinIn, g.constI64([1])]);
+  const eps = g.constF32([spec.rmsEps], []);
+  const two = g.constF32([2], []);
+
+  // Interventions: input names per hook, in list order.
+  const ivAt = new Map<string, { index: number; op: InterventionOp }[]>();
+  layout.interventions.forEach((iv, index) => {
+    const list = ivAt.get(iv.hook) ?? [];
+    list.push({ index, op: iv.op });
+    ivAt.set(iv.hook, list);
+    if (iv.op === 'add') {
+      g.input(ivInput(index, 'vector'), 'float32', [d]);
+      g.input(ivInput(index, 'gate'), 'float32', ['T', 1]);
+    } else {
+      g.input(ivInput(index, 'unit'), 'float32', [d, 1]);
+      g.input(ivInput(index, 'min'), 'float32', ['T', 1]);
+      g.input(ivInput(index, 'max'), 'float32', ['T', 1]);
+    }
+  });
+  const exposed = new Set(layout.hooks);
+
+  /** Pass a residual-stream value through a hook point: interventions, then (maybe) output. */
+  const hook = (name: string, value: string): string => {
+    let h = value;
+    for (const { index, op } of ivAt.get(name) ?? []) {
+      if (op === 'add') {
+        // h <- h + gate * (coef * v)
+        h = g.node('Add', [h, g.node('Mul', [ivInput(index, 'gate'), ivInput(index, 'vector')])]);
+      } else {
+        // p = <h, u>; h <- h + (clamp(p, min, max) - p) * u. Inside the band the
+        // correction is exactly 0, so h is left bit-for-bit unchanged.
+        const p = g.node('MatMul', [h, ivInput(index, 'unit')]);
+        const clamped = g.node('Max', [g.node('Min', [p, ivInput(index, 'max')]), ivInput(index, 'min')]);
+        const row = g.node('Reshape', [ivInput(index, 'unit'), g.constI64([1, d])]);
+        h = g.node('Add', [h, g.node('Mul', [g.node('Sub', [clamped, p]), row])]);
+      }
+    }
+    if (exposed.has(name)) g.output(h, name, 'float32', ['T', d]);
+    return h;
+  };
+
+  /** Hugging Face RMSNorm (Pow, ReduceMean, Add, Sqrt, Div, Mul: the pattern ORT fuses). */
+  const rmsNormWith = (x: string, weight: string): string => {
+    const variance = g.node('ReduceMean', [g.node('Pow', [x, two])], { axes: [-1], keepdims: 1 });
+    const normed = g.node('Div', [x, g.node('Sqrt', [g.node('Add', [variance, eps])])]);
+    return g.node('Mul', [normed, weight]);
+  };
+  const rmsNorm = (x: string, weight: string): string => rmsNormWith(x, W(weight));
+
+  const linear = (x: string, weight: string): string => g.node('Gemm', [x, W(weight)], { transB: 1 });
+
+  /** Rotate halves: [x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin] on [T, heads, hd]. */
+  const rope = (x: string): string => {
+    const [x1, x2] = g.nodeN('Split', [x, g.constI64([half, half])], 2, { axis: -1 }) as [string, string];
+    const a = g.node('Sub', [g.node('Mul', [x1, cos]), g.node('Mul', [x2, sin])]);
+    const b = g.node('Add', [g.node('Mul', [x2, cos]), g.node('Mul', [x1, sin])]);
+    return g.node('Concat', [a, b], { axis: -1 });
+  };
+
+  const embedName = 'model.embed_tokens.weight';
+  let resid = hook(HOOK_EMBED, g.node('Gather', [W(embedName), ids], { axis: 0 }));
+  const scale = g.constF32([1 / Math.sqrt(hd)], []);
+
+  for (let l = 0; l < spec.layers; l++) {
+    const p = `model.layers.${l}`;
+    const at = (h: BlockHook) => blockHook(l, h);
+    resid = hook(at('hook_resid_pre'), resid);
+
+    // Attention. q, k and v come from one Gemm on stacked weights (ORT folds the
+    // Concat of initializers at load), and q and k are rotated together: fewer,
+    // larger kernels, which is what decode speed on CPU depends on.
+    const x = rmsNorm(resid, `${p}.input_layernorm.weight`);
+    const proj = (n: string) => `${p}.self_attn.${n}_proj`;
+    const qkvW = g.node('Concat', [W(`${proj('q')}.weight`), W(`${proj('k')}.weight`), W(`${proj('v')}.weight`)], { axis: 0 });
+    const qkvInputs = [x, qkvW];
+    if (weights.has(`${proj('q')}.bias`)) qkvInputs.push(g.node('Concat', [W(`${proj('q')}.bias`), W(`${proj('k')}.bias`), W(`${proj('v')}.bias`)], { axis: 0 }));
+    const qkv = g.node('Reshape', [g.node('Gemm', qkvInputs, { transB: 1 }), g.constI64([-1, H + 2 * KV, hd])]);
+    let [qk, v] = g.nodeN('Split', [qkv, g.constI64([H + KV, KV])], 2, { axis: 1 }) as [string, string];
+    if (spec.qkNorm) {
+      // Per-head RMSNorm with q_norm on the H query heads and k_norm on the KV key heads.
+      const tiled = g.node('Concat', [
+        g.node('Expand', [W(`${p}.self_attn.q_norm.weight`), g.constI64([H, hd])]),
+        g.node('Expand', [W(`${p}.self_attn.k_norm.weight`), g.constI64([KV, hd])]),
+      ], { axis: 0 });
+      qk = rmsNormWith(qk, tiled);
+    }
+    const [q, k] = g.nodeN('Split', [rope(qk), g.constI64([H, KV])], 2, { axis: 1 }) as [string, string];
+    // [kv, T, hd], appended to the cache.
+    let kT = g.node('Transpose', [k], { perm: [1, 0, 2] });
+    let vT = g.node('Transpose', [v], { perm: [1, 0, 2] });
+    if (layout.kvCache) {
+      kT = g.node('Concat', [g.input(pastKey(l), 'float32', [KV, 'P', hd]), kT], { axis: 1 });
+      vT = g.node('Concat', [g.input(pastValue(l), 'float32', [KV, 'P', hd]), vT], { axis: 1 });
+      g.output(kT, presentKey(l), 'float32', [KV, 'S', hd]);
+      g.output(vT, presentValue(l), 'float32', [KV, 'S', hd]);
+    }
+    // Query heads grouped by the kv head they share: [kv, group, T, hd].
+    const qg = g.node('Transpose', [g.node('Reshape', [g.node('Mul', [q, scale]), g.constI64([-1, KV, group, hd])])], { perm: [1, 2, 0, 3] });
+    const keysT = g.node('Unsqueeze', [g.node('Transpose', [kT], { perm: [0, 2, 1] }), g.constI64([1])]); // [kv, 1, hd, S]
+    const scores = g.node('Add', [g.node('MatMul', [qg, keysT]), bias]); // [kv, group, T, S]
+    const probs = g.node('Softmax', [scores], { axis: -1 });
+    const ctx = g.node('MatMul', [probs, g.node('Unsqueeze', [vT, g.constI64([1])])]); // [kv, group, T, hd]
+    const merged = g.node('Reshape', [g.node('Transpose', [ctx], { perm: [2, 0, 1, 3] }), g.constI64([-1, H * hd])]);
+    const attnOut = hook(at('hook_attn_out'), linear(merged, `${p}.self_attn.o_proj.weight`));
+    resid = hook(at('hook_resid_mid'), g.node('Add', [resid, attnOut]));
+
+    // SwiGLU MLP.
+    const x2 = rmsNorm(resid, `${p}.post_attention_layernorm.weight`);
+    const gateUpW = g.node('Concat', [W(`${p}.mlp.gate_proj.weight`), W(`${p}.mlp.up_proj.weight`)], { axis: 0 });
+    const [gate, up] = g.nodeN('Split', [g.node('Gemm', [x2, gateUpW], { transB: 1 }), g.constI64([spec.ffn, spec.ffn])], 2, { axis: 1 }) as [string, string];
+    const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
+    const mlpOut = hook(at('hook_mlp_out'), linear(act, `${p}.mlp.down_proj.weight`));
+    resid = hook(at('hook_resid_post'), g.node('Add', [resid, mlpOut]));
+  }
+
+  const normed = hook(HOOK_FINAL, rmsNorm(resid, 'model.norm.weight'));
+  // Unembed only the rows asked for: prefill for generation needs one, trace needs all.
+  const rows = g.node('Gather', [normed, logitIndex], { axis: 0 });
+  const unembed = spec.tiedEmbeddings || !weights.has('lm_head.weight') ? embedName : 'lm_head.weight';
+  g.output(g.node('Gemm', [rows, W(unembed)], { transB: 1 }), 'logits', 'float32', ['K', spec.vocab]);
+
+  // Every exposed hook must exist in this model.
+  const known = new Set(allHookNames(spec.layers));
+  for (const h of layout.hooks) if (!known.has(h)) throw new Error(`layout names unknown hook ${h}`);
+  return g;
+}

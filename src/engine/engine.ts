@@ -1,0 +1,397 @@
+// The activation engine: a Hugging Face model folder run as an ONNX graph of our
+// own on onnxruntime-node, with hook points readable and writable.
+//
+// Sessions are cached per graph layout (exposed hooks x intervention points x KV
+// cache). Vectors, coefficients and bounds are inputs, so a sweep over them reuses
+// one session; a new layout builds a new graph (seconds for a 135M model).
+
+import { constants as fsConstants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, homedir } from 'node:os';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { UserError } from '../util/errors.js';
+import { sha256 } from '../util/hash.js';
+import { createRng, type Rng } from '../util/rng.js';
+import type { ChatMessage } from '../backends/types.js';
+import { ropeInvFreq, ropeTables, type ArchSpec } from './arch.js';
+import {
+  buildDecoderGraph,
+  GRAPH_INPUTS,
+  ivInput,
+  layoutKey,
+  pastKey,
+  pastValue,
+  presentKey,
+  presentValue,
+  type GraphLayout,
+} from './decoder-graph.js';
+import { resolveHooks } from './hooks.js';
+import { checkInterventions, norm, type Intervention } from './interventions.js';
+import { externalWeights, inlineWeights, openModelFolder, type ModelFolder } from './model-folder.js';
+import { ModelTokenizer } from './tokenizer.js';
+
+export interface EngineOptions {
+  /** Intra-op threads (default: all cores). */
+  threads?: number;
+  /**
+   * How the graph gets its weights. 'inline': converted to float32 inside the
+   * protobuf (limited to 2 GB). 'external': ONNX external data read by the runtime
+   * straight from the safetensors files (no copy in JS; any size). 'auto' (default):
+   * external when the weight files can be hard-linked into the cache, else inline
+   * below 1.5 GiB, else external through a one-time copy into the cache.
+   */
+  weights?: 'auto' | 'inline' | 'external';
+  /** How many graph layouts keep a live session (each holds its own copy of the weights). Default 1. */
+  sessionCacheSize?: number;
+  /** ONNX Runtime execution providers (default ['cpu']). */
+  executionProviders?: string[];
+}
+
+export interface KvCache {
+  keys: ort.Tensor[];
+  values: ort.Tensor[];
+  length: number;
+}
+
+/** Above this, inline float32 weights would approach protobuf's 2 GiB limit. */
+const INLINE_LIMIT = 1.5 * 2 ** 30;
+const PROTOBUF_LIMIT = 2 ** 31 - 64 * 2 ** 20;
+
+export type TokenScope = 'prompt' | 'generated';
+
+export interface ForwardOptions {
+  hooks?: string[];
+  interventions?: Intervention[];
+  /** Which rows get logits: every position, or only the last. */
+  logits?: 'all' | 'last';
+  /** Continue from a KV cache (the graph then returns the extended cache). */
+  past?: KvCache;
+  /** Keep a KV cache for further decoding. */
+  keepCache?: boolean;
+  /** Whether these tokens are prompt or generated (for interventions' `positions`). */
+  scope?: TokenScope;
+}
+
+export interface ForwardResult {
+  /** [rows, vocab], row-major. */
+  logits: Float32Array;
+  rows: number;
+  /** Hook name -> [tokens, d_model], row-major. */
+  hooks: Map<string, Float32Array>;
+  cache?: KvCache;
+}
+
+export interface GenerateOptions {
+  maxTokens?: number;
+  /** 0 (default) is greedy. */
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  interventions?: Intervention[];
+  /** Stop strings, checked on the decoded text. */
+  stop?: string[];
+  /** Called with each hook's rows for every forward pass (prompt, then each generated token). */
+  onHooks?: (hooks: Map<string, Float32Array>, scope: TokenScope, tokens: number) => void;
+  hooks?: string[];
+  signal?: AbortSignal;
+}
+
+export interface GenerateResult {
+  tokens: number[];
+  text: string;
+  finishReason: 'stop' | 'length';
+  promptTokens: number;
+}
+
+export class Engine {
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly invFreq: Float64Array;
+
+  private constructor(
+    readonly folder: ModelFolder,
+    readonly tokenizer: ModelTokenizer,
+    private readonly options: EngineOptions,
+  ) {
+    this.invFreq = ropeInvFreq(folder.spec);
+  }
+
+  static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
+    const folder = openModelFolder(dir);
+    const tokenizer = await ModelTokenizer.load(folder.dir, folder.spec.eosTokenIds);
+    return new Engine(folder, tokenizer, options);
+  }
+
+  get spec(): ArchSpec {
+    return this.folder.spec;
+  }
+
+  /** Float32 bytes of all weights: what decides between inline and external data. */
+  get float32WeightBytes(): number {
+    let n = 0;
+    for (const t of this.folder.tensors.values()) n += t.info.shape.reduce((a, b) => a * b, 1) * 4;
+    return n;
+  }
+
+  /** The ONNX session for a layout, built on first use. */
+  async session(layout: GraphLayout): Promise<ort.InferenceSession> {
+    const key = layoutKey(layout);
+    const hit = this.sessions.get(key);
+    if (hit) {
+      this.sessions.delete(key);
+      this.sessions.set(key, hit); // most recently used last
+      return hit;
+    }
+    const limit = Math.max(1, this.options.sessionCacheSize ?? 1);
+    while (this.sessions.size >= limit) {
+      const [oldKey, old] = this.sessions.entries().next().value as [string, Promise<ort.InferenceSession>];
+      this.sessions.delete(oldKey);
+      void old.then((s) => s.release()).catch(() => undefined);
+    }
+    const created = this.createSession(layout);
+    this.sessions.set(key, created);
+    created.catch(() => this.sessions.delete(key));
+    return created;
+  }
+
+  private async createSession(layout: GraphLayout): Promise<ort.InferenceSession> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: this.options.threads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      executionProviders: this.options.executionProviders ?? ['cpu'],
+    };
+    const mode = this.options.weights ?? 'auto';
+    const useInline = mode === 'inline' || (mode === 'auto' && !this.canLinkWeights() && this.float32WeightBytes <= INLINE_LIMIT);
+    if (useInline) {
+      if (this.float32WeightBytes > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.float32WeightBytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit in one protobuf (2 GiB); use external weights`);
+      const graph = buildDecoderGraph(this.spec, inlineWeights(this.folder), layout);
+      return ort.InferenceSession.create(graph.encode(), sessionOptions);
+    }
+    // External data: the graph refers to the safetensors files by offset. ONNX Runtime
+    // resolves locations relative to the graph file and refuses any that leave its
+    // folder, symlinks included, so the graph sits in a cache folder beside hard links
+    // to the weight files (a copy where the cache is on another file system).
+    const dir = this.externalDataDir();
+    const alias = new Map(this.folder.weightFiles.map((file, i) => [file, `weights-${i}.safetensors`]));
+    const graph = buildDecoderGraph(this.spec, externalWeights(this.folder, alias), layout);
+    const path = join(dir, `decoder-${sha256(layoutKey(layout)).slice(0, 16)}.onnx`);
+    writeFileSync(path, graph.encode());
+    try {
+      return await ort.InferenceSession.create(path, sessionOptions);
+    } finally {
+      rmSync(path, { force: true });
+    }
+  }
+
+  private linkable?: boolean;
+
+  /** Whether the weight files can be hard-linked into the cache (same file system, writable cache). */
+  private canLinkWeights(): boolean {
+    if (this.linkable === undefined) {
+      try {
+        const probe = join(this.cacheRoot(), `.link-probe-${process.pid}`);
+        mkdirSync(this.cacheRoot(), { recursive: true });
+        rmSync(probe, { force: true });
+        linkSync(this.folder.weightFiles[0]!, probe);
+        rmSync(probe, { force: true });
+        this.linkable = true;
+      } catch {
+        this.linkable = false;
+      }
+    }
+    return this.linkable;
+  }
+
+  private cacheRoot(): string {
+    return join(process.env.PERSONA_PROBE_CACHE ?? join(homedir(), '.cache', 'persona-probe'), 'engine');
+  }
+
+  /** Cache folder for external-data graphs: links (or copies) of the weights, keyed by their identity. */
+  private externalDataDir(): string {
+    const files = this.folder.weightFiles.map((f) => {
+      const st = statSync(f);
+      return [f, st.size, st.mtimeMs, st.ino];
+    });
+    const dir = join(this.cacheRoot(), sha256(JSON.stringify(files)).slice(0, 16));
+    mkdirSync(dir, { recursive: true });
+    this.folder.weightFiles.forEach((file, i) => {
+      const target = join(dir, `weights-${i}.safetensors`);
+      if (existsSync(target) && statSync(target).size === statSync(file).size) return;
+      rmSync(target, { force: true });
+      try {
+        linkSync(file, target);
+      } catch {
+        process.stderr.write(`persona-probe: copying ${file} into ${dir} (no hard link across file systems; done once)\n`);
+        copyFileSync(file, target, fsConstants.COPYFILE_FICLONE);
+      }
+    });
+    return dir;
+  }
+
+  private layoutFor(hooks: string[], interventions: Intervention[], kvCache: boolean): GraphLayout {
+    return { hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache };
+  }
+
+  /** Check hook names and interventions against this model (one-line errors). */
+  resolveHooks(spec: string | string[]): string[] {
+    return resolveHooks(spec, this.spec.layers);
+  }
+
+  checkInterventions(list: Intervention[]): void {
+    checkInterventions(list, this.spec.layers, this.spec.dModel);
+  }
+
+  /** One forward pass over `ids` (appended to `past` when given). */
+  async forward(ids: number[], options: ForwardOptions = {}): Promise<ForwardResult> {
+    const spec = this.spec;
+    const T = ids.length;
+    if (T === 0) throw new UserError('nothing to run: zero tokens');
+    const P = options.past?.length ?? 0;
+    const S = P + T;
+    if (spec.slidingWindow !== undefined && S > spec.slidingWindow) throw new UserError(`sequence of ${S} tokens passes the model's sliding window (${spec.slidingWindow}), which the engine does not implement`);
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= spec.vocab) throw new UserError(`token id ${id} is outside the vocabulary (0-${spec.vocab - 1})`);
+    const hooks = options.hooks ?? [];
+    const interventions = options.interventions ?? [];
+    // Every layout has the KV cache inputs and outputs, so a trace and a generation
+    // share one session; presents are fetched only when kept.
+    const kvCache = Boolean(options.keepCache || options.past);
+    const session = await this.session(this.layoutFor(hooks, interventions, true));
+
+    const { cos, sin } = ropeTables(this.invFreq, P, T);
+    const half = spec.headDim / 2;
+    const bias = new Float32Array(T * S);
+    for (let i = 0; i < T; i++) for (let j = P + i + 1; j < S; j++) bias[i * S + j] = -Infinity;
+    const rows = options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
+    const feeds: Record<string, ort.Tensor> = {
+      [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
+      [GRAPH_INPUTS.cos]: new ort.Tensor('float32', cos, [T, half]),
+      [GRAPH_INPUTS.sin]: new ort.Tensor('float32', sin, [T, half]),
+      [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, S]),
+      [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
+    };
+    {
+      for (let l = 0; l < spec.layers; l++) {
+        const empty = () => new ort.Tensor('float32', new Float32Array(0), [spec.kvHeads, 0, spec.headDim]);
+        feeds[pastKey(l)] = options.past?.keys[l] ?? empty();
+        feeds[pastValue(l)] = options.past?.values[l] ?? empty();
+      }
+    }
+    const scope = options.scope ?? 'prompt';
+    interventions.forEach((iv, i) => {
+      const active = iv.positions === 'all' || iv.positions === scope;
+      if (iv.op === 'add') {
+        feeds[ivInput(i, 'vector')] = new ort.Tensor('float32', iv.vector.map((x) => x * iv.coef), [spec.dModel]);
+        feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? 1 : 0), [T, 1]);
+      } else {
+        const n = norm(iv.vector);
+        feeds[ivInput(i, 'unit')] = new ort.Tensor('float32', iv.vector.map((x) => x / n), [spec.dModel, 1]);
+        feeds[ivInput(i, 'min')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? iv.min : -Infinity), [T, 1]);
+        feeds[ivInput(i, 'max')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? iv.max : Infinity), [T, 1]);
+      }
+    });
+    const fetches = ['logits', ...hooks];
+    if (kvCache) for (let l = 0; l < spec.layers; l++) fetches.push(presentKey(l), presentValue(l));
+    const out = await session.run(feeds, fetches);
+    const result: ForwardResult = {
+      logits: out.logits!.data as Float32Array,
+      rows: rows.length,
+      hooks: new Map(hooks.map((h) => [h, out[h]!.data as Float32Array])),
+    };
+    if (kvCache) {
+      result.cache = {
+        keys: Array.from({ length: spec.layers }, (_, l) => out[presentKey(l)]!),
+        values: Array.from({ length: spec.layers }, (_, l) => out[presentValue(l)]!),
+        length: S,
+      };
+    }
+    return result;
+  }
+
+  /** Log-probabilities of the next token after `ids`. */
+  async nextTokenLogProbs(ids: number[], interventions: Intervention[] = []): Promise<Float32Array> {
+    const r = await this.forward(ids, { interventions });
+    return logSoftmax(r.logits);
+  }
+
+  /** Decode from a prompt with a KV cache: greedy, or seeded temperature/top-p sampling. */
+  async generate(promptIds: number[], options: GenerateOptions = {}): Promise<GenerateResult> {
+    const maxTokens = options.maxTokens ?? 256;
+    const temperature = options.temperature ?? 0;
+    const rng = createRng(options.seed ?? 0);
+    const hooks = options.hooks ?? [];
+    const common = { hooks, interventions: options.interventions ?? [], keepCache: true };
+    let r = await this.forward(promptIds, { ...common, scope: 'prompt' });
+    options.onHooks?.(r.hooks, 'prompt', promptIds.length);
+    const tokens: number[] = [];
+    let finishReason: GenerateResult['finishReason'] = 'length';
+    while (tokens.length < maxTokens) {
+      if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+      const next = pickToken(r.logits.subarray(r.logits.length - this.spec.vocab), temperature, options.topP ?? 1, rng);
+      if (this.tokenizer.stopIds.has(next)) {
+        finishReason = 'stop';
+        break;
+      }
+      tokens.push(next);
+      if (options.stop?.length) {
+        const text = this.tokenizer.decode(tokens);
+        if (options.stop.some((s) => text.includes(s))) {
+          finishReason = 'stop';
+          break;
+        }
+      }
+      if (tokens.length >= maxTokens) break;
+      r = await this.forward([next], { ...common, past: r.cache, scope: 'generated' });
+      options.onHooks?.(r.hooks, 'generated', 1);
+    }
+    let text = this.tokenizer.decode(tokens);
+    if (options.stop?.length) for (const s of options.stop) if (text.includes(s)) text = text.slice(0, text.indexOf(s));
+    return { tokens, text, finishReason, promptTokens: promptIds.length };
+  }
+
+  /** Token ids for chat messages (template applied, assistant turn opened) or plain text (as is). */
+  promptIds(input: { text: string } | { messages: ChatMessage[] } | { ids: number[] }): number[] {
+    if ('ids' in input) return input.ids;
+    if ('messages' in input) return this.tokenizer.chatIds(input.messages);
+    return this.tokenizer.encode(input.text);
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
+  }
+}
+
+export function logSoftmax(logits: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const x of logits) if (x > max) max = x;
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x - max);
+  const lse = max + Math.log(sum);
+  return logits.map((x) => x - lse);
+}
+
+/** Greedy at temperature 0; otherwise softmax(logits / T) restricted to the top-p nucleus. */
+export function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
+  if (!(temperature > 0)) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+    return best;
+  }
+  let max = -Infinity;
+  for (const x of logits) if (x > max) max = x;
+  const p = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp((logits[i]! - max) / temperature);
+  const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!);
+  let kept = 0;
+  let n = 0;
+  while (n < order.length && (n === 0 || kept / sum < topP)) kept += p[order[n++]!]!;
+  let u = rng.next() * kept;
+  for (let i = 0; i < n; i++) {
+    u -= p[order[i]!]!;
+    if (u <= 0) return order[i]!;
+  }
+  return order[n - 1]!;
+}
