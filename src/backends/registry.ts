@@ -1,10 +1,11 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 import type { Backend } from './types.js';
 import { SimulatedPanel, parseSimSpec } from './sim.js';
 
-export const BACKEND_KINDS = ['openai', 'anthropic', 'llamacpp', 'sim'] as const;
+export const BACKEND_KINDS = ['openai', 'anthropic', 'llamacpp', 'engine', 'sim'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
 
 export interface ModelConfig {
@@ -13,6 +14,8 @@ export interface ModelConfig {
   apiKeyEnv?: string;
   logprobs?: boolean;
   timeoutMs?: number;
+  /** engine: only: an interventions YAML applied to every call (relative to the suite file). */
+  interventions?: string;
 }
 
 export function parseModelId(id: string): { kind: BackendKind; rest: string } {
@@ -47,6 +50,8 @@ function readKey(envName: string, env: NodeJS.ProcessEnv, required: boolean, mod
 export interface BackendContext {
   env?: NodeJS.ProcessEnv;
   cacheDir?: string;
+  /** Folder that relative paths in the model entry (interventions) are resolved against. */
+  baseDir?: string;
 }
 
 /** Build a backend from a model entry. Checks keys and paths up front, before any call. */
@@ -54,6 +59,7 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
   const cfg: ModelConfig = typeof model === 'string' ? { id: model } : model;
   const env = ctx.env ?? process.env;
   const { kind, rest } = parseModelId(cfg.id);
+  if (cfg.interventions && kind !== 'engine') throw new UserError(`${cfg.id}: interventions need the engine: backend (activations are only reachable there)`);
   switch (kind) {
     case 'sim':
       return new SimulatedPanel(parseSimSpec(rest), cfg.logprobs !== false);
@@ -77,6 +83,12 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
       const { LlamaCppBackend, isRemoteModelRef } = await import('./llamacpp.js');
       if (!isRemoteModelRef(rest)) checkGgufFile(rest);
       return new LlamaCppBackend({ model: rest, cacheDir: ctx.cacheDir });
+    }
+    case 'engine': {
+      if (!rest) throw new UserError('engine: name a Hugging Face model folder, e.g. engine:./SmolLM2-135M-Instruct');
+      const { EngineBackend } = await import('./engine.js');
+      const interventionsFile = cfg.interventions ? resolve(ctx.baseDir ?? '.', cfg.interventions) : undefined;
+      return EngineBackend.create({ model: rest, interventionsFile });
     }
   }
 }

@@ -15,6 +15,7 @@ import { ProgressBar } from './progress.js';
 import { recoveryText, summaryText } from './summary.js';
 import { reachable } from './network.js';
 import { recoverySuite } from '../probes/recovery-suite.js';
+import { cmdMakeModel, cmdTrace } from './engine-commands.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEMO_SUITE = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
@@ -31,8 +32,11 @@ Usage:
   persona-probe runs [--out DIR]                     list stored runs
   persona-probe score --instrument ID --answers FILE [--json]
   persona-probe schema                               print the suite JSON Schema
+  persona-probe trace --model DIR --text "..." [--chat] [--hooks LIST] [--interventions FILE] --out FILE.safetensors
+  persona-probe make-model --like DIR --out DIR [--layers N --hidden N --heads N --kv-heads N] [--arch A]
+                           [--seed N --sharpness X --dtype F32|F16|BF16 --shards N --gguf FILE]
 
-Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI
+Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI  engine:MODEL_FOLDER
 Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, or a suite's apiKeyEnv).`;
 
 type Out = { log: (s: string) => void; err: (s: string) => void };
@@ -165,6 +169,10 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdRuns(rest, io);
       case 'score':
         return await cmdScore(rest, io);
+      case 'trace':
+        return await cmdTrace(rest, io);
+      case 'make-model':
+        return await cmdMakeModel(rest, io);
       case 'schema':
         io.log(JSON.stringify(suiteJsonSchema(), null, 2));
         return 0;

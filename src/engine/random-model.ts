@@ -80,7 +80,7 @@ export function randomWeights(c: LlamaLikeConfig, options: RandomWeightOptions =
     else {
       // Embeddings at unit scale (times sharpness) make next-token distributions peaky;
       // other matrices keep activations at unit scale (std 1/sqrt(fan_in)).
-      const std = name === 'model.embed_tokens.weight' ? sharp : 1 / Math.sqrt(shape[1]!);
+      const std = name === 'model.embed_tokens.weight' || name === 'lm_head.weight' ? sharp : 1 / Math.sqrt(shape[1]!);
       for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
     }
     out.set(name, { shape, data });

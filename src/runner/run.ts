@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Backend } from '../backends/types.js';
 import { createBackend, type ModelConfig } from '../backends/registry.js';
 import { SimulatedPanel } from '../backends/sim.js';
@@ -47,7 +47,8 @@ export interface RunResult {
 }
 
 export function modelIdOf(m: Suite['models'][number]): string {
-  return typeof m === 'string' ? m : m.id;
+  if (typeof m === 'string') return m;
+  return m.interventions ? `${m.id} + ${m.interventions}` : m.id;
 }
 
 /** The run id: a hash of everything that determines the calls, so the same command resumes the same run. */
@@ -60,10 +61,10 @@ function declareSimTruths(backend: Backend, suite: Suite): void {
   for (const p of suite.personas) backend.setPersona(p.id, { target: targetProfile(p), fidelity: p.sim?.fidelity ?? backend.options.fidelity });
 }
 
-export async function openBackends(suite: Suite, env?: NodeJS.ProcessEnv, cacheDir?: string): Promise<Backend[]> {
+export async function openBackends(suite: Suite, env?: NodeJS.ProcessEnv, cacheDir?: string, baseDir?: string): Promise<Backend[]> {
   const backends: Backend[] = [];
   for (const m of suite.models) {
-    const backend = await createBackend(m as string | ModelConfig, { env, cacheDir });
+    const backend = await createBackend(m as string | ModelConfig, { env, cacheDir, baseDir });
     declareSimTruths(backend, suite);
     backends.push(backend);
   }
@@ -74,7 +75,7 @@ export async function openBackends(suite: Suite, env?: NodeJS.ProcessEnv, cacheD
 export async function runSuite(suite: Suite, options: RunOptions): Promise<RunResult> {
   const outDir = resolve(options.outDir);
   // Backends first: a missing key or model file fails here, before anything is written.
-  const backends = await openBackends(suite, options.env, join(outDir, 'models'));
+  const backends = await openBackends(suite, options.env, join(outDir, 'models'), options.suitePath ? dirname(resolve(options.suitePath)) : undefined);
   const store = new RunStore(outDir);
   try {
     const instrument = getInstrument(suite.instrument.id);

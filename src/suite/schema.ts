@@ -48,11 +48,12 @@ export const modelSchema = z.union([
   z.string(),
   z
     .object({
-      id: z.string().describe('backend:model, e.g. openai:gpt-4o-mini, anthropic:claude-3-5-haiku-latest, llamacpp:./m.gguf, sim:'),
+      id: z.string().describe('backend:model, e.g. openai:gpt-4o-mini, anthropic:claude-3-5-haiku-latest, llamacpp:./m.gguf, engine:./model-folder, sim:'),
       baseURL: z.string().optional(),
       apiKeyEnv: z.string().optional().describe('name of the environment variable holding the key (the key itself never goes in a suite)'),
       logprobs: z.boolean().optional(),
       timeoutMs: z.number().int().positive().optional(),
+      interventions: z.string().optional().describe('engine: only: interventions YAML (add/cap on hook points) applied to every call, relative to the suite file'),
     })
     .strict(),
 ]);

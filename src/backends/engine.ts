@@ -1,0 +1,100 @@
+// The project's own activation engine as a backend: a Hugging Face model folder run
+// in process, with exact next-token probabilities and optional interventions
+// (steering / capping) applied to every call.
+
+import { createHash } from 'node:crypto';
+import { Engine, type EngineOptions } from '../engine/engine.js';
+import { loadInterventionFile, type Intervention } from '../engine/interventions.js';
+import { normaliseOptionProbs, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
+
+export interface EngineBackendConfig extends EngineOptions {
+  /** Model folder (config.json, tokenizer.json, safetensors). */
+  model: string;
+  /** Interventions YAML applied to every call. */
+  interventionsFile?: string;
+  /** Or interventions built in code. */
+  interventions?: Intervention[];
+}
+
+/** A short fingerprint of interventions, so steered and plain runs of one model never share cached calls. */
+export function interventionsFingerprint(list: Intervention[]): string {
+  const h = createHash('sha256');
+  for (const iv of list) {
+    h.update(JSON.stringify([iv.hook, iv.op, iv.coef, iv.min, iv.max, iv.positions]));
+    h.update(new Uint8Array(iv.vector.buffer, iv.vector.byteOffset, iv.vector.byteLength));
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
+/** One engine per model folder and options, shared by every backend that names it. */
+const engines = new Map<string, Promise<Engine>>();
+
+export class EngineBackend implements Backend {
+  readonly kind = 'engine';
+  readonly simulated = false;
+  readonly capabilities = { optionProbs: true };
+  readonly id: string;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly engine: Engine,
+    private readonly interventions: Intervention[],
+    model: string,
+  ) {
+    this.id = interventions.length ? `engine:${model}+interventions:${interventionsFingerprint(interventions)}` : `engine:${model}`;
+  }
+
+  static async create(config: EngineBackendConfig): Promise<EngineBackend> {
+    const key = JSON.stringify([config.model, config.threads, config.weights, config.executionProviders]);
+    let enginePromise = engines.get(key);
+    if (!enginePromise) {
+      enginePromise = Engine.load(config.model, config);
+      engines.set(key, enginePromise);
+      enginePromise.catch(() => engines.delete(key));
+    }
+    const engine = await enginePromise;
+    const interventions = [...(config.interventions ?? []), ...(config.interventionsFile ? loadInterventionFile(config.interventionsFile, engine.spec) : [])];
+    engine.checkInterventions(interventions);
+    return new EngineBackend(engine, interventions, config.model);
+  }
+
+  /** One call at a time: the engine's threads are already busy with one. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(fn);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
+    return this.serial(async () => {
+      const ids = this.engine.tokenizer.chatIds(request.messages);
+      const s = request.sampling ?? {};
+      const r = await this.engine.generate(ids, {
+        maxTokens: s.maxTokens ?? 256,
+        temperature: s.temperature ?? 0,
+        topP: s.topP,
+        seed: s.seed,
+        stop: s.stop,
+        interventions: this.interventions,
+        signal,
+      });
+      return { text: r.text, finishReason: r.finishReason, usage: { inputTokens: r.promptTokens, outputTokens: r.tokens.length } };
+    });
+  }
+
+  optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
+    return this.serial(async () => {
+      const ids = this.engine.tokenizer.chatIds(request.messages);
+      const logProbs = await this.engine.nextTokenLogProbs(ids, this.interventions);
+      const res = normaliseOptionProbs(request.options, (o) => {
+        const first = this.engine.tokenizer.encode(o)[0];
+        return first === undefined ? 0 : Math.exp(logProbs[first]!);
+      });
+      return { ...res, usage: { inputTokens: ids.length, outputTokens: 0 } };
+    });
+  }
+
+  async close(): Promise<void> {
+    // The engine is shared; its sessions are released when the process exits.
+  }
+}

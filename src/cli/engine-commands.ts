@@ -1,0 +1,96 @@
+// CLI commands of the activation engine: `trace` (hooks to safetensors) and
+// `make-model` (seeded random-weight model folders for tests and benchmarks).
+
+import { parseArgs } from 'node:util';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { UserError } from '../util/errors.js';
+import { writeSafetensors, type TensorToWrite } from '../engine/formats/safetensors.js';
+import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type WeightDtype } from '../engine/random-model.js';
+
+type Out = { log: (s: string) => void; err: (s: string) => void };
+
+export async function cmdTrace(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      text: { type: 'string' },
+      chat: { type: 'boolean' },
+      hooks: { type: 'string', default: 'blocks.*.hook_resid_post,ln_final.hook_normalized' },
+      out: { type: 'string' },
+      interventions: { type: 'string' },
+      threads: { type: 'string' },
+    },
+  });
+  if (!values.model) throw new UserError('trace: pass --model DIR (a Hugging Face model folder)');
+  if (values.text === undefined) throw new UserError('trace: pass --text "..."');
+  if (!values.out) throw new UserError('trace: pass --out FILE.safetensors');
+  const { Engine } = await import('../engine/engine.js');
+  const { loadInterventionFile } = await import('../engine/interventions.js');
+  const engine = await Engine.load(values.model, { threads: values.threads ? Number(values.threads) : undefined });
+  try {
+    const hooks = engine.resolveHooks(values.hooks!);
+    const interventions = values.interventions ? loadInterventionFile(values.interventions, engine.spec) : [];
+    const ids = values.chat ? engine.tokenizer.chatIds([{ role: 'user', content: values.text }]) : engine.tokenizer.encode(values.text);
+    if (ids.length === 0) throw new UserError('trace: the text tokenizes to zero tokens');
+    const started = performance.now();
+    const r = await engine.forward(ids, { hooks, interventions, logits: 'all' });
+    const T = ids.length;
+    const tensors = new Map<string, TensorToWrite>();
+    for (const h of hooks) tensors.set(h, { shape: [T, engine.spec.dModel], data: r.hooks.get(h)! });
+    tensors.set('logits', { shape: [T, engine.spec.vocab], data: r.logits });
+    tensors.set('input_ids', { shape: [T], data: BigInt64Array.from(ids, BigInt) });
+    mkdirSync(dirname(resolve(values.out)), { recursive: true });
+    writeSafetensors(values.out, tensors, {
+      model: engine.folder.dir,
+      chat: String(Boolean(values.chat)),
+      hooks: hooks.join(','),
+      interventions: values.interventions ? resolve(values.interventions) : '',
+    });
+    io.log(`traced ${T} tokens, ${hooks.length} hook(s) + logits in ${((performance.now() - started) / 1000).toFixed(2)} s -> ${values.out}`);
+    return 0;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+export async function cmdMakeModel(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      like: { type: 'string' },
+      out: { type: 'string' },
+      layers: { type: 'string' },
+      hidden: { type: 'string' },
+      heads: { type: 'string' },
+      'kv-heads': { type: 'string' },
+      intermediate: { type: 'string' },
+      arch: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      sharpness: { type: 'string', default: '1' },
+      dtype: { type: 'string', default: 'F32' },
+      shards: { type: 'string', default: '1' },
+      gguf: { type: 'string' },
+    },
+  });
+  if (!values.like || !values.out) throw new UserError('make-model: pass --like DIR (config.json + tokenizer) and --out DIR');
+  if (!existsSync(resolve(values.like, 'config.json'))) throw new UserError(`make-model: ${values.like} has no config.json`);
+  const dtype = values.dtype!.toUpperCase() as WeightDtype;
+  if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new UserError(`make-model: --dtype must be F32, F16 or BF16, got ${values.dtype}`);
+  const n = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  let config = readConfig(values.like);
+  if (values.layers || values.hidden || values.heads || values['kv-heads'] || values.intermediate) {
+    config = shrinkConfig(config, { layers: n(values.layers), hidden: n(values.hidden), heads: n(values.heads), kvHeads: n(values['kv-heads']), intermediate: n(values.intermediate) });
+  }
+  if (values.arch) {
+    const archs: Record<string, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', mistral: 'MistralForCausalLM' };
+    if (!archs[values.arch]) throw new UserError(`make-model: --arch must be one of ${Object.keys(archs).join(', ')}`);
+    config = { ...config, model_type: values.arch, architectures: [archs[values.arch]!] };
+  }
+  const started = performance.now();
+  const weights = writeRandomModelFolder(values.out, config, values.like, { seed: Number(values.seed), sharpness: Number(values.sharpness), dtype, shards: Number(values.shards) });
+  if (values.gguf) writeGgufModel(values.gguf, config, weights, values.like);
+  io.log(`random-weight ${config.model_type} model (${config.num_hidden_layers} layers, d=${config.hidden_size}, ${dtype}) -> ${values.out}${values.gguf ? ` and ${values.gguf}` : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s (not a trained model: for tests and benchmarks)`);
+  return 0;
+}

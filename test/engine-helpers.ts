@@ -1,0 +1,32 @@
+import { join } from 'node:path';
+import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type LlamaLikeConfig, type RandomFolderOptions } from '../src/engine/random-model.js';
+import { SMOLLM_DIR, tempDir } from './helpers.js';
+
+export type Family = 'llama' | 'qwen2' | 'qwen3' | 'llama3-rope';
+
+/** A shrunk SmolLM2-shaped config turned into the named family. */
+export function familyConfig(family: Family, shape: { layers?: number; hidden?: number; heads?: number; kvHeads?: number } = {}): LlamaLikeConfig {
+  const base = shrinkConfig(readConfig(SMOLLM_DIR), { layers: 2, hidden: 64, heads: 4, kvHeads: 2, ...shape });
+  switch (family) {
+    case 'llama':
+      return base;
+    case 'qwen2':
+      return { ...base, model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], tie_word_embeddings: false };
+    case 'qwen3':
+      return { ...base, model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'] };
+    case 'llama3-rope':
+      // Llama 3.1's scaling with a short original context, so it changes most rotary frequencies.
+      // Untied, as in Llama 3.x 8B.
+      return { ...base, tie_word_embeddings: false, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } };
+  }
+}
+
+/** A random-weight model folder (and optionally the same weights as GGUF) in a fresh temp dir. */
+export function makeModel(config: LlamaLikeConfig, options: RandomFolderOptions & { gguf?: boolean } = {}): { dir: string; gguf: string } {
+  const root = tempDir('pp-model-');
+  const dir = join(root, 'model');
+  const gguf = join(root, 'model.gguf');
+  const weights = writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 5, sharpness: 0.5, ...options });
+  if (options.gguf) writeGgufModel(gguf, config, weights, SMOLLM_DIR);
+  return { dir, gguf };
+}
