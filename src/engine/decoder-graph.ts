@@ -1,11 +1,13 @@
 // The decoder as an ONNX graph, built in TypeScript from an ArchSpec and a weight
 // source. One sequence per run (no padding); activations are [tokens, d_model].
 //
-// Inputs:  input_ids [T] int64, rope_cos/rope_sin [T, headDim/2], attn_bias [T, P+T]
-//          (additive causal mask), logit_index [K] int64 (rows whose logits are wanted),
-//          past_key.{L}/past_value.{L} [kvHeads, P, headDim] when the layout has a KV cache,
-//          and each intervention's inputs (see Intervention inputs below).
-// Outputs: logits [K, vocab], the hooks the layout names, present_key/value.{L}.
+// Inputs:  input_ids [T] int64, rope_cos/rope_sin [T, headDim/2], attn_bias [T, C+T]
+//          (additive mask over cache slots then new tokens), logit_index [K] int64 (rows
+//          whose logits are wanted), past_key.{L} [kvHeads, headDim, C] / past_value.{L} [kvHeads, C, headDim]
+//          (a cache buffer of capacity C; slots past its length are masked), and each
+//          intervention's inputs (see ivInput).
+// Outputs: logits [K, vocab], the hooks the layout names, new_key.{L} [kvHeads, headDim, T] (keys
+//          transposed, as the key cache is kept), new_value.{L} [kvHeads, T, headDim].
 //
 // Only the hooks a layout names become graph outputs: ONNX Runtime keeps every
 // graph output alive for the whole run whether or not it is fetched (measured:
@@ -23,7 +25,7 @@ export interface GraphLayout {
   hooks: string[];
   /** Intervention points, applied in list order at each hook. */
   interventions: { hook: string; op: InterventionOp }[];
-  /** past_* inputs and present_* outputs for incremental decoding. */
+  /** new_key/new_value outputs for incremental decoding (the past_* inputs are always there). */
   kvCache: boolean;
 }
 
@@ -40,8 +42,8 @@ export interface WeightProvider {
 export const GRAPH_INPUTS = { ids: 'input_ids', cos: 'rope_cos', sin: 'rope_sin', bias: 'attn_bias', logitIndex: 'logit_index' } as const;
 export const pastKey = (l: number) => `past_key.${l}`;
 export const pastValue = (l: number) => `past_value.${l}`;
-export const presentKey = (l: number) => `present_key.${l}`;
-export const presentValue = (l: number) => `present_value.${l}`;
+export const newKey = (l: number) => `new_key.${l}`;
+export const newValue = (l: number) => `new_value.${l}`;
 
 /** Intervention i's inputs. add: vector [d] (coef * v), gate [T, 1]. cap: unit [d, 1], min/max [T, 1]. */
 export const ivInput = (i: number, part: 'vector' | 'gate' | 'unit' | 'min' | 'max') => `intervention.${i}.${part}`;
@@ -166,21 +168,29 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
       qk = rmsNormWith(qk, tiled);
     }
     const [q, k] = g.nodeN('Split', [rope(qk), g.constI64([H, KV])], 2, { axis: 1 }) as [string, string];
-    // [kv, T, hd], appended to the cache.
-    let kT = g.node('Transpose', [k], { perm: [1, 0, 2] });
-    let vT = g.node('Transpose', [v], { perm: [1, 0, 2] });
-    if (layout.kvCache) {
-      kT = g.node('Concat', [g.input(pastKey(l), 'float32', [KV, 'P', hd]), kT], { axis: 1 });
-      vT = g.node('Concat', [g.input(pastValue(l), 'float32', [KV, 'P', hd]), vT], { axis: 1 });
-      g.output(kT, presentKey(l), 'float32', [KV, 'S', hd]);
-      g.output(vT, presentValue(l), 'float32', [KV, 'S', hd]);
-    }
     // Query heads grouped by the kv head they share: [kv, group, T, hd].
     const qg = g.node('Transpose', [g.node('Reshape', [g.node('Mul', [q, scale]), g.constI64([-1, KV, group, hd])])], { perm: [1, 2, 0, 3] });
-    const keysT = g.node('Unsqueeze', [g.node('Transpose', [kT], { perm: [0, 2, 1] }), g.constI64([1])]); // [kv, 1, hd, S]
-    const scores = g.node('Add', [g.node('MatMul', [qg, keysT]), bias]); // [kv, group, T, S]
+    // This call's keys and values, [kv, T, hd]: returned so the caller appends them to
+    // its cache buffer in place. The cache comes in as a buffer of capacity C whose
+    // unused slots attn_bias masks out; attention runs over [cache | new] without
+    // ever concatenating (copying) the cache, so a decode step costs O(new tokens) in
+    // copies instead of O(context).
+    // Keys are kept transposed, [kv, hd, n], so attention reads the cache as is.
+    const kNew = g.node('Transpose', [k], { perm: [1, 2, 0] }, newKey(l));
+    const vNew = g.node('Transpose', [v], { perm: [1, 0, 2] }, newValue(l));
+    if (layout.kvCache) {
+      g.output(kNew, newKey(l), 'float32', [KV, hd, 'T']);
+      g.output(vNew, newValue(l), 'float32', [KV, 'T', hd]);
+    }
+    const unsq = (x: string) => g.node('Unsqueeze', [x, g.constI64([1])]);
+    const pastK = g.input(pastKey(l), 'float32', [KV, hd, 'C']);
+    const pastV = g.input(pastValue(l), 'float32', [KV, 'C', hd]);
+    const scores = g.node('Add', [g.node('Concat', [g.node('MatMul', [qg, unsq(pastK)]), g.node('MatMul', [qg, unsq(kNew)])], { axis: -1 }), bias]); // [kv, group, T, C+T]
     const probs = g.node('Softmax', [scores], { axis: -1 });
-    const ctx = g.node('MatMul', [probs, g.node('Unsqueeze', [vT, g.constI64([1])])]); // [kv, group, T, hd]
+    const capacity = g.node('Shape', [pastV], { start: 1, end: 2 });
+    const probsPast = g.node('Slice', [probs, g.constI64([0]), capacity, g.constI64([-1])]);
+    const probsNew = g.node('Slice', [probs, capacity, g.constI64([2 ** 62]), g.constI64([-1])]);
+    const ctx = g.node('Add', [g.node('MatMul', [probsPast, unsq(pastV)]), g.node('MatMul', [probsNew, unsq(vNew)])]); // [kv, group, T, hd]
     const merged = g.node('Reshape', [g.node('Transpose', [ctx], { perm: [2, 0, 1, 3] }), g.constI64([-1, H * hd])]);
     const attnOut = hook(at('hook_attn_out'), linear(merged, `${p}.self_attn.o_proj.weight`));
     resid = hook(at('hook_resid_mid'), g.node('Add', [resid, attnOut]));

@@ -21,8 +21,8 @@ import {
   layoutKey,
   pastKey,
   pastValue,
-  presentKey,
-  presentValue,
+  newKey,
+  newValue,
   type GraphLayout,
 } from './decoder-graph.js';
 import { resolveHooks } from './hooks.js';
@@ -47,10 +47,16 @@ export interface EngineOptions {
   executionProviders?: string[];
 }
 
+/**
+ * Keys and values of the tokens run so far, per layer, in buffers of `capacity`
+ * slots: keys transposed [kvHeads, headDim, capacity], values [kvHeads, capacity, headDim]. forward() extends a cache in place
+ * (growing it geometrically), so a cache belongs to one continuation.
+ */
 export interface KvCache {
-  keys: ort.Tensor[];
-  values: ort.Tensor[];
+  keys: Float32Array[];
+  values: Float32Array[];
   length: number;
+  capacity: number;
 }
 
 /** Above this, inline float32 weights would approach protobuf's 2 GiB limit. */
@@ -249,6 +255,7 @@ export class Engine {
     if (T === 0) throw new UserError('nothing to run: zero tokens');
     const P = options.past?.length ?? 0;
     const S = P + T;
+    const C = Math.max(1, options.past?.capacity ?? 1);
     if (spec.slidingWindow !== undefined && S > spec.slidingWindow) throw new UserError(`sequence of ${S} tokens passes the model's sliding window (${spec.slidingWindow}), which the engine does not implement`);
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= spec.vocab) throw new UserError(`token id ${id} is outside the vocabulary (0-${spec.vocab - 1})`);
     const hooks = options.hooks ?? [];
@@ -260,22 +267,25 @@ export class Engine {
 
     const { cos, sin } = ropeTables(this.invFreq, P, T);
     const half = spec.headDim / 2;
-    const bias = new Float32Array(T * S);
-    for (let i = 0; i < T; i++) for (let j = P + i + 1; j < S; j++) bias[i * S + j] = -Infinity;
+    // Columns: C cache slots (the first P hold tokens), then the T new tokens (causal).
+    const bias = new Float32Array(T * (C + T));
+    for (let i = 0; i < T; i++) {
+      const row = i * (C + T);
+      bias.fill(-Infinity, row + P, row + C);
+      bias.fill(-Infinity, row + C + i + 1, row + C + T);
+    }
     const rows = options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
     const feeds: Record<string, ort.Tensor> = {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
       [GRAPH_INPUTS.cos]: new ort.Tensor('float32', cos, [T, half]),
       [GRAPH_INPUTS.sin]: new ort.Tensor('float32', sin, [T, half]),
-      [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, S]),
+      [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, C + T]),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
     };
-    {
-      for (let l = 0; l < spec.layers; l++) {
-        const empty = () => new ort.Tensor('float32', new Float32Array(0), [spec.kvHeads, 0, spec.headDim]);
-        feeds[pastKey(l)] = options.past?.keys[l] ?? empty();
-        feeds[pastValue(l)] = options.past?.values[l] ?? empty();
-      }
+    const emptySlot = new Float32Array(spec.kvHeads * spec.headDim);
+    for (let l = 0; l < spec.layers; l++) {
+      feeds[pastKey(l)] = new ort.Tensor('float32', options.past?.keys[l] ?? emptySlot, [spec.kvHeads, spec.headDim, C]);
+      feeds[pastValue(l)] = new ort.Tensor('float32', options.past?.values[l] ?? emptySlot, [spec.kvHeads, C, spec.headDim]);
     }
     const scope = options.scope ?? 'prompt';
     interventions.forEach((iv, i) => {
@@ -291,7 +301,7 @@ export class Engine {
       }
     });
     const fetches = ['logits', ...hooks];
-    if (kvCache) for (let l = 0; l < spec.layers; l++) fetches.push(presentKey(l), presentValue(l));
+    if (kvCache) for (let l = 0; l < spec.layers; l++) fetches.push(newKey(l), newValue(l));
     const out = await session.run(feeds, fetches);
     const result: ForwardResult = {
       logits: out.logits!.data as Float32Array,
@@ -299,11 +309,9 @@ export class Engine {
       hooks: new Map(hooks.map((h) => [h, out[h]!.data as Float32Array])),
     };
     if (kvCache) {
-      result.cache = {
-        keys: Array.from({ length: spec.layers }, (_, l) => out[presentKey(l)]!),
-        values: Array.from({ length: spec.layers }, (_, l) => out[presentValue(l)]!),
-        length: S,
-      };
+      const cache = options.past ?? { keys: [], values: [], length: 0, capacity: 0 };
+      appendToCache(cache, spec.layers, spec.kvHeads, spec.headDim, T, (l) => [out[newKey(l)]!.data as Float32Array, out[newValue(l)]!.data as Float32Array]);
+      result.cache = cache;
     }
     return result;
   }
@@ -361,6 +369,42 @@ export class Engine {
     this.sessions.clear();
     for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
   }
+}
+
+/**
+ * Append T new tokens to every layer's buffers, growing capacity geometrically.
+ * Keys: [kv, hd, cap] (each of kv*hd rows gets T values at `length`); values:
+ * [kv, cap, hd] (each head gets T rows of hd).
+ */
+function appendToCache(cache: KvCache, layers: number, kvHeads: number, hd: number, T: number, rows: (l: number) => [Float32Array, Float32Array]): void {
+  const P = cache.length;
+  const needed = P + T;
+  if (needed > cache.capacity) {
+    const old = cache.capacity;
+    const capacity = Math.max(needed, old * 2, 64);
+    for (let l = 0; l < layers; l++) {
+      const k = new Float32Array(kvHeads * hd * capacity);
+      const v = new Float32Array(kvHeads * capacity * hd);
+      const oldK = cache.keys[l];
+      const oldV = cache.values[l];
+      if (oldK && oldV) {
+        for (let r = 0; r < kvHeads * hd; r++) k.set(oldK.subarray(r * old, r * old + P), r * capacity);
+        for (let h = 0; h < kvHeads; h++) v.set(oldV.subarray(h * old * hd, (h * old + P) * hd), h * capacity * hd);
+      }
+      cache.keys[l] = k;
+      cache.values[l] = v;
+    }
+    cache.capacity = capacity;
+  }
+  const cap = cache.capacity;
+  for (let l = 0; l < layers; l++) {
+    const [k, v] = rows(l);
+    const K = cache.keys[l]!;
+    const Vb = cache.values[l]!;
+    for (let r = 0; r < kvHeads * hd; r++) K.set(k.subarray(r * T, (r + 1) * T), r * cap + P);
+    for (let h = 0; h < kvHeads; h++) Vb.set(v.subarray(h * T * hd, (h + 1) * T * hd), (h * cap + P) * hd);
+  }
+  cache.length = needed;
 }
 
 export function logSoftmax(logits: Float32Array): Float32Array {

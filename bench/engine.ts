@@ -1,0 +1,152 @@
+// Engine benchmark on the full SmolLM2-135M shape (random fp32 weights generated on
+// the fly, never committed), side by side with node-llama-cpp on the same weights
+// as F32 GGUF. Each runtime runs in its own child process so peak RSS is its own.
+//
+//   npm run bench:engine            (PERSONA_PROBE_BENCH_REPS=N to change repetitions)
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readConfig, writeGgufModel, writeRandomModelFolder } from '../src/engine/random-model.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SMOLLM = resolve(ROOT, '..', 'shared', 'models', 'smollm2-135m-instruct');
+const OUT = join(ROOT, 'bench', 'out', 'smollm2-135m-random');
+const PROMPT_TOKENS = 512;
+const DECODE_TOKENS = 64;
+const REPS = Number(process.env.PERSONA_PROBE_BENCH_REPS ?? 3);
+const THREADS = availableParallelism();
+
+interface PartResult {
+  prefillTokS: number;
+  decodeTokS: number;
+  captureOverhead?: number;
+  loadS: number;
+  peakRssMB: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const promptIds = () => Array.from({ length: PROMPT_TOKENS }, (_, i) => 100 + ((i * 7919) % 40000));
+
+async function engineBench(): Promise<PartResult> {
+  const { Engine } = await import('../src/engine/engine.js');
+  const t0 = performance.now();
+  const engine = await Engine.load(OUT, { threads: THREADS });
+  const ids = promptIds();
+  const allResidPost = engine.resolveHooks('blocks.*.hook_resid_post');
+  // Both layouts built before timing (session creation is load time, not run time).
+  await engine.forward(ids.slice(0, 4));
+  const loadS = (performance.now() - t0) / 1000;
+  const timeIt = async (fn: () => Promise<unknown>) => {
+    const s = performance.now();
+    await fn();
+    return (performance.now() - s) / 1000;
+  };
+  const prefill: number[] = [];
+  const decode: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    prefill.push(await timeIt(() => engine.forward(ids, { logits: 'last' })));
+    // Decode after the 512-token prompt, one token at a time through the KV cache.
+    let state = await engine.forward(ids, { keepCache: true });
+    decode.push(
+      await timeIt(async () => {
+        for (let k = 0; k < DECODE_TOKENS; k++) state = await engine.forward([ids[k]!], { past: state.cache, keepCache: true });
+      }),
+    );
+  }
+  await engine.dispose();
+  // Peak RSS of loading, prefill and decode (before the capture part loads a second copy).
+  const peakRssMB = process.resourceUsage().maxRSS / 1024;
+  // Capture overhead: prefill exposing all 30 hook_resid_post tensors vs none, with a
+  // session per layout kept alive so both are measured warm, interleaved.
+  const capture = await Engine.load(OUT, { threads: THREADS, sessionCacheSize: 2 });
+  await capture.forward(ids.slice(0, 4));
+  await capture.forward(ids.slice(0, 4), { hooks: allResidPost });
+  const none: number[] = [];
+  const all: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    none.push(await timeIt(() => capture.forward(ids, { logits: 'last' })));
+    all.push(await timeIt(() => capture.forward(ids, { logits: 'last', hooks: allResidPost })));
+  }
+  await capture.dispose();
+  return {
+    prefillTokS: PROMPT_TOKENS / median(prefill),
+    decodeTokS: DECODE_TOKENS / median(decode),
+    captureOverhead: median(all) / median(none) - 1,
+    loadS,
+    peakRssMB,
+  };
+}
+
+async function llamaCppBench(): Promise<PartResult> {
+  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+  const t0 = performance.now();
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: `${OUT}.gguf` });
+  // llama.cpp's defaults (flash attention auto, F16 KV cache): what a user of it gets.
+  const context = await model.createContext({ contextSize: 1024, batchSize: PROMPT_TOKENS, threads: THREADS });
+  const loadS = (performance.now() - t0) / 1000;
+  const ids = promptIds() as never[];
+  const prefill: number[] = [];
+  const decode: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    const seq = context.getSequence();
+    let s = performance.now();
+    await seq.evaluateWithoutGeneratingNewTokens(ids);
+    prefill.push((performance.now() - s) / 1000);
+    s = performance.now();
+    let n = 0;
+    // The first generated token is sampled from the prefill's logits; time DECODE_TOKENS evaluations after it.
+    for await (const _ of seq.evaluate([ids[PROMPT_TOKENS - 1]!], { temperature: 0 })) {
+      if (n === 0) s = performance.now();
+      if (++n > DECODE_TOKENS) break;
+    }
+    decode.push((performance.now() - s) / 1000);
+    seq.dispose();
+  }
+  await context.dispose();
+  await model.dispose();
+  return { prefillTokS: PROMPT_TOKENS / median(prefill), decodeTokS: DECODE_TOKENS / median(decode), loadS, peakRssMB: process.resourceUsage().maxRSS / 1024 };
+}
+
+function runPart(part: string): PartResult {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--part', part], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${part} part failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as PartResult;
+}
+
+async function main(): Promise<void> {
+  const partArg = process.argv.indexOf('--part');
+  if (partArg >= 0) {
+    const part = process.argv[partArg + 1];
+    const result = part === 'engine' ? await engineBench() : await llamaCppBench();
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  if (!existsSync(join(OUT, 'model.safetensors')) || !existsSync(`${OUT}.gguf`)) {
+    process.stderr.write(`generating random fp32 weights in the SmolLM2-135M shape -> ${OUT} (+ .gguf)\n`);
+    mkdirSync(dirname(OUT), { recursive: true });
+    const config = readConfig(SMOLLM);
+    const weights = writeRandomModelFolder(OUT, config, SMOLLM, { seed: 135, sharpness: 0.5 });
+    writeGgufModel(`${OUT}.gguf`, config, weights, SMOLLM);
+  }
+  process.stderr.write(`running engine and llama.cpp parts (${THREADS} threads, ${REPS} reps, medians)...\n`);
+  const e = runPart('engine');
+  const l = runPart('llamacpp');
+  const f = (x: number) => x.toFixed(1);
+  const rows = [
+    ['', 'engine (ONNX Runtime)', 'node-llama-cpp', 'ratio', 'target'],
+    [`prefill tok/s (${PROMPT_TOKENS}-token prompt)`, f(e.prefillTokS), f(l.prefillTokS), `${(e.prefillTokS / l.prefillTokS).toFixed(2)}x`, '>= 1.0x'],
+    [`decode tok/s (${DECODE_TOKENS} tokens after the prompt)`, f(e.decodeTokS), f(l.decodeTokS), `${(e.decodeTokS / l.decodeTokS).toFixed(2)}x`, '>= 0.7x'],
+    ['capture 30 x hook_resid_post, prefill overhead', `${(e.captureOverhead! * 100).toFixed(1)}%`, '', '', '< 15%'],
+    ['load (s)', f(e.loadS), f(l.loadS), '', ''],
+    ['peak RSS (MB)', f(e.peakRssMB), f(l.peakRssMB), `${(e.peakRssMB / l.peakRssMB).toFixed(2)}x`, ''],
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  console.log(`SmolLM2-135M shape, random fp32 weights, CPU, ${THREADS} threads, median of ${REPS}`);
+  for (const r of rows) console.log(r.map((x, c) => x.padEnd(widths[c]!)).join('  '));
+}
+
+await main();

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { suiteSchema } from '../src/suite/schema.js';
+import { runSuite } from '../src/runner/run.js';
+import { readSafetensorsHeader, readTensorF32, writeSafetensors } from '../src/engine/formats/safetensors.js';
+import { EngineBackend } from '../src/backends/engine.js';
+import { Engine } from '../src/engine/engine.js';
+import { familyConfig, makeModel } from './engine-helpers.js';
+import { cli, tempDir } from './helpers.js';
+
+const config = familyConfig('llama', { layers: 2 });
+const model = makeModel(config);
+const d = config.hidden_size;
+
+test('engine: runs the fidelity suite with exact option probabilities, with and without interventions (distinct ids, distinct answers)', async () => {
+  const dir = tempDir();
+  writeSafetensors(join(dir, 'v.safetensors'), { push: { shape: [d], data: Float32Array.from({ length: d }, (_, i) => Math.sin(i)) } });
+  writeFileSync(join(dir, 'steer.yaml'), '- hook: blocks.1.hook_resid_post\n  op: add\n  vector: { file: v.safetensors, tensor: push }\n  coef: 8\n');
+  const suiteFile = join(dir, 'suite.yaml');
+  writeFileSync(suiteFile, 'name: x\n');
+  const suite = suiteSchema.parse({
+    name: 'engine-plumbing',
+    instrument: { id: 'ipip-neo-120', items: 10 },
+    personas: [{ id: 'p', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }],
+    models: [`engine:${model.dir}`, { id: `engine:${model.dir}`, interventions: 'steer.yaml' }],
+  });
+  const r = await runSuite(suite, { outDir: join(dir, 'out'), suitePath: suiteFile });
+  assert.equal(r.counters.errors, 0);
+  assert.equal(r.counters.calls, 40);
+  assert.equal(r.analysis.simulated, false);
+  assert.equal(r.analysis.models.length, 2);
+  assert.ok(r.analysis.models.every((m) => m.optionProbs));
+  assert.notEqual(r.analysis.models[0]!.model, r.analysis.models[1]!.model);
+  assert.notDeepEqual(JSON.stringify(r.analysis.models[0]!.methods), JSON.stringify(r.analysis.models[1]!.methods), "steering changes the scores");
+
+  const plain = await EngineBackend.create({ model: model.dir });
+  const steered = await EngineBackend.create({ model: model.dir, interventionsFile: join(dir, 'steer.yaml') });
+  assert.notEqual(plain.id, steered.id);
+  const messages = [{ role: 'user' as const, content: 'Rate 1-5: "I am the life of the party."' }];
+  const a = await plain.optionProbs({ messages, options: ['1', '2', '3', '4', '5'] });
+  const b = await steered.optionProbs({ messages, options: ['1', '2', '3', '4', '5'] });
+  assert.ok(Math.abs(a.probs.reduce((x, y) => x + y) - 1) < 1e-9);
+  assert.notDeepEqual(a.probs, b.probs);
+  // Greedy chat is deterministic; seeded sampling repeats with the seed and varies across seeds.
+  const g1 = await plain.chat({ messages, sampling: { temperature: 0, maxTokens: 6 } });
+  const g2 = await plain.chat({ messages, sampling: { temperature: 0, maxTokens: 6 } });
+  assert.equal(g1.text, g2.text);
+  const s = (seed: number) => plain.chat({ messages, sampling: { temperature: 1.5, maxTokens: 12, seed } });
+  assert.equal((await s(1)).text, (await s(1)).text);
+  const texts = new Set(await Promise.all([1, 2, 3, 4].map(async (k) => (await s(k)).text)));
+  assert.ok(texts.size > 1, 'different seeds give different samples');
+});
+
+test('trace --chat writes hooks, logits and input_ids named exactly, in float32 [tokens, width]', () => {
+  const out = join(tempDir(), 'acts.safetensors');
+  const r = cli(['trace', '--model', model.dir, '--text', 'Who are you, really?', '--chat', '--hooks', 'blocks.*.hook_resid_post,ln_final.hook_normalized', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const h = readSafetensorsHeader(out);
+  const names = [...h.tensors.keys()];
+  assert.deepEqual(names, ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'ln_final.hook_normalized', 'logits', 'input_ids']);
+  const ids = h.tensors.get('input_ids')!;
+  assert.equal(ids.dtype, 'I64');
+  const T = ids.shape[0]!;
+  assert.ok(T > 10, 'chat template applied around the message');
+  assert.deepEqual(h.tensors.get('blocks.1.hook_resid_post')!.shape, [T, d]);
+  assert.equal(h.tensors.get('blocks.1.hook_resid_post')!.dtype, 'F32');
+  assert.deepEqual(h.tensors.get('logits')!.shape, [T, config.vocab_size]);
+  const firstIds = new BigInt64Array(readFileSync(out).buffer.slice(ids.fileOffset, ids.fileOffset + 16));
+  assert.equal(firstIds[0], 1n); // <|im_start|>
+  // --text without --chat is tokenized as is.
+  const plain = join(tempDir(), 'plain.safetensors');
+  assert.equal(cli(['trace', '--model', model.dir, '--text', 'Who are you, really?', '--hooks', 'hook_embed', '--out', plain]).code, 0);
+  assert.ok(readSafetensorsHeader(plain).tensors.get('input_ids')!.shape[0]! < T);
+  assert.ok(Math.abs(readTensorF32(readSafetensorsHeader(plain), 'hook_embed').data[0]!) > 0);
+});
+
+function brokenCopy(mutate: (dir: string) => void): string {
+  const dir = join(tempDir(), 'm');
+  mkdirSync(dir);
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']) if (existsSync(join(model.dir, f))) copyFileSync(join(model.dir, f), join(dir, f));
+  mutate(dir);
+  return dir;
+}
+
+test('bad input: each gives exit 2 and one line naming what is wrong', () => {
+  const trace = (dir: string, extra: string[] = []) => cli(['trace', '--model', dir, '--text', 'hi', '--out', join(tempDir(), 'x.safetensors'), ...extra]);
+  const cases: [string, ReturnType<typeof cli>, RegExp][] = [
+    ['missing weights', trace(brokenCopy((dir) => writeFileSync(join(dir, 'model.safetensors'), ''))), /truncated safetensors file/],
+    ['missing folder', trace('/nonexistent/model'), /not a model folder/],
+    ['truncated safetensors', trace(brokenCopy((dir) => truncateSync(join(dir, 'model.safetensors'), statSync(join(dir, 'model.safetensors')).size - 100))), /truncated: tensor .* ends at byte/],
+    [
+      'wrong shape',
+      trace(brokenCopy((dir) => {
+        const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+        writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, intermediate_size: c.intermediate_size + 1 }));
+      })),
+      /weight model\.layers\.0\.mlp\.gate_proj\.weight has shape \[128, 64\], expected \[129, 64\]/,
+    ],
+    [
+      'unsupported architecture',
+      trace(brokenCopy((dir) => {
+        const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+        writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] }));
+      })),
+      /unsupported architecture "gpt2"/,
+    ],
+    ['unknown hook', trace(model.dir, ['--hooks', 'blocks.0.hook_resid_sideways']), /unknown hook name "blocks\.0\.hook_resid_sideways"/],
+  ];
+  const dir = tempDir();
+  writeSafetensors(join(dir, 'wide.safetensors'), { v: { shape: [d + 1], data: new Float32Array(d + 1).fill(1) } });
+  writeFileSync(join(dir, 'iv.yaml'), '- hook: blocks.0.hook_resid_post\n  op: add\n  vector: { file: wide.safetensors, tensor: v }\n');
+  cases.push(['vector of the wrong width', trace(model.dir, ['--interventions', join(dir, 'iv.yaml')]), new RegExp(`iv\\.yaml:1: \\[0\\]: vector has width ${d + 1}, the model's d_model is ${d}`)]);
+  writeFileSync(join(dir, 'cap.yaml'), '- hook: blocks.0.hook_resid_post\n  op: cap\n  vector: { file: wide.safetensors, tensor: v }\n');
+  cases.push(['cap without bounds', trace(model.dir, ['--interventions', join(dir, 'cap.yaml')]), /cap\.yaml:1: \[0\]: cap needs min, max or both/]);
+  for (const [what, r, pattern] of cases) {
+    assert.equal(r.code, 2, `${what}: exit ${r.code}, stderr ${r.stderr}`);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${what}: one line, got ${r.stderr}`);
+    assert.match(lines[0]!, pattern, what);
+  }
+});
+
+test('inline and external-data loading give identical outputs (the >2 GB path, forced on a small model)', async () => {
+  const cache = tempDir();
+  process.env.PERSONA_PROBE_CACHE = cache;
+  const inline = await Engine.load(model.dir, { weights: 'inline' });
+  const external = await Engine.load(model.dir, { weights: 'external' });
+  try {
+    const ids = inline.tokenizer.encode('Same weights, two ways in.');
+    const a = await inline.forward(ids, { logits: 'all', hooks: ['blocks.1.hook_mlp_out'] });
+    const b = await external.forward(ids, { logits: 'all', hooks: ['blocks.1.hook_mlp_out'] });
+    assert.deepEqual(a.logits, b.logits);
+    assert.deepEqual(a.hooks.get('blocks.1.hook_mlp_out'), b.hooks.get('blocks.1.hook_mlp_out'));
+  } finally {
+    delete process.env.PERSONA_PROBE_CACHE;
+    await inline.dispose();
+    await external.dispose();
+  }
+});
