@@ -8,7 +8,7 @@ import { readSafetensorsHeader, readTensorF32, writeSafetensors } from '../src/e
 import { EngineBackend } from '../src/backends/engine.js';
 import { Engine } from '../src/engine/engine.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
-import { cli, tempDir } from './helpers.js';
+import { cli, cliAsync, tempDir } from './helpers.js';
 
 const config = familyConfig('llama', { layers: 2 });
 const model = makeModel(config);
@@ -137,5 +137,51 @@ test('inline and external-data loading give identical outputs (the >2 GB path, f
     delete process.env.PERSONA_PROBE_CACHE;
     await inline.dispose();
     await external.dispose();
+  }
+});
+
+test('hf:owner/repo downloads a model folder once, checks each LFS file against the SHA-256 the server states, and refuses a corrupted one', async () => {
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const { Engine } = await import('../src/engine/engine.js');
+  let corrupt = false;
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const m = /^\/acme\/tiny\/resolve\/main\/(.+)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = m && join(model.dir, m[1]!);
+    requests.push(m?.[1] ?? req.url ?? '');
+    if (!file || !existsSync(file)) return void res.writeHead(404).end();
+    let body = readFileSync(file);
+    if (m![1]!.endsWith('.safetensors')) {
+      // Like the Hub: LFS files redirect, and the redirect carries the content hash.
+      if (!req.url!.includes('?cdn')) {
+        return void res.writeHead(302, { location: `${req.url}?cdn`, 'x-linked-etag': `"${createHash('sha256').update(body).digest('hex')}"` }).end();
+      }
+      if (corrupt) body = Buffer.concat([body.subarray(0, body.length - 1), Buffer.from([body[body.length - 1]! ^ 1])]);
+    }
+    res.writeHead(200, { 'content-length': body.length }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  process.env.HF_ENDPOINT = `http://127.0.0.1:${port}`;
+  try {
+    const cache = tempDir();
+    const engine = await Engine.load('hf:acme/tiny', { hubCacheDir: cache });
+    const local = await Engine.load(model.dir);
+    const ids = local.tokenizer.encode('same model, two routes');
+    assert.deepEqual((await engine.forward(ids)).logits, (await local.forward(ids)).logits);
+    const before = requests.length;
+    await (await Engine.load('hf:acme/tiny', { hubCacheDir: cache })).dispose();
+    assert.equal(requests.length, before, 'second load is served from the cache, without a request');
+    corrupt = true;
+    // Async: the server answering it lives in this process.
+    const r = await cliAsync(['trace', '--model', 'hf:acme/tiny', '--text', 'x', '--out', join(tempDir(), 'x.safetensors')], { env: { HF_ENDPOINT: process.env.HF_ENDPOINT, HOME: tempDir() } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /checksum mismatch for model\.safetensors: expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}; the download was deleted/);
+    await engine.dispose();
+    await local.dispose();
+  } finally {
+    delete process.env.HF_ENDPOINT;
+    server.close();
   }
 });

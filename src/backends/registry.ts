@@ -88,7 +88,7 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
       if (!rest) throw new UserError('engine: name a Hugging Face model folder, e.g. engine:./SmolLM2-135M-Instruct');
       const { EngineBackend } = await import('./engine.js');
       const interventionsFile = cfg.interventions ? resolve(ctx.baseDir ?? '.', cfg.interventions) : undefined;
-      return EngineBackend.create({ model: rest, interventionsFile });
+      return EngineBackend.create({ model: rest, interventionsFile, hubCacheDir: ctx.cacheDir });
     }
   }
 }

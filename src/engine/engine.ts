@@ -29,6 +29,7 @@ import { resolveHooks } from './hooks.js';
 import { checkInterventions, norm, type Intervention } from './interventions.js';
 import { externalWeights, inlineWeights, openModelFolder, type ModelFolder } from './model-folder.js';
 import { ModelTokenizer } from './tokenizer.js';
+import { resolveModelFolder } from './hub.js';
 
 export interface EngineOptions {
   /** Intra-op threads (default: all cores). */
@@ -43,6 +44,8 @@ export interface EngineOptions {
   weights?: 'auto' | 'inline' | 'external';
   /** How many graph layouts keep a live session (each holds its own copy of the weights). Default 1. */
   sessionCacheSize?: number;
+  /** Where `hf:` model folders are downloaded (default ~/.cache/persona-probe/hub). */
+  hubCacheDir?: string;
   /** ONNX Runtime execution providers (default ['cpu']). */
   executionProviders?: string[];
 }
@@ -121,8 +124,9 @@ export class Engine {
     this.invFreq = ropeInvFreq(folder.spec);
   }
 
+  /** `dir`: a local model folder, or `hf:owner/repo[@revision]` (downloaded once, checksummed). */
   static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
-    const folder = openModelFolder(dir);
+    const folder = openModelFolder(await resolveModelFolder(dir, options.hubCacheDir));
     const tokenizer = await ModelTokenizer.load(folder.dir, folder.spec.eosTokenIds);
     return new Engine(folder, tokenizer, options);
   }
