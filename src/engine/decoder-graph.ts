@@ -53,6 +53,9 @@ export function layoutKey(layout: GraphLayout): string {
 }
 
 export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layout: GraphLayout): GraphBuilder {
+  // Every hook the layout names must exist in this model (checked before any work).
+  const known = new Set(allHookNames(spec.layers));
+  for (const h of [...layout.hooks, ...layout.interventions.map((i) => i.hook)]) if (!known.has(h)) throw new Error(`layout names unknown hook ${h}`);
   const g = new GraphBuilder('persona-probe-decoder');
   const { dModel: d, heads: H, kvHeads: KV, headDim: hd } = spec;
   const group = H / KV;
@@ -210,8 +213,5 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
   const unembed = spec.tiedEmbeddings || !weights.has('lm_head.weight') ? embedName : 'lm_head.weight';
   g.output(g.node('Gemm', [rows, W(unembed)], { transB: 1 }), 'logits', 'float32', ['K', spec.vocab]);
 
-  // Every exposed hook must exist in this model.
-  const known = new Set(allHookNames(spec.layers));
-  for (const h of layout.hooks) if (!known.has(h)) throw new Error(`layout names unknown hook ${h}`);
   return g;
 }

@@ -135,13 +135,6 @@ export class Engine {
     return this.folder.spec;
   }
 
-  /** Float32 bytes of all weights: what decides between inline and external data. */
-  get float32WeightBytes(): number {
-    let n = 0;
-    for (const t of this.folder.tensors.values()) n += t.info.shape.reduce((a, b) => a * b, 1) * 4;
-    return n;
-  }
-
   /** The ONNX session for a layout, built on first use. */
   async session(layout: GraphLayout): Promise<ort.InferenceSession> {
     const key = layoutKey(layout);
@@ -172,9 +165,9 @@ export class Engine {
       executionProviders: this.options.executionProviders ?? ['cpu'],
     };
     const mode = this.options.weights ?? 'auto';
-    const useInline = mode === 'inline' || (mode === 'auto' && !this.canLinkWeights() && this.float32WeightBytes <= INLINE_LIMIT);
+    const useInline = mode === 'inline' || (mode === 'auto' && !this.canLinkWeights() && this.folder.float32Bytes <= INLINE_LIMIT);
     if (useInline) {
-      if (this.float32WeightBytes > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.float32WeightBytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit in one protobuf (2 GiB); use external weights`);
+      if (this.folder.float32Bytes > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.folder.float32Bytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit in one protobuf (2 GiB); use external weights`);
       const graph = buildDecoderGraph(this.spec, inlineWeights(this.folder), layout);
       return ort.InferenceSession.create(graph.encode(), sessionOptions);
     }
@@ -239,10 +232,6 @@ export class Engine {
     return dir;
   }
 
-  private layoutFor(hooks: string[], interventions: Intervention[], kvCache: boolean): GraphLayout {
-    return { hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache };
-  }
-
   /** Check hook names and interventions against this model (one-line errors). */
   resolveHooks(spec: string | string[]): string[] {
     return resolveHooks(spec, this.spec.layers);
@@ -267,7 +256,7 @@ export class Engine {
     // Every layout has the KV cache inputs and outputs, so a trace and a generation
     // share one session; presents are fetched only when kept.
     const kvCache = Boolean(options.keepCache || options.past);
-    const session = await this.session(this.layoutFor(hooks, interventions, true));
+    const session = await this.session({ hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache: true });
 
     const { cos, sin } = ropeTables(this.invFreq, P, T);
     const half = spec.headDim / 2;

@@ -28,11 +28,6 @@ export function allHookNames(layers: number): string[] {
   return names;
 }
 
-/** Position of a hook in the stream; later hooks are downstream of earlier ones. */
-export function hookOrder(layers: number): Map<string, number> {
-  return new Map(allHookNames(layers).map((n, i) => [n, i]));
-}
-
 /**
  * Expand a comma-separated list of hook names and patterns (`*` matches a layer
  * number or any run of characters within one dotted part) into names, in stream

@@ -56,8 +56,8 @@ export interface ModelFolder {
   /** Absolute paths of the safetensors files, in index order. */
   weightFiles: string[];
   tensors: Map<string, Located>;
-  /** Total bytes of the weights the graph reads, as stored. */
-  weightBytes: number;
+  /** Bytes of the weights the graph reads once in float32: what decides inline vs external data. */
+  float32Bytes: number;
 }
 
 export function openModelFolder(dirIn: string): ModelFolder {
@@ -89,15 +89,15 @@ export function openModelFolder(dirIn: string): ModelFolder {
     if (!existsSync(file)) throw new UserError(`${file}: weight shard listed in the index is missing`);
     for (const info of readSafetensorsHeader(file).tensors.values()) tensors.set(info.name, { file, info });
   }
-  let weightBytes = 0;
+  let float32Bytes = 0;
   for (const [name, shape] of expectedWeights(spec)) {
     const t = tensors.get(name);
     if (!t) throw new UserError(`${dir}: missing weight ${name} (expected shape [${shape.join(', ')}] for ${spec.family})`);
     if (t.info.shape.join(',') !== shape.join(',')) throw new UserError(`${t.file}: weight ${name} has shape [${t.info.shape.join(', ')}], expected [${shape.join(', ')}]`);
     if (!(t.info.dtype in ELEM_OF)) throw new UserError(`${t.file}: weight ${name} has dtype ${t.info.dtype} (F32, F16 or BF16 expected)`);
-    weightBytes += t.info.byteLength;
+    float32Bytes += shape.reduce((a, b) => a * b, 1) * 4;
   }
-  return { dir, config, spec, weightFiles: files, tensors, weightBytes };
+  return { dir, config, spec, weightFiles: files, tensors, float32Bytes };
 }
 
 /** Weights converted to float32 in memory, embedded in the protobuf. */

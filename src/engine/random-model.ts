@@ -48,10 +48,6 @@ export function shrinkConfig(config: LlamaLikeConfig, shape: { layers?: number; 
   };
 }
 
-export function headDim(c: LlamaLikeConfig): number {
-  return c.head_dim ?? c.hidden_size / c.num_attention_heads;
-}
-
 export interface Weight {
   /** Row-major shape, as in PyTorch / safetensors. */
   shape: number[];

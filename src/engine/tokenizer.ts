@@ -62,8 +62,4 @@ export class ModelTokenizer {
     const ids = Array.isArray(r) ? r : (r as { input_ids: number[] }).input_ids;
     return ids.map(Number);
   }
-
-  chatText(messages: ChatMessage[]): string {
-    return String(this.tok.apply_chat_template(messages, { add_generation_prompt: true, tokenize: false }));
-  }
 }

@@ -49,8 +49,6 @@ export class GraphBuilder {
   private readonly outputs: IValueInfoProto[] = [];
   private readonly constCache = new Map<string, string>();
   private counter = 0;
-  /** Bytes of weights held inside the protobuf (the 2 GB limit applies to these). */
-  inlineBytes = 0;
 
   constructor(readonly name: string) {}
 
@@ -90,7 +88,6 @@ export class GraphBuilder {
 
   initializer(name: string, dims: number[], data: Float32Array): string {
     this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-    this.inlineBytes += data.byteLength;
     return name;
   }
 
@@ -129,14 +126,6 @@ export class GraphBuilder {
       this.constCache.set(key, name);
     }
     return name;
-  }
-
-  get outputNames(): string[] {
-    return this.outputs.map((o) => o.name!);
-  }
-
-  get nodeCount(): number {
-    return this.nodes.length;
   }
 
   /** Serialise to ONNX ModelProto bytes. */
