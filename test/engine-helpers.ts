@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { asFamily } from '../src/engine/arch.js';
 import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type LlamaLikeConfig, type RandomFolderOptions } from '../src/engine/random-model.js';
 import { SMOLLM_DIR, tempDir } from './helpers.js';
 
@@ -11,9 +12,9 @@ export function familyConfig(family: Family, shape: { layers?: number; hidden?: 
     case 'llama':
       return base;
     case 'qwen2':
-      return { ...base, model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], tie_word_embeddings: false };
+      return { ...asFamily(base, 'qwen2'), tie_word_embeddings: false };
     case 'qwen3':
-      return { ...base, model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'] };
+      return asFamily(base, 'qwen3');
     case 'llama3-rope':
       // Llama 3.1's scaling with a short original context, so it changes most rotary frequencies.
       // Untied, as in Llama 3.x 8B.

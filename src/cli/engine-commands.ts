@@ -6,6 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { writeSafetensors, type TensorToWrite } from '../engine/formats/safetensors.js';
+import { asFamily, SUPPORTED_ARCHITECTURES, type ArchFamily } from '../engine/arch.js';
 import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type WeightDtype } from '../engine/random-model.js';
 
 type Out = { log: (s: string) => void; err: (s: string) => void };
@@ -84,9 +85,8 @@ export async function cmdMakeModel(args: string[], io: Out): Promise<number> {
     config = shrinkConfig(config, { layers: n(values.layers), hidden: n(values.hidden), heads: n(values.heads), kvHeads: n(values['kv-heads']), intermediate: n(values.intermediate) });
   }
   if (values.arch) {
-    const archs: Record<string, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', mistral: 'MistralForCausalLM' };
-    if (!archs[values.arch]) throw new UserError(`make-model: --arch must be one of ${Object.keys(archs).join(', ')}`);
-    config = { ...config, model_type: values.arch, architectures: [archs[values.arch]!] };
+    if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(values.arch)) throw new UserError(`make-model: --arch must be one of ${SUPPORTED_ARCHITECTURES.join(', ')}`);
+    config = asFamily(config, values.arch as ArchFamily);
   }
   const started = performance.now();
   const weights = writeRandomModelFolder(values.out, config, values.like, { seed: Number(values.seed), sharpness: Number(values.sharpness), dtype, shards: Number(values.shards) });

@@ -34,18 +34,18 @@ export interface ArchSpec {
   eosTokenIds: number[];
 }
 
-const FAMILY_OF: Record<string, ArchFamily> = {
-  llama: 'llama',
-  LlamaForCausalLM: 'llama',
-  mistral: 'mistral',
-  MistralForCausalLM: 'mistral',
-  qwen2: 'qwen2',
-  Qwen2ForCausalLM: 'qwen2',
-  qwen3: 'qwen3',
-  Qwen3ForCausalLM: 'qwen3',
-};
-
 export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+
+/** The Hugging Face class name config.json's `architectures` lists for each family. */
+export const ARCHITECTURE_CLASS: Record<ArchFamily, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+
+/** model_type or architecture class name -> family. */
+const FAMILY_OF: Record<string, ArchFamily> = Object.fromEntries(SUPPORTED_ARCHITECTURES.flatMap((f) => [[f, f], [ARCHITECTURE_CLASS[f], f]]));
+
+/** A config.json relabelled as another family (same shapes): for random test models. */
+export function asFamily<C extends Record<string, unknown>>(config: C, family: ArchFamily): C {
+  return { ...config, model_type: family, architectures: [ARCHITECTURE_CLASS[family]] };
+}
 
 type Json = Record<string, unknown>;
 

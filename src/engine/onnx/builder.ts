@@ -106,26 +106,24 @@ export class GraphBuilder {
     return name;
   }
 
-  constF32(values: number[], dims: number[] = [values.length]): string {
-    const key = `f:${dims.join('x')}:${values.join(',')}`;
+  /** A small constant, added once per distinct (type, shape, values) and shared after. */
+  private constant(elem: 'float32' | 'int64', values: number[], dims: number[]): string {
+    const key = `${elem}:${dims.join('x')}:${values.join(',')}`;
     let name = this.constCache.get(key);
     if (!name) {
-      name = this.fresh('const_f');
-      this.initializers.push({ name, dims, dataType: DataType.FLOAT, floatData: values });
+      name = this.fresh(elem === 'float32' ? 'const_f' : 'const_i');
+      this.initializers.push(elem === 'float32' ? { name, dims, dataType: DataType.FLOAT, floatData: values } : { name, dims, dataType: DataType.INT64, int64Data: values });
       this.constCache.set(key, name);
     }
     return name;
   }
 
+  constF32(values: number[], dims: number[] = [values.length]): string {
+    return this.constant('float32', values, dims);
+  }
+
   constI64(values: number[], dims: number[] = [values.length]): string {
-    const key = `i:${dims.join('x')}:${values.join(',')}`;
-    let name = this.constCache.get(key);
-    if (!name) {
-      name = this.fresh('const_i');
-      this.initializers.push({ name, dims, dataType: DataType.INT64, int64Data: values });
-      this.constCache.set(key, name);
-    }
-    return name;
+    return this.constant('int64', values, dims);
   }
 
   /** Serialise to ONNX ModelProto bytes. */
