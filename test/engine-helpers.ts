@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { asFamily } from '../src/engine/arch.js';
+import { Engine, type EngineOptions } from '../src/engine/engine.js';
 import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type LlamaLikeConfig, type RandomFolderOptions } from '../src/engine/random-model.js';
 import { SMOLLM_DIR, tempDir } from './helpers.js';
 
@@ -30,4 +31,14 @@ export function makeModel(config: LlamaLikeConfig, options: RandomFolderOptions 
   const weights = writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 5, sharpness: 0.5, ...options });
   if (options.gguf) writeGgufModel(gguf, config, weights, SMOLLM_DIR);
   return { dir, gguf };
+}
+
+/** Load an engine, run `fn` with it, and release its sessions whatever happens. */
+export async function withEngine<T>(dir: string, fn: (engine: Engine) => Promise<T>, options?: EngineOptions): Promise<T> {
+  const engine = await Engine.load(dir, options);
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.dispose();
+  }
 }

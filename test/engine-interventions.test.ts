@@ -2,13 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { Engine } from '../src/engine/engine.js';
 import { addIntervention, capIntervention, loadInterventionFile } from '../src/engine/interventions.js';
 import { allHookNames } from '../src/engine/hooks.js';
 import { collectActivations } from '../src/engine/activations.js';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from '../src/engine/formats/safetensors.js';
 import { createRng } from '../src/util/rng.js';
-import { familyConfig, makeModel } from './engine-helpers.js';
+import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
 import { tempDir } from './helpers.js';
 
 const config = familyConfig('llama', { layers: 3 });
@@ -26,9 +25,8 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>, offA = 0, n = b.length)
   return s;
 };
 
-test('add at blocks.1.hook_resid_post changes that tensor by coef * v at every position and leaves every earlier hook untouched', async () => {
-  const engine = await Engine.load(model.dir);
-  try {
+test('add at blocks.1.hook_resid_post changes that tensor by coef * v at every position and leaves every earlier hook untouched', () =>
+  withEngine(model.dir, async (engine) => {
     const hooks = allHookNames(engine.spec.layers);
     const ids = engine.tokenizer.encode(TEXT);
     const d = engine.spec.dModel;
@@ -46,14 +44,10 @@ test('add at blocks.1.hook_resid_post changes that tensor by coef * v at every p
     // Downstream changes: the next block reads the steered stream.
     assert.notDeepEqual(steered.hooks.get('blocks.2.hook_attn_out'), plain.hooks.get('blocks.2.hook_attn_out'));
     assert.deepEqual(steered.hooks.get('blocks.2.hook_resid_pre'), b);
-  } finally {
-    await engine.dispose();
-  }
-});
+  }));
 
-test('cap keeps every projection inside [min, max] and leaves rows already inside bit-for-bit unchanged', async () => {
-  const engine = await Engine.load(model.dir);
-  try {
+test('cap keeps every projection inside [min, max] and leaves rows already inside bit-for-bit unchanged', () =>
+  withEngine(model.dir, async (engine) => {
     const ids = engine.tokenizer.encode(TEXT);
     const d = engine.spec.dModel;
     const hook = 'blocks.2.hook_resid_mid';
@@ -87,14 +81,10 @@ test('cap keeps every projection inside [min, max] and leaves rows already insid
       }
     }
     assert.ok(inside > 0 && outside > 0, `inside ${inside}, outside ${outside}`);
-  } finally {
-    await engine.dispose();
-  }
-});
+  }));
 
-test('steering along a token\'s unembedding raises its logit by the predicted amount (after the final norm, and through it from the last block)', async () => {
-  const engine = await Engine.load(model.dir);
-  try {
+test('steering along a token\'s unembedding raises its logit by the predicted amount (after the final norm, and through it from the last block)', () =>
+  withEngine(model.dir, async (engine) => {
     const ids = engine.tokenizer.encode(TEXT);
     const { dModel: d, vocab: V, layers: L, rmsEps } = engine.spec;
     const header = readSafetensorsHeader(join(model.dir, 'model.safetensors'));
@@ -122,14 +112,10 @@ test('steering along a token\'s unembedding raises its logit by the predicted am
     const got = through.logits[last * V + token]!;
     assert.ok(got > base, 'the logit rises');
     assert.ok(Math.abs(got - predictedLogit) < 1e-3 * Math.max(1, Math.abs(predictedLogit)), `logit ${got} vs predicted ${predictedLogit}`);
-  } finally {
-    await engine.dispose();
-  }
-});
+  }));
 
-test('positions: prompt-only steering leaves generated-token activations alone and vice versa; YAML file loads vectors relative to itself', async () => {
-  const engine = await Engine.load(model.dir);
-  try {
+test('positions: prompt-only steering leaves generated-token activations alone and vice versa; YAML file loads vectors relative to itself', () =>
+  withEngine(model.dir, async (engine) => {
     const d = engine.spec.dModel;
     const dir = tempDir();
     const v = randomVector(d, 13);
@@ -152,14 +138,10 @@ test('positions: prompt-only steering leaves generated-token activations alone a
     writeFileSync(join(dir, 'prompt.yaml'), yaml('prompt'));
     const promptOnly = await collect(loadInterventionFile(join(dir, 'prompt.yaml'), engine.spec));
     assert.notDeepEqual(promptOnly[0]!.data, plain[0]!.data, 'prompt rows steered');
-  } finally {
-    await engine.dispose();
-  }
-});
+  }));
 
-test('pooled activations equal the mean and last row of the traced hook; mean_generated covers generated tokens only', async () => {
-  const engine = await Engine.load(model.dir);
-  try {
+test('pooled activations equal the mean and last row of the traced hook; mean_generated covers generated tokens only', () =>
+  withEngine(model.dir, async (engine) => {
     const d = engine.spec.dModel;
     const hook = 'blocks.1.hook_resid_post';
     const ids = engine.tokenizer.encode(TEXT);
@@ -176,15 +158,11 @@ test('pooled activations equal the mean and last row of the traced hook; mean_ge
     assert.ok(withGen!.generatedTokens > 0);
     assert.ok(withGen!.pooled.get(hook)!.mean_generated, 'mean over generated tokens present');
     assert.notDeepEqual(withGen!.pooled.get(hook)!.mean_generated, withGen!.pooled.get(hook)!.mean);
-  } finally {
-    await engine.dispose();
-  }
-});
+  }));
 
 test('memory: a layout exposes only the hooks asked for, so tracing 2 hooks of a 30-layer model allocates no other hook tensor', async () => {
   const deep = makeModel(familyConfig('llama', { layers: 30, hidden: 32, heads: 2, kvHeads: 1 }));
-  const engine = await Engine.load(deep.dir);
-  try {
+  await withEngine(deep.dir, async (engine) => {
     const all = allHookNames(30);
     assert.equal(all.length, 152);
     const two = ['blocks.3.hook_resid_post', 'ln_final.hook_normalized'];
@@ -193,7 +171,5 @@ test('memory: a layout exposes only the hooks asked for, so tracing 2 hooks of a
     assert.deepEqual(hookOutputs, two);
     const r = await engine.forward(engine.tokenizer.encode(TEXT), { hooks: two });
     assert.deepEqual([...r.hooks.keys()], two);
-  } finally {
-    await engine.dispose();
-  }
+  });
 });
