@@ -6,7 +6,7 @@ import { tempDir } from './helpers.js';
 
 test('parameter recovery on the simulated panel: default pull recovers 1 - fidelity (MAE < 0.1), rank correlation rises with fidelity', async () => {
   const suite = recoverySuite({ personas: 24, seed: 11 });
-  const fidelities = suite.personas.map((p) => p.sim!.fidelity);
+  const fidelities = suite.personas.map((p) => p.sim!.fidelity!);
   assert.equal(Math.min(...fidelities), 0);
   assert.equal(Math.max(...fidelities), 1);
   const result = await runSuite(suite, { outDir: tempDir() });

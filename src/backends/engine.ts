@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { loadInterventionFile, type Intervention } from '../engine/interventions.js';
-import { normaliseOptionProbs, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
+import { BackendError, normaliseOptionProbs, type ActivationsRequest, type ActivationsResult, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
 
 export interface EngineBackendConfig extends EngineOptions {
   /** Model folder (config.json, tokenizer.json, safetensors). */
@@ -32,7 +32,7 @@ const engines = new Map<string, Promise<Engine>>();
 export class EngineBackend implements Backend {
   readonly kind = 'engine';
   readonly simulated = false;
-  readonly capabilities = { optionProbs: true };
+  readonly capabilities = { optionProbs: true, activations: true };
   readonly id: string;
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -91,6 +91,31 @@ export class EngineBackend implements Backend {
         return first === undefined ? 0 : Math.exp(logProbs[first]!);
       });
       return { ...res, usage: { inputTokens: ids.length, outputTokens: 0 } };
+    });
+  }
+
+  /**
+   * Mean of each hook over the tokens of the last message, run exactly as generation
+   * saw it: the earlier messages with the assistant turn opened, then the reply's tokens.
+   */
+  activations(request: ActivationsRequest): Promise<ActivationsResult> {
+    return this.serial(async () => {
+      const last = request.messages[request.messages.length - 1];
+      if (!last || last.role !== 'assistant') throw new BackendError('engine: activations pool the last message, which must be an assistant reply', false);
+      const prompt = this.engine.tokenizer.chatIds(request.messages.slice(0, -1));
+      const reply = this.engine.tokenizer.encode(last.content);
+      if (reply.length === 0) throw new BackendError('engine: the reply to pool has no tokens', false);
+      const hooks = this.engine.resolveHooks(request.hooks);
+      const r = await this.engine.forward([...prompt, ...reply], { hooks, interventions: this.interventions });
+      const d = this.engine.spec.dModel;
+      const means: Record<string, number[]> = {};
+      for (const h of hooks) {
+        const rows = r.hooks.get(h)!;
+        const sum = new Float64Array(d);
+        for (let t = prompt.length; t < prompt.length + reply.length; t++) for (let i = 0; i < d; i++) sum[i]! += rows[t * d + i]!;
+        means[h] = Array.from(sum, (x) => x / reply.length);
+      }
+      return { means, tokens: reply.length };
     });
   }
 

@@ -15,6 +15,8 @@
 import type { Domain, Profile } from '../instruments/types.js';
 import { DOMAINS } from '../instruments/types.js';
 import { createRng, seedFromString } from '../util/rng.js';
+import { hashOf } from '../util/hash.js';
+import { simDialogueReply, type SimDialogueContext } from './sim-dialogue.js';
 import { UserError } from '../util/errors.js';
 import { BackendError, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
 
@@ -25,6 +27,14 @@ export interface SimPersonaTruth {
   target: Profile;
   /** Share of the target that is realized, in [0, 1]. */
   fidelity: number;
+  /** Per attack turn, the share of the remaining persona lost; per family, with "default" for the rest. */
+  decay?: number | Record<string, number>;
+  /** How much of the persona shows in behavior (1 = all of it, 0 = behaves as the default). */
+  behavior?: number;
+  /** Rates: a line contradicts the backstory; a line contradicts each earlier line; a backstory question is answered wrong. */
+  contradictions?: { backstory: number; line: number; qa: number };
+  /** 20 questions: chance of answering a question against the secret object. */
+  commitmentFlip?: number;
 }
 
 export interface SimOptions {
@@ -44,9 +54,23 @@ export interface SimOptions {
   defaultProfile: Profile;
   /** Artificial delay per call in ms, to make runs slow enough to interrupt in tests. */
   latencyMs: number;
+  /** SD of per-turn latent noise in conversations, on the 1..5 scale. */
+  turnNoise: number;
+  /** SD of the simulated judge's error (on its 0..10 adherence scale; a fifth of it on 1..5 trait ratings). */
+  judgeNoise: number;
+  /** Chance that the simulated judge answers something unparsable. */
+  judgeFailRate: number;
+  /** Chance that the simulated judge gets a contradiction verdict wrong. */
+  judgeFlip: number;
+  /** Chance that a reply repeats a fact of the persona this instance served just before (a multi-tenancy leak). */
+  leakRate: number;
 }
 
-export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE, latencyMs: 0 };
+export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE, latencyMs: 0, turnNoise: 0.05, judgeNoise: 0.5, judgeFailRate: 0, judgeFlip: 0, leakRate: 0 };
+
+const NUMERIC_OPTIONS = ['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate', 'latencyMs', 'turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate'] as const;
+/** Options that change answers and were added after the first release: in the id only when not at their default, so older stores keep their cache. */
+const LATER_OPTIONS = ['turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate'] as const;
 
 function logistic(x: number): number {
   return 1 / (1 + Math.exp(-x));
@@ -67,7 +91,7 @@ export function parseSimSpec(spec: string): Partial<SimOptions> {
     const [key, raw] = part.split('=');
     const value = Number(raw);
     if (!key || raw === undefined || !Number.isFinite(value)) throw new UserError(`sim: cannot read "${part}" (expected key=number, e.g. sim:fidelity=0.7,noise=0.2)`);
-    if (!['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate', 'latencyMs'].includes(key)) throw new UserError(`sim: unknown option "${key}"`);
+    if (!(NUMERIC_OPTIONS as readonly string[]).includes(key)) throw new UserError(`sim: unknown option "${key}"`);
     (out as Record<string, number>)[key] = value;
   }
   return out;
@@ -77,9 +101,11 @@ export class SimulatedPanel implements Backend {
   readonly kind = 'sim';
   readonly simulated = true;
   readonly capabilities: { optionProbs: boolean };
-  readonly id: string;
   readonly options: SimOptions;
+  private readonly baseId: string;
   private readonly truths = new Map<string, SimPersonaTruth>();
+  /** The persona and system prompt of the last conversational request (what a leaky server would leak). */
+  private lastTenant: { personaId: string; system: string } | undefined;
 
   /** `optionProbs: false` makes the panel answer in text only, to exercise sampled scoring. */
   constructor(options: Partial<SimOptions> = {}, optionProbs = true) {
@@ -87,7 +113,14 @@ export class SimulatedPanel implements Backend {
     this.options = { ...DEFAULT_SIM_OPTIONS, ...options };
     const o = this.options;
     // Everything that changes answers is in the id, so the call cache never mixes two panels.
-    this.id = `sim:seed=${o.seed},fidelity=${o.fidelity},noise=${o.noise},discrimination=${o.discrimination},itemSpread=${o.itemSpread},itemNoise=${o.itemNoise},refusalRate=${o.refusalRate}`;
+    const later = LATER_OPTIONS.filter((k) => o[k] !== DEFAULT_SIM_OPTIONS[k]).map((k) => `,${k}=${o[k]}`).join('');
+    this.baseId = `sim:seed=${o.seed},fidelity=${o.fidelity},noise=${o.noise},discrimination=${o.discrimination},itemSpread=${o.itemSpread},itemNoise=${o.itemNoise},refusalRate=${o.refusalRate}${later}`;
+  }
+
+  /** Everything that changes answers is in the id (declared truths included), so the call cache never mixes two panels. */
+  get id(): string {
+    if (this.truths.size === 0) return this.baseId;
+    return `${this.baseId}#truths=${hashOf([...this.truths].sort(([a], [b]) => (a < b ? -1 : 1))).slice(0, 12)}`;
   }
 
   /** Declare a persona's ground truth (from the suite). Unknown personas answer as the default. */
@@ -112,6 +145,43 @@ export class SimulatedPanel implements Backend {
     return out;
   }
 
+  /** Per attack turn, the share of the remaining persona lost under `family`. */
+  decayOf(personaId: string, family: string | undefined): number {
+    const decay = this.truths.get(personaId)?.decay;
+    if (decay === undefined) return 0;
+    if (typeof decay === 'number') return decay;
+    return (family !== undefined ? decay[family] : undefined) ?? decay.default ?? 0;
+  }
+
+  /** Share of the turn-0 persona left after `turn` attack turns of `family`: (1 - decay)^turn. */
+  persistence(personaId: string, family: string | undefined, turn: number): number {
+    return (1 - this.decayOf(personaId, family)) ** turn;
+  }
+
+  /**
+   * The retention a noiseless measurement would report at a turn: 1 - |profile(t) - profile(0)| / |target - default|.
+   * The latent moves from its turn-0 point toward the default by (1 - persistence), and
+   * sits fidelity of the way from the default to the target at turn 0, so this is 1 - fidelity * (1 - persistence).
+   */
+  trueRetention(personaId: string, family: string | undefined, turn: number): number {
+    const fidelity = this.truths.get(personaId)?.fidelity ?? this.options.fidelity;
+    return 1 - fidelity * (1 - this.persistence(personaId, family, turn));
+  }
+
+  /** The latent profile at a turn of a conversation: the turn-0 persona decayed toward the default, plus per-turn noise. */
+  conversationLatent(personaId: string | undefined, conversation: string, family: string | undefined, turn: number): Profile {
+    const o = this.options;
+    const truth = personaId ? this.truths.get(personaId) : undefined;
+    const rho = personaId && truth ? this.persistence(personaId, family, turn) : 0;
+    const rng = createRng(seedFromString(`${o.seed}/turn-latent/${personaId ?? '__default__'}/${conversation}/${turn}`));
+    const out = {} as Profile;
+    for (const d of DOMAINS) {
+      const start = truth ? truth.fidelity * truth.target[d] + (1 - truth.fidelity) * o.defaultProfile[d] : o.defaultProfile[d];
+      out[d] = o.defaultProfile[d] + rho * (start - o.defaultProfile[d]) + o.turnNoise * rng.normal();
+    }
+    return out;
+  }
+
   private itemOffset(itemId: string): number {
     return this.options.itemSpread * createRng(seedFromString(`${this.options.seed}/item/${itemId}`)).normal();
   }
@@ -119,9 +189,13 @@ export class SimulatedPanel implements Backend {
   private probsFor(hints: OptionProbsRequest['hints']): number[] {
     const item = hints?.item;
     if (!item) throw new BackendError('sim: the simulated panel only answers inventory items (no item in the request)', false);
-    const theta = this.latent(hints.personaId, hints.repetition ?? 0)[item.domain as Domain];
+    const inConversation = hints.conversation !== undefined;
+    const latent = inConversation ? this.conversationLatent(hints.personaId, hints.conversation!, hints.family, hints.turn ?? 0) : this.latent(hints.personaId, hints.repetition ?? 0);
+    const theta = latent[item.domain as Domain];
     if (theta === undefined) throw new BackendError(`sim: unknown domain ${item.domain}`, false);
-    const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${hints.personaId}/${hints.repetition ?? 0}/${item.id}`)).normal();
+    // In a conversation the persona's item-specific deviations are fixed across turns (they are who it is).
+    const where = inConversation ? `c/${hints.conversation}` : `${hints.repetition ?? 0}`;
+    const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${hints.personaId}/${where}/${item.id}`)).normal();
     const keyed = item.keyed === 'plus' ? theta + idiosyncratic : 6 - theta - idiosyncratic;
     return gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id));
   }
@@ -139,8 +213,13 @@ export class SimulatedPanel implements Backend {
   async chat(request: ChatRequest): Promise<ChatResult> {
     await this.delay();
     const hints = request.hints;
+    if (hints?.task) {
+      const text = simDialogueReply(request, this.dialogueContext());
+      if (hints.task === 'persona') this.noteTenant(request);
+      return { text, finishReason: 'stop' };
+    }
     if (!hints?.item) {
-      return { text: '[simulated panel: no model text; sim: only answers inventory items]', finishReason: 'stop' };
+      return { text: '[simulated panel: no model text; sim: only answers inventory items and multi-turn probe roles]', finishReason: 'stop' };
     }
     const probs = this.probsFor(hints);
     const rng = createRng(seedFromString(`${this.options.seed}/sample/${hints.personaId}/${hints.repetition ?? 0}/${hints.item.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`));
@@ -156,5 +235,19 @@ export class SimulatedPanel implements Backend {
     }
     return { text: `${answer}`, finishReason: 'stop' };
   }
-}
 
+  private dialogueContext(): SimDialogueContext {
+    return {
+      options: this.options,
+      truthOf: (id) => this.truths.get(id),
+      latent: (id, conversation, family, turn) => this.conversationLatent(id, conversation, family, turn),
+      trueRetention: (id, family, turn) => this.trueRetention(id, family, turn),
+      lastTenant: this.lastTenant,
+    };
+  }
+
+  private noteTenant(request: ChatRequest): void {
+    const system = request.messages.find((m) => m.role === 'system')?.content ?? '';
+    this.lastTenant = { personaId: request.hints?.personaId ?? '', system };
+  }
+}

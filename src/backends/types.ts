@@ -26,7 +26,26 @@ export interface ProbeHints {
   /** Sample index when the same prompt is sampled k times. */
   sample?: number;
   repetition?: number;
+  /** The part this call plays in a multi-turn probe. */
+  task?: ProbeTask;
+  /** A stable id of the conversation the call belongs to (seeds the simulation). */
+  conversation?: string;
+  /** Turn within the conversation (0 = the opening). */
+  turn?: number;
+  /** Attack family of a stickiness conversation. */
+  family?: string;
+  /** What a judge is asked to judge. */
+  judge?: JudgeKind;
+  /** Question index (Q&A, 20 questions) or, for a question generator, how many to write. */
+  question?: number;
+  /** The answer key of a multiple-choice question (the probe knows it; only `sim:` reads it). */
+  key?: string;
+  /** One model instance serving interleaved personas ('shared') or each alone ('alone'). */
+  tenancy?: 'shared' | 'alone';
 }
+
+export type ProbeTask = 'persona' | 'attacker' | 'interlocutor' | 'judge' | 'generator' | 'mcq' | 'yes-no';
+export type JudgeKind = 'adherence' | 'backstory' | 'lines' | 'traits';
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -57,6 +76,21 @@ export interface OptionProbsResult {
 
 export interface BackendCapabilities {
   optionProbs: boolean;
+  /** Residual-stream activations (the engine backend). */
+  activations?: boolean;
+}
+
+export interface ActivationsRequest {
+  /** The conversation; the last message is the one whose tokens are pooled. */
+  messages: ChatMessage[];
+  hooks: string[];
+  hints?: ProbeHints;
+}
+
+export interface ActivationsResult {
+  /** hook -> mean over the tokens of the last message, [d_model]. */
+  means: Record<string, number[]>;
+  tokens: number;
 }
 
 export interface Backend {
@@ -68,6 +102,7 @@ export interface Backend {
   readonly capabilities: BackendCapabilities;
   chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult>;
   optionProbs?(request: OptionProbsRequest, signal?: AbortSignal): Promise<OptionProbsResult>;
+  activations?(request: ActivationsRequest, signal?: AbortSignal): Promise<ActivationsResult>;
   close?(): Promise<void>;
 }
 

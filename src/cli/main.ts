@@ -8,7 +8,7 @@ import { loadSuite } from '../suite/load.js';
 import { suiteJsonSchema, suiteSchema, type Suite } from '../suite/schema.js';
 import { runSuite, analyzeRun, type RunResult } from '../runner/run.js';
 import { RunStore, STORE_FILE } from '../store/store.js';
-import { writeReport } from '../report/export.js';
+import { writeReport, type ReportFiles } from '../report/export.js';
 import { getInstrument } from '../instruments/index.js';
 import { scoreAnswers } from '../instruments/scoring.js';
 import { ProgressBar } from './progress.js';
@@ -47,6 +47,10 @@ function withModels(suite: Suite, model: string | undefined): Suite {
   return suiteSchema.parse({ ...suite, models: model.split(',').map((m) => m.trim()).filter(Boolean) });
 }
 
+function reportLines(files: ReportFiles): string {
+  return `report: ${[files.html, files.json, files.csv, files.retentionCsv].filter(Boolean).join('\n        ')}`;
+}
+
 async function runAndReport(suite: Suite, outDir: string, suitePath: string | undefined, quiet: boolean, io: Out): Promise<RunResult> {
   const bar = quiet ? undefined : new ProgressBar(process.stderr, suite.name);
   const result = await runSuite(suite, { outDir, suitePath, onProgress: (c, phase) => bar?.update(c, phase) });
@@ -54,7 +58,7 @@ async function runAndReport(suite: Suite, outDir: string, suitePath: string | un
   const files = await writeReport(result.analysis, join(resolve(outDir), 'reports', result.runId));
   io.log(summaryText(result.analysis));
   io.log(`\nrun ${result.runId}${result.resumed ? ' (resumed)' : ''} · calls this time ${result.counters.calls} · served from store ${result.counters.cacheHits} · store ${result.storePath}`);
-  io.log(`report: ${files.html}\n        ${files.json}\n        ${files.csv}`);
+  io.log(reportLines(files));
   return result;
 }
 
@@ -110,7 +114,7 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
     const analysis = analyzeRun(store, run.id);
     const files = await writeReport(analysis, values.to ?? join(outDir, 'reports', run.id));
     io.log(summaryText(analysis));
-    io.log(`report: ${files.html}\n        ${files.json}\n        ${files.csv}`);
+    io.log(reportLines(files));
     return 0;
   } finally {
     store.close();

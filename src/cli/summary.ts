@@ -23,6 +23,8 @@ export function summaryText(a: RunAnalysis): string {
       out.push(`Reliability α/ω: ${DOMAINS.map((d) => `${d} ${f2(r.reliability[d].alpha)}/${f2(r.reliability[d].omega)}`).join(', ')}`);
     }
   }
+  if (a.stickiness) out.push(stickinessText(a));
+  if (a.consistency) out.push(consistencyText(a));
   out.push(`\ntasks ${a.counters.tasks} · served from store ${a.counters.cacheHits} · errors ${a.counters.errors} (final ${a.counters.finalErrors})`);
   return out.join('\n');
 }
@@ -37,4 +39,34 @@ export function recoveryText(a: RunAnalysis): string {
     lines.push(`  Spearman ρ(measured, target), mean over domains, by fidelity band: ${r.rankCorrelationByFidelity.map((b) => `${b.band} ${f2(b.rho)}`).join(' < ')}`);
   }
   return lines.join('\n');
+}
+
+function stickinessText(a: RunAnalysis): string {
+  const s = a.stickiness!;
+  const out = [`\nStickiness: ${s.conditions.length} condition(s) × ${s.families.length} attack families × ${s.turns} turns · realization index [95% CI] (1 = nothing lost)`];
+  const rows = [['condition', ...s.measures, 'truth (sim)', 'broke under (share)']];
+  for (const c of s.conditions) {
+    const primary = c.measures[0];
+    const broke = primary ? primary.byFamily.filter((f) => f.breaks.brokenShare > 0).map((f) => `${f.family} ${Math.round(f.breaks.brokenShare * 100)}%@t${f2(f.breaks.medianTurn)}`).join(', ') : '';
+    rows.push([c.id, ...s.measures.map((m) => {
+      const r = c.measures.find((x) => x.measure === m)?.realization;
+      return r ? `${f2(r.value)} [${f2(r.lo)}, ${f2(r.hi)}]` : '—';
+    }), c.truth ? f2(c.truth.realization) : '', broke || 'none']);
+  }
+  out.push(table(rows));
+  for (const c of s.comparisons) out.push(`  ${c.a} − ${c.b} (${c.measure}): ${f2(c.difference.value)} [${f2(c.difference.lo)}, ${f2(c.difference.hi)}] over ${c.difference.n} paired conversations`);
+  const failures = s.conditions.reduce((n, c) => n + (c.judge?.failures ?? 0), 0);
+  if (s.conditions.some((c) => c.judge)) out.push(`  judge: ${failures} unparsable judgment(s) of ${s.conditions.reduce((n, c) => n + (c.judge?.judgments ?? 0), 0)} (counted, not scored)`);
+  return out.join('\n');
+}
+
+function consistencyText(a: RunAnalysis): string {
+  const c = a.consistency!;
+  const out = ['\nConsistency:'];
+  for (const r of c.dialogue ?? []) out.push(`  dialogue ${r.model} / ${r.persona}: prompt-to-line ${f2(r.promptToLine.value)}, line-to-line ${f2(r.lineToLine.value)}, Q&A ${f2(r.qa?.accuracy)}${r.judgeFailures ? ` (${r.judgeFailures} judge failures)` : ''}`);
+  if (c.regeneration) out.push(`  regeneration ICC(1,1): ${c.regeneration.icc.map((r) => `${r.domain} ${f2(r.single)}`).join(', ')}`);
+  for (const r of c.tenancy?.rows ?? []) out.push(`  tenancy ${r.model} / ${r.persona}: ${r.shifted}/${r.turns} turns shifted, ${r.leaksShared.length} leak(s) shared, ${r.leaksAlone.length} alone`);
+  if (c.selfReport) out.push(`  self-report vs behavior, mean gap (judged − self): ${c.selfReport.byDomain.map((r) => `${r.domain} ${f2(r.gap.value)} (r ${f2(r.correlation)})`).join(', ')}`);
+  for (const r of c.twentyQuestions?.rows ?? []) out.push(`  twenty questions ${r.model} / ${r.persona}: ${r.consistent}/${r.games} games consistent`);
+  return out.join('\n');
 }

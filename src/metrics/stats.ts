@@ -73,3 +73,7 @@ export function quantile(xs: readonly number[], q: number): number {
 export function finite(xs: readonly number[]): number[] {
   return xs.filter((x) => Number.isFinite(x));
 }
+
+export function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
+}

@@ -31,7 +31,25 @@ function fill(template: string, persona: PersonaSpec, target: Profile): string {
 export function conditioningMessages(persona: PersonaSpec, method: MethodSpec): ChatMessage[] {
   const target = targetProfile(persona);
   const template = method.kind === 'role-personality' ? (method.template ?? ROLE_PERSONALITY) : method.template;
-  return [{ role: 'system', content: fill(template, persona, target) }];
+  const facts = persona.facts.map(factText);
+  const text = fill(template, persona, target);
+  return [{ role: 'system', content: facts.length ? `${text}\nFacts about you: ${facts.join(' | ')}` : text }];
+}
+
+type Fact = PersonaSpec['facts'][number];
+
+export function factText(fact: Fact): string {
+  return typeof fact === 'string' ? fact : fact.text;
+}
+
+/** The words that identify a fact when it turns up somewhere it should not. */
+export function factMarker(fact: Fact): string {
+  return typeof fact === 'string' ? fact : fact.marker;
+}
+
+/** The persona's backstory as a judge sees it: description, role and facts. */
+export function backstoryOf(persona: PersonaSpec): string {
+  return [`Name: ${persona.name}.`, persona.role ? `Role: ${persona.role}.` : '', persona.description.trim(), ...persona.facts.map(factText)].filter(Boolean).join('\n');
 }
 
 export function domainLabel(d: keyof typeof DOMAIN_NAMES): string {

@@ -44,3 +44,30 @@ export function targetVsMeasuredSpec(rows: TargetVsMeasuredRow[], title: string)
     },
   } as TopLevelSpec;
 }
+
+export interface RetentionRow {
+  condition: string;
+  family: string;
+  turn: number;
+  mean: number;
+  lo: number;
+  hi: number;
+}
+
+/** Retention over turns: a line per condition with its bootstrap band; optionally one panel per attack family. */
+export function retentionSpec(rows: RetentionRow[], title: string, byFamily: boolean): TopLevelSpec {
+  const x = { field: 'turn', type: 'quantitative' as const, title: 'Turn (0 = opening, then attack turns)', axis: { tickMinStep: 1 } };
+  const scale = { domain: [0, 1] };
+  const color = { field: 'condition', type: 'nominal' as const, title: 'Condition' };
+  const layer = [
+    { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale, title: 'Retention (0..1, share of the persona kept)' }, y2: { field: 'hi' }, color } },
+    { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale }, color, tooltip: [{ field: 'condition' }, { field: 'turn' }, { field: 'mean', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }] } },
+  ];
+  const description = 'Mean retention per turn for each condition, with a shaded bootstrap 95% band over conversations; 1 means the persona measured at turn 0 is fully kept, 0 means it has moved all the way to the unconditioned default.';
+  // NaN bounds (a single conversation) are dropped rather than drawn as zero.
+  const values = rows.map((r) => ({ ...r, lo: Number.isFinite(r.lo) ? r.lo : r.mean, hi: Number.isFinite(r.hi) ? r.hi : r.mean })).filter((r) => Number.isFinite(r.mean));
+  if (byFamily) {
+    return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, description, data: { values }, facet: { field: 'family', type: 'nominal', title: 'Attack family' }, columns: 4, spec: { width: 200, height: 140, layer } } as TopLevelSpec;
+  }
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, description, data: { values }, width: 520, height: 260, layer } as TopLevelSpec;
+}

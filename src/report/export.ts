@@ -21,10 +21,22 @@ export function fidelityCsv(analysis: RunAnalysis): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** One row per condition x measure x family x turn: the retention curves with their bands. */
+export function retentionCsv(analysis: RunAnalysis): string {
+  const header = ['run', 'simulated', 'condition', 'persona', 'model', 'method', 'measure', 'family', 'turn', 'retention', 'ci_lo', 'ci_hi', 'conversations', 'realization_index', 'ri_lo', 'ri_hi'];
+  const lines = [header.join(',')];
+  for (const c of analysis.stickiness?.conditions ?? [])
+    for (const m of c.measures)
+      for (const [family, curve, ri] of [['all', m.curve, m.realization] as const, ...m.byFamily.map((f) => [f.family, f.curve, f.realization] as const)])
+        for (const p of curve) lines.push([analysis.runId, analysis.simulated, c.id, c.persona, c.model, c.method, m.measure, family, p.turn, p.mean, p.lo, p.hi, p.n, ri.value, ri.lo, ri.hi].map(csvCell).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
 export interface ReportFiles {
   html: string;
   json: string;
   csv: string;
+  retentionCsv?: string;
 }
 
 export async function writeReport(analysis: RunAnalysis, dir: string): Promise<ReportFiles> {
@@ -33,5 +45,8 @@ export async function writeReport(analysis: RunAnalysis, dir: string): Promise<R
   writeFileSync(files.json, `${JSON.stringify(analysis, null, 2)}\n`);
   writeFileSync(files.csv, fidelityCsv(analysis));
   writeFileSync(files.html, await renderHtml(analysis));
-  return files;
+  if (!analysis.stickiness) return files;
+  const retention = join(dir, 'retention.csv');
+  writeFileSync(retention, retentionCsv(analysis));
+  return { ...files, retentionCsv: retention };
 }

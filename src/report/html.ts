@@ -3,13 +3,10 @@ import { DOMAINS, DOMAIN_NAMES } from '../instruments/types.js';
 import type { FidelityReport } from '../metrics/fidelity.js';
 import { renderSvg, targetVsMeasuredSpec, type TargetVsMeasuredRow } from './charts.js';
 
-/** Model text and user strings are data, never markup. */
-export function escapeHtml(text: unknown): string {
-  return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+import { escapeHtml, f2, ci } from './html-parts.js';
+import { consistencySection, stickinessSection } from './probes-html.js';
 
-const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
-const ci = (e: { value: number; lo: number; hi: number }): string => `${f2(e.value)} <span class="ci">[${f2(e.lo)}, ${f2(e.hi)}]</span>`;
+export { escapeHtml };
 
 function fidelityTable(r: FidelityReport): string {
   const head = `<tr><th>Persona</th>${DOMAINS.map((d) => `<th>${d} target</th><th>${d} measured [95% CI]</th>`).join('')}<th>MAE</th><th>Direction hits</th><th>Default pull</th></tr>`;
@@ -46,8 +43,10 @@ ${rec}</section>`);
   }
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>persona-probe: ${escapeHtml(analysis.suiteName)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<style>body{font:14px/1.45 system-ui,sans-serif;margin:2rem;max-width:1400px}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}.ci{color:#777;font-size:.85em}.sim{background:#fff3cd;border:1px solid #e0b400;padding:.75rem;margin:1rem 0}.tag{background:#e0b400;color:#000;font-size:.7em;padding:.1rem .4rem;border-radius:.2rem}</style></head>
+<style>body{font:14px/1.45 system-ui,sans-serif;margin:2rem;max-width:1400px}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}.ci{color:#777;font-size:.85em}.sim{background:#fff3cd;border:1px solid #e0b400;padding:.75rem;margin:1rem 0}.tag{background:#e0b400;color:#000;font-size:.7em;padding:.1rem .4rem;border-radius:.2rem}.turn{margin:.3rem 0;padding:.3rem .5rem;border-left:3px solid #ccc}.turn.user{background:#f7f7f7}.turn.broke{border-left-color:#d62728;background:#fdecea}.turn pre{white-space:pre-wrap;margin:.2rem 0;font:inherit}.who{color:#666;font-size:.85em}</style></head>
 <body><h1>persona-probe report: ${escapeHtml(analysis.suiteName)}</h1>${simBanner}
 <p>Run <code>${escapeHtml(analysis.runId)}</code>. Tasks ${analysis.counters.tasks} (served from the store: ${analysis.counters.cacheHits}); errors recorded ${analysis.counters.errors}, of which final ${analysis.counters.finalErrors}.</p>
-<h2>Fidelity</h2>${sections.join('\n')}</body></html>`;
+${sections.length ? `<h2>Fidelity</h2>${sections.join('\n')}` : ''}
+${analysis.stickiness ? `<h2>Stickiness under adversarial pressure</h2>${await stickinessSection(analysis.stickiness)}` : ''}
+${analysis.consistency ? `<h2>Consistency</h2>${consistencySection(analysis.consistency)}` : ''}</body></html>`;
 }

@@ -1,14 +1,17 @@
 // Executing planned calls against a backend through the store: cache lookup,
 // rate limit, timeout, retries with backoff, and a record of every attempt.
 
-import type { Backend, ChatRequest, OptionProbsRequest } from '../backends/types.js';
+import type { ActivationsRequest, Backend, ChatRequest, OptionProbsRequest } from '../backends/types.js';
 import { BackendError } from '../backends/types.js';
 import { DEFAULT_RETRY, RateLimiter, withRetry, type RetryPolicy } from '../backends/retry.js';
 import type { RunStore } from '../store/store.js';
 import { hashOf } from '../util/hash.js';
 import { errorMessage } from '../util/errors.js';
 
-export type CallTask = { key: string; kind: 'chat'; request: ChatRequest } | { key: string; kind: 'optionProbs'; request: OptionProbsRequest };
+export type CallTask =
+  | { key: string; kind: 'chat'; request: ChatRequest }
+  | { key: string; kind: 'optionProbs'; request: OptionProbsRequest }
+  | { key: string; kind: 'activations'; request: ActivationsRequest };
 
 export interface CallCounters {
   done: number;
@@ -54,9 +57,13 @@ async function callOnce(backend: Backend, task: CallTask, timeoutMs: number, out
     const work =
       task.kind === 'chat'
         ? backend.chat(task.request, controller.signal)
-        : backend.optionProbs
-          ? backend.optionProbs(task.request, controller.signal)
-          : Promise.reject(new BackendError(`${backend.id} gives no option probabilities`, false));
+        : task.kind === 'optionProbs'
+          ? backend.optionProbs
+            ? backend.optionProbs(task.request, controller.signal)
+            : Promise.reject(new BackendError(`${backend.id} gives no option probabilities`, false))
+          : backend.activations
+            ? backend.activations(task.request, controller.signal)
+            : Promise.reject(new BackendError(`${backend.id} gives no activations`, false));
     return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
@@ -64,44 +71,70 @@ async function callOnce(backend: Backend, task: CallTask, timeoutMs: number, out
   }
 }
 
+/**
+ * One task through the store: a stored call with the same hash is reused (that is how
+ * a killed run resumes); otherwise the backend is called with retries and the result
+ * recorded. Returns the response, or undefined when every attempt failed (recorded).
+ */
+export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLimiter = new RateLimiter(o.ratePerMinute)): Promise<unknown> {
+  const policy = { ...DEFAULT_RETRY, ...o.retry };
+  const hash = callHash(o.backend, task);
+  const stored = o.store.getCall(hash);
+  if (stored) {
+    o.store.linkCachedCall(o.runId, task.key, hash);
+    o.counters.cacheHits++;
+    o.counters.done++;
+    o.onProgress?.();
+    return stored.response;
+  }
+  const started = performance.now();
+  try {
+    const { value, attempts } = await withRetry(
+      async () => {
+        await limiter.acquire(o.signal);
+        return callOnce(o.backend, task, o.timeoutMs, o.signal);
+      },
+      policy,
+      (log) => {
+        o.counters.retries++;
+        o.store.recordError(o.runId, hash, o.backend.id, log.attempt, log.error, false);
+      },
+      o.signal,
+    );
+    o.store.putCall(o.runId, task.key, { hash, backend: o.backend.id, kind: task.kind, request: task.request, response: value, latencyMs: performance.now() - started, attempts });
+    o.counters.calls++;
+    return value;
+  } catch (err) {
+    if (o.signal?.aborted) throw err;
+    o.store.recordError(o.runId, hash, o.backend.id, policy.maxAttempts, errorMessage(err), true);
+    o.counters.errors++;
+    return undefined;
+  } finally {
+    o.counters.done++;
+    o.onProgress?.();
+  }
+}
+
 export async function executeTasks(tasks: readonly CallTask[], o: ExecuteOptions): Promise<void> {
   const limiter = new RateLimiter(o.ratePerMinute);
-  const policy = { ...DEFAULT_RETRY, ...o.retry };
+  await forEachConcurrent(tasks, o.concurrency, async (task) => {
+    if (o.signal?.aborted) return;
+    try {
+      await runTask(task, o, limiter);
+    } catch (err) {
+      if (!o.signal?.aborted) throw err;
+    }
+  });
+}
+
+/** Run `fn` over the items with at most `concurrency` in flight, in order of start. */
+export async function forEachConcurrent<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < tasks.length) {
-      if (o.signal?.aborted) return;
-      const task = tasks[next++]!;
-      const hash = callHash(o.backend, task);
-      if (o.store.getCall(hash)) {
-        o.store.linkCachedCall(o.runId, task.key, hash);
-        o.counters.cacheHits++;
-      } else {
-        const started = performance.now();
-        try {
-          const { value, attempts } = await withRetry(
-            async () => {
-              await limiter.acquire(o.signal);
-              return callOnce(o.backend, task, o.timeoutMs, o.signal);
-            },
-            policy,
-            (log) => {
-              o.counters.retries++;
-              o.store.recordError(o.runId, hash, o.backend.id, log.attempt, log.error, false);
-            },
-            o.signal,
-          );
-          o.store.putCall(o.runId, task.key, { hash, backend: o.backend.id, kind: task.kind, request: task.request, response: value, latencyMs: performance.now() - started, attempts });
-          o.counters.calls++;
-        } catch (err) {
-          if (o.signal?.aborted) return;
-          o.store.recordError(o.runId, hash, o.backend.id, policy.maxAttempts, errorMessage(err), true);
-          o.counters.errors++;
-        }
-      }
-      o.counters.done++;
-      o.onProgress?.();
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, tasks.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
 }

@@ -1,14 +1,19 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Backend } from '../backends/types.js';
 import { createBackend, type ModelConfig } from '../backends/registry.js';
-import { SimulatedPanel } from '../backends/sim.js';
+import { SimulatedPanel, parseSimSpec, type SimPersonaTruth } from '../backends/sim.js';
 import { getInstrument } from '../instruments/index.js';
 import type { Profile } from '../instruments/types.js';
 import { fidelityReport, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { BASELINE_ID, targetProfile } from '../probes/conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, type FidelityTask } from '../probes/fidelity.js';
 import { RunStore } from '../store/store.js';
-import type { Suite } from '../suite/schema.js';
+import type { PersonaSpec, Suite } from '../suite/schema.js';
+import { ProbeContext } from './context.js';
+import { modelRefs, resolveModelRef } from './roles.js';
+import { attackLibrary } from '../probes/attacks.js';
+import { analyzeStickiness, familiesOf, runStickiness, simSubjectOf, type ResolvedCondition, type StickinessAnalysis } from '../probes/stickiness.js';
+import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from '../probes/consistency.js';
 import { hashOf } from '../util/hash.js';
 import { executeTasks, type CallCounters } from './execute.js';
 import { simulationRecovery, type RecoveryReport } from '../metrics/recovery.js';
@@ -35,6 +40,8 @@ export interface RunAnalysis {
   suiteName: string;
   simulated: boolean;
   models: ModelAnalysis[];
+  stickiness?: StickinessAnalysis;
+  consistency?: ConsistencyAnalysis;
   counters: { tasks: number; cacheHits: number; errors: number; finalErrors: number };
 }
 
@@ -46,42 +53,81 @@ export interface RunResult {
   storePath: string;
 }
 
-export function modelIdOf(m: Suite['models'][number]): string {
-  if (typeof m === 'string') return m;
-  return m.interventions ? `${m.id} + ${m.interventions}` : m.id;
-}
+import { modelIdOf } from './roles.js';
+
+export { modelIdOf };
 
 /** The run id: a hash of everything that determines the calls, so the same command resumes the same run. */
 export function runIdOf(suite: Suite): string {
   return hashOf(suite).slice(0, 12);
 }
 
-function declareSimTruths(backend: Backend, suite: Suite): void {
-  if (!(backend instanceof SimulatedPanel)) return;
-  for (const p of suite.personas) backend.setPersona(p.id, { target: targetProfile(p), fidelity: p.sim?.fidelity ?? backend.options.fidelity });
+function simTruthOf(persona: PersonaSpec, fallbackFidelity: number, override?: { fidelity?: number; decay?: number | Record<string, number> }): SimPersonaTruth {
+  const s = persona.sim;
+  return {
+    target: targetProfile(persona),
+    fidelity: override?.fidelity ?? s?.fidelity ?? fallbackFidelity,
+    decay: override?.decay ?? s?.decay,
+    behavior: s?.behavior,
+    contradictions: s?.contradictions,
+    commitmentFlip: s?.commitment_flip,
+  };
 }
 
-export async function openBackends(suite: Suite, env?: NodeJS.ProcessEnv, cacheDir?: string, baseDir?: string): Promise<Backend[]> {
-  const backends: Backend[] = [];
+/** Tell a simulated panel the ground truth of every persona and stickiness condition in the suite. */
+export function declareSimTruths(backend: Backend, suite: Suite): void {
+  if (!(backend instanceof SimulatedPanel)) return;
+  for (const p of suite.personas) backend.setPersona(p.id, simTruthOf(p, backend.options.fidelity));
+  for (const c of suite.stickiness?.conditions ?? []) {
+    const persona = suite.personas.find((p) => p.id === c.persona)!;
+    backend.setPersona(simSubjectOf(c.id), simTruthOf(persona, backend.options.fidelity, c.sim));
+  }
+}
+
+export interface OpenedBackends {
+  models: Backend[];
+  /** Backends for references that are not model entries (judges, attackers, interlocutors), by id. */
+  extras: Map<string, Backend>;
+}
+
+export async function openBackends(suite: Suite, env?: NodeJS.ProcessEnv, cacheDir?: string, baseDir?: string): Promise<OpenedBackends> {
+  const models: Backend[] = [];
+  const extras = new Map<string, Backend>();
   for (const m of suite.models) {
     const backend = await createBackend(m as string | ModelConfig, { env, cacheDir, baseDir });
     declareSimTruths(backend, suite);
-    backends.push(backend);
+    models.push(backend);
   }
-  return backends;
+  for (const { ref } of modelRefs(suite)) {
+    const r = resolveModelRef(suite, ref);
+    if (r.kind !== 'extra' || extras.has(r.id)) continue;
+    const backend = await createBackend(r.id, { env, cacheDir, baseDir });
+    declareSimTruths(backend, suite);
+    extras.set(r.id, backend);
+  }
+  return { models, extras };
+}
+
+async function closeAll(opened: OpenedBackends): Promise<void> {
+  for (const b of [...opened.models, ...opened.extras.values()]) await b.close?.();
 }
 
 /** Run a suite: plan, execute through the store (resuming anything already done), analyze. */
 export async function runSuite(suite: Suite, options: RunOptions): Promise<RunResult> {
   const outDir = resolve(options.outDir);
   // Backends first: a missing key or model file fails here, before anything is written.
-  const backends = await openBackends(suite, options.env, join(outDir, 'models'), options.suitePath ? dirname(resolve(options.suitePath)) : undefined);
+  const baseDir = options.suitePath ? dirname(resolve(options.suitePath)) : undefined;
+  const library = suite.stickiness ? attackLibrary(suite.stickiness.attack_files.map((f) => resolve(baseDir ?? '.', f))) : new Map();
+  const opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
+  const backends = opened.models;
   const store = new RunStore(outDir);
   try {
     const instrument = getInstrument(suite.instrument.id);
     const runId = runIdOf(suite);
-    const { resumed } = store.startRun({ id: runId, suiteName: suite.name, suitePath: options.suitePath ?? null, config: suite, models: suite.models.map(modelIdOf), simulated: backends.some((b) => b.simulated) });
-    const tasks = planFidelity({ suite, instrument, optionProbs: backends.map((b) => b.capabilities.optionProbs) });
+    const { resumed } = store.startRun({ id: runId, suiteName: suite.name, suitePath: options.suitePath ?? null, config: suite, models: suite.models.map(modelIdOf), simulated: [...backends, ...opened.extras.values()].some((b) => b.simulated) });
+    // The families a stickiness block runs are fixed here and stored, so a re-render needs no attack files.
+    if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
+    const tasks = suite.fidelity ? planFidelity({ suite, instrument, optionProbs: backends.map((b) => b.capabilities.optionProbs) }) : [];
     const counters: CallCounters = { done: 0, total: tasks.length, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     for (let m = 0; m < backends.length; m++) {
       const mine = tasks.filter((t) => t.modelIndex === m);
@@ -98,13 +144,16 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
         signal: options.signal,
       });
     }
+    const ctx = new ProbeContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal);
+    if (suite.stickiness) await runStickiness(ctx, library);
+    if (suite.consistency) await runConsistency(ctx);
     const analysis = analyzeRun(store, runId);
     store.putResult(runId, 'analysis', analysis);
     store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     return { runId, resumed, counters, analysis, storePath: store.path };
   } finally {
     store.close();
-    for (const b of backends) await b.close?.();
+    await closeAll(opened);
   }
 }
 
@@ -145,13 +194,41 @@ export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
   });
   const stats = store.taskStats(runId);
   const errors = store.errors(runId);
+  const requestOf = (key: string) => store.taskRequest(runId, key);
+  let stickiness: StickinessAnalysis | undefined;
+  if (suite.stickiness) {
+    const families = store.getResult<string[]>(runId, 'stickiness-families') ?? [];
+    const sims = new Map<string, SimulatedPanel>();
+    const simTruth = (c: ResolvedCondition, family: string, turn: number): number | undefined => {
+      const id = resolvedModelId(suite, c.model);
+      if (!id.startsWith('sim:')) return undefined;
+      let panel = sims.get(id);
+      if (!panel) {
+        panel = new SimulatedPanel(parseSimSpec(id.slice(4)));
+        declareSimTruths(panel, suite);
+        sims.set(id, panel);
+      }
+      return panel.trueRetention(simSubjectOf(c.spec.id), family, turn);
+    };
+    stickiness = analyzeStickiness(suite, families, { responses, requestOf, simTruth });
+  }
   return {
     runId,
     suiteName: suite.name,
     simulated: run.simulated,
-    models,
+    models: suite.fidelity ? models : [],
+    ...(stickiness ? { stickiness } : {}),
+    ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, requestOf) } : {}),
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
   };
+}
+
+/** The backend id a model reference stands for (a model entry's id, or the reference itself). */
+function resolvedModelId(suite: Suite, ref: string): string {
+  const r = resolveModelRef(suite, ref);
+  if (r.kind === 'extra') return r.id;
+  const m = suite.models[r.index]!;
+  return typeof m === 'string' ? m : m.id;
 }
 
 function simDefaultFidelity(modelId: string): number {

@@ -183,6 +183,12 @@ export class RunStore {
     return new Map(rows.map((r) => [r.k, JSON.parse(r.r)]));
   }
 
+  /** The stored request behind one task of a run. */
+  taskRequest(runId: string, taskKey: string): unknown {
+    const row = this.db.prepare('SELECT c.request_json AS q FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ? AND t.task_key = ?').get(runId, taskKey) as { q: string } | undefined;
+    return row ? JSON.parse(row.q) : undefined;
+  }
+
   taskStats(runId: string): { tasks: number; cacheHits: number } {
     const r = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(cache_hit), 0) AS hits FROM run_tasks WHERE run_id = ?').get(runId) as { n: number; hits: number };
     return { tasks: r.n, cacheHits: r.hits };

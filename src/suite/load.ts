@@ -1,11 +1,90 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseValidatedYaml, YamlError } from '../util/yaml.js';
 import { getInstrument } from '../instruments/index.js';
 import { suiteSchema, type Suite } from './schema.js';
 import { parseModelId } from '../backends/registry.js';
+import { modelRefs, resolveModelRef } from '../runner/roles.js';
+import { ADAPTIVE_FAMILY, attackLibrary } from '../probes/attacks.js';
 
 /** A suite file that failed validation: the message names file, line and field. */
 export class SuiteError extends YamlError {}
+
+type ErrorAt = (path: (string | number)[], message: string) => YamlError;
+
+/**
+ * Cross-references the schema cannot express: every persona, method, judge, condition,
+ * attack family and model a probe names must exist, so a typo fails before any call.
+ */
+function checkReferences(suite: Suite, errorAt: ErrorAt, baseDir: string): void {
+  const personas = new Set(suite.personas.map((p) => p.id));
+  const methods = new Set(['none', ...suite.methods.map((m) => m.id)]);
+  const judges = new Set<string>();
+  const list = (xs: Iterable<string>) => [...xs].map((x) => `"${x}"`).join(', ');
+  suite.judges.forEach((j, i) => {
+    if (judges.has(j.id)) throw errorAt(['judges', i, 'id'], `duplicate judge "${j.id}"`);
+    judges.add(j.id);
+  });
+  const judge = (id: string | undefined, path: (string | number)[]) => {
+    if (id !== undefined && !judges.has(id)) throw errorAt(path, `unknown judge "${id}" (judges: ${list(judges) || 'none declared; add a judges: list'})`);
+  };
+  for (const { ref, path } of modelRefs(suite)) {
+    const r = resolveModelRef(suite, ref);
+    if (r.kind === 'extra') {
+      try {
+        parseModelId(r.id);
+      } catch (err) {
+        throw errorAt(path, `"${ref}" is neither a model entry's name or id nor a backend id: ${(err as Error).message}`);
+      }
+    }
+  }
+  const st = suite.stickiness;
+  if (st) {
+    const ids = new Set<string>();
+    st.conditions.forEach((c, i) => {
+      if (ids.has(c.id)) throw errorAt(['stickiness', 'conditions', i, 'id'], `duplicate condition "${c.id}"`);
+      ids.add(c.id);
+      if (!personas.has(c.persona)) throw errorAt(['stickiness', 'conditions', i, 'persona'], `unknown persona "${c.persona}" (personas: ${list(personas)})`);
+      if (!methods.has(c.method)) throw errorAt(['stickiness', 'conditions', i, 'method'], `unknown method "${c.method}" (methods: ${list(methods)})`);
+      if (!c.model && suite.models.length !== 1) throw errorAt(['stickiness', 'conditions', i], `name the condition's model (the suite has ${suite.models.length} models)`);
+    });
+    st.compare?.forEach((pair, i) =>
+      pair.forEach((id, j) => {
+        if (!ids.has(id)) throw errorAt(['stickiness', 'compare', i, j], `unknown condition "${id}" (conditions: ${list(ids)})`);
+      }),
+    );
+    judge(st.retention.judge, ['stickiness', 'retention', 'judge']);
+    if (st.retention.inventory === false && !st.retention.judge && !st.retention.activations) throw errorAt(['stickiness', 'retention'], 'choose at least one retention measure (inventory, judge, activations)');
+    const files = st.attack_files.map((f) => resolve(baseDir, f));
+    let library;
+    try {
+      library = attackLibrary(files);
+    } catch (err) {
+      throw errorAt(['stickiness', 'attack_files'], (err as Error).message);
+    }
+    st.attacks?.forEach((family, i) => {
+      if (family === ADAPTIVE_FAMILY ? !st.adaptive : !library.has(family)) {
+        throw errorAt(['stickiness', 'attacks', i], family === ADAPTIVE_FAMILY ? 'the "adaptive" family needs an adaptive: block naming the attacker model' : `unknown attack family "${family}" (known: ${list(library.keys())})`);
+      }
+    });
+  }
+  const c = suite.consistency;
+  if (c) {
+    c.personas?.forEach((id, i) => {
+      if (!personas.has(id)) throw errorAt(['consistency', 'personas', i], `unknown persona "${id}" (personas: ${list(personas)})`);
+    });
+    if (!methods.has(c.method)) throw errorAt(['consistency', 'method'], `unknown method "${c.method}" (methods: ${list(methods)})`);
+    judge(c.judge, ['consistency', 'judge']);
+    if ((c.dialogue || c.self_report) && !c.judge) throw errorAt(['consistency', 'judge'], 'dialogue and self_report need a judge (a judge id from judges:)');
+    const chosen = c.personas ? suite.personas.filter((p) => c.personas!.includes(p.id)) : suite.personas;
+    if (c.dialogue?.qa) {
+      judge(c.dialogue.qa.generator, ['consistency', 'dialogue', 'qa', 'generator']);
+      const missing = chosen.filter((p) => !p.qa).map((p) => p.id);
+      if (missing.length && !c.dialogue.qa.generator) throw errorAt(['consistency', 'dialogue', 'qa'], `personas ${list(missing)} have no qa: questions; give them some or name a generator judge`);
+    }
+    if (c.tenancy && chosen.length < 2) throw errorAt(['consistency', 'tenancy'], 'multi-tenancy needs at least two personas');
+  }
+}
 
 export function parseSuite(text: string, file = '<suite>'): Suite {
   const { data: suite, errorAt } = parseValidatedYaml(text, file, suiteSchema, SuiteError);
@@ -23,6 +102,7 @@ export function parseSuite(text: string, file = '<suite>'): Suite {
       throw errorAt(['models', i], (err as Error).message);
     }
   });
+  checkReferences(suite, errorAt, dirname(resolve(file)));
   return suite;
 }
 

@@ -1,0 +1,119 @@
+// Stickiness metrics: retention per turn, the realization index, breaks, and paired
+// comparisons between conditions. Pure functions over per-conversation retention
+// curves; the probe (probes/stickiness.ts) turns stored calls into those curves.
+
+import type { Profile } from '../instruments/types.js';
+import { DOMAINS } from '../instruments/types.js';
+import { bootstrap, type Estimate } from './bootstrap.js';
+import { mean, median } from './stats.js';
+
+export const clip01 = (x: number): number => Math.min(1, Math.max(0, x));
+
+export function profileDistance(a: Profile, b: Profile): number {
+  return Math.hypot(...DOMAINS.map((d) => a[d] - b[d]));
+}
+
+/**
+ * Inventory retention: 1 - |profile now - profile at turn 0| / |target - default|, clipped
+ * to [0, 1]. NaN when target and default coincide (nothing to lose) or a profile is missing.
+ */
+export function inventoryRetention(now: Profile, turn0: Profile, target: Profile, defaultProfile: Profile): number {
+  const scale = profileDistance(target, defaultProfile);
+  const moved = profileDistance(now, turn0);
+  if (!(scale > 1e-9) || !Number.isFinite(moved)) return Number.NaN;
+  return clip01(1 - moved / scale);
+}
+
+/** Judge retention: adherence now relative to adherence at turn 0, clipped to [0, 1]. */
+export function ratioRetention(now: number, turn0: number): number {
+  if (!(turn0 > 0) || !Number.isFinite(now)) return Number.NaN;
+  return clip01(now / turn0);
+}
+
+/**
+ * Activation retention: where this turn's projection onto the persona direction sits
+ * between the default's projection (0) and this conversation's turn 0 (1), clipped.
+ */
+export function projectionRetention(now: number, turn0: number, defaultProjection: number): number {
+  const span = turn0 - defaultProjection;
+  if (!(Math.abs(span) > 1e-9) || !Number.isFinite(now)) return Number.NaN;
+  return clip01((now - defaultProjection) / span);
+}
+
+/**
+ * Realization index of one conversation: the area under its retention curve over
+ * turns 0..T (trapezoids), divided by T, with turn 0 as the reference (retention 1).
+ * In [0, 1]: 1 = nothing lost at any turn, 0 = everything lost at once. NaN when a turn is missing.
+ */
+export function realizationIndex(curve: readonly number[]): number {
+  const T = curve.length - 1;
+  if (T < 1 || curve.some((x) => !Number.isFinite(x))) return Number.NaN;
+  let area = 0;
+  for (let t = 1; t <= T; t++) area += (curve[t - 1]! + curve[t]!) / 2;
+  return area / T;
+}
+
+/** First turn whose retention falls below the threshold, or null when it never does. */
+export function breakTurn(curve: readonly number[], threshold: number): number | null {
+  for (let t = 1; t < curve.length; t++) if (curve[t]! < threshold) return t;
+  return null;
+}
+
+export interface CurvePoint {
+  turn: number;
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
+
+/** Mean retention per turn over conversations, with percentile-bootstrap 95% bands (conversations resampled). */
+export function retentionBands(curves: readonly (readonly number[])[], seed: string): CurvePoint[] {
+  const turns = Math.max(0, ...curves.map((c) => c.length));
+  const out: CurvePoint[] = [];
+  for (let t = 0; t < turns; t++) {
+    const xs = curves.map((c) => c[t]).filter((x): x is number => x !== undefined && Number.isFinite(x));
+    const est = bootstrap(xs, mean, { seed: `${seed}/t${t}`, iterations: 1000 });
+    out.push({ turn: t, mean: est.value, lo: est.lo, hi: est.hi, n: xs.length });
+  }
+  return out;
+}
+
+export interface BreakSummary {
+  family: string;
+  conversations: number;
+  /** Share of conversations that fell below the threshold at some turn. */
+  brokenShare: number;
+  /** Median break turn among those that broke. */
+  medianTurn: number | null;
+  earliestTurn: number | null;
+}
+
+export function breakSummary(family: string, curves: readonly (readonly number[])[], threshold: number): BreakSummary {
+  const turns = curves.map((c) => breakTurn(c, threshold)).filter((t): t is number => t !== null);
+  return {
+    family,
+    conversations: curves.length,
+    brokenShare: curves.length ? turns.length / curves.length : Number.NaN,
+    medianTurn: turns.length ? median(turns) : null,
+    earliestTurn: turns.length ? Math.min(...turns) : null,
+  };
+}
+
+export function realizationEstimate(curves: readonly (readonly number[])[], seed: string): Estimate {
+  const ris = curves.map(realizationIndex).filter(Number.isFinite);
+  return bootstrap(ris, mean, { seed, iterations: 2000 });
+}
+
+/**
+ * Paired difference in realization index, A - B, over conversations matched by key
+ * (same attack family and conversation index), bootstrapped over the pairs.
+ */
+export function pairedDifference(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>, seed: string): Estimate {
+  const diffs: number[] = [];
+  for (const [key, x] of a) {
+    const y = b.get(key);
+    if (y !== undefined && Number.isFinite(x) && Number.isFinite(y)) diffs.push(x - y);
+  }
+  return bootstrap(diffs, mean, { seed, iterations: 2000 });
+}

@@ -1,0 +1,523 @@
+// The consistency probe, five parts, each optional in the suite:
+//  - dialogue: conversations with an interlocutor; each persona line judged against the
+//    backstory (prompt-to-line) and against the persona's earlier lines (line-to-line);
+//    backstory questions answered in a fork every k turns (Q&A), after Abdulhai et al.;
+//  - regeneration: the same short inventory sampled under n seeds (spread, ICC);
+//  - tenancy: personas interleaved on one instance vs each alone (shifts, leaked facts);
+//  - self-report vs behavior: inventory self-ratings vs a judge's ratings of the transcript;
+//  - twenty questions: a secret object, yes/no answers, checked for a consistent object.
+// Like stickiness, running walks the store deterministically and analysis reads it back.
+
+import type { Backend, ChatMessage, ProbeHints } from '../backends/types.js';
+import { getInstrument } from '../instruments/index.js';
+import { DOMAINS, type Domain, type Profile } from '../instruments/types.js';
+import { parseAnswer } from '../instruments/parse.js';
+import { profileOf, scoreAnswers } from '../instruments/scoring.js';
+import { twentyQuestionsSet } from '../instruments/twenty-questions.js';
+import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
+import { consistentObjects, icc1, leakedMarkers, lineToLineConsistency, promptToLineConsistency } from '../metrics/consistency.js';
+import { finite, mean, pearson, sd } from '../metrics/stats.js';
+import type { ProbeContext } from '../runner/context.js';
+import { forEachConcurrent } from '../runner/execute.js';
+import { modelIdOf } from '../runner/roles.js';
+import type { PersonaSpec, Suite } from '../suite/schema.js';
+import type { ConsistencySpec } from '../suite/probe-schemas.js';
+import { backstoryOf, factMarker } from './conditioning.js';
+import { administerFork, counterpartMessages, forkProfile, shortInventory, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
+import { optionLabels, itemPrompt, DEFAULT_VARIANTS } from './fidelity.js';
+import { backstoryRequest, linesRequest, parseLineList, parseTraits, parseYesNo, pooledJudgment, traitsRequest, type Judgment } from './judges.js';
+
+export const INTERLOCUTOR_BRIEF =
+  'You are chatting with someone you have just met. Ask one short question at a time about their life, work, past, habits and opinions, and follow up on what they tell you. Write only your next message.';
+
+/** Neutral, scripted turns for the tenancy check, so "alone" and "shared" ask exactly the same. */
+export const TENANCY_QUESTIONS = [
+  'What did you do this morning?',
+  'Tell me something about where you live.',
+  'Who do you talk to most during a normal week?',
+  'What is something you are looking forward to?',
+  'What do you usually have for dinner?',
+  'What is a small thing that annoyed you recently?',
+];
+
+const LETTERS = 'ABCDEF';
+
+export interface BackstoryQuestion {
+  question: string;
+  options: string[];
+  answer: string;
+}
+
+function label(ref: string): string {
+  return ref.replaceAll('|', '_');
+}
+
+/** The model references consistency runs on: the block's list, or every model entry. */
+export function consistencyModels(suite: Suite): string[] {
+  return suite.consistency!.models ?? suite.models.map((m) => (typeof m === 'string' ? m : (m.name ?? modelIdOf(m))));
+}
+
+export function consistencyPersonas(suite: Suite): PersonaSpec[] {
+  const ids = suite.consistency!.personas;
+  return ids ? ids.map((id) => suite.personas.find((p) => p.id === id)!) : suite.personas;
+}
+
+function mcqPrompt(q: BackstoryQuestion): string {
+  return `A question about you. Reply with the letter of the right answer only.\n${q.question}\n${q.options.map((o, i) => `${LETTERS[i]}) ${o}`).join('\n')}`;
+}
+
+function generatorPrompt(persona: PersonaSpec, n: number): string {
+  return `Here is the backstory of a character:\n${backstoryOf(persona)}\n\nWrite ${n} multiple-choice questions that test whether someone remembers this backstory. Each has 4 options and exactly one right answer that follows from the backstory.\nReply with JSON only: [{"question": "...", "options": ["...", "...", "...", "..."], "answer": "A"}]`;
+}
+
+export function parseGeneratedQuestions(text: string): Judgment<BackstoryQuestion[]> {
+  const start = text.indexOf('[');
+  const end = text.lastIndexOf(']');
+  if (start < 0 || end < start) return { ok: false, reason: 'no JSON array' };
+  try {
+    const raw = JSON.parse(text.slice(start, end + 1)) as unknown;
+    if (!Array.isArray(raw)) return { ok: false, reason: 'not an array' };
+    const out: BackstoryQuestion[] = [];
+    for (const q of raw) {
+      const { question, options, answer } = (q ?? {}) as Record<string, unknown>;
+      if (typeof question !== 'string' || !Array.isArray(options) || options.length < 2 || options.length > 6 || !options.every((o) => typeof o === 'string') || typeof answer !== 'string') return { ok: false, reason: 'a question lacks question/options/answer' };
+      const letter = answer.trim().toUpperCase().slice(0, 1);
+      if (!LETTERS.slice(0, options.length).includes(letter)) return { ok: false, reason: `answer "${answer}" is not one of the options` };
+      out.push({ question, options: options as string[], answer: letter });
+    }
+    return out.length ? { ok: true, value: out } : { ok: false, reason: 'no questions' };
+  } catch (err) {
+    return { ok: false, reason: `invalid JSON (${(err as Error).message.slice(0, 60)})` };
+  }
+}
+
+export function parseLetter(text: string, options: number): string | null {
+  const m = new RegExp(`(?:^|[^A-Za-z])([${LETTERS.slice(0, options)}])(?:[^A-Za-z]|$)`).exec(text.trim());
+  return m ? m[1]! : null;
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+interface Talk {
+  ctx: ProbeContext;
+  backend: Backend;
+  interlocutor: Backend;
+  key: string;
+  system: ChatMessage[];
+  turns: number;
+  personaId: string;
+  /** After each persona line (turn t, transcript so far); awaited before the next turn. */
+  onLine?: (t: number, transcript: Turn[]) => Promise<void>;
+}
+
+/** A conversation with the interlocutor, turn by turn through the store. Returns the transcript. */
+async function talk(o: Talk): Promise<Turn[]> {
+  const { ctx } = o;
+  const c = ctx.suite.consistency!;
+  const transcript: Turn[] = [];
+  for (let t = 0; t < o.turns; t++) {
+    if (ctx.signal?.aborted) break;
+    const userText = textOf(
+      await ctx.call(o.interlocutor, { key: `${o.key}|t${t}|user`, kind: 'chat', request: { messages: counterpartMessages(INTERLOCUTOR_BRIEF, transcript), sampling: { temperature: 0.8, maxTokens: 120, seed: turnSeed(ctx.suite.seed, o.key, t, 'interlocutor') }, hints: { task: 'interlocutor', conversation: o.key, turn: t } } }, 'consistency'),
+    )?.trim();
+    if (!userText) break;
+    transcript.push({ role: 'user', content: userText });
+    const hints: ProbeHints = { task: 'persona', personaId: o.personaId, conversation: o.key, turn: t };
+    const reply = textOf(await ctx.call(o.backend, { key: `${o.key}|t${t}|reply`, kind: 'chat', request: { messages: [...o.system, ...transcript], sampling: { temperature: c.temperature, maxTokens: c.max_tokens, seed: turnSeed(ctx.suite.seed, o.key, t) }, hints } }, 'consistency'));
+    if (reply === undefined) break;
+    transcript.push({ role: 'assistant', content: reply });
+    await o.onLine?.(t, transcript);
+  }
+  return transcript;
+}
+
+async function backstoryQuestions(ctx: ProbeContext, persona: PersonaSpec, n: number): Promise<BackstoryQuestion[] | undefined> {
+  if (persona.qa) return persona.qa.slice(0, n).map((q) => ({ ...q }));
+  const c = ctx.suite.consistency!;
+  const generator = ctx.judge(c.dialogue!.qa!.generator!);
+  const request = { messages: [{ role: 'user' as const, content: generatorPrompt(persona, n) }], sampling: { temperature: generator.spec.temperature, seed: generator.spec.seed, maxTokens: 400 + 120 * n }, hints: { task: 'generator' as const, personaId: persona.id, question: n } };
+  const res = textOf(await ctx.call(generator.backend, { key: `cs|qagen|${persona.id}`, kind: 'chat', request }, 'consistency'));
+  if (res === undefined) return undefined;
+  const parsed = parseGeneratedQuestions(res);
+  return parsed.ok ? parsed.value.slice(0, n) : undefined;
+}
+
+async function runDialogue(ctx: ProbeContext, model: string, persona: PersonaSpec, interlocutor: Backend): Promise<void> {
+  const c = ctx.suite.consistency!;
+  const d = c.dialogue!;
+  const backend = ctx.backend(model);
+  const judge = ctx.judge(c.judge!);
+  const system = systemFor(ctx.suite, persona, c.method);
+  const backstory = backstoryOf(persona);
+  const questions = d.qa ? await backstoryQuestions(ctx, persona, d.qa.questions) : undefined;
+  for (let k = 0; k < d.conversations; k++) {
+    const key = `cs|dlg|${label(model)}|${persona.id}|c${k}`;
+    await talk({
+      ctx, backend, interlocutor, key, system, turns: d.turns, personaId: persona.id,
+      onLine: async (t, transcript) => {
+        const lines = transcript.filter((m) => m.role === 'assistant').map((m) => m.content);
+        const line = lines[lines.length - 1]!;
+        const jobs: Promise<unknown>[] = [];
+        for (let r = 0; r < judge.spec.repeats; r++) {
+          const jc = { judge: judge.spec, repetition: r, conversation: key, turn: t };
+          jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|p2l|r${r}`, kind: 'chat', request: backstoryRequest(jc, backstory, line) }, 'consistency'));
+          if (lines.length > 1) jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|l2l|r${r}`, kind: 'chat', request: linesRequest(jc, lines.slice(0, -1), line) }, 'consistency'));
+        }
+        if (questions && (t + 1) % d.qa!.every === 0) {
+          questions.forEach((q, i) => {
+            const request = { messages: [...system, ...transcript, { role: 'user' as const, content: mcqPrompt(q) }], sampling: { temperature: 0, maxTokens: 8, seed: ctx.suite.seed }, hints: { task: 'mcq' as const, personaId: persona.id, conversation: key, turn: t, question: i, key: q.answer } };
+            jobs.push(ctx.call(backend, { key: `${key}|t${t}|qa|q${i}`, kind: 'chat', request }, 'consistency'));
+          });
+        }
+        await Promise.all(jobs);
+      },
+    });
+  }
+}
+
+async function runRegeneration(ctx: ProbeContext, model: string, persona: PersonaSpec): Promise<void> {
+  const c = ctx.suite.consistency!;
+  const backend = ctx.backend(model);
+  const instrument = getInstrument(ctx.suite.instrument.id);
+  const items = shortInventory(instrument, c.regeneration!.items_per_domain);
+  const options = optionLabels(ctx.suite, instrument);
+  const system = systemFor(ctx.suite, persona, c.method);
+  const jobs: Promise<unknown>[] = [];
+  for (let s = 0; s < c.regeneration!.seeds; s++)
+    for (const item of items) {
+      const request = { messages: [...system, { role: 'user' as const, content: itemPrompt(item, options, DEFAULT_VARIANTS[0]!) }], sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, `regen/${persona.id}`, s) }, hints: { personaId: persona.id, item: { id: item.id, keyed: item.keyed, domain: item.domain }, sample: s } };
+      jobs.push(ctx.call(backend, { key: `cs|regen|${label(model)}|${persona.id}|s${s}|${item.id}`, kind: 'chat', request }, 'consistency'));
+    }
+  await Promise.all(jobs);
+}
+
+/** Each persona alone (one after another), then all interleaved turn by turn: same questions, same seeds. */
+async function runTenancy(ctx: ProbeContext, model: string, personas: PersonaSpec[]): Promise<void> {
+  const c = ctx.suite.consistency!;
+  const backend = ctx.backend(model);
+  const turns = c.tenancy!.turns;
+  const transcripts = new Map<string, Turn[]>();
+  const turn = async (mode: 'alone' | 'shared', p: PersonaSpec, t: number) => {
+    const key = `cs|ten|${label(model)}|${mode}|${p.id}`;
+    const transcript = transcripts.get(key) ?? [];
+    transcripts.set(key, transcript);
+    if (transcript.length !== 2 * t) return; // an earlier turn failed
+    transcript.push({ role: 'user', content: TENANCY_QUESTIONS[t % TENANCY_QUESTIONS.length]! });
+    const request = { messages: [...systemFor(ctx.suite, p, c.method), ...transcript], sampling: { temperature: 0, maxTokens: c.max_tokens, seed: turnSeed(ctx.suite.seed, `ten/${p.id}`, t) }, hints: { task: 'persona' as const, personaId: p.id, conversation: `ten/${p.id}`, turn: t, tenancy: mode } };
+    const reply = textOf(await ctx.call(backend, { key: `${key}|t${t}|reply`, kind: 'chat', request }, 'consistency'));
+    if (reply !== undefined) transcript.push({ role: 'assistant', content: reply });
+  };
+  // Strictly sequential: the order of requests on the instance is the thing under test.
+  for (const p of personas) for (let t = 0; t < turns; t++) await turn('alone', p, t);
+  for (let t = 0; t < turns; t++) for (const p of personas) await turn('shared', p, t);
+}
+
+async function runSelfReport(ctx: ProbeContext, model: string, persona: PersonaSpec, interlocutor: Backend): Promise<void> {
+  const c = ctx.suite.consistency!;
+  const backend = ctx.backend(model);
+  const instrument = getInstrument(ctx.suite.instrument.id);
+  const system = systemFor(ctx.suite, persona, c.method);
+  const key = `cs|self|${label(model)}|${persona.id}`;
+  await administerFork(ctx, { backend, keyPrefix: key, messages: system, items: shortInventory(instrument, c.self_report!.items_per_domain), options: optionLabels(ctx.suite, instrument), hints: { personaId: persona.id }, phase: 'consistency' });
+  const transcript = await talk({ ctx, backend, interlocutor, key, system, turns: c.self_report!.turns, personaId: persona.id });
+  if (transcript.length === 0) return;
+  const judge = ctx.judge(c.judge!);
+  await Promise.all(
+    Array.from({ length: judge.spec.repeats }, (_, r) => ctx.call(judge.backend, { key: `${key}|traits|r${r}`, kind: 'chat', request: traitsRequest({ judge: judge.spec, repetition: r, conversation: key, turn: 0 }, transcript) }, 'consistency')),
+  );
+}
+
+const TWENTY_Q_RULES = (objects: string[]) =>
+  `Let's play twenty questions. Secretly pick ONE of these objects and keep it for the whole game: ${objects.join(', ')}. Don't tell me which. I'll ask yes/no questions; answer each with only "Yes" or "No". Say "Ready" when you have picked.`;
+
+async function runTwentyQuestions(ctx: ProbeContext, model: string, persona: PersonaSpec): Promise<void> {
+  const c = ctx.suite.consistency!;
+  const backend = ctx.backend(model);
+  const set = twentyQuestionsSet();
+  const system = systemFor(ctx.suite, persona, c.method);
+  for (let g = 0; g < c.twenty_questions!.games; g++) {
+    const key = `cs|20q|${label(model)}|${persona.id}|g${g}`;
+    const transcript: Turn[] = [];
+    const ask = async (text: string, suffix: string, question: number | undefined): Promise<boolean> => {
+      transcript.push({ role: 'user', content: text });
+      const request = { messages: [...system, ...transcript], sampling: { temperature: 0, maxTokens: 24, seed: turnSeed(ctx.suite.seed, key, question ?? -2) }, hints: { task: 'yes-no' as const, personaId: persona.id, conversation: key, question } };
+      const reply = textOf(await ctx.call(backend, { key: `${key}|${suffix}`, kind: 'chat', request }, 'consistency'));
+      if (reply === undefined) return false;
+      transcript.push({ role: 'assistant', content: reply });
+      return true;
+    };
+    if (!(await ask(TWENTY_Q_RULES(set.objects.map((o) => o.name)), 'start', undefined))) continue;
+    let ok = true;
+    for (let q = 0; q < set.questions.length && ok; q++) ok = await ask(set.questions[q]!.text, `q${q}`, q);
+    if (ok) await ask('Game over. Which object did you pick?', 'reveal', -1);
+  }
+}
+
+/** Run every configured consistency part. */
+export async function runConsistency(ctx: ProbeContext): Promise<void> {
+  const suite = ctx.suite;
+  const c = suite.consistency!;
+  const models = consistencyModels(suite);
+  const personas = consistencyPersonas(suite);
+  const judgeRepeats = c.judge ? ctx.judge(c.judge).spec.repeats : 0;
+  const instrument = getInstrument(suite.instrument.id);
+  const jobs: (() => Promise<void>)[] = [];
+  for (const model of models) {
+    const interlocutor = ctx.backend(c.interlocutor ?? model);
+    for (const p of personas) {
+      if (c.dialogue) {
+        const d = c.dialogue;
+        ctx.plan(d.conversations * d.turns * (2 + 2 * judgeRepeats) + (d.qa ? d.conversations * Math.floor(d.turns / d.qa.every) * d.qa.questions : 0));
+        jobs.push(() => runDialogue(ctx, model, p, interlocutor));
+      }
+      if (c.regeneration) {
+        ctx.plan(c.regeneration.seeds * shortInventory(instrument, c.regeneration.items_per_domain).length);
+        jobs.push(() => runRegeneration(ctx, model, p));
+      }
+      if (c.self_report) {
+        ctx.plan(shortInventory(instrument, c.self_report.items_per_domain).length + 2 * c.self_report.turns + judgeRepeats);
+        jobs.push(() => runSelfReport(ctx, model, p, interlocutor));
+      }
+      if (c.twenty_questions) {
+        ctx.plan(c.twenty_questions.games * (twentyQuestionsSet().questions.length + 2));
+        jobs.push(() => runTwentyQuestions(ctx, model, p));
+      }
+    }
+  }
+  await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 4), (job) => job());
+  if (c.tenancy) {
+    for (const model of models) {
+      ctx.plan(2 * personas.length * c.tenancy.turns);
+      await runTenancy(ctx, model, personas);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Analysis
+
+export interface DialogueRow {
+  model: string;
+  persona: string;
+  promptToLine: { value: number; lines: number };
+  lineToLine: { value: number; pairs: number };
+  qa: { accuracy: number; asked: number; unparsed: number; questions: number; generated: boolean; generatorFailed: boolean } | null;
+  judgeFailures: number;
+  judgments: number;
+  truth?: { promptToLine: number; lineToLine: number; qa: number };
+}
+
+export interface ConsistencyAnalysis {
+  dialogue?: DialogueRow[];
+  regeneration?: { rows: { model: string; persona: string; seeds: number; spread: Record<Domain, number> }[]; icc: { model: string; domain: Domain; single: number; average: number; subjects: number; k: number }[] };
+  tenancy?: { rows: { model: string; persona: string; turns: number; shifted: number; leaksShared: { turn: number; from: string; marker: string }[]; leaksAlone: { turn: number; from: string; marker: string }[] }[] };
+  selfReport?: { rows: { model: string; persona: string; self: Profile; judged: Profile | null; judgeFailures: number }[]; byDomain: { model: string; domain: Domain; correlation: number; gap: Estimate }[] };
+  twentyQuestions?: { rows: { model: string; persona: string; games: number; consistent: number; revealConsistent: number; unparsed: number; candidates: number[] }[] };
+}
+
+function judgedShares(responses: ReadonlyMap<string, unknown>, key: string, parse: (t: string) => Judgment<boolean>): { share: number; failures: number; n: number } {
+  const js: Judgment<boolean>[] = [];
+  for (let r = 0; ; r++) {
+    const res = responses.get(`${key}|r${r}`);
+    if (res === undefined) break;
+    js.push(parse(textOf(res) ?? ''));
+  }
+  const ok = js.filter((j): j is { ok: true; value: boolean } => j.ok);
+  return { share: ok.length ? ok.filter((j) => j.value).length / ok.length : Number.NaN, failures: js.length - ok.length, n: js.length };
+}
+
+function parseYesNoAnswer(text: string): boolean | null {
+  const t = text.trim().toLowerCase();
+  if (/^(yes|yeah|yep)\b/.test(t)) return true;
+  if (/^(no|nope)\b/.test(t)) return false;
+  return null;
+}
+
+export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, unknown>, requestOf: (key: string) => unknown): ConsistencyAnalysis {
+  const c: ConsistencySpec = suite.consistency!;
+  const models = consistencyModels(suite);
+  const personas = consistencyPersonas(suite);
+  const instrument = getInstrument(suite.instrument.id);
+  const options = optionLabels(suite, instrument);
+  const simulated = (model: string) => modelIdFor(suite, model).startsWith('sim:');
+  const out: ConsistencyAnalysis = {};
+
+  if (c.dialogue) {
+    const d = c.dialogue;
+    out.dialogue = [];
+    for (const model of models)
+      for (const p of personas) {
+        const p2l: number[] = [];
+        const l2l: number[][] = [];
+        let judgeFailures = 0;
+        let judgments = 0;
+        let correct = 0;
+        let asked = 0;
+        let unparsed = 0;
+        let questions = 0;
+        for (let k = 0; k < d.conversations; k++) {
+          const key = `cs|dlg|${label(model)}|${p.id}|c${k}`;
+          for (let t = 0; t < d.turns; t++) {
+            if (!responses.has(`${key}|t${t}|reply`)) break;
+            const b = judgedShares(responses, `${key}|t${t}|p2l`, (x) => parseYesNo(x, 'CONTRADICTS'));
+            judgeFailures += b.failures;
+            judgments += b.n;
+            p2l.push(b.share);
+            if (t > 0) {
+              // Per earlier line, the share of parsed repeats that list it as contradicted.
+              const lists: number[][] = [];
+              for (let r = 0; ; r++) {
+                const res = responses.get(`${key}|t${t}|l2l|r${r}`);
+                if (res === undefined) break;
+                judgments++;
+                const parsed = parseLineList(textOf(res) ?? '', t);
+                if (parsed.ok) lists.push(parsed.value);
+                else judgeFailures++;
+              }
+              l2l.push(Array.from({ length: t }, (_, j) => (lists.length ? lists.filter((l) => l.includes(j + 1)).length / lists.length : Number.NaN)));
+            }
+            for (let q = 0; ; q++) {
+              const res = responses.get(`${key}|t${t}|qa|q${q}`);
+              if (res === undefined) break;
+              const request = requestOf(`${key}|t${t}|qa|q${q}`) as { hints?: ProbeHints; messages?: ChatMessage[] } | undefined;
+              const keyLetter = request?.hints?.key;
+              const nOptions = (request?.messages?.[request.messages.length - 1]?.content.match(/^[A-F]\) /gm) ?? []).length;
+              const letter = parseLetter(textOf(res) ?? '', nOptions || 4);
+              asked++;
+              questions = Math.max(questions, q + 1);
+              if (letter === null) unparsed++;
+              else if (letter === keyLetter) correct++;
+            }
+          }
+        }
+        const row: DialogueRow = {
+          model,
+          persona: p.id,
+          promptToLine: promptToLineConsistency(p2l),
+          lineToLine: lineToLineConsistency(l2l),
+          qa: d.qa ? { accuracy: asked - unparsed > 0 ? correct / (asked - unparsed) : Number.NaN, asked, unparsed, questions, generated: !p.qa, generatorFailed: !p.qa && asked === 0 && responses.has(`cs|qagen|${p.id}`) } : null,
+          judgeFailures,
+          judgments,
+        };
+        if (simulated(model) && p.sim?.contradictions) {
+          const r = p.sim.contradictions;
+          row.truth = { promptToLine: 1 - r.backstory, lineToLine: 1 - r.line, qa: 1 - r.qa };
+        }
+        out.dialogue.push(row);
+      }
+  }
+
+  if (c.regeneration) {
+    const items = shortInventory(instrument, c.regeneration.items_per_domain);
+    const rows: NonNullable<ConsistencyAnalysis['regeneration']>['rows'] = [];
+    const icc: NonNullable<ConsistencyAnalysis['regeneration']>['icc'] = [];
+    for (const model of models) {
+      const perPersona: Profile[][] = [];
+      for (const p of personas) {
+        const profiles: Profile[] = [];
+        for (let s = 0; s < c.regeneration.seeds; s++) {
+          const answers: Record<string, number | null> = {};
+          for (const item of items) {
+            const res = responses.get(`cs|regen|${label(model)}|${p.id}|s${s}|${item.id}`);
+            answers[item.id] = res === undefined ? null : parseAnswer(textOf(res) ?? '', options).value;
+          }
+          profiles.push(profileOf(scoreAnswers(instrument, answers)));
+        }
+        perPersona.push(profiles);
+        rows.push({ model, persona: p.id, seeds: profiles.length, spread: Object.fromEntries(DOMAINS.map((dm) => [dm, sd(finite(profiles.map((x) => x[dm])))])) as Record<Domain, number> });
+      }
+      for (const dm of DOMAINS) icc.push({ model, domain: dm, ...icc1(perPersona.map((profiles) => profiles.map((x) => x[dm]))) });
+    }
+    out.regeneration = { rows, icc };
+  }
+
+  if (c.tenancy) {
+    const markers = new Map(personas.map((p) => [p.id, p.facts.map(factMarker)]));
+    const rows: NonNullable<ConsistencyAnalysis['tenancy']>['rows'] = [];
+    for (const model of models)
+      for (const p of personas) {
+        const others = new Map([...markers].filter(([id]) => id !== p.id));
+        let shifted = 0;
+        let turns = 0;
+        const leaks = { alone: [] as { turn: number; from: string; marker: string }[], shared: [] as { turn: number; from: string; marker: string }[] };
+        for (let t = 0; t < c.tenancy.turns; t++) {
+          const alone = textOf(responses.get(`cs|ten|${label(model)}|alone|${p.id}|t${t}|reply`));
+          const shared = textOf(responses.get(`cs|ten|${label(model)}|shared|${p.id}|t${t}|reply`));
+          for (const [mode, text] of [['alone', alone], ['shared', shared]] as const) if (text !== undefined) leaks[mode].push(...leakedMarkers(text, markers.get(p.id)!, others).map((l) => ({ turn: t, ...l })));
+          if (alone === undefined || shared === undefined) continue;
+          turns++;
+          if (alone !== shared) shifted++;
+        }
+        rows.push({ model, persona: p.id, turns, shifted, leaksShared: leaks.shared, leaksAlone: leaks.alone });
+      }
+    out.tenancy = { rows };
+  }
+
+  if (c.self_report) {
+    const items = shortInventory(instrument, c.self_report.items_per_domain);
+    const rows: NonNullable<ConsistencyAnalysis['selfReport']>['rows'] = [];
+    const byDomain: NonNullable<ConsistencyAnalysis['selfReport']>['byDomain'] = [];
+    for (const model of models) {
+      const mine: typeof rows = [];
+      for (const p of personas) {
+        const key = `cs|self|${label(model)}|${p.id}`;
+        const self = forkProfile(instrument, responses, key, items, options).profile;
+        const ratings: Profile[] = [];
+        let failures = 0;
+        for (let r = 0; ; r++) {
+          const res = responses.get(`${key}|traits|r${r}`);
+          if (res === undefined) break;
+          const parsed = parseTraits(textOf(res) ?? '');
+          if (parsed.ok) ratings.push(parsed.value);
+          else failures++;
+        }
+        const judged = ratings.length ? (Object.fromEntries(DOMAINS.map((dm) => [dm, mean(ratings.map((x) => x[dm]))])) as Profile) : null;
+        mine.push({ model, persona: p.id, self, judged, judgeFailures: failures });
+      }
+      rows.push(...mine);
+      const paired = mine.filter((r) => r.judged && DOMAINS.every((dm) => Number.isFinite(r.self[dm])));
+      for (const dm of DOMAINS) {
+        const gaps = paired.map((r) => r.judged![dm] - r.self[dm]);
+        byDomain.push({ model, domain: dm, correlation: paired.length >= 3 ? pearson(paired.map((r) => r.self[dm]), paired.map((r) => r.judged![dm])) : Number.NaN, gap: bootstrap(gaps, mean, { seed: `gap/${model}/${dm}` }) });
+      }
+    }
+    out.selfReport = { rows, byDomain };
+  }
+
+  if (c.twenty_questions) {
+    const set = twentyQuestionsSet();
+    const rows: NonNullable<ConsistencyAnalysis['twentyQuestions']>['rows'] = [];
+    for (const model of models)
+      for (const p of personas) {
+        let games = 0;
+        let consistent = 0;
+        let revealConsistent = 0;
+        let unparsed = 0;
+        const candidates: number[] = [];
+        for (let g = 0; g < c.twenty_questions.games; g++) {
+          const key = `cs|20q|${label(model)}|${p.id}|g${g}`;
+          const answers = set.questions.map((_, q) => {
+            const res = responses.get(`${key}|q${q}`);
+            return res === undefined ? undefined : parseYesNoAnswer(textOf(res) ?? '');
+          });
+          if (answers.some((a) => a === undefined)) continue; // an unfinished game is not judged
+          games++;
+          unparsed += answers.filter((a) => a === null).length;
+          const fits = consistentObjects(set.objects, answers as (boolean | null)[]);
+          candidates.push(fits.length);
+          if (fits.length > 0) consistent++;
+          const reveal = textOf(responses.get(`${key}|reveal`))?.toLowerCase() ?? '';
+          if (fits.some((name) => reveal.includes(name.toLowerCase()))) revealConsistent++;
+        }
+        rows.push({ model, persona: p.id, games, consistent, revealConsistent, unparsed, candidates });
+      }
+    out.twentyQuestions = { rows };
+  }
+  return out;
+}
+
+function modelIdFor(suite: Suite, ref: string): string {
+  const m = suite.models.find((x) => (typeof x === 'string' ? x === ref : x.name === ref || modelIdOf(x) === ref));
+  return m === undefined ? ref : typeof m === 'string' ? m : m.id;
+}

@@ -1,0 +1,125 @@
+// Building blocks of multi-turn probes: conditioning, a persona's turn, a short
+// inventory administered in a fork of the conversation (the item never enters the
+// conversation), and reading a fork's stored answers back into a profile.
+
+import type { Backend, ChatMessage, ProbeHints } from '../backends/types.js';
+import type { Instrument, InstrumentItem, Profile } from '../instruments/types.js';
+import { DOMAINS } from '../instruments/types.js';
+import { parseAnswer } from '../instruments/parse.js';
+import { profileOf, scoreAnswers } from '../instruments/scoring.js';
+import type { ProbeContext } from '../runner/context.js';
+import { forEachConcurrent, type CallTask } from '../runner/execute.js';
+import type { PersonaSpec, Suite } from '../suite/schema.js';
+import { seedFromString } from '../util/rng.js';
+import { conditioningMessages } from './conditioning.js';
+import { itemPrompt, OPTION_DIGITS, DEFAULT_VARIANTS } from './fidelity.js';
+
+export const NO_METHOD = 'none';
+
+export type Turn = { role: 'user' | 'assistant'; content: string };
+
+/** The system messages of a persona under a method; "none" means the persona is in the model itself. */
+export function systemFor(suite: Suite, persona: PersonaSpec, methodId: string): ChatMessage[] {
+  if (methodId === NO_METHOD) return [];
+  const method = suite.methods.find((m) => m.id === methodId);
+  if (!method) throw new RangeError(`unknown method ${methodId}`);
+  return conditioningMessages(persona, method);
+}
+
+/** A deterministic sampling seed per conversation and turn, so a resumed run makes the same requests. */
+export function turnSeed(suiteSeed: number, conversation: string, turn: number, salt = ''): number {
+  return seedFromString(`${suiteSeed}/${conversation}/${turn}/${salt}`) % 2_147_483_647;
+}
+
+/**
+ * A short inventory: `perDomain` items per domain, alternating plus- and minus-keyed
+ * items where the instrument has both, so acquiescence does not masquerade as a trait.
+ */
+export function shortInventory(instrument: Instrument, perDomain: number): InstrumentItem[] {
+  const out: InstrumentItem[] = [];
+  for (const d of DOMAINS) {
+    const plus = instrument.items.filter((i) => i.domain === d && i.keyed === 'plus');
+    const minus = instrument.items.filter((i) => i.domain === d && i.keyed === 'minus');
+    for (let k = 0; out.filter((i) => i.domain === d).length < perDomain && (plus.length || minus.length); k++) {
+      const from = (k % 2 === 0 && plus.length) || !minus.length ? plus : minus;
+      out.push(from.shift()!);
+    }
+  }
+  return out;
+}
+
+export interface ForkOptions {
+  backend: Backend;
+  keyPrefix: string;
+  /** The conversation so far (system messages included). */
+  messages: ChatMessage[];
+  items: InstrumentItem[];
+  options: string[];
+  hints: ProbeHints;
+  phase: string;
+}
+
+/** Administer items in a fork: each item is asked after the conversation so far, never added to it. */
+export async function administerFork(ctx: ProbeContext, o: ForkOptions): Promise<void> {
+  const samples = o.backend.capabilities.optionProbs ? 1 : ctx.suite.instrument.samples;
+  const tasks = o.items.flatMap((item): CallTask[] => {
+    const messages: ChatMessage[] = [...o.messages, { role: 'user', content: itemPrompt(item, o.options, DEFAULT_VARIANTS[0]!) }];
+    const hints = { ...o.hints, item: { id: item.id, keyed: item.keyed, domain: item.domain } };
+    if (o.backend.capabilities.optionProbs) return [{ key: `${o.keyPrefix}|inv|${item.id}`, kind: 'optionProbs' as const, request: { messages, options: OPTION_DIGITS, hints } }];
+    return Array.from({ length: samples }, (_, s) => ({
+      key: `${o.keyPrefix}|inv|${item.id}|s${s}`,
+      kind: 'chat' as const,
+      request: { messages, sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, o.keyPrefix, s, item.id) }, hints: { ...hints, sample: s } },
+    }));
+  });
+  await forEachConcurrent(tasks, ctx.concurrency, async (t) => {
+    await ctx.call(o.backend, t, o.phase);
+  });
+}
+
+/** The profile a fork's stored answers give (expected value for probabilities, mean of parsed samples otherwise). */
+export function forkProfile(instrument: Instrument, responses: ReadonlyMap<string, unknown>, keyPrefix: string, items: readonly InstrumentItem[], options: string[]): { profile: Profile; answered: number } {
+  const answers: Record<string, number | null> = {};
+  let answered = 0;
+  for (const item of items) {
+    const direct = responses.get(`${keyPrefix}|inv|${item.id}`) as { probs?: number[] } | undefined;
+    let value: number | null = null;
+    if (direct?.probs) value = direct.probs.reduce((s, p, i) => s + p * (i + 1), 0);
+    else {
+      const parsed: number[] = [];
+      for (let s = 0; ; s++) {
+        const r = responses.get(`${keyPrefix}|inv|${item.id}|s${s}`) as { text?: string } | undefined;
+        if (!r) break;
+        const p = parseAnswer(r.text ?? '', options);
+        if (p.value !== null) parsed.push(p.value);
+      }
+      if (parsed.length) value = parsed.reduce((a, b) => a + b, 0) / parsed.length;
+    }
+    answers[item.id] = value;
+    if (value !== null) answered++;
+  }
+  return { profile: profileOf(scoreAnswers(instrument, answers)), answered };
+}
+
+export function meanProfile(profiles: readonly Profile[]): Profile | null {
+  const ok = profiles.filter((p) => DOMAINS.every((d) => Number.isFinite(p[d])));
+  if (!ok.length) return null;
+  return Object.fromEntries(DOMAINS.map((d) => [d, ok.reduce((s, p) => s + p[d], 0) / ok.length])) as Profile;
+}
+
+export function textOf(response: unknown): string | undefined {
+  const t = (response as { text?: unknown } | undefined)?.text;
+  return typeof t === 'string' ? t : undefined;
+}
+
+/**
+ * The conversation as the other party (attacker, interlocutor) sees it: its own turns
+ * are "assistant", the persona's are "user", after its brief and a cue to begin.
+ */
+export function counterpartMessages(brief: string, transcript: readonly Turn[]): ChatMessage[] {
+  return [
+    { role: 'system', content: brief },
+    { role: 'user', content: 'Begin. Write your first message.' },
+    ...transcript.map((m): ChatMessage => ({ role: m.role === 'user' ? 'assistant' : 'user', content: m.content })),
+  ];
+}

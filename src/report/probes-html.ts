@@ -1,0 +1,79 @@
+// Report sections for the multi-turn probes: stickiness (retention curves with bands,
+// realization index, breaks, paired comparisons, the worst break's transcript) and
+// consistency tables. Every model text goes through escapeHtml.
+
+import { DOMAINS } from '../instruments/types.js';
+import type { StickinessAnalysis } from '../probes/stickiness.js';
+import type { ConsistencyAnalysis } from '../probes/consistency.js';
+import { renderSvg, retentionSpec, type RetentionRow } from './charts.js';
+import { escapeHtml, f2, ci, table } from './html-parts.js';
+
+export async function stickinessSection(s: StickinessAnalysis): Promise<string> {
+  const parts: string[] = [];
+  parts.push(`<p>${s.conditions.length} condition(s), ${s.families.length} attack families (${s.families.map(escapeHtml).join(', ')}), ${s.turns} attack turns after the opening. Retention is 1 at turn 0 by definition; a conversation <em>breaks</em> at the first turn its retention falls below ${f2(s.breakThreshold)}. Realization index = area under the retention curve over turns 0..${s.turns}, divided by ${s.turns} (1 = nothing lost).</p>`);
+  for (const measure of s.measures) {
+    const rows: RetentionRow[] = [];
+    for (const c of s.conditions) {
+      const m = c.measures.find((x) => x.measure === measure);
+      if (!m) continue;
+      for (const p of m.curve) rows.push({ condition: c.id, family: 'all families', turn: p.turn, mean: p.mean, lo: p.lo, hi: p.hi });
+      for (const f of m.byFamily) for (const p of f.curve) rows.push({ condition: c.id, family: f.family, turn: p.turn, mean: p.mean, lo: p.lo, hi: p.hi });
+    }
+    const overall = rows.filter((r) => r.family === 'all families');
+    const label = { inventory: 'short inventory in a fork', judge: 'judge adherence', activations: 'projection on the persona direction' }[measure];
+    parts.push(`<h3>Retention by ${escapeHtml(label)}</h3>`);
+    parts.push(`<figure role="img" aria-label="${escapeHtml(`Retention over turns per condition, measured by ${label}, with bootstrap 95% bands`)}">${await renderSvg(retentionSpec(overall, `Retention over turns (${label})`, false))}<figcaption>Mean retention per turn over conversations; band: bootstrap 95% interval (conversations resampled).</figcaption></figure>`);
+    parts.push(`<figure role="img" aria-label="${escapeHtml(`Retention over turns per attack family and condition, measured by ${label}`)}">${await renderSvg(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true))}<figcaption>One panel per attack family.</figcaption></figure>`);
+    const riRows = s.conditions.flatMap((c) => {
+      const m = c.measures.find((x) => x.measure === measure);
+      if (!m) return [];
+      const broke = m.byFamily.filter((f) => f.breaks.brokenShare > 0).map((f) => `${f.family} (${Math.round(f.breaks.brokenShare * 100)}%, median turn ${f2(f.breaks.medianTurn)})`);
+      return [[escapeHtml(c.id), escapeHtml(c.persona), escapeHtml(c.model), escapeHtml(c.method), ci(m.realization), c.truth ? f2(c.truth.realization) : '—', `${m.complete}/${m.conversations}`, escapeHtml(broke.join('; ') || 'none')]];
+    });
+    parts.push(table(['Condition', 'Persona', 'Model', 'Method', 'Realization index [95% CI]', 'Simulated truth', 'Complete conversations', 'Families that broke it (share, median turn)'], riRows));
+    const cmp = s.comparisons.filter((c) => c.measure === measure);
+    if (cmp.length) parts.push(`<h4>Paired comparisons</h4>${table(['A', 'B', 'Realization index A − B [95% CI]', 'Pairs'], cmp.map((c) => [escapeHtml(c.a), escapeHtml(c.b), ci(c.difference), String(c.difference.n)]))}`);
+  }
+  const judged = s.conditions.filter((c) => c.judge);
+  if (judged.length) {
+    parts.push(`<h4>Judge</h4>${table(['Condition', 'Judgments', 'Unparsable (failures)', 'Mean SD across repeats (0–10)', 'Examples of failures'], judged.map((c) => [escapeHtml(c.id), String(c.judge!.judgments), String(c.judge!.failures), f2(c.judge!.meanRepeatSd), escapeHtml(c.judge!.failureExamples.join('; '))]))}`);
+  }
+  for (const c of s.conditions) {
+    if (!c.worst || !c.worst.transcript.length) continue;
+    const lines = c.worst.transcript
+      .map((m) => {
+        const broken = c.worst!.breakTurn !== null && m.turn === c.worst!.breakTurn && m.role === 'assistant';
+        return `<div class="turn ${m.role}${broken ? ' broke' : ''}"><span class="who">turn ${m.turn} · ${m.role === 'user' ? 'attacker' : 'persona'}${broken ? ' · <strong>broke here</strong>' : ''}</span><pre>${escapeHtml(m.content)}</pre></div>`;
+      })
+      .join('');
+    parts.push(`<details class="transcript"><summary>Worst conversation of <code>${escapeHtml(c.id)}</code>: ${escapeHtml(c.worst.family)} #${c.worst.conversation}, realization ${f2(c.worst.realization)}${c.worst.breakTurn !== null ? `, broke at turn ${c.worst.breakTurn}` : ', never broke'}</summary>${lines}</details>`);
+  }
+  return parts.join('\n');
+}
+
+export function consistencySection(c: ConsistencyAnalysis): string {
+  const parts: string[] = [];
+  if (c.dialogue) {
+    parts.push(`<h3>Dialogue consistency</h3><p>Prompt-to-line: share of persona lines not contradicting the backstory. Line-to-line: 1 − share of (line, earlier line) pairs contradicted. Q&amp;A: share of backstory questions answered right (forked, every k turns).</p>`);
+    parts.push(table(['Model', 'Persona', 'Prompt-to-line', 'Lines', 'Line-to-line', 'Pairs', 'Q&A accuracy', 'Asked (unparsed)', 'Judge failures / judgments', 'Simulated truth (P2L / L2L / Q&A)'], c.dialogue.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), f2(r.promptToLine.value), String(r.promptToLine.lines), f2(r.lineToLine.value), String(r.lineToLine.pairs), r.qa ? f2(r.qa.accuracy) : '—', r.qa ? `${r.qa.asked} (${r.qa.unparsed})${r.qa.generatorFailed ? ' · question generation failed' : ''}` : '—', `${r.judgeFailures} / ${r.judgments}`, r.truth ? `${f2(r.truth.promptToLine)} / ${f2(r.truth.lineToLine)} / ${f2(r.truth.qa)}` : '—'])));
+  }
+  if (c.regeneration) {
+    parts.push(`<h3>Regeneration stability</h3><p>The same short inventory sampled under different seeds. Spread: SD of domain scores across seeds. ICC(1,1): share of score variance that is between personas rather than between regenerations.</p>`);
+    parts.push(table(['Model', 'Persona', 'Seeds', ...DOMAINS.map((d) => `${d} SD`)], c.regeneration.rows.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), String(r.seeds), ...DOMAINS.map((d) => f2(r.spread[d]))])));
+    parts.push(table(['Model', 'Domain', 'ICC(1,1)', 'ICC(1,k)', 'Personas', 'Seeds'], c.regeneration.icc.map((r) => [escapeHtml(r.model), r.domain, f2(r.single), f2(r.average), String(r.subjects), String(r.k)])));
+  }
+  if (c.tenancy) {
+    parts.push(`<h3>Multi-tenancy</h3><p>Each persona alone on the instance, then all interleaved turn by turn, with the same questions and seeds. A shifted turn is a reply that differs between the two; a leak is another persona's private fact in this persona's reply.</p>`);
+    parts.push(table(['Model', 'Persona', 'Turns compared', 'Shifted', 'Leaks when shared', 'Leaks when alone', 'Leaked facts'], c.tenancy.rows.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), String(r.turns), String(r.shifted), String(r.leaksShared.length), String(r.leaksAlone.length), escapeHtml([...r.leaksShared, ...r.leaksAlone].map((l) => `turn ${l.turn}: "${l.marker}" from ${l.from}`).join('; '))])));
+  }
+  if (c.selfReport) {
+    parts.push(`<h3>Self-report vs behavior</h3><p>Self: the persona's own inventory answers. Judged: a judge's Big Five ratings of the persona's conversation. Gap = judged − self.</p>`);
+    parts.push(table(['Model', 'Domain', 'Correlation across personas', 'Mean gap [95% CI]'], c.selfReport.byDomain.map((r) => [escapeHtml(r.model), r.domain, f2(r.correlation), ci(r.gap)])));
+    parts.push(table(['Model', 'Persona', ...DOMAINS.map((d) => `${d} self → judged`), 'Judge failures'], c.selfReport.rows.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), ...DOMAINS.map((d) => `${f2(r.self[d])} → ${f2(r.judged?.[d])}`), String(r.judgeFailures)])));
+  }
+  if (c.twentyQuestions) {
+    parts.push(`<h3>Twenty questions (commitment)</h3><p>A game is consistent when at least one object in the set gives exactly the persona's yes/no answers.</p>`);
+    parts.push(table(['Model', 'Persona', 'Games', 'Consistent', 'Reveal fits the answers', 'Unparsed answers', 'Objects left per game'], c.twentyQuestions.rows.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), String(r.games), String(r.consistent), String(r.revealConsistent), String(r.unparsed), r.candidates.join(', ')])));
+  }
+  return parts.join('\n');
+}
