@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { stickinessRecoverySuite, RECOVERY_DECAYS } from '../src/probes/recovery-suite.js';
+import { runSuite } from '../src/runner/run.js';
+import { mean, spearman } from '../src/metrics/stats.js';
+import { SimulatedPanel } from '../src/backends/sim.js';
+import { tempDir } from './helpers.js';
+
+test('parameter recovery: the realization index ranks 10 conditions of known stickiness (rho >= 0.9) and recovers them (MAE <= 0.1), by inventory and by judge', async () => {
+  const outDir = tempDir();
+  const suite = stickinessRecoverySuite({ seed: 3, judgeNoise: 0.8, judgeFailRate: 0.1 });
+  assert.equal(suite.stickiness!.conditions.length, 10);
+  const r = await runSuite(suite, { outDir });
+  assert.equal(r.counters.errors, 0);
+  const s = r.analysis.stickiness!;
+  assert.equal(s.families.length, 8);
+  assert.deepEqual(s.measures, ['inventory', 'judge']);
+  const truth = s.conditions.map((c) => c.truth!.realization);
+  // The truths span the range: the recovery is not of ten similar numbers.
+  assert.ok(Math.max(...truth) - Math.min(...truth) > 0.5, `truths ${truth}`);
+  for (const measure of ['inventory', 'judge'] as const) {
+    const est = s.conditions.map((c) => c.measures.find((m) => m.measure === measure)!.realization.value);
+    const rho = spearman(est, truth);
+    const mae = mean(est.map((e, i) => Math.abs(e - truth[i]!)));
+    assert.ok(rho >= 0.9, `${measure}: Spearman ${rho}`);
+    assert.ok(mae <= 0.1, `${measure}: MAE ${mae}`);
+    for (const c of s.conditions) {
+      const m = c.measures.find((x) => x.measure === measure)!;
+      assert.equal(m.curve[0]!.mean, 1, 'retention is 1 at turn 0 by definition');
+      assert.equal(m.curve.length, 6);
+      assert.ok(m.realization.lo <= m.realization.value && m.realization.value <= m.realization.hi);
+      assert.ok(m.realization.value >= 0 && m.realization.value <= 1);
+      assert.equal(m.conversations, 16);
+      // A turn where every judge repeat was unparsable has no judge score: that conversation is incomplete, not zero.
+      if (measure === 'inventory') assert.equal(m.complete, 16);
+      else assert.ok(m.complete >= 12 && m.complete <= 16, `${c.id}: ${m.complete} complete`);
+    }
+  }
+  // The stickiest condition beats the most fragile one, with an interval that excludes 0.
+  const first = s.comparisons.find((c) => c.a === 'c01' && c.b === 'c10' && c.measure === 'inventory')!;
+  assert.ok(first.difference.lo > 0.2, `c01 - c10: ${JSON.stringify(first.difference)}`);
+  assert.equal(first.difference.n, 16, 'paired by family and conversation');
+  // Fragile conditions break; the stickiest never does.
+  const fragile = s.conditions.find((c) => c.id === 'c10')!.measures[0]!;
+  assert.ok(fragile.byFamily.every((f) => f.breaks.brokenShare === 1));
+  // Under the family that hits hardest (decay 1.6 x 0.75, capped at 1) it breaks at the first attack turn.
+  assert.equal(fragile.byFamily.find((f) => f.family === 'identity-challenge')!.breaks.medianTurn, 1);
+  assert.ok(s.conditions.find((c) => c.id === 'c01')!.measures[0]!.byFamily.every((f) => f.breaks.brokenShare === 0));
+  // Families that hit harder in the simulation come out with lower realization.
+  // Per condition and family (80 cells, 2 conversations each), the index still follows the truth.
+  const cells = s.conditions.flatMap((c) => c.measures[0]!.byFamily.map((f) => [f.realization.value, c.truth!.byFamily[f.family]!] as const));
+  assert.equal(cells.length, 80);
+  const cellRho = spearman(cells.map((x) => x[0]), cells.map((x) => x[1]));
+  assert.ok(cellRho >= 0.9, `per-family Spearman ${cellRho}`);
+
+  // Unparsable judgments are counted, never scored: compare with the stored judge replies themselves.
+  const db = new Database(join(outDir, 'persona-probe.sqlite'), { readonly: true });
+  const replies = db.prepare("SELECT c.response_json AS r FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.task_key LIKE '%|judge|r%'").all() as { r: string }[];
+  db.close();
+  const unparsable = replies.filter((x) => !/SCORE: \d/.test(JSON.parse(x.r).text)).length;
+  const counted = s.conditions.reduce((n, c) => n + c.judge!.failures, 0);
+  assert.ok(unparsable > 50, `the simulated judge failed ${unparsable} times`);
+  assert.equal(counted, unparsable);
+  assert.equal(s.conditions.reduce((n, c) => n + c.judge!.judgments, 0), replies.length);
+  // Judge variance is reported beside the score (the simulated judge's noise is 0.8 on 0..10, rounded).
+  const sd = mean(s.conditions.map((c) => c.judge!.meanRepeatSd));
+  assert.ok(sd > 0.3 && sd < 1.2, `mean repeat SD ${sd}`);
+
+  assert.equal(RECOVERY_DECAYS.length, 10);
+});
+
+test('the simulated truth is what a noiseless measurement reports: 1 - fidelity * (1 - (1 - decay)^t)', () => {
+  const panel = new SimulatedPanel({ turnNoise: 0 });
+  panel.setPersona('x', { target: { O: 1, C: 1, E: 1, A: 1, N: 5 }, fidelity: 0.8, decay: { default: 0.2, 'slow-drift': 0.1 } });
+  assert.equal(panel.trueRetention('x', 'identity-challenge', 0), 1);
+  assert.ok(Math.abs(panel.trueRetention('x', 'identity-challenge', 2) - (1 - 0.8 * (1 - 0.8 ** 2))) < 1e-12);
+  assert.ok(Math.abs(panel.trueRetention('x', 'slow-drift', 3) - (1 - 0.8 * (1 - 0.9 ** 3))) < 1e-12);
+  // The latent moves in a straight line from its turn-0 point to the default.
+  const l0 = panel.conversationLatent('x', 'c', 'slow-drift', 0);
+  const l3 = panel.conversationLatent('x', 'c', 'slow-drift', 3);
+  const def = panel.options.defaultProfile;
+  for (const d of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Math.abs((l3[d] - def[d]) - 0.9 ** 3 * (l0[d] - def[d])) < 1e-12);
+});
