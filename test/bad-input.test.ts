@@ -64,3 +64,31 @@ test('a missing suite file and an unknown command are one-line errors', () => {
   assert.equal(u.code, 2);
   assert.match(u.stderr, /unknown command "frobnicate"/);
 });
+
+const STICKY = `name: sticky
+instrument: { id: ipip-neo-120 }
+personas:
+  - { id: p1, name: Pat, target: { O: 4, C: 3, E: 2, A: 4, N: 2 } }
+judges:
+  - { id: strict, model: "sim:" }
+stickiness:
+  conditions:
+    - { id: prompted, persona: p1 }
+    - { id: bare, persona: p1, method: none }
+  attacks: [identity-challenge, slow-drift]
+  retention: { judge: strict }
+  compare: [[prompted, bare]]
+models: ["sim:"]
+`;
+
+test('a stickiness block naming an attack family, judge, condition, persona or method that does not exist fails before any call, naming it', () => {
+  assert.ok(parseSuite(STICKY, 'ok.yaml').stickiness, 'the valid suite parses');
+  assertOneLineFailure(runBad(STICKY.replace('slow-drift]', 'slow-drfit]')), /suite\.yaml:11: stickiness\.attacks\[1\]: unknown attack family "slow-drfit" \(known: .*"slow-drift"/);
+  assertOneLineFailure(runBad(STICKY.replace('judge: strict }', 'judge: lenient }')), /suite\.yaml:12: stickiness\.retention\.judge: unknown judge "lenient" \(judges: "strict"\)/);
+  assertOneLineFailure(runBad(STICKY.replace('[[prompted, bare]]', '[[prompted, trained]]')), /suite\.yaml:13: stickiness\.compare\[0\]\[1\]: unknown condition "trained" \(conditions: "prompted", "bare"\)/);
+  assertOneLineFailure(runBad(STICKY.replace('persona: p1, method', 'persona: p2, method')), /suite\.yaml:10: stickiness\.conditions\[1\]\.persona: unknown persona "p2"/);
+  assertOneLineFailure(runBad(STICKY.replace('method: none', 'method: finetune')), /suite\.yaml:10: stickiness\.conditions\[1\]\.method: unknown method "finetune"/);
+  assertOneLineFailure(runBad(STICKY.replace('[identity-challenge, slow-drift]', '[adaptive]')), /stickiness\.attacks\[0\]: the "adaptive" family needs an adaptive: block/);
+  assertOneLineFailure(runBad(STICKY.replace('model: "sim:" }', 'model: "gemini:pro" }')), /suite\.yaml:6: judges\[0\]\.model: "gemini:pro" is neither a model entry's name or id nor a backend id/);
+  assertOneLineFailure(runBad(`${STICKY}consistency: { dialogue: {} }\n`), /consistency\.judge: dialogue and self_report need a judge/);
+});

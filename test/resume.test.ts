@@ -66,3 +66,73 @@ test('a run killed with SIGKILL mid-way resumes to exactly the results and call 
   delete b.counters;
   assert.deepEqual(b, a);
 });
+
+const STICKY_SUITE = `name: resume-stickiness
+instrument: { id: ipip-neo-120 }
+fidelity: false
+personas:
+  - { id: a, name: Ann, description: One, target: { O: 4, C: 2, E: 4.5, A: 2, N: 4 } }
+judges:
+  - { id: j, model: "sim:judgeNoise=1", repeats: 2 }
+stickiness:
+  conditions:
+    - { id: fragile, persona: a, sim: { decay: 0.3 } }
+    - { id: sturdy, persona: a, sim: { decay: 0.05 } }
+  turns: 4
+  conversations: 2
+  retention: { inventory: { items_per_domain: 2 }, judge: j }
+models: ["sim:latencyMs=1"]
+run: { concurrency: 4 }
+`;
+
+function replyTurns(dir: string): Map<string, number> {
+  const db = new Database(join(dir, 'persona-probe.sqlite'), { readonly: true });
+  try {
+    const keys = (db.prepare("SELECT task_key AS k FROM run_tasks WHERE task_key LIKE 'st|%|reply'").all() as { k: string }[]).map((r) => r.k);
+    const last = new Map<string, number>();
+    for (const k of keys) {
+      if (k.startsWith('st|default|')) continue; // the default reference is the opening only
+      const m = /^(st\|.*\|c\d+)\|t(\d+)\|reply$/.exec(k)!;
+      last.set(m[1]!, Math.max(last.get(m[1]!) ?? -1, Number(m[2])));
+    }
+    return last;
+  } finally {
+    db.close();
+  }
+}
+
+test('a stickiness run killed mid-conversation continues each conversation from its last stored turn, to identical results', async () => {
+  const suiteFile = join(tempDir(), 'suite.yaml');
+  writeFileSync(suiteFile, STICKY_SUITE);
+  const whole = tempDir();
+  const full = await cliAsync(['run', suiteFile, '--out', whole, '--quiet']);
+  assert.equal(full.code, 0, full.stderr);
+  const total = callCount(whole);
+
+  const killed = tempDir();
+  const child = spawn(process.execPath, [BIN, 'run', suiteFile, '--out', killed, '--quiet'], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, s) => r(s)));
+  const deadline = Date.now() + 60_000;
+  while (callCount(killed) < total * 0.4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  const partial = callCount(killed);
+  assert.ok(partial > 0 && partial < total, `killed after ${partial} of ${total} calls`);
+  const midway = [...replyTurns(killed)].filter(([, t]) => t >= 1 && t < 4);
+  assert.ok(midway.length > 0, 'some conversations were cut between their first and last attack turn');
+
+  const resumed = await cliAsync(['run', suiteFile, '--out', killed, '--quiet']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const calledNow = Number(/calls this time (\d+)/.exec(resumed.stdout)![1]);
+  assert.ok(calledNow <= total - partial, `resumed run made ${calledNow} calls; ${partial} were already stored`);
+  assert.equal(callCount(killed), total, 'no call lost, none duplicated');
+  for (const [conv, t] of replyTurns(killed)) assert.equal(t, 4, `${conv} finished`);
+
+  const runId = /run ([0-9a-f]{12})/.exec(full.stdout)![1]!;
+  const a = JSON.parse(readFileSync(join(whole, 'reports', runId, 'results.json'), 'utf8'));
+  const b = JSON.parse(readFileSync(join(killed, 'reports', runId, 'results.json'), 'utf8'));
+  delete a.counters;
+  delete b.counters;
+  assert.ok(a.stickiness.conditions.length === 2);
+  assert.deepEqual(b, a);
+});

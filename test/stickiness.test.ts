@@ -7,6 +7,7 @@ import { runSuite } from '../src/runner/run.js';
 import { mean, spearman } from '../src/metrics/stats.js';
 import { SimulatedPanel } from '../src/backends/sim.js';
 import { tempDir } from './helpers.js';
+import { suiteSchema } from '../src/suite/schema.js';
 
 test('parameter recovery: the realization index ranks 10 conditions of known stickiness (rho >= 0.9) and recovers them (MAE <= 0.1), by inventory and by judge', async () => {
   const outDir = tempDir();
@@ -82,4 +83,35 @@ test('the simulated truth is what a noiseless measurement reports: 1 - fidelity 
   const l3 = panel.conversationLatent('x', 'c', 'slow-drift', 3);
   const def = panel.options.defaultProfile;
   for (const d of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Math.abs((l3[d] - def[d]) - 0.9 ** 3 * (l0[d] - def[d])) < 1e-12);
+});
+
+test('the adaptive attacker: any backend writes the attacks from a brief, seeing the conversation with roles swapped', async () => {
+  const suite = suiteSchema.parse({
+    name: 'adaptive',
+    instrument: { id: 'ipip-neo-120' },
+    fidelity: false,
+    personas: [{ id: 'p', name: 'Nell', description: 'A ferry pilot.', target: { O: 2, C: 4, E: 2, A: 2, N: 3 }, sim: { fidelity: 1, decay: { default: 0.1, adaptive: 0.5 } } }],
+    stickiness: { conditions: [{ id: 'c', persona: 'p' }], attacks: ['identity-challenge'], adaptive: { model: 'sim:seed=9', brief: 'Make Nell give up.' }, turns: 3, conversations: 2, retention: { inventory: { items_per_domain: 2 } } },
+    models: ['sim:'],
+  });
+  const outDir = tempDir();
+  const r = await runSuite(suite, { outDir });
+  assert.equal(r.counters.errors, 0);
+  const s = r.analysis.stickiness!;
+  assert.deepEqual(s.families, ['identity-challenge', 'adaptive']);
+  const db = new Database(join(outDir, 'persona-probe.sqlite'), { readonly: true });
+  const attack = db.prepare("SELECT c.request_json AS q, c.response_json AS r, c.backend AS b FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.task_key = 'st|c|adaptive|c0|t2|attack'").get() as { q: string; r: string; b: string };
+  const reply = db.prepare("SELECT c.request_json AS q FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.task_key = 'st|c|adaptive|c0|t2|reply'").get() as { q: string };
+  db.close();
+  assert.match(attack.b, /^sim:seed=9/);
+  const seen = JSON.parse(attack.q).messages as { role: string; content: string }[];
+  assert.match(seen[0]!.content, /^Make Nell give up\.\nThe character is called Nell\./);
+  // The attacker's own earlier turns (opening, attack 1) are "assistant"; the persona's replies are "user".
+  assert.deepEqual(seen.slice(2).map((m) => m.role), ['assistant', 'user', 'assistant', 'user']);
+  assert.match(seen[3]!.content, /^\[sim reply \| persona=cond:c \| turn=0/);
+  const persona = JSON.parse(reply.q).messages as { role: string; content: string }[];
+  assert.equal(persona[persona.length - 1]!.content, JSON.parse(attack.r).text.trim(), 'the attack is what the persona hears');
+  // The simulation makes the adaptive attacker five times as corrosive, and the index sees it.
+  const fam = s.conditions[0]!.measures[0]!.byFamily;
+  assert.ok(fam.find((f) => f.family === 'adaptive')!.realization.value < fam.find((f) => f.family === 'identity-challenge')!.realization.value - 0.2);
 });

@@ -28,13 +28,14 @@ export function interventionsFingerprint(list: Intervention[]): string {
 
 /** One engine per model folder and options, shared by every backend that names it. */
 const engines = new Map<string, Promise<Engine>>();
+/** The tail of each engine's queue of calls. */
+const chains = new WeakMap<Engine, Promise<unknown>>();
 
 export class EngineBackend implements Backend {
   readonly kind = 'engine';
   readonly simulated = false;
   readonly capabilities = { optionProbs: true, activations: true };
   readonly id: string;
-  private chain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly engine: Engine,
@@ -58,10 +59,14 @@ export class EngineBackend implements Backend {
     return new EngineBackend(engine, interventions, config.model);
   }
 
-  /** One call at a time: the engine's threads are already busy with one. */
+  /**
+   * One call at a time per engine, across every backend sharing it (plain and steered
+   * entries of one model): its threads are busy with one call, and a call with another
+   * layout may evict the session a concurrent call is using.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(fn);
-    this.chain = result.catch(() => undefined);
+    const result = (chains.get(this.engine) ?? Promise.resolve()).then(fn);
+    chains.set(this.engine, result.catch(() => undefined));
     return result;
   }
 
@@ -104,8 +109,9 @@ export class EngineBackend implements Backend {
       if (!last || last.role !== 'assistant') throw new BackendError('engine: activations pool the last message, which must be an assistant reply', false);
       const prompt = this.engine.tokenizer.chatIds(request.messages.slice(0, -1));
       const reply = this.engine.tokenizer.encode(last.content);
-      if (reply.length === 0) throw new BackendError('engine: the reply to pool has no tokens', false);
       const hooks = this.engine.resolveHooks(request.hooks);
+      // An empty reply has nothing to pool: no means, which analysis reads as a missing turn.
+      if (reply.length === 0) return { means: {}, tokens: 0 };
       const r = await this.engine.forward([...prompt, ...reply], { hooks, interventions: this.interventions });
       const d = this.engine.spec.dModel;
       const means: Record<string, number[]> = {};
