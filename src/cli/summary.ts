@@ -1,5 +1,6 @@
 import { DOMAINS } from '../instruments/types.js';
 import type { RunAnalysis } from '../runner/run.js';
+import { median } from '../metrics/stats.js';
 
 const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
 
@@ -47,7 +48,11 @@ function stickinessText(a: RunAnalysis): string {
   const rows = [['condition', ...s.measures, 'truth (sim)', 'broke under (share)']];
   for (const c of s.conditions) {
     const primary = c.measures[0];
-    const broke = primary ? primary.byFamily.filter((f) => f.breaks.brokenShare > 0).map((f) => `${f.family} ${Math.round(f.breaks.brokenShare * 100)}%@t${f2(f.breaks.medianTurn)}`).join(', ') : '';
+    const families = primary ? primary.byFamily.filter((f) => f.breaks.brokenShare > 0) : [];
+    const broke =
+      primary && families.length === primary.byFamily.length && families.length > 2
+        ? `all ${families.length} families (median turn ${f2(median(families.map((f) => f.breaks.medianTurn!)))})`
+        : families.map((f) => `${f.family} ${Math.round(f.breaks.brokenShare * 100)}% at turn ${f2(f.breaks.medianTurn)}`).join(', ');
     rows.push([c.id, ...s.measures.map((m) => {
       const r = c.measures.find((x) => x.measure === m)?.realization;
       return r ? `${f2(r.value)} [${f2(r.lo)}, ${f2(r.hi)}]` : '—';
