@@ -32,6 +32,18 @@ function callCount(dir: string): number {
   }
 }
 
+/** Start `run` in a child process and SIGKILL it once `calls` calls are stored; returns its output folder. */
+async function killedRun(suiteFile: string, calls: number): Promise<string> {
+  const killed = tempDir();
+  const child = spawn(process.execPath, [BIN, 'run', suiteFile, '--out', killed, '--quiet'], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, s) => r(s)));
+  const deadline = Date.now() + 60_000;
+  while (callCount(killed) < calls && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  return killed;
+}
+
 test('a run killed with SIGKILL mid-way resumes to exactly the results and call count of an uninterrupted run', async () => {
   const suiteFile = join(tempDir(), 'suite.yaml');
   writeFileSync(suiteFile, SUITE);
@@ -41,13 +53,7 @@ test('a run killed with SIGKILL mid-way resumes to exactly the results and call 
   const total = callCount(whole);
   assert.equal(total, 4 * 3 * 120);
 
-  const killed = tempDir();
-  const child = spawn(process.execPath, [BIN, 'run', suiteFile, '--out', killed, '--quiet'], { stdio: 'ignore' });
-  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, s) => r(s)));
-  const deadline = Date.now() + 60_000;
-  while (callCount(killed) < total / 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
+  const killed = await killedRun(suiteFile, total / 4);
   const partial = callCount(killed);
   assert.ok(partial > 0 && partial < total, `killed after ${partial} of ${total} calls`);
 
@@ -109,13 +115,7 @@ test('a stickiness run killed mid-conversation continues each conversation from 
   assert.equal(full.code, 0, full.stderr);
   const total = callCount(whole);
 
-  const killed = tempDir();
-  const child = spawn(process.execPath, [BIN, 'run', suiteFile, '--out', killed, '--quiet'], { stdio: 'ignore' });
-  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, s) => r(s)));
-  const deadline = Date.now() + 60_000;
-  while (callCount(killed) < total * 0.4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
+  const killed = await killedRun(suiteFile, total * 0.4);
   const partial = callCount(killed);
   assert.ok(partial > 0 && partial < total, `killed after ${partial} of ${total} calls`);
   const midway = [...replyTurns(killed)].filter(([, t]) => t >= 1 && t < 4);

@@ -6,7 +6,8 @@ import { stickinessRecoverySuite, RECOVERY_DECAYS } from '../src/probes/recovery
 import { runSuite } from '../src/runner/run.js';
 import { mean, spearman } from '../src/metrics/stats.js';
 import { SimulatedPanel } from '../src/backends/sim.js';
-import { tempDir } from './helpers.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cliAsync, tempDir } from './helpers.js';
 import { suiteSchema } from '../src/suite/schema.js';
 
 test('parameter recovery: the realization index ranks 10 conditions of known stickiness (rho >= 0.9) and recovers them (MAE <= 0.1), by inventory and by judge', async () => {
@@ -114,4 +115,37 @@ test('the adaptive attacker: any backend writes the attacks from a brief, seeing
   // The simulation makes the adaptive attacker five times as corrosive, and the index sees it.
   const fam = s.conditions[0]!.measures[0]!.byFamily;
   assert.ok(fam.find((f) => f.family === 'adaptive')!.realization.value < fam.find((f) => f.family === 'identity-challenge')!.realization.value - 0.2);
+});
+
+test('the report draws the retention charts and shows the worst transcript with its breaking turn, model and attack text escaped', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'evil.yaml'), `families:\n  - id: markup\n    name: Markup\n    script:\n      - "<script>window.pwned = 1</script> hello"\n      - "<img src=x onerror=alert(1)>"\n      - "<a href=\\"javascript:alert(1)\\">click</a>"\n`);
+  const suiteFile = join(dir, 'suite.yaml');
+  writeFileSync(suiteFile, `name: escape-check
+instrument: { id: ipip-neo-120 }
+fidelity: false
+personas:
+  - { id: p, name: "Pat <b>", description: A persona., target: { O: 2, C: 4, E: 2, A: 2, N: 4 } }
+stickiness:
+  conditions: [{ id: c, persona: p, sim: { fidelity: 1, decay: 0.5 } }]
+  attacks: [markup]
+  attack_files: [evil.yaml]
+  turns: 3
+  retention: { inventory: { items_per_domain: 2 } }
+models: ["sim:"]
+`);
+  const out = join(dir, 'out');
+  const r = await cliAsync(['run', suiteFile, '--out', out, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const runId = /run ([0-9a-f]{12})/.exec(r.stdout)![1]!;
+  const html = readFileSync(join(out, 'reports', runId, 'report.html'), 'utf8');
+  assert.ok(!html.includes('<script>window.pwned'), 'attack text is never markup');
+  assert.ok(!html.includes('<img src=x'));
+  assert.ok(!/href="javascript:/i.test(html));
+  assert.ok(html.includes('&lt;script&gt;window.pwned = 1&lt;/script&gt; hello'));
+  assert.match(html, /broke here/);
+  assert.ok((html.match(/<svg/g) ?? []).length >= 2, 'overall and per-family retention charts');
+  const csv = readFileSync(join(out, 'reports', runId, 'retention.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0], 'run,simulated,condition,persona,model,method,measure,family,turn,retention,ci_lo,ci_hi,conversations,realization_index,ri_lo,ri_hi');
+  assert.equal(csv.length, 1 + 2 * 4, 'all families and the one family, 4 turns each');
 });
