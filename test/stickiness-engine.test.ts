@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { suiteSchema } from '../src/suite/schema.js';
 import { runSuite } from '../src/runner/run.js';
-import type { ChatMessage } from '../src/backends/types.js';
+import { storedMean, type ChatMessage } from '../src/backends/types.js';
 import { writeSafetensors } from '../src/engine/formats/safetensors.js';
 import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
 import { tempDir } from './helpers.js';
@@ -79,7 +79,8 @@ test('engine: a stickiness suite runs end to end with forked inventories, a judg
     assert.match(msgs[msgs.length - 1]!.content, /How accurately does this statement describe you\?/);
   }
   // The stored activation is the mean of blocks.1.hook_resid_post over the reply's tokens, recomputed directly.
-  const stored = JSON.parse(byKey.get(`${conv}|acts`)!.r) as { means: Record<string, number[]>; tokens: number };
+  const storedResponse = JSON.parse(byKey.get(`${conv}|acts`)!.r) as { tokens: number };
+  const stored = { tokens: storedResponse.tokens, mean: storedMean(storedResponse, 'blocks.1.hook_resid_post')! };
   await withEngine(model.dir, async (engine) => {
     const prompt = engine.tokenizer.chatIds(replyReq.messages);
     const reply = engine.tokenizer.encode(replyText);
@@ -89,14 +90,14 @@ test('engine: a stickiness suite runs end to end with forked inventories, a judg
     for (let i = 0; i < d; i += 7) {
       let sum = 0;
       for (let t = prompt.length; t < prompt.length + reply.length; t++) sum += rowsH[t * d + i]!;
-      assert.ok(Math.abs(stored.means['blocks.1.hook_resid_post']![i]! - sum / reply.length) < 1e-4);
+      assert.ok(Math.abs(stored.mean[i]! - sum / reply.length) < 1e-4);
     }
   });
   // The activation retention is the projection on (persona turn-0 mean - default mean), recomputed from the stored vectors.
   const prompted = s.conditions.find((c) => c.id === 'prompted')!;
   const actMeasure = prompted.measures.find((m) => m.measure === 'activations');
   assert.ok(actMeasure, 'activation projection was computed');
-  const vec = (k: string) => (JSON.parse(byKey.get(k)!.r) as { means: Record<string, number[]> }).means['blocks.1.hook_resid_post']!;
+  const vec = (k: string) => [...storedMean(JSON.parse(byKey.get(k)!.r), 'blocks.1.hook_resid_post')!];
   const p0 = ['identity-challenge', 'slow-drift'].map((f) => vec(`st|prompted|${f}|c0|t0|acts`));
   const def = vec('st|default|plain|c0|t0|acts');
   const dir0 = p0[0]!.map((x, i) => (x + p0[1]![i]!) / 2 - def[i]!);

@@ -3,6 +3,7 @@
 // (steering / capping) applied to every call.
 
 import { createHash } from 'node:crypto';
+import { encodeF32 } from '../util/f32.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { loadInterventionFile, type Intervention } from '../engine/interventions.js';
 import { BackendError, normaliseOptionProbs, type ActivationsRequest, type ActivationsResult, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
@@ -114,12 +115,12 @@ export class EngineBackend implements Backend {
       if (reply.length === 0) return { means: {}, tokens: 0 };
       const r = await this.engine.forward([...prompt, ...reply], { hooks, interventions: this.interventions });
       const d = this.engine.spec.dModel;
-      const means: Record<string, number[]> = {};
+      const means: Record<string, string> = {};
       for (const h of hooks) {
         const rows = r.hooks.get(h)!;
         const sum = new Float64Array(d);
         for (let t = prompt.length; t < prompt.length + reply.length; t++) for (let i = 0; i < d; i++) sum[i]! += rows[t * d + i]!;
-        means[h] = Array.from(sum, (x) => x / reply.length);
+        means[h] = encodeF32(Array.from(sum, (x) => x / reply.length));
       }
       return { means, tokens: reply.length };
     });

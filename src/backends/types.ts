@@ -1,3 +1,5 @@
+import { decodeF32 } from '../util/f32.js';
+
 // The one small interface every model sits behind (in the spirit of the Vercel AI
 // SDK's provider interface): chat, plus option probabilities as a capability.
 
@@ -88,9 +90,15 @@ export interface ActivationsRequest {
 }
 
 export interface ActivationsResult {
-  /** hook -> mean over the tokens of the last message, [d_model]. */
-  means: Record<string, number[]>;
+  /** hook -> mean over the tokens of the last message, [d_model] float32 as base64 (util/f32.ts). */
+  means: Record<string, string>;
   tokens: number;
+}
+
+/** One hook's pooled mean from a stored activations response, or undefined. */
+export function storedMean(response: unknown, hook: string): Float32Array | undefined {
+  const text = (response as Partial<ActivationsResult> | undefined)?.means?.[hook];
+  return typeof text === 'string' ? decodeF32(text) : undefined;
 }
 
 export interface Backend {

@@ -8,7 +8,7 @@
 // from the store and continues each conversation from its last stored turn.
 // Analysis reads the stored calls back by task key; no backend is needed.
 
-import type { Backend, ChatMessage, ProbeHints } from '../backends/types.js';
+import { storedMean, type Backend, type ChatMessage, type ProbeHints } from '../backends/types.js';
 import { getInstrument } from '../instruments/index.js';
 import type { Instrument, InstrumentItem, Profile } from '../instruments/types.js';
 import type { Estimate } from '../metrics/bootstrap.js';
@@ -260,7 +260,7 @@ function judgeScores(responses: ReadonlyMap<string, unknown>, key: string): Judg
 }
 
 function unitProjection(acts: unknown, hook: string, direction: number[]): number {
-  const v = (acts as { means?: Record<string, number[]> } | undefined)?.means?.[hook];
+  const v = storedMean(acts, hook);
   if (!v || v.length !== direction.length) return Number.NaN;
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]! * direction[i]!;
@@ -290,8 +290,8 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
     for (let k = 0; k < st.conversations; k++) {
       const key = turnKey(defaultKey(model, k), 0);
       if (items.length) profiles.push(forkProfile(instrument, responses, key, items, options).profile);
-      const a = (responses.get(`${key}|acts`) as { means?: Record<string, number[]> } | undefined)?.means?.[hook ?? ''];
-      if (a) acts.push(a);
+      const a = storedMean(responses.get(`${key}|acts`), hook ?? '');
+      if (a) acts.push([...a]);
     }
     return { model, profile: meanProfile(profiles), acts: meanVector(acts) };
   });
@@ -311,8 +311,8 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
     const turn0Acts: number[][] = [];
     for (const family of families)
       for (let k = 0; k < st.conversations; k++) {
-        const a = (responses.get(`${turnKey(conversationKey(c.spec.id, family, k), 0)}|acts`) as { means?: Record<string, number[]> } | undefined)?.means?.[hook ?? ''];
-        if (a) turn0Acts.push(a);
+        const a = storedMean(responses.get(`${turnKey(conversationKey(c.spec.id, family, k), 0)}|acts`), hook ?? '');
+        if (a) turn0Acts.push([...a]);
       }
     const personaMean = meanVector(turn0Acts);
     let direction: number[] | null = null;

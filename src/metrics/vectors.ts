@@ -1,0 +1,90 @@
+// Persona-vector math. Pure functions over activation vectors (plain number arrays,
+// float64): difference of means, projections, separation, and the first principal
+// component of paired differences (as repeng's pca_diff does).
+
+import { createRng } from '../util/rng.js';
+
+export type Vec = readonly number[];
+
+export function meanOf(rows: readonly Vec[]): number[] {
+  if (rows.length === 0) throw new RangeError('mean of no vectors');
+  const out = new Array<number>(rows[0]!.length).fill(0);
+  for (const r of rows) for (let i = 0; i < out.length; i++) out[i]! += r[i]!;
+  return out.map((x) => x / rows.length);
+}
+
+/** mean(positive) - mean(negative). */
+export function differenceOfMeans(positive: readonly Vec[], negative: readonly Vec[]): number[] {
+  const p = meanOf(positive);
+  const n = meanOf(negative);
+  return p.map((x, i) => x - n[i]!);
+}
+
+export function dot(a: Vec, b: Vec): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+export function norm(a: Vec): number {
+  return Math.sqrt(dot(a, a));
+}
+
+export function unit(a: Vec): number[] {
+  const n = norm(a);
+  if (!(n > 0)) throw new RangeError('a zero vector has no direction');
+  return a.map((x) => x / n);
+}
+
+/** Projection of each row on the unit vector of `direction`. */
+export function projections(rows: readonly Vec[], direction: Vec): number[] {
+  const u = unit(direction);
+  return rows.map((r) => dot(r, u));
+}
+
+/** Cohen's d with the pooled SD: how well two groups separate along one number. */
+export function cohensD(a: readonly number[], b: readonly number[]): number {
+  const ma = a.reduce((s, x) => s + x, 0) / a.length;
+  const mb = b.reduce((s, x) => s + x, 0) / b.length;
+  const va = a.reduce((s, x) => s + (x - ma) ** 2, 0);
+  const vb = b.reduce((s, x) => s + (x - mb) ** 2, 0);
+  const pooled = Math.sqrt((va + vb) / (a.length + b.length - 2));
+  return pooled > 0 ? (ma - mb) / pooled : Number.NaN;
+}
+
+/**
+ * First principal component of the rows after centring (unit length), by power
+ * iteration on the n x n Gram matrix (n rows is much smaller than the width).
+ * The sign is arbitrary; callers orient it.
+ */
+export function firstPrincipalComponent(rows: readonly Vec[], iterations = 500, seed = 1): number[] {
+  const n = rows.length;
+  if (n < 2) throw new RangeError('PCA needs at least two rows');
+  const mean = meanOf(rows);
+  const centred = rows.map((r) => r.map((x, i) => x - mean[i]!));
+  const gram = centred.map((a) => centred.map((b) => dot(a, b)));
+  const rng = createRng(seed);
+  let v = Array.from({ length: n }, () => rng.normal());
+  for (let it = 0; it < iterations; it++) {
+    const next = gram.map((row) => dot(row, v));
+    const len = norm(next);
+    if (!(len > 0)) break;
+    const done = next.every((x, i) => Math.abs(x / len - v[i]!) < 1e-13);
+    v = next.map((x) => x / len);
+    if (done) break;
+  }
+  // The component in activation space is X^T v (a left singular vector of the Gram side).
+  const width = rows[0]!.length;
+  const pc = new Array<number>(width).fill(0);
+  for (let k = 0; k < n; k++) for (let i = 0; i < width; i++) pc[i]! += centred[k]![i]! * v[k]!;
+  return unit(pc);
+}
+
+/** Flip a direction so that `reference` projects positively on it. */
+export function orient(direction: Vec, reference: Vec): number[] {
+  return dot(direction, reference) < 0 ? direction.map((x) => -x) : [...direction];
+}
+
+export function cosine(a: Vec, b: Vec): number {
+  return dot(a, b) / (norm(a) * norm(b));
+}
