@@ -16,6 +16,7 @@ import { recoveryText, summaryText } from './summary.js';
 import { reachable } from './network.js';
 import { recoverySuite } from '../probes/recovery-suite.js';
 import { cmdMakeModel, cmdTrace } from './engine-commands.js';
+import { cmdVectors } from './vectors-commands.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEMO_SUITE = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
@@ -35,6 +36,8 @@ Usage:
   persona-probe trace --model DIR --text "..." [--chat] [--hooks LIST] [--interventions FILE] --out FILE.safetensors
   persona-probe make-model --like DIR --out DIR [--layers N --hidden N --heads N --kv-heads N] [--arch A]
                            [--seed N --sharpness X --dtype F32|F16|BF16 --shards N --gguf FILE]
+
+  persona-probe vectors extract|monitor|export|import|traits ...   persona vectors (see: persona-probe vectors)
 
 Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI  engine:MODEL_FOLDER
 Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, or a suite's apiKeyEnv).`;
@@ -177,6 +180,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdTrace(rest, io);
       case 'make-model':
         return await cmdMakeModel(rest, io);
+      case 'vectors':
+        return await cmdVectors(rest, io);
       case 'schema':
         io.log(JSON.stringify(suiteJsonSchema(), null, 2));
         return 0;

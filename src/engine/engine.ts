@@ -421,6 +421,15 @@ export function pickToken(logits: Float32Array, temperature: number, topP: numbe
   const p = new Float64Array(logits.length);
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp((logits[i]! - max) / temperature);
+  if (topP >= 1) {
+    // The nucleus is the whole vocabulary: sample without sorting (a sort per token costs more than the forward pass of a small model).
+    let u = rng.next() * sum;
+    for (let i = 0; i < p.length; i++) {
+      u -= p[i]!;
+      if (u <= 0) return i;
+    }
+    return p.length - 1;
+  }
   const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!);
   let kept = 0;
   let n = 0;

@@ -71,3 +71,21 @@ export function retentionSpec(rows: RetentionRow[], title: string, byFamily: boo
   }
   return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, description, data: { values }, width: 520, height: 260, layer } as TopLevelSpec;
 }
+
+/** A value per turn for each series (projection trajectories). */
+export function projectionSpec(rows: { series: string; turn: number; value: number }[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    description: 'Projection of each assistant turn (mean over its tokens) onto the unit persona vector, per turn.',
+    data: { values: rows.filter((r) => Number.isFinite(r.value)) },
+    width: 520,
+    height: 240,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'turn', type: 'quantitative', title: 'Assistant turn', axis: { tickMinStep: 1 } },
+      y: { field: 'value', type: 'quantitative', title: 'Projection (residual-stream units)' },
+      color: { field: 'series', type: 'nominal', title: 'Vector @ layer' },
+    },
+  } as TopLevelSpec;
+}

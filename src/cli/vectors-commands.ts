@@ -1,0 +1,150 @@
+// `persona-probe vectors ...`: extract persona vectors, monitor a transcript along them,
+// export to / import from llama.cpp control vectors, list the built-in traits.
+
+import { parseArgs } from 'node:util';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { UserError, errorMessage } from '../util/errors.js';
+import type { ChatMessage } from '../backends/types.js';
+import { readVectorFile, writeControlVector, writeVectorFile, residPost } from '../engine/formats/vector-files.js';
+import { builtinTraits, resolveTrait } from '../probes/traits.js';
+import { extractVectors, monitorTranscript, saveVectors, type MonitoredVector } from '../probes/vectors.js';
+import { createBackend } from '../backends/registry.js';
+import { renderSvg, projectionSpec } from '../report/charts.js';
+import { escapeHtml, f2, table } from '../report/html-parts.js';
+
+type Out = { log: (s: string) => void; err: (s: string) => void };
+
+const USAGE = `persona-probe vectors <command>
+  extract --model engine:DIR --trait ID|FILE --out FILE.safetensors [--generate-with MODEL] [--judge MODEL --threshold 50]
+          [--pca] [--held-out 0.25] [--max-tokens 64] [--temperature 0.7] [--seed 1] [--store DIR]
+  monitor --model engine:DIR --vectors FILE[,FILE] --transcript conv.json [--layer L] [--out rows.json] [--html chart.html]
+  export  --vectors FILE --format llama.cpp --out FILE.gguf --model-hint ARCH [--method mean|pca] [--scale X]
+  import  --from FILE.gguf --out FILE.safetensors
+  traits                                   list the built-in trait definitions`;
+
+async function extract(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, trait: { type: 'string' }, out: { type: 'string' }, 'generate-with': { type: 'string' }, judge: { type: 'string' }, threshold: { type: 'string' }, pca: { type: 'boolean' }, 'held-out': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, store: { type: 'string' }, concurrency: { type: 'string' } } });
+  if (!values.model) throw new UserError('vectors extract: pass --model engine:DIR');
+  if (!values.trait) throw new UserError('vectors extract: pass --trait ID or FILE (see: persona-probe vectors traits)');
+  if (!values.out) throw new UserError('vectors extract: pass --out FILE.safetensors');
+  const num = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new UserError(`vectors extract: --${name} must be a number, got "${v}"`);
+    return n;
+  };
+  const trait = resolveTrait(values.trait);
+  let last = 0;
+  const r = await extractVectors({
+    outDir: resolve(values.store ?? 'persona-probe-out'),
+    model: values.model,
+    trait,
+    generateWith: values['generate-with'],
+    judge: values.judge,
+    threshold: num('threshold', values.threshold),
+    pca: values.pca,
+    heldOut: num('held-out', values['held-out']),
+    maxTokens: num('max-tokens', values['max-tokens']),
+    temperature: num('temperature', values.temperature),
+    seed: num('seed', values.seed),
+    concurrency: num('concurrency', values.concurrency),
+    onProgress: (c) => {
+      if (process.stderr.isTTY && Date.now() - last > 200) {
+        last = Date.now();
+        process.stderr.write(`\rvectors ${trait.id}: ${c.done}/${c.total} calls`);
+      }
+    },
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  mkdirSync(dirname(resolve(values.out)), { recursive: true });
+  saveVectors(values.out, r);
+  io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
+  io.log(`layer  |v|      separation (Cohen's d, held out)${r.pca ? '  PCA d' : ''}`);
+  for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}${r.pca ? `  ${f2(l.separationPca)}` : ''}${l.layer === r.recommendedLayer ? '   <- recommended' : ''}`);
+  io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · vectors: ${values.out}`);
+  return r.counters.errors > 0 ? 1 : 0;
+}
+
+function readTranscript(path: string): ChatMessage[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UserError(`${path}: cannot read transcript (${errorMessage(err)})`);
+  }
+  const list = Array.isArray(raw) ? raw : (raw as { messages?: unknown })?.messages;
+  if (!Array.isArray(list)) throw new UserError(`${path}: expected a JSON array of {role, content} messages (or {"messages": [...]})`);
+  list.forEach((m, i) => {
+    const ok = m && typeof m === 'object' && ['system', 'user', 'assistant'].includes((m as ChatMessage).role) && typeof (m as ChatMessage).content === 'string';
+    if (!ok) throw new UserError(`${path}: message ${i} is not {role: system|user|assistant, content: string}`);
+  });
+  return list as ChatMessage[];
+}
+
+async function monitor(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, vectors: { type: 'string' }, transcript: { type: 'string' }, layer: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' } } });
+  if (!values.model || !values.vectors || !values.transcript) throw new UserError('vectors monitor: pass --model engine:DIR --vectors FILE[,FILE] --transcript conv.json');
+  const messages = readTranscript(values.transcript);
+  const vectors: MonitoredVector[] = values.vectors.split(',').map((file) => {
+    const set = readVectorFile(file);
+    const layer = values.layer !== undefined ? Number(values.layer) : Number(set.metadata.recommended_layer);
+    const vector = set.layers.get(layer);
+    if (!Number.isInteger(layer) || !vector) throw new UserError(`${file}: no vector for layer ${values.layer ?? set.metadata.recommended_layer ?? '(none recommended; pass --layer)'} (has ${[...set.layers.keys()].join(', ')})`);
+    return { name: set.metadata.trait ?? basename(file), layer, vector };
+  });
+  const engine = await createBackend(values.model.startsWith('engine:') ? values.model : `engine:${values.model}`);
+  const rows = await monitorTranscript(engine, messages, vectors);
+  io.log(`turn  ${vectors.map((v) => `${v.name}@${v.layer}`.padStart(18)).join('')}`);
+  for (const turn of [...new Set(rows.map((r) => r.turn))]) io.log(`${String(turn).padStart(4)}  ${vectors.map((v) => f2(rows.find((r) => r.turn === turn && r.vector === v.name)!.projection).padStart(18)).join('')}`);
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(rows, null, 2)}\n`);
+  if (values.html) {
+    const svg = await renderSvg(projectionSpec(rows.map((r) => ({ series: `${r.vector}@${r.layer}`, turn: r.turn, value: r.projection })), `Projection of each assistant turn (${basename(values.transcript)})`));
+    writeFileSync(values.html, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>persona-probe monitor</title><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><style>body{font:14px system-ui;margin:2rem}td,th{border:1px solid #ccc;padding:.2rem .5rem}table{border-collapse:collapse}</style></head><body><h1>Projection over turns</h1><figure role="img" aria-label="Projection of each assistant turn onto each persona vector">${svg}</figure>${table(['Turn', 'Vector', 'Layer', 'Projection'], rows.map((r) => [String(r.turn), escapeHtml(r.vector), String(r.layer), f2(r.projection)]))}</body></html>`);
+  }
+  return 0;
+}
+
+function exportCmd(args: string[], io: Out): number {
+  const { values } = parseArgs({ args, options: { vectors: { type: 'string' }, format: { type: 'string', default: 'llama.cpp' }, out: { type: 'string' }, 'model-hint': { type: 'string' }, method: { type: 'string', default: 'mean' }, scale: { type: 'string', default: '1' } } });
+  if (values.format !== 'llama.cpp') throw new UserError(`vectors export: unknown format "${values.format}" (known: llama.cpp)`);
+  if (!values.vectors || !values.out) throw new UserError('vectors export: pass --vectors FILE.safetensors --out FILE.gguf');
+  const set = readVectorFile(values.vectors);
+  const hint = values['model-hint'] ?? set.metadata.model_hint;
+  if (!hint) throw new UserError('vectors export: pass --model-hint ARCH (the llama.cpp architecture name, e.g. llama, qwen2)');
+  const layers = values.method === 'pca' ? set.pca : set.layers;
+  if (!layers) throw new UserError(`${values.vectors}: has no PCA vectors (extract with --pca)`);
+  const scale = Number(values.scale);
+  if (!Number.isFinite(scale)) throw new UserError(`vectors export: --scale must be a number`);
+  const { written, skipped } = writeControlVector(values.out, layers, hint, scale);
+  io.log(`wrote ${values.out}: direction.${written[0]}..direction.${written[written.length - 1]} (${written.length} layers; direction.N is added to the output of block N = blocks.N.hook_resid_post)${skipped.length ? `; layer ${skipped.join(', ')} left out (llama.cpp cannot target block 0)` : ''}`);
+  return 0;
+}
+
+function importCmd(args: string[], io: Out): number {
+  const { values } = parseArgs({ args, options: { from: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.from || !values.out) throw new UserError('vectors import: pass --from FILE.gguf --out FILE.safetensors');
+  const set = readVectorFile(values.from);
+  writeVectorFile(values.out, { layers: set.layers, metadata: { ...set.metadata, imported_from: resolve(values.from) } });
+  io.log(`imported ${set.layers.size} layer(s) (${[...set.layers.keys()].map(residPost).join(', ')}) -> ${values.out}`);
+  return 0;
+}
+
+export async function cmdVectors(args: string[], io: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'extract':
+      return extract(rest, io);
+    case 'monitor':
+      return monitor(rest, io);
+    case 'export':
+      return exportCmd(rest, io);
+    case 'import':
+      return importCmd(rest, io);
+    case 'traits':
+      for (const t of builtinTraits().values()) io.log(`${t.id.padEnd(24)} ${t.pairs.length} pairs, ${t.questions.length} questions  ${t.description}`);
+      return 0;
+    default:
+      throw new UserError(`vectors: ${sub ? `unknown command "${sub}"` : 'name a command'}\n${USAGE}`.split('\n')[0]!);
+  }
+}

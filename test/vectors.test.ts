@@ -1,0 +1,236 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { extractVectors, heldOutQuestions, monitorTranscript, saveVectors } from '../src/probes/vectors.js';
+import { loadTraitFile } from '../src/probes/traits.js';
+import { readVectorFile, readControlVector, writeControlVector } from '../src/engine/formats/vector-files.js';
+import { GgmlType, GgufType, readGguf } from '../src/engine/formats/gguf.js';
+import { storedMean, type ChatMessage } from '../src/backends/types.js';
+import { EngineBackend } from '../src/backends/engine.js';
+import { addIntervention } from '../src/engine/interventions.js';
+import { cohensD, projections } from '../src/metrics/vectors.js';
+import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
+import { cli, tempDir } from './helpers.js';
+
+const config = familyConfig('qwen2', { layers: 3 });
+const model = makeModel(config);
+const d = config.hidden_size;
+
+function writeTrait(dir: string): string {
+  const file = join(dir, 'brisk.yaml');
+  const questions = Array.from({ length: 20 }, (_, i) => `  - "Question number ${i + 1}, what do you think about item ${i * 7}?"`).join('\n');
+  writeFileSync(file, `version: 1\nid: brisk\nname: Brisk\ndescription: short, clipped answers\npairs:\n${[1, 2, 3, 4, 5].map((i) => `  - { positive: "Be brisk, variant ${i}.", negative: "Be expansive and warm, variant ${i}." }`).join('\n')}\nquestions:\n${questions}\nrubric: "How brisk? 0 = not at all, 100 = extremely."\n`);
+  return file;
+}
+
+/** Top eigenvector of a symmetric matrix by cyclic Jacobi rotations: an SVD of X is the eigen-decomposition of X^T X. */
+function topEigenvector(a: number[][]): number[] {
+  const n = a.length;
+  const m = a.map((r) => [...r]);
+  const v: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  for (let sweep = 0; sweep < 60; sweep++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p]![q]! ** 2;
+    if (off < 1e-22) break;
+    for (let p = 0; p < n; p++)
+      for (let q = p + 1; q < n; q++) {
+        if (Math.abs(m[p]![q]!) < 1e-300) continue;
+        const theta = (m[q]![q]! - m[p]![p]!) / (2 * m[p]![q]!);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const mkp = m[k]![p]!;
+          const mkq = m[k]![q]!;
+          m[k]![p] = c * mkp - s * mkq;
+          m[k]![q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) {
+          const mpk = m[p]![k]!;
+          const mqk = m[q]![k]!;
+          m[p]![k] = c * mpk - s * mqk;
+          m[q]![k] = s * mpk + c * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k]![p]!;
+          const vkq = v[k]![q]!;
+          v[k]![p] = c * vkp - s * vkq;
+          v[k]![q] = s * vkp + c * vkq;
+        }
+      }
+  }
+  let best = 0;
+  for (let i = 1; i < n; i++) if (m[i]![i]! > m[best]![best]!) best = i;
+  return v.map((row) => row[best]!);
+}
+
+test('vectors extract: per layer, the stored vector is the difference of means of the captured activations; separation, PCA (vs an SVD) and resume all check out', async () => {
+  const dir = tempDir();
+  const trait = loadTraitFile(writeTrait(dir))[0]!;
+  const store = join(dir, 'store');
+  const r = await extractVectors({ outDir: store, model: `engine:${model.dir}`, trait, pca: true, maxTokens: 6, seed: 3 });
+  assert.equal(r.counters.errors, 0);
+  assert.deepEqual(r.layers.map((l) => l.layer), [0, 1, 2]);
+  assert.equal(r.counts.answers + r.counts.missing, 5 * 20 * 2);
+  const held = heldOutQuestions(20, 0.25, 3);
+  assert.equal(held.size, 5);
+
+  // Recompute everything from the stored activations, independently of computeVectors.
+  const db = new Database(join(store, 'persona-probe.sqlite'), { readonly: true });
+  const rows = db.prepare("SELECT t.task_key AS k, c.response_json AS r FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ? AND t.task_key LIKE '%|acts'").all(r.runId) as { k: string; r: string }[];
+  db.close();
+  const acts = rows.map((x) => {
+    const [, p, q, sign] = /^vx\|p(\d+)\|q(\d+)\|(pos|neg)\|acts$/.exec(x.k)!;
+    return { pair: Number(p), question: Number(q), sign, response: JSON.parse(x.r) as unknown };
+  });
+  assert.equal(acts.length, r.counts.answers);
+  for (const layer of [0, 1, 2]) {
+    const hook = `blocks.${layer}.hook_resid_post`;
+    const meanOf = (sign: string, heldOut: boolean) => {
+      const xs = acts.filter((a) => a.sign === sign && held.has(a.question) === heldOut).map((a) => storedMean(a.response, hook)!);
+      return Array.from({ length: d }, (_, i) => xs.reduce((s, x) => s + x[i]!, 0) / xs.length);
+    };
+    const diff = meanOf('pos', false).map((x, i) => x - meanOf('neg', false)[i]!);
+    const stored = r.vectors.get(layer)!;
+    for (let i = 0; i < d; i++) assert.ok(Math.abs(stored[i]! - diff[i]!) <= 1e-5 * (1 + Math.abs(diff[i]!)), `layer ${layer} [${i}]`);
+    // Separation: Cohen's d of the held-out answers' projections on the unit vector.
+    const n = Math.hypot(...diff);
+    const proj = (sign: string) => acts.filter((a) => a.sign === sign && held.has(a.question)).map((a) => [...storedMean(a.response, hook)!].reduce((s, x, i) => s + (x * diff[i]!) / n, 0));
+    assert.ok(Math.abs(r.layers[layer]!.separation - cohensD(proj('pos'), proj('neg'))) < 1e-6);
+    // PCA: the top right-singular vector of the centred paired differences, up to sign.
+    const pairs = acts.filter((a) => a.sign === 'pos' && !held.has(a.question)).flatMap((a) => {
+      const neg = acts.find((b) => b.sign === 'neg' && b.pair === a.pair && b.question === a.question);
+      return neg ? [[...storedMean(a.response, hook)!].map((x, i) => x - storedMean(neg.response, hook)![i]!)] : [];
+    });
+    const mean = Array.from({ length: d }, (_, i) => pairs.reduce((s, p) => s + p[i]!, 0) / pairs.length);
+    const centred = pairs.map((p) => p.map((x, i) => x - mean[i]!));
+    const cov = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => centred.reduce((s, p) => s + p[i]! * p[j]!, 0)));
+    const top = topEigenvector(cov);
+    const pc = r.pca!.get(layer)!;
+    const cos = top.reduce((s, x, i) => s + x * pc[i]!, 0) / (Math.hypot(...top) * Math.hypot(...pc));
+    assert.ok(Math.abs(Math.abs(cos) - 1) < 1e-6, `layer ${layer}: |cos| = ${Math.abs(cos)}`);
+    assert.ok(pc.reduce((s, x, i) => s + x * diff[i]!, 0) > 0, 'oriented toward the positive side');
+  }
+  assert.ok([0, 1, 2].includes(r.recommendedLayer));
+  assert.equal(r.recommendedLayer, r.layers.reduce((b, l) => (l.separation > b.separation ? l : b)).layer);
+
+  // Saved file round trip, then a resumed extraction makes no call and gives the same vectors.
+  const file = join(dir, 'brisk.safetensors');
+  saveVectors(file, r);
+  const back = readVectorFile(file);
+  assert.equal(back.format, 'persona-probe');
+  for (const [l, v] of r.vectors) assert.deepEqual([...back.layers.get(l)!], [...v]);
+  assert.equal(back.metadata.recommended_layer, String(r.recommendedLayer));
+  const again = await extractVectors({ outDir: store, model: `engine:${model.dir}`, trait, pca: true, maxTokens: 6, seed: 3 });
+  assert.equal(again.resumed, true);
+  assert.equal(again.counters.calls, 0);
+  assert.deepEqual([...again.vectors.get(1)!], [...r.vectors.get(1)!]);
+});
+
+test('vectors monitor: each turn projection equals the dot product of the turn mean with the unit vector', async () => {
+  const v = Float32Array.from({ length: d }, (_, i) => Math.sin(i + 1));
+  const messages: ChatMessage[] = [
+    { role: 'system', content: 'You are Brisk.' },
+    { role: 'user', content: 'Hello there.' },
+    { role: 'assistant', content: 'Hi. What?' },
+    { role: 'user', content: 'Tell me about your day.' },
+    { role: 'assistant', content: 'Long. Boring. Done.' },
+  ];
+  const backend = await EngineBackend.create({ model: model.dir });
+  const rows = await monitorTranscript(backend, messages, [{ name: 'brisk', layer: 2, vector: v }]);
+  assert.deepEqual(rows.map((r) => [r.turn, r.message]), [[0, 2], [1, 4]]);
+  await withEngine(model.dir, async (engine) => {
+    for (const row of rows) {
+      const prompt = engine.tokenizer.chatIds(messages.slice(0, row.message));
+      const reply = engine.tokenizer.encode(messages[row.message]!.content);
+      const f = await engine.forward([...prompt, ...reply], { hooks: ['blocks.2.hook_resid_post'] });
+      const h = f.hooks.get('blocks.2.hook_resid_post')!;
+      const mean = Array.from({ length: d }, (_, i) => {
+        let s = 0;
+        for (let t = prompt.length; t < prompt.length + reply.length; t++) s += h[t * d + i]!;
+        return s / reply.length;
+      });
+      assert.ok(Math.abs(row.projection - projections([mean], [...v])[0]!) < 1e-4);
+    }
+  });
+  const file = join(tempDir(), 'conv.json');
+  writeFileSync(file, JSON.stringify(messages));
+  const vfile = join(tempDir(), 'v.safetensors');
+  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'brisk', model: 'm', layers: [{ layer: 2, norm: 1, separation: 1 }], recommendedLayer: 2, vectors: new Map([[2, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 } });
+  const html = join(tempDir(), 'm.html');
+  const c = cli(['vectors', 'monitor', '--model', model.dir, '--vectors', vfile, '--transcript', file, '--html', html]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stdout, /brisk@2/);
+  const bad = cli(['vectors', 'monitor', '--model', model.dir, '--vectors', vfile, '--transcript', file, '--layer', '7']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /no vector for layer 7 \(has 2\)/);
+});
+
+test('llama.cpp control vectors: export field by field, round trip of every value, layer 0 left out, and a file written by hand imports', () => {
+  const dir = tempDir();
+  const layers = new Map([0, 1, 2, 3].map((l) => [l, Float32Array.from({ length: 8 }, (_, i) => (l + 1) * 0.25 + i / 7)]));
+  const out = join(dir, 'cv.gguf');
+  const { written, skipped } = writeControlVector(out, layers, 'qwen2');
+  assert.deepEqual([written, skipped], [[1, 2, 3], [0]]);
+  const g = readGguf(out);
+  assert.equal(g.version, 3);
+  assert.equal(g.metadata.get('general.architecture'), 'controlvector');
+  assert.equal(g.metadataTypes.get('general.architecture')!.type, GgufType.STRING);
+  assert.equal(g.metadata.get('controlvector.model_hint'), 'qwen2');
+  assert.equal(g.metadataTypes.get('controlvector.model_hint')!.type, GgufType.STRING);
+  assert.equal(g.metadata.get('controlvector.layer_count'), 3);
+  assert.equal(g.metadataTypes.get('controlvector.layer_count')!.type, GgufType.INT32);
+  assert.deepEqual(g.tensors.map((t) => [t.name, t.dims, t.type]), [1, 2, 3].map((l) => [`direction.${l}`, [8], GgmlType.F32]));
+  const back = readControlVector(out);
+  for (const l of [1, 2, 3]) assert.deepEqual([...back.layers.get(l)!], [...layers.get(l)!], 'every value preserved');
+
+  // A control vector laid out byte by byte as llama.cpp's gguf writer does (not by our writer).
+  const str = (s: string) => {
+    const b = Buffer.from(s, 'utf8');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(b.length));
+    return Buffer.concat([len, b]);
+  };
+  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+  const i32 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32LE(n); return b; };
+  const u64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+  const kv = Buffer.concat([str('general.architecture'), u32(8), str('controlvector'), str('controlvector.model_hint'), u32(8), str('llama'), str('controlvector.layer_count'), u32(5), i32(2)]);
+  const infos = Buffer.concat([1, 2].map((l, k) => Buffer.concat([str(`direction.${l}`), u32(1), u64(3), u32(0), u64(k * 32)])));
+  const head = Buffer.concat([Buffer.from('GGUF'), u32(3), u64(2), u64(3), kv, infos]);
+  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((32 - (b.length % 32)) % 32)]);
+  const data = [new Float32Array([1, 2, 3]), new Float32Array([-4, 5.5, 6])].map((a) => pad(Buffer.from(a.buffer)));
+  const foreign = join(dir, 'foreign.gguf');
+  writeFileSync(foreign, Buffer.concat([pad(head), ...data]));
+  const imported = readVectorFile(foreign);
+  assert.equal(imported.format, 'llama.cpp');
+  assert.equal(imported.metadata.model_hint, 'llama');
+  assert.deepEqual([...imported.layers.get(2)!], [-4, 5.5, 6]);
+  const sf = join(dir, 'imported.safetensors');
+  const r = cli(['vectors', 'import', '--from', foreign, '--out', sf]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual([...readVectorFile(sf).layers.get(1)!], [1, 2, 3]);
+});
+
+test('direction.N is the output of block N: as an add at blocks.N.hook_resid_post it moves that hook by v and leaves the block input and its attention half untouched', async () => {
+  const v = Float32Array.from({ length: d }, (_, i) => Math.cos(i));
+  const cv = join(tempDir(), 'one.gguf');
+  writeControlVector(cv, new Map([[1, v]]), 'qwen2');
+  const imported = readVectorFile(cv);
+  const [layer, vector] = [...imported.layers][0]!;
+  assert.equal(layer, 1);
+  await withEngine(model.dir, async (engine) => {
+    const ids = engine.tokenizer.encode('The keeper of the lighthouse');
+    const hooks = ['blocks.1.hook_resid_pre', 'blocks.1.hook_resid_mid', 'blocks.1.hook_resid_post', 'blocks.2.hook_resid_pre'];
+    const plain = await engine.forward(ids, { hooks });
+    const steered = await engine.forward(ids, { hooks, interventions: [addIntervention(`blocks.${layer}.hook_resid_post`, vector, 1)] });
+    assert.deepEqual(steered.hooks.get('blocks.1.hook_resid_pre'), plain.hooks.get('blocks.1.hook_resid_pre'));
+    assert.deepEqual(steered.hooks.get('blocks.1.hook_resid_mid'), plain.hooks.get('blocks.1.hook_resid_mid'));
+    const a = plain.hooks.get('blocks.1.hook_resid_post')!;
+    const b = steered.hooks.get('blocks.1.hook_resid_post')!;
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(b[i]! - a[i]! - v[i % d]!) < 1e-5);
+    // The next block's input is that output: what llama.cpp's direction.1 feeds into block 2.
+    assert.deepEqual(steered.hooks.get('blocks.2.hook_resid_pre'), b);
+  });
+});
