@@ -13,6 +13,7 @@ export interface ModelConfig {
   baseURL?: string;
   apiKeyEnv?: string;
   logprobs?: boolean;
+  topLogprobs?: number;
   timeoutMs?: number;
   /** engine: only: an interventions YAML applied to every call (relative to the suite file). */
   interventions?: string;
@@ -69,7 +70,7 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
       // A local server (vLLM, llama.cpp, Ollama) usually needs no key; a hosted one does.
       const apiKey = readKey(cfg.apiKeyEnv ?? 'OPENAI_API_KEY', env, cfg.apiKeyEnv !== undefined || !isLoopback(baseURL), cfg.id);
       const { OpenAIBackend } = await import('./openai.js');
-      return new OpenAIBackend({ model: rest, baseURL, apiKey, logprobs: cfg.logprobs, timeoutMs: cfg.timeoutMs });
+      return new OpenAIBackend({ model: rest, baseURL, apiKey, logprobs: cfg.logprobs, topLogprobs: cfg.topLogprobs, timeoutMs: cfg.timeoutMs });
     }
     case 'anthropic': {
       if (!rest) throw new UserError('anthropic: name a model, e.g. anthropic:claude-3-5-haiku-latest');

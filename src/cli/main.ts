@@ -17,6 +17,7 @@ import { reachable } from './network.js';
 import { recoverySuite } from '../probes/recovery-suite.js';
 import { cmdMakeModel, cmdTrace } from './engine-commands.js';
 import { cmdVectors } from './vectors-commands.js';
+import { cmdServe } from './serve-command.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEMO_SUITE = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
@@ -38,6 +39,7 @@ Usage:
                            [--seed N --sharpness X --dtype F32|F16|BF16 --shards N --gguf FILE]
 
   persona-probe vectors extract|monitor|export|import|traits ...   persona vectors (see: persona-probe vectors)
+  persona-probe serve --model DIR [--name N] [--interventions F] [--alias A=F ...] [--vectors DIR] [--host H] [--port P] [--token-env VAR]
 
 Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI  engine:MODEL_FOLDER
 Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, or a suite's apiKeyEnv).`;
@@ -182,6 +184,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdMakeModel(rest, io);
       case 'vectors':
         return await cmdVectors(rest, io);
+      case 'serve':
+        return await cmdServe(rest, io);
       case 'schema':
         io.log(JSON.stringify(suiteJsonSchema(), null, 2));
         return 0;

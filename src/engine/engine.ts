@@ -102,6 +102,8 @@ export interface GenerateOptions {
   /** Called with each hook's rows for every forward pass (prompt, then each generated token). */
   onHooks?: (hooks: Map<string, Float32Array>, scope: TokenScope, tokens: number) => void;
   hooks?: string[];
+  /** Called for each generated token with the logits it was drawn from (for logprobs and streaming). */
+  onToken?: (token: number, logits: Float32Array) => void;
   signal?: AbortSignal;
 }
 
@@ -328,12 +330,14 @@ export class Engine {
     let finishReason: GenerateResult['finishReason'] = 'length';
     while (tokens.length < maxTokens) {
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-      const next = pickToken(r.logits.subarray(r.logits.length - this.spec.vocab), temperature, options.topP ?? 1, rng);
+      const logits = r.logits.subarray(r.logits.length - this.spec.vocab);
+      const next = pickToken(logits, temperature, options.topP ?? 1, rng);
       if (this.tokenizer.stopIds.has(next)) {
         finishReason = 'stop';
         break;
       }
       tokens.push(next);
+      options.onToken?.(next, logits);
       if (options.stop?.length) {
         const text = this.tokenizer.decode(tokens);
         if (options.stop.some((s) => text.includes(s))) {

@@ -75,6 +75,7 @@ export const modelSchema = z.union([
       baseURL: z.string().optional(),
       apiKeyEnv: z.string().optional().describe('name of the environment variable holding the key (the key itself never goes in a suite)'),
       logprobs: z.boolean().optional(),
+      topLogprobs: z.number().int().min(1).max(1_000_000).optional().describe('openai: how many top_logprobs to ask for when scoring options (OpenAI allows 20; vLLM and persona-probe serve allow more)'),
       timeoutMs: z.number().int().positive().optional(),
       interventions: z.string().optional().describe('engine: only: interventions YAML (add/cap on hook points) applied to every call, relative to the suite file'),
     })
