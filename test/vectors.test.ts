@@ -13,6 +13,7 @@ import { addIntervention } from '../src/engine/interventions.js';
 import { cohensD, projections } from '../src/metrics/vectors.js';
 import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
 import { cli, tempDir } from './helpers.js';
+import { topEigenvector } from './linalg.js';
 
 const config = familyConfig('qwen2', { layers: 3 });
 const model = makeModel(config);
@@ -23,47 +24,6 @@ function writeTrait(dir: string): string {
   const questions = Array.from({ length: 20 }, (_, i) => `  - "Question number ${i + 1}, what do you think about item ${i * 7}?"`).join('\n');
   writeFileSync(file, `version: 1\nid: brisk\nname: Brisk\ndescription: short, clipped answers\npairs:\n${[1, 2, 3, 4, 5].map((i) => `  - { positive: "Be brisk, variant ${i}.", negative: "Be expansive and warm, variant ${i}." }`).join('\n')}\nquestions:\n${questions}\nrubric: "How brisk? 0 = not at all, 100 = extremely."\n`);
   return file;
-}
-
-/** Top eigenvector of a symmetric matrix by cyclic Jacobi rotations: an SVD of X is the eigen-decomposition of X^T X. */
-function topEigenvector(a: number[][]): number[] {
-  const n = a.length;
-  const m = a.map((r) => [...r]);
-  const v: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p]![q]! ** 2;
-    if (off < 1e-22) break;
-    for (let p = 0; p < n; p++)
-      for (let q = p + 1; q < n; q++) {
-        if (Math.abs(m[p]![q]!) < 1e-300) continue;
-        const theta = (m[q]![q]! - m[p]![p]!) / (2 * m[p]![q]!);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const mkp = m[k]![p]!;
-          const mkq = m[k]![q]!;
-          m[k]![p] = c * mkp - s * mkq;
-          m[k]![q] = s * mkp + c * mkq;
-        }
-        for (let k = 0; k < n; k++) {
-          const mpk = m[p]![k]!;
-          const mqk = m[q]![k]!;
-          m[p]![k] = c * mpk - s * mqk;
-          m[q]![k] = s * mpk + c * mqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = v[k]![p]!;
-          const vkq = v[k]![q]!;
-          v[k]![p] = c * vkp - s * vkq;
-          v[k]![q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  let best = 0;
-  for (let i = 1; i < n; i++) if (m[i]![i]! > m[best]![best]!) best = i;
-  return v.map((row) => row[best]!);
 }
 
 test('vectors extract: per layer, the stored vector is the difference of means of the captured activations; separation, PCA (vs an SVD) and resume all check out', async () => {

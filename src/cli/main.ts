@@ -18,6 +18,7 @@ import { recoverySuite } from '../probes/recovery-suite.js';
 import { cmdMakeModel, cmdTrace } from './engine-commands.js';
 import { cmdVectors } from './vectors-commands.js';
 import { cmdServe } from './serve-command.js';
+import { cmdAxis } from './axis-commands.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEMO_SUITE = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
@@ -39,6 +40,8 @@ Usage:
                            [--seed N --sharpness X --dtype F32|F16|BF16 --shards N --gguf FILE]
 
   persona-probe vectors extract|monitor|export|import|traits ...   persona vectors (see: persona-probe vectors)
+  persona-probe axis build --model DIR --out axis.safetensors [--roles FILE] [--limit-roles N] [--instructions N] [--questions N] [--map map.json]
+  persona-probe axis cap-config --axis FILE --layers L[,L] [--percentile 25] [--out capped.yaml]
   persona-probe serve --model DIR [--name N] [--interventions F] [--alias A=F ...] [--vectors DIR] [--host H] [--port P] [--token-env VAR]
 
 Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI  engine:MODEL_FOLDER
@@ -186,6 +189,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdVectors(rest, io);
       case 'serve':
         return await cmdServe(rest, io);
+      case 'axis':
+        return await cmdAxis(rest, io);
       case 'schema':
         io.log(JSON.stringify(suiteJsonSchema(), null, 2));
         return 0;

@@ -88,3 +88,50 @@ export function orient(direction: Vec, reference: Vec): number[] {
 export function cosine(a: Vec, b: Vec): number {
   return dot(a, b) / (norm(a) * norm(b));
 }
+
+/**
+ * The top k principal components of the rows (centred), by power iteration with
+ * deflation on the n x n Gram matrix, with the share of variance each explains.
+ */
+export function principalComponents(rows: readonly Vec[], k: number, seed = 1): { components: number[][]; explained: number[]; mean: number[] } {
+  const n = rows.length;
+  if (n < 2) throw new RangeError('PCA needs at least two rows');
+  const mean = meanOf(rows);
+  const centred = rows.map((r) => r.map((x, i) => x - mean[i]!));
+  const gram = centred.map((a) => centred.map((b) => dot(a, b)));
+  const total = gram.reduce((s, row, i) => s + row[i]!, 0);
+  const rng = createRng(seed);
+  const components: number[][] = [];
+  const explained: number[] = [];
+  for (let c = 0; c < Math.min(k, n - 1); c++) {
+    let v = Array.from({ length: n }, () => rng.normal());
+    let lambda = 0;
+    for (let it = 0; it < 1000; it++) {
+      const next = gram.map((row) => dot(row, v));
+      const len = norm(next);
+      if (!(len > 0)) break;
+      const w = next.map((x) => x / len);
+      const done = w.every((x, i) => Math.abs(x - v[i]!) < 1e-12);
+      v = w;
+      lambda = len;
+      if (done) break;
+    }
+    // Deflate: G <- G - lambda v v^T.
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) gram[i]![j]! -= lambda * v[i]! * v[j]!;
+    const width = rows[0]!.length;
+    const pc = new Array<number>(width).fill(0);
+    for (let r = 0; r < n; r++) for (let i = 0; i < width; i++) pc[i]! += centred[r]![i]! * v[r]!;
+    if (!(norm(pc) > 0)) break;
+    components.push(unit(pc));
+    explained.push(total > 0 ? lambda / total : Number.NaN);
+  }
+  return { components, explained, mean };
+}
+
+/** Linear-interpolated percentile (0..100). */
+export function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = (s.length - 1) * (p / 100);
+  const lo = Math.floor(h);
+  return s[lo]! + (h - lo) * ((s[Math.ceil(h)] ?? s[lo]!) - s[lo]!);
+}

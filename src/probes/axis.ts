@@ -1,0 +1,208 @@
+// The Assistant axis (after Lu et al., "The Assistant Axis"): many role archetypes
+// and the unconditioned default answer a shared question set; each role's vector is
+// the mean of its answers' activations (hook_resid_post over answer tokens, per layer);
+// PCA across roles shows the main dimensions of persona space; the axis is
+// mean(default) - mean(roles), per layer, with its cosine to PC1. Capping thresholds
+// come from percentiles of the default assistant's own projections on the axis.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { stringify } from 'yaml';
+import { createBackend } from '../backends/registry.js';
+import { storedMean, type Backend, type ChatMessage } from '../backends/types.js';
+import { readVectorFile, residPost, writeVectorFile } from '../engine/formats/vector-files.js';
+import { cosine, differenceOfMeans, meanOf, percentile, principalComponents, projections, type Vec } from '../metrics/vectors.js';
+import { ProbeContext } from '../runner/context.js';
+import { forEachConcurrent, type CallCounters } from '../runner/execute.js';
+import { RunStore } from '../store/store.js';
+import { suiteSchema } from '../suite/schema.js';
+import { UserError } from '../util/errors.js';
+import { hashOf } from '../util/hash.js';
+import { parseValidatedYaml } from '../util/yaml.js';
+import { textOf, turnSeed } from './dialogue.js';
+
+export const ROLES_FILE = join(resolve(dirname(fileURLToPath(import.meta.url)), '../../..'), 'content', 'roles.yaml');
+
+const rolesSchema = z
+  .object({
+    version: z.number().int(),
+    instructions: z.array(z.string().min(1)).min(1),
+    questions: z.array(z.string().min(1)).min(1),
+    roles: z.array(z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/), name: z.string().min(1), description: z.string().min(1) }).strict()).min(2),
+  })
+  .strict();
+
+export type RoleSet = z.output<typeof rolesSchema>;
+
+export function loadRoles(file = ROLES_FILE): RoleSet {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UserError(`${file}: cannot read roles (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const { data, errorAt } = parseValidatedYaml(text, file, rolesSchema);
+  const seen = new Set<string>();
+  data.roles.forEach((r, i) => {
+    if (seen.has(r.id)) throw errorAt(['roles', i, 'id'], `duplicate role "${r.id}"`);
+    seen.add(r.id);
+  });
+  return data;
+}
+
+export const roleInstruction = (template: string, role: { name: string; description: string }) => template.replaceAll('{name}', role.name).replaceAll('{description}', role.description);
+
+export interface AxisOptions {
+  outDir: string;
+  model: string;
+  roles?: RoleSet;
+  /** Use only the first N roles / instructions / questions (quick runs). */
+  roleLimit?: number;
+  instructionLimit?: number;
+  questionLimit?: number;
+  generateWith?: string;
+  maxTokens?: number;
+  temperature?: number;
+  seed?: number;
+  components?: number;
+  concurrency?: number;
+  onProgress?: (c: Readonly<CallCounters>) => void;
+}
+
+export interface AxisLayer {
+  layer: number;
+  /** Share of variance across role vectors explained by each top component. */
+  explained: number[];
+  /** Cosine of the axis with PC1 (sign: PC1 is oriented toward the default). */
+  cosinePc1: number;
+  norm: number;
+}
+
+export interface AxisResult {
+  runId: string;
+  resumed: boolean;
+  model: string;
+  roles: string[];
+  layers: AxisLayer[];
+  axis: Map<number, Float32Array>;
+  /** Per layer: each role's and the default's coordinates on PC1 and PC2 (the role map). */
+  map: Record<number, { id: string; pc1: number; pc2: number }[]>;
+  /** Per layer: the default assistant's answers projected on the unit axis. */
+  defaultProjections: Record<number, number[]>;
+  counters: CallCounters;
+}
+
+export const DEFAULT_ROLE = '__default__';
+
+export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
+  const set = o.roles ?? loadRoles();
+  const roles = set.roles.slice(0, o.roleLimit ?? set.roles.length);
+  const instructions = set.instructions.slice(0, o.instructionLimit ?? set.instructions.length);
+  const questions = set.questions.slice(0, o.questionLimit ?? set.questions.length);
+  const options = { maxTokens: o.maxTokens ?? 64, temperature: o.temperature ?? 0.7, seed: o.seed ?? 1, components: o.components ?? 5 };
+  const engine = await createBackend(o.model.startsWith('engine:') ? o.model : `engine:${o.model}`);
+  if (!engine.capabilities.activations) throw new UserError(`${o.model}: the axis needs the engine: backend`);
+  const generator: Backend = o.generateWith ? await createBackend(o.generateWith) : engine;
+  const config = { kind: 'assistant-axis', model: engine.id, generator: generator.id, roles, instructions, questions, ...options };
+  const runId = hashOf(config).slice(0, 12);
+  const store = new RunStore(o.outDir);
+  try {
+    const { resumed } = store.startRun({ id: runId, suiteName: 'assistant-axis', suitePath: null, config, models: [engine.id], simulated: false });
+    const jobs: { role: string; system: string | null; q: number; key: string }[] = [];
+    for (const r of roles) instructions.forEach((t, i) => questions.forEach((_, q) => jobs.push({ role: r.id, system: roleInstruction(t, r), q, key: `ax|${r.id}|i${i}|q${q}` })));
+    questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: null, q, key: `ax|${DEFAULT_ROLE}|q${q}` }));
+    const counters: CallCounters = { done: 0, total: jobs.length * 2, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
+    const suite = suiteSchema.parse({ name: 'assistant-axis', instrument: { id: 'ipip-neo-120' }, personas: [{ id: 'x', name: 'x', target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }], fidelity: false, models: [engine.id], run: { concurrency: o.concurrency ?? 4 } });
+    const ctx = new ProbeContext(suite, runId, store, [engine], new Map(), counters, undefined, () => o.onProgress?.(counters));
+    await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 2), async (j) => {
+      const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }];
+      const answer = textOf(await ctx.call(generator, { key: `${j.key}|answer`, kind: 'chat', request: { messages, sampling: { temperature: options.temperature, maxTokens: options.maxTokens, seed: turnSeed(options.seed, j.key, 0) } } }, 'axis'));
+      if (!answer) return;
+      await ctx.call(engine, { key: `${j.key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks: ['blocks.*.hook_resid_post'] } }, 'axis');
+    });
+    const computed = computeAxis(store.taskResponses(runId), roles.map((r) => r.id), jobs, options.components);
+    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters };
+    store.putResult(runId, 'axis', { ...result, axis: undefined });
+    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
+    return result;
+  } finally {
+    store.close();
+  }
+}
+
+/** Pure: from stored activations, the per-role vectors, PCA, the axis and the default's projections. */
+export function computeAxis(responses: ReadonlyMap<string, unknown>, roleIds: string[], jobs: readonly { role: string; key: string }[], k: number): Pick<AxisResult, 'layers' | 'axis' | 'map' | 'defaultProjections'> {
+  const byRole = new Map<string, Map<number, Vec[]>>();
+  for (const j of jobs) {
+    const acts = responses.get(`${j.key}|acts`) as { means?: Record<string, string> } | undefined;
+    if (!acts?.means) continue;
+    const perLayer = byRole.get(j.role) ?? new Map<number, Vec[]>();
+    byRole.set(j.role, perLayer);
+    for (const hook of Object.keys(acts.means)) {
+      const m = /^blocks\.(\d+)\.hook_resid_post$/.exec(hook);
+      if (!m) continue;
+      const l = Number(m[1]);
+      perLayer.set(l, [...(perLayer.get(l) ?? []), [...storedMean(acts, hook)!]]);
+    }
+  }
+  const present = roleIds.filter((r) => byRole.has(r));
+  const defaults = byRole.get(DEFAULT_ROLE);
+  if (!defaults || present.length < 2) throw new UserError(`the axis needs the default and at least two roles with answers (have ${present.length} role(s)${defaults ? '' : ', no default'})`);
+  const layerIds = [...defaults.keys()].sort((a, b) => a - b);
+  const layers: AxisLayer[] = [];
+  const axis = new Map<number, Float32Array>();
+  const map: AxisResult['map'] = {};
+  const defaultProjections: AxisResult['defaultProjections'] = {};
+  for (const l of layerIds) {
+    const roleVectors = present.map((r) => meanOf(byRole.get(r)!.get(l)!));
+    const defaultMean = meanOf(defaults.get(l)!);
+    // mean(default activations) - mean(role vectors): each role weighs the same however many answers it has.
+    const a = differenceOfMeans([defaultMean], roleVectors);
+    axis.set(l, Float32Array.from(a));
+    const pca = principalComponents(roleVectors, k);
+    let pc1 = pca.components[0]!;
+    if (projections([defaultMean], pc1)[0]! < projections([pca.mean], pc1)[0]!) pc1 = pc1.map((x) => -x);
+    const pc2 = pca.components[1] ?? pc1.map(() => 0);
+    const coord = (v: Vec) => ({ pc1: projections([v.map((x, i) => x - pca.mean[i]!)], pc1)[0]!, pc2: pca.components[1] ? projections([v.map((x, i) => x - pca.mean[i]!)], pc2)[0]! : 0 });
+    map[l] = [...present.map((r, i) => ({ id: r, ...coord(roleVectors[i]!) })), { id: DEFAULT_ROLE, ...coord(defaultMean) }];
+    defaultProjections[l] = projections(defaults.get(l)!, a);
+    layers.push({ layer: l, explained: pca.explained, cosinePc1: cosine(a, pc1), norm: Math.hypot(...a) });
+  }
+  return { layers, axis, map, defaultProjections };
+}
+
+export function saveAxis(path: string, r: AxisResult): void {
+  writeVectorFile(path, {
+    layers: r.axis,
+    metadata: {
+      kind: 'assistant-axis',
+      model: r.model,
+      roles: String(r.roles.length),
+      definition: 'mean(default assistant answer activations) - mean(role vectors), hook_resid_post over answer tokens',
+      cosine_pc1: JSON.stringify(Object.fromEntries(r.layers.map((l) => [l.layer, l.cosinePc1]))),
+      explained: JSON.stringify(Object.fromEntries(r.layers.map((l) => [l.layer, l.explained]))),
+      default_projections: JSON.stringify(r.defaultProjections),
+      run: r.runId,
+    },
+  });
+}
+
+/**
+ * Capping thresholds from the default assistant's own projections: for each chosen
+ * layer, a floor at the p-th percentile on the axis (a ceiling at minus that value
+ * along the opposite vector is the same operation). Returns interventions YAML text.
+ */
+export function capConfig(axisFile: string, layers: number[], percentileValue = 25): string {
+  const set = readVectorFile(axisFile);
+  const projectionsByLayer = JSON.parse(set.metadata.default_projections ?? 'null') as Record<string, number[]> | null;
+  if (!projectionsByLayer) throw new UserError(`${axisFile}: no default_projections in its metadata (build it with persona-probe axis build)`);
+  const entries = layers.map((l) => {
+    const ps = projectionsByLayer[String(l)];
+    if (!ps?.length || !set.layers.has(l)) throw new UserError(`${axisFile}: no axis for layer ${l} (has ${[...set.layers.keys()].join(', ')})`);
+    return { hook: residPost(l), op: 'cap', vector: { file: resolve(axisFile), tensor: residPost(l) }, min: Number(percentile(ps, percentileValue).toPrecision(7)), positions: 'all' };
+  });
+  const header = `# Activation capping on the Assistant axis (${axisFile}).\n# A FLOOR: each listed layer's projection on the unit axis is kept at or above the\n# ${percentileValue}th percentile of the default assistant's own answers. (The same operation\n# seen from the opposite vector -axis is a ceiling at minus that value.)\n`;
+  return header + stringify(entries);
+}

@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { buildAxis, capConfig, DEFAULT_ROLE, loadRoles, saveAxis } from '../src/probes/axis.js';
+import { builtinTraits } from '../src/probes/traits.js';
+import { storedMean } from '../src/backends/types.js';
+import { loadInterventionFile } from '../src/engine/interventions.js';
+import { percentile } from '../src/metrics/vectors.js';
+import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
+import { tempDir } from './helpers.js';
+import { topEigenvector } from './linalg.js';
+
+test('the project ships 12 trait definitions (ten Big Five poles, sycophancy, humor) and over 100 role archetypes, all its own', () => {
+  const traits = builtinTraits();
+  const poles = ['openness', 'conscientiousness', 'extraversion', 'agreeableness', 'neuroticism'].flatMap((d) => [`${d}-high`, `${d}-low`]);
+  for (const id of [...poles, 'sycophancy', 'humor']) {
+    const t = traits.get(id);
+    assert.ok(t, id);
+    assert.equal(t.pairs.length, 5);
+    assert.ok(t.questions.length >= 20 && t.questions.length <= 40);
+    assert.ok(t.rubric.length > 20);
+  }
+  // The low pole is the high pole's instructions swapped.
+  assert.deepEqual(traits.get('extraversion-low')!.pairs[0], { positive: traits.get('extraversion-high')!.pairs[0]!.negative, negative: traits.get('extraversion-high')!.pairs[0]!.positive });
+  const roles = loadRoles();
+  assert.ok(roles.roles.length >= 100, `${roles.roles.length} roles`);
+  assert.ok(roles.instructions.length >= 3);
+  assert.ok(roles.instructions.every((t) => t.includes('{name}')));
+  assert.equal(new Set(roles.roles.map((r) => r.description)).size, roles.roles.length, 'every role is described in its own words');
+});
+
+test('axis build: the axis is mean(default) - mean(role vectors) of the captured activations; PC1 matches an eigen-decomposition; cap-config floors at the percentile and holds', async () => {
+  const config = familyConfig('qwen2', { layers: 2 });
+  const model = makeModel(config);
+  const d = config.hidden_size;
+  const dir = tempDir();
+  const store = join(dir, 'store');
+  const r = await buildAxis({ outDir: store, model: model.dir, roleLimit: 8, instructionLimit: 2, questionLimit: 3, maxTokens: 6 });
+  assert.equal(r.counters.errors, 0);
+  assert.equal(r.roles.length, 8);
+  const db = new Database(join(store, 'persona-probe.sqlite'), { readonly: true });
+  const rows = db.prepare("SELECT t.task_key AS k, c.response_json AS r FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ? AND t.task_key LIKE '%|acts'").all(r.runId) as { k: string; r: string }[];
+  db.close();
+  const byRole = new Map<string, unknown[]>();
+  for (const row of rows) {
+    const role = row.k.split('|')[1]!;
+    byRole.set(role, [...(byRole.get(role) ?? []), JSON.parse(row.r)]);
+  }
+  assert.equal(byRole.get(DEFAULT_ROLE)!.length, 3);
+  for (const layer of [0, 1]) {
+    const hook = `blocks.${layer}.hook_resid_post`;
+    const mean = (xs: unknown[]) => Array.from({ length: d }, (_, i) => xs.reduce<number>((s, x) => s + storedMean(x, hook)![i]!, 0) / xs.length);
+    const roleVectors = r.roles.map((id) => mean(byRole.get(id)!));
+    const rolesMean = Array.from({ length: d }, (_, i) => roleVectors.reduce((s, v) => s + v[i]!, 0) / roleVectors.length);
+    const expected = mean(byRole.get(DEFAULT_ROLE)!).map((x, i) => x - rolesMean[i]!);
+    const axis = r.axis.get(layer)!;
+    for (let i = 0; i < d; i++) assert.ok(Math.abs(axis[i]! - expected[i]!) < 1e-5, `layer ${layer} [${i}]`);
+    // PC1 of the role vectors vs a Jacobi eigen-decomposition of their covariance.
+    const centred = roleVectors.map((v) => v.map((x, i) => x - rolesMean[i]!));
+    const cov = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => centred.reduce((s, v) => s + v[i]! * v[j]!, 0)));
+    const top = topEigenvector(cov);
+    const cosAxis = top.reduce((s, x, i) => s + x * expected[i]!, 0) / (Math.hypot(...top) * Math.hypot(...expected));
+    const l = r.layers.find((x) => x.layer === layer)!;
+    assert.ok(Math.abs(Math.abs(l.cosinePc1) - Math.abs(cosAxis)) < 1e-5, `cos(axis, PC1): ${l.cosinePc1} vs ${cosAxis}`);
+    const sum = l.explained.reduce((a, b) => a + b, 0);
+    assert.ok(sum <= 1 + 1e-9 && l.explained.every((x, i) => i === 0 || x <= l.explained[i - 1]! + 1e-9));
+    // The role map holds every role and the default.
+    assert.equal(r.map[layer]!.length, 9);
+  }
+  const file = join(dir, 'axis.safetensors');
+  saveAxis(file, r);
+  const yaml = capConfig(file, [1], 25);
+  assert.match(yaml, /A FLOOR/);
+  const capFile = join(dir, 'capped.yaml');
+  writeFileSync(capFile, yaml);
+  const floor = percentile(r.defaultProjections[1]!, 25);
+  await withEngine(model.dir, async (engine) => {
+    const [cap] = loadInterventionFile(capFile, engine.spec);
+    assert.equal(cap!.op, 'cap');
+    assert.ok(Math.abs(cap!.min - floor) < 1e-5 * Math.abs(floor));
+    const unit = Float32Array.from(cap!.vector, (x) => x / Math.hypot(...cap!.vector));
+    // A role-played prompt, capped: every position's projection at the capped layer stays on or above the floor.
+    const ids = engine.tokenizer.chatIds([{ role: 'system', content: 'You are a pirate captain.' }, { role: 'user', content: 'Who are you?' }]);
+    let below = 0;
+    let checked = 0;
+    await engine.generate(ids, { maxTokens: 8, temperature: 0, interventions: [cap!], hooks: ['blocks.1.hook_resid_post'], onHooks: (h) => {
+      const rowsH = h.get('blocks.1.hook_resid_post')!;
+      for (let t = 0; t < rowsH.length / d; t++) {
+        let p = 0;
+        for (let i = 0; i < d; i++) p += rowsH[t * d + i]! * unit[i]!;
+        if (p < cap!.min - 1e-3 * Math.abs(cap!.min)) below++;
+        checked++;
+      }
+    } });
+    assert.ok(checked > ids.length);
+    assert.equal(below, 0);
+  });
+});
