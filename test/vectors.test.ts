@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { extractVectors, heldOutQuestions, monitorTranscript, saveVectors } from '../src/probes/vectors.js';
+import { extractVectors, heldOutQuestions, monitorTranscript, saveVectors, sweepSteering, NEUTRAL_TEXT } from '../src/probes/vectors.js';
+import { shortInventory } from '../src/probes/dialogue.js';
+import { getInstrument } from '../src/instruments/index.js';
+import { profileOf, scoreAnswers } from '../src/instruments/scoring.js';
+
 import { loadTraitFile } from '../src/probes/traits.js';
 import { readVectorFile, readControlVector, writeControlVector } from '../src/engine/formats/vector-files.js';
 import { GgmlType, GgufType, readGguf } from '../src/engine/formats/gguf.js';
@@ -193,4 +197,45 @@ test('direction.N is the output of block N: as an add at blocks.N.hook_resid_pos
     // The next block's input is that output: what llama.cpp's direction.1 feeds into block 2.
     assert.deepEqual(steered.hooks.get('blocks.2.hook_resid_pre'), b);
   });
+});
+
+test('vectors sweep: coefficient 0 is the unsteered model; steering moves the inventory; perplexity of the neutral text is the direct computation; runs re-render with report', async () => {
+  const dir = tempDir();
+  const store = join(dir, 'store');
+  const vfile = join(dir, 'v.safetensors');
+  const v = Float32Array.from({ length: d }, (_, i) => Math.cos(i * 1.3));
+  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'wave', model: 'm', layers: [{ layer: 1, norm: 1, separation: 1 }], recommendedLayer: 1, vectors: new Map([[1, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 } });
+  const r = await sweepSteering({ outDir: store, model: model.dir, vectorsFile: vfile, coefs: [-20, 0, 20], itemsPerDomain: 2 });
+  assert.equal(r.rows.length, 3);
+  const zero = r.rows.find((x) => x.coef === 0)!;
+  // Coefficient 0 is the plain engine: the same option probabilities give the same scores.
+  const engineBackend = await EngineBackend.create({ model: model.dir });
+  const items = shortInventory(getInstrument('ipip-neo-120'), 2);
+  const { itemPrompt, OPTION_DIGITS, DEFAULT_VARIANTS } = await import('../src/probes/fidelity.js');
+  const answers: Record<string, number> = {};
+  for (const it of items) {
+    const p = await engineBackend.optionProbs({ messages: [{ role: 'user', content: itemPrompt(it, getInstrument('ipip-neo-120').options, DEFAULT_VARIANTS[0]!) }], options: OPTION_DIGITS });
+    answers[it.id] = p.probs.reduce((s, x, i) => s + x * (i + 1), 0);
+  }
+  const direct = profileOf(scoreAnswers(getInstrument('ipip-neo-120'), answers));
+  for (const dm of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Math.abs(zero.inventory[dm] - direct[dm]) < 1e-9, dm);
+  const moved = r.rows.filter((x) => x.coef !== 0).some((x) => (['O', 'C', 'E', 'A', 'N'] as const).some((dm) => Math.abs(x.inventory[dm] - zero.inventory[dm]) > 1e-3));
+  assert.ok(moved, 'steering changes the answers');
+  // Perplexity at 0 from a direct forward pass.
+  await withEngine(model.dir, async (engine) => {
+    const ids = engine.tokenizer.encode(NEUTRAL_TEXT);
+    const f = await engine.forward(ids, { logits: 'all' });
+    const V = engine.spec.vocab;
+    let nll = 0;
+    for (let t = 0; t + 1 < ids.length; t++) {
+      const row = f.logits.subarray(t * V, (t + 1) * V);
+      const max = Math.max(...row);
+      const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+      nll -= row[ids[t + 1]!]! - lse;
+    }
+    assert.ok(Math.abs(Math.log(zero.perplexity) - nll / (ids.length - 1)) < 1e-4);
+  });
+  const rep = cli(['report', r.runId, '--out', store]);
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.match(rep.stdout, /report: .*report\.html/);
 });

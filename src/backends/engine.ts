@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { encodeF32 } from '../util/f32.js';
-import { Engine, type EngineOptions } from '../engine/engine.js';
+import { Engine, logSoftmax, type EngineOptions } from '../engine/engine.js';
 import { loadInterventionFile, type Intervention } from '../engine/interventions.js';
 import { BackendError, normaliseOptionProbs, type ActivationsRequest, type ActivationsResult, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
 
@@ -123,6 +123,19 @@ export class EngineBackend implements Backend {
         means[h] = encodeF32(Array.from(sum, (x) => x / reply.length));
       }
       return { means, tokens: reply.length };
+    });
+  }
+
+  /** Perplexity of a text (as is, no template) under this backend's interventions: the fluency guard of steering sweeps. */
+  perplexity(text: string): Promise<number> {
+    return this.serial(async () => {
+      const ids = this.engine.tokenizer.encode(text);
+      if (ids.length < 2) throw new BackendError('engine: perplexity needs at least two tokens', false);
+      const r = await this.engine.forward(ids, { interventions: this.interventions, logits: 'all' });
+      const V = this.engine.spec.vocab;
+      let nll = 0;
+      for (let t = 0; t + 1 < ids.length; t++) nll -= logSoftmax(r.logits.subarray(t * V, (t + 1) * V))[ids[t + 1]!]!;
+      return Math.exp(nll / (ids.length - 1));
     });
   }
 

@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { buildAxis, capConfig, loadRoles, saveAxis } from '../probes/axis.js';
 import { f2 } from '../report/html-parts.js';
+import { axisPage } from '../report/mechanism-html.js';
 
 type Out = { log: (s: string) => void; err: (s: string) => void };
 
@@ -17,7 +18,7 @@ const int = (name: string, v: string | undefined): number | undefined => {
 };
 
 async function build(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, roles: { type: 'string' }, 'limit-roles': { type: 'string' }, instructions: { type: 'string' }, questions: { type: 'string' }, 'max-tokens': { type: 'string' }, 'generate-with': { type: 'string' }, out: { type: 'string' }, map: { type: 'string' }, store: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, roles: { type: 'string' }, 'limit-roles': { type: 'string' }, instructions: { type: 'string' }, questions: { type: 'string' }, 'max-tokens': { type: 'string' }, 'generate-with': { type: 'string' }, out: { type: 'string' }, map: { type: 'string' }, html: { type: 'string' }, store: { type: 'string' } } });
   if (!values.model) throw new UserError('axis build: pass --model engine:DIR');
   if (!values.out) throw new UserError('axis build: pass --out axis.safetensors');
   const r = await buildAxis({
@@ -36,7 +37,8 @@ async function build(args: string[], io: Out): Promise<number> {
   io.log(`Assistant axis over ${r.roles.length} roles on ${r.model}`);
   io.log('layer  |axis|     cos(axis, PC1)  variance explained by PC1..PC5');
   for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(8)}  ${f2(l.cosinePc1).padStart(14)}  ${l.explained.map((x) => f2(x)).join(' ')}`);
-  io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · axis: ${values.out}`);
+  if (values.html) writeFileSync(values.html, await axisPage(r));
+  io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · axis: ${values.out}${values.html ? ` · page: ${values.html}` : ''}`);
   return r.counters.errors > 0 ? 1 : 0;
 }
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -119,6 +119,14 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
     if (!ref) throw new UserError(`no runs stored in ${outDir}`);
     const run = store.findRun(ref);
     if (!run) throw new UserError(`no run "${ref}" in ${outDir} (see: persona-probe runs --out ${values.out ?? DEFAULT_OUT})`);
+    const page = await mechanismPage(store, run.id, (run.config as { kind?: string }).kind);
+    if (page !== undefined) {
+      const dir = values.to ?? join(outDir, 'reports', run.id);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'report.html'), page);
+      io.log(`report: ${join(dir, 'report.html')}`);
+      return 0;
+    }
     const analysis = analyzeRun(store, run.id);
     const files = await writeReport(analysis, values.to ?? join(outDir, 'reports', run.id));
     io.log(summaryText(analysis));
@@ -127,6 +135,21 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
   } finally {
     store.close();
   }
+}
+
+/** Runs of the mechanism commands re-render from their stored results, like suite runs. */
+async function mechanismPage(store: RunStore, runId: string, kind: string | undefined): Promise<string | undefined> {
+  const pages: Record<string, [string, (result: never) => Promise<string>]> = {
+    'persona-vectors': ['vectors', (r) => vectorsPage(r)],
+    'assistant-axis': ['axis', (r) => axisPage(r)],
+    'steering-sweep': ['sweep', (r) => sweepPage(r, `Steering sweep (run ${runId})`)],
+  };
+  const { axisPage, sweepPage, vectorsPage } = await import('../report/mechanism-html.js');
+  if (!kind || !pages[kind]) return undefined;
+  const [key, render] = pages[kind];
+  const result = store.getResult<never>(runId, key);
+  if (result === undefined) throw new UserError(`run ${runId} (${kind}) has no stored result: it did not finish. Run the same command again to resume it.`);
+  return render(result);
 }
 
 async function cmdRuns(args: string[], io: Out): Promise<number> {

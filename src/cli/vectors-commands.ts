@@ -8,10 +8,10 @@ import { UserError, errorMessage } from '../util/errors.js';
 import type { ChatMessage } from '../backends/types.js';
 import { readVectorFile, writeControlVector, writeVectorFile, residPost } from '../engine/formats/vector-files.js';
 import { builtinTraits, resolveTrait } from '../probes/traits.js';
-import { extractVectors, monitorTranscript, saveVectors, type MonitoredVector } from '../probes/vectors.js';
+import { extractVectors, monitorTranscript, saveVectors, sweepSteering, type MonitoredVector } from '../probes/vectors.js';
 import { createBackend } from '../backends/registry.js';
-import { renderSvg, projectionSpec } from '../report/charts.js';
-import { escapeHtml, f2, table } from '../report/html-parts.js';
+import { f2, num } from '../report/html-parts.js';
+import { monitorPage, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 
 type Out = { log: (s: string) => void; err: (s: string) => void };
 
@@ -20,11 +20,13 @@ const USAGE = `persona-probe vectors <command>
           [--pca] [--held-out 0.25] [--max-tokens 64] [--temperature 0.7] [--seed 1] [--store DIR]
   monitor --model engine:DIR --vectors FILE[,FILE] --transcript conv.json [--layer L] [--out rows.json] [--html chart.html]
   export  --vectors FILE --format llama.cpp --out FILE.gguf --model-hint ARCH [--method mean|pca] [--scale X]
+  sweep   --model engine:DIR --vectors FILE --coefs=-8,-4,0,4,8 [--layers L[,L]] [--items-per-domain 2] [--judge MODEL --trait ID|FILE]
+          [--questions 4] [--out rows.json] [--html page.html] [--store DIR]
   import  --from FILE.gguf --out FILE.safetensors
   traits                                   list the built-in trait definitions`;
 
 async function extract(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, trait: { type: 'string' }, out: { type: 'string' }, 'generate-with': { type: 'string' }, judge: { type: 'string' }, threshold: { type: 'string' }, pca: { type: 'boolean' }, 'held-out': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, store: { type: 'string' }, concurrency: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, trait: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, 'generate-with': { type: 'string' }, judge: { type: 'string' }, threshold: { type: 'string' }, pca: { type: 'boolean' }, 'held-out': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, store: { type: 'string' }, concurrency: { type: 'string' } } });
   if (!values.model) throw new UserError('vectors extract: pass --model engine:DIR');
   if (!values.trait) throw new UserError('vectors extract: pass --trait ID or FILE (see: persona-probe vectors traits)');
   if (!values.out) throw new UserError('vectors extract: pass --out FILE.safetensors');
@@ -62,7 +64,35 @@ async function extract(args: string[], io: Out): Promise<number> {
   io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
   io.log(`layer  |v|      separation (Cohen's d, held out)${r.pca ? '  PCA d' : ''}`);
   for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}${r.pca ? `  ${f2(l.separationPca)}` : ''}${l.layer === r.recommendedLayer ? '   <- recommended' : ''}`);
-  io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · vectors: ${values.out}`);
+  if (values.html) writeFileSync(values.html, await vectorsPage(r));
+  io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · vectors: ${values.out}${values.html ? ` · page: ${values.html}` : ''}`);
+  return r.counters.errors > 0 ? 1 : 0;
+}
+
+async function sweep(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, vectors: { type: 'string' }, coefs: { type: 'string' }, layers: { type: 'string' }, 'items-per-domain': { type: 'string' }, judge: { type: 'string' }, trait: { type: 'string' }, questions: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, store: { type: 'string' } } });
+  if (!values.model || !values.vectors || !values.coefs) throw new UserError('vectors sweep: pass --model engine:DIR --vectors FILE --coefs LIST');
+  const list = (name: string, v: string) => v.split(',').map((x) => {
+    const n = Number(x.trim());
+    if (!Number.isFinite(n) || x.trim() === '') throw new UserError(`vectors sweep: --${name} takes numbers separated by commas, got "${v}"`);
+    return n;
+  });
+  const r = await sweepSteering({
+    outDir: resolve(values.store ?? 'persona-probe-out'),
+    model: values.model,
+    vectorsFile: values.vectors,
+    coefs: list('coefs', values.coefs),
+    layers: values.layers ? list('layers', values.layers) : undefined,
+    itemsPerDomain: values['items-per-domain'] ? Number(values['items-per-domain']) : undefined,
+    judge: values.judge,
+    trait: values.trait ? resolveTrait(values.trait) : undefined,
+    questions: values.questions ? Number(values.questions) : undefined,
+  });
+  io.log('layer   coef     O     C     E     A     N  judged  perplexity');
+  for (const row of r.rows) io.log(`${String(row.layer).padStart(5)} ${f2(row.coef).padStart(6)} ${(['O', 'C', 'E', 'A', 'N'] as const).map((d) => f2(row.inventory[d]).padStart(5)).join(' ')} ${f2(row.judge?.mean).padStart(7)} ${num(row.perplexity).padStart(11)}`);
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(r.rows, null, 2)}\n`);
+  if (values.html) writeFileSync(values.html, await sweepPage(r.rows, `Steering sweep: ${basename(values.vectors)}`));
+  io.log(`run ${r.runId}`);
   return r.counters.errors > 0 ? 1 : 0;
 }
 
@@ -98,10 +128,7 @@ async function monitor(args: string[], io: Out): Promise<number> {
   io.log(`turn  ${vectors.map((v) => `${v.name}@${v.layer}`.padStart(18)).join('')}`);
   for (const turn of [...new Set(rows.map((r) => r.turn))]) io.log(`${String(turn).padStart(4)}  ${vectors.map((v) => f2(rows.find((r) => r.turn === turn && r.vector === v.name)!.projection).padStart(18)).join('')}`);
   if (values.out) writeFileSync(values.out, `${JSON.stringify(rows, null, 2)}\n`);
-  if (values.html) {
-    const svg = await renderSvg(projectionSpec(rows.map((r) => ({ series: `${r.vector}@${r.layer}`, turn: r.turn, value: r.projection })), `Projection of each assistant turn (${basename(values.transcript)})`));
-    writeFileSync(values.html, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>persona-probe monitor</title><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><style>body{font:14px system-ui;margin:2rem}td,th{border:1px solid #ccc;padding:.2rem .5rem}table{border-collapse:collapse}</style></head><body><h1>Projection over turns</h1><figure role="img" aria-label="Projection of each assistant turn onto each persona vector">${svg}</figure>${table(['Turn', 'Vector', 'Layer', 'Projection'], rows.map((r) => [String(r.turn), escapeHtml(r.vector), String(r.layer), f2(r.projection)]))}</body></html>`);
-  }
+  if (values.html) writeFileSync(values.html, await monitorPage(rows, `Projection of each assistant turn (${basename(values.transcript)})`));
   return 0;
 }
 
@@ -141,6 +168,8 @@ export async function cmdVectors(args: string[], io: Out): Promise<number> {
       return exportCmd(rest, io);
     case 'import':
       return importCmd(rest, io);
+    case 'sweep':
+      return sweep(rest, io);
     case 'traits':
       for (const t of builtinTraits().values()) io.log(`${t.id.padEnd(24)} ${t.pairs.length} pairs, ${t.questions.length} questions  ${t.description}`);
       return 0;

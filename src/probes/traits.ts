@@ -28,6 +28,9 @@ const traitFileSchema = z
 
 export interface TraitDefinition {
   id: string;
+  /** The Big Five domain a pole definition belongs to, and which pole. */
+  domain?: 'O' | 'C' | 'E' | 'A' | 'N';
+  pole?: 'high' | 'low';
   name: string;
   description: string;
   pairs: { positive: string; negative: string }[];
@@ -54,11 +57,11 @@ export function loadTraitFile(file: string): TraitDefinition[] {
     questions = [...questions, ...parsed.data.questions];
   }
   if (questions.length < 20 || questions.length > 40) throw errorAt(['questions'], `a trait needs 20 to 40 elicitation questions (has ${questions.length})`);
-  const base = { description: data.description, questions, source: file };
+  const base = { description: data.description, questions, source: file, ...(data.domain ? { domain: data.domain } : {}) };
   if (!data.poles) return [{ ...base, id: data.id, name: data.name, pairs: data.pairs, rubric: data.rubric }];
   return [
-    { ...base, id: `${data.id}-high`, name: `High ${data.name.toLowerCase()}`, pairs: data.pairs, rubric: data.rubric },
-    { ...base, id: `${data.id}-low`, name: `Low ${data.name.toLowerCase()}`, pairs: data.pairs.map((p) => ({ positive: p.negative, negative: p.positive })), rubric: data.rubric.replace(/show high /, 'show low ').replace('0 = the clear opposite', '0 = the clear opposite (high)') },
+    { ...base, pole: 'high' as const, id: `${data.id}-high`, name: `High ${data.name.toLowerCase()}`, pairs: data.pairs, rubric: data.rubric },
+    { ...base, pole: 'low' as const, id: `${data.id}-low`, name: `Low ${data.name.toLowerCase()}`, pairs: data.pairs.map((p) => ({ positive: p.negative, negative: p.positive })), rubric: data.rubric.replace(/show high /, 'show low ').replace('0 = the clear opposite', '0 = the clear opposite (high)') },
   ];
 }
 

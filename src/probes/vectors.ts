@@ -6,9 +6,13 @@
 // the first principal component of the paired differences, and the separation (Cohen's d)
 // of held-out answers. Every call goes through the run store, so extraction resumes.
 
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createBackend } from '../backends/registry.js';
 import { storedMean, type Backend, type ChatMessage } from '../backends/types.js';
-import { writeVectorFile } from '../engine/formats/vector-files.js';
+import { readVectorFile, writeVectorFile } from '../engine/formats/vector-files.js';
+import { addIntervention } from '../engine/interventions.js';
+import { getInstrument } from '../instruments/index.js';
 import { cohensD, differenceOfMeans, firstPrincipalComponent, norm, orient, projections, type Vec } from '../metrics/vectors.js';
 import { ProbeContext } from '../runner/context.js';
 import type { CallCounters } from '../runner/execute.js';
@@ -19,7 +23,7 @@ import { UserError } from '../util/errors.js';
 import { hashOf } from '../util/hash.js';
 import { createRng } from '../util/rng.js';
 import { parseScore } from './judges.js';
-import { textOf, turnSeed } from './dialogue.js';
+import { administerFork, forkProfile, shortInventory, textOf, turnSeed } from './dialogue.js';
 import type { TraitDefinition } from './traits.js';
 
 export interface ExtractOptions {
@@ -265,4 +269,91 @@ export async function monitorTranscript(engine: Backend, messages: ChatMessage[]
     turn++;
   }
   return rows;
+}
+
+export const NEUTRAL_TEXT = 'The library opens at nine in the morning and closes at six in the evening. Books can be borrowed for three weeks and renewed once. The reading room is on the second floor, next to the map collection.';
+
+export interface SweepOptions {
+  outDir: string;
+  model: string;
+  /** Persona-vector file and the layers to steer at (default: its recommended layer). */
+  vectorsFile: string;
+  layers?: number[];
+  coefs: number[];
+  /** Short inventory size per domain, scored from option probabilities. */
+  itemsPerDomain?: number;
+  /** Judge trait expression of steered answers (needs a trait). */
+  judge?: string;
+  trait?: TraitDefinition;
+  questions?: number;
+  maxTokens?: number;
+  seed?: number;
+  neutralText?: string;
+  concurrency?: number;
+  onProgress?: (c: Readonly<CallCounters>) => void;
+}
+
+export interface SweepRow {
+  layer: number;
+  coef: number;
+  /** Inventory domain scores under steering (1..5). */
+  inventory: Record<'O' | 'C' | 'E' | 'A' | 'N', number>;
+  /** Mean judge score (0..100) of the trait in steered answers, with the number parsed. */
+  judge?: { mean: number; parsed: number; failed: number };
+  /** Perplexity of a fixed neutral text: the fluency guard. */
+  perplexity: number;
+}
+
+/** Steer with each coefficient at each layer and measure behavior: the steering-effect curve. */
+export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; rows: SweepRow[]; counters: CallCounters }> {
+  // Loaded on use: the engine backend pulls in onnxruntime, which other commands do not need.
+  const { EngineBackend } = await import('../backends/engine.js');
+  const set = readVectorFile(o.vectorsFile);
+  const layers = o.layers ?? [Number(set.metadata.recommended_layer)];
+  for (const l of layers) if (!set.layers.has(l)) throw new UserError(`${o.vectorsFile}: no vector for layer ${l} (has ${[...set.layers.keys()].join(', ')})`);
+  if (o.judge && !o.trait) throw new UserError('vectors sweep: a judge needs --trait (its questions and rubric)');
+  const instrument = getInstrument('ipip-neo-120');
+  const items = shortInventory(instrument, o.itemsPerDomain ?? 2);
+  const modelDir = o.model.startsWith('engine:') ? o.model.slice('engine:'.length) : o.model;
+  const judge = o.judge ? await createBackend(o.judge) : undefined;
+  const config = { kind: 'steering-sweep', model: modelDir, vectors: readFileDigest(o.vectorsFile), layers, coefs: o.coefs, items: items.map((i) => i.id), judge: judge?.id ?? null, trait: o.trait?.id ?? null, questions: o.questions ?? 4, maxTokens: o.maxTokens ?? 48, seed: o.seed ?? 1 };
+  const runId = hashOf(config).slice(0, 12);
+  const store = new RunStore(o.outDir);
+  try {
+    store.startRun({ id: runId, suiteName: `sweep:${set.metadata.trait ?? 'vector'}`, suitePath: o.vectorsFile, config, models: [`engine:${modelDir}`], simulated: false });
+    const counters: CallCounters = { done: 0, total: layers.length * o.coefs.length * (items.length + (judge ? 2 * config.questions : 0)), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
+    const suite = suiteSchema.parse({ name: 'sweep', instrument: { id: 'ipip-neo-120' }, personas: [{ id: 'x', name: 'x', target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }], fidelity: false, models: [`engine:${modelDir}`], run: { concurrency: o.concurrency ?? 4 } });
+    const rows: SweepRow[] = [];
+    for (const layer of layers)
+      for (const coef of o.coefs) {
+        const backend = await EngineBackend.create({ model: modelDir, interventions: coef === 0 ? [] : [addIntervention(residPostOf(layer), set.layers.get(layer)!, coef)] });
+        const ctx = new ProbeContext(suite, runId, store, [backend], new Map(), counters, undefined, () => o.onProgress?.(counters));
+        const key = `sw|l${layer}|c${coef}`;
+        await administerFork(ctx, { backend, keyPrefix: key, messages: [], items, options: instrument.options, hints: {}, phase: 'sweep' });
+        const responses = () => store.taskResponses(runId);
+        const profile = forkProfile(instrument, responses(), key, items, instrument.options).profile;
+        let judged: SweepRow['judge'];
+        if (judge && o.trait) {
+          const scores = await Promise.all(o.trait.questions.slice(0, config.questions).map(async (q, i) => {
+            const answer = textOf(await ctx.call(backend, { key: `${key}|q${i}|answer`, kind: 'chat', request: { messages: [{ role: 'user', content: q }], sampling: { temperature: 0, maxTokens: config.maxTokens, seed: config.seed } } }, 'sweep'));
+            if (answer === undefined) return { ok: false as const, reason: 'no answer' };
+            return parseScore(textOf(await ctx.call(judge, { key: `${key}|q${i}|judge`, kind: 'chat', request: { messages: [{ role: 'user', content: JUDGE_PROMPT(o.trait!, q, answer) }], sampling: { temperature: 0, seed: config.seed, maxTokens: 16 }, hints: { task: 'judge', judge: 'adherence' } } }, 'sweep')) ?? '', 100);
+          }));
+          const ok = scores.filter((s): s is { ok: true; value: number } => s.ok).map((s) => s.value);
+          judged = { mean: ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : Number.NaN, parsed: ok.length, failed: scores.length - ok.length };
+        }
+        rows.push({ layer, coef, inventory: profile, ...(judged ? { judge: judged } : {}), perplexity: await backend.perplexity(o.neutralText ?? NEUTRAL_TEXT) });
+      }
+    store.putResult(runId, 'sweep', rows);
+    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
+    return { runId, rows, counters };
+  } finally {
+    store.close();
+  }
+}
+
+const residPostOf = (layer: number) => `blocks.${layer}.hook_resid_post`;
+
+function readFileDigest(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16);
 }

@@ -89,3 +89,61 @@ export function projectionSpec(rows: { series: string; turn: number; value: numb
     },
   } as TopLevelSpec;
 }
+
+/** Separation (Cohen's d of held-out projections) per layer: where a persona vector reads best. */
+export function separationSpec(rows: { layer: number; method: string; d: number }[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    description: "Per layer, Cohen's d between held-out answers given under the positive and the negative instructions, projected on the layer's vector.",
+    data: { values: rows.filter((r) => Number.isFinite(r.d)) },
+    width: 520,
+    height: 240,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'layer', type: 'quantitative', title: 'Layer (blocks.L.hook_resid_post)', axis: { tickMinStep: 1 } },
+      y: { field: 'd', type: 'quantitative', title: "Separation (Cohen's d, held out)" },
+      color: { field: 'method', type: 'nominal', title: 'Vector' },
+    },
+  } as TopLevelSpec;
+}
+
+/** Role map: each role's vector on PC1 x PC2, the default assistant marked, and the Assistant axis drawn from the roles' mean to the default. */
+export function roleMapSpec(points: { id: string; pc1: number; pc2: number; kind: string }[], axis: { pc1: number; pc2: number }, title: string): TopLevelSpec {
+  const x = { field: 'pc1', type: 'quantitative' as const, title: 'PC1 (oriented toward the default assistant)' };
+  const y = { field: 'pc2', type: 'quantitative' as const, title: 'PC2' };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    description: 'Role vectors projected on the top two principal components across roles; the default assistant is marked and the Assistant axis is drawn as an arrow from the mean of the roles to the default.',
+    width: 520,
+    height: 400,
+    layer: [
+      { data: { values: points }, mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color: { field: 'kind', type: 'nominal', title: 'Kind' }, tooltip: [{ field: 'id' }, { field: 'pc1', format: '.2f' }, { field: 'pc2', format: '.2f' }] } },
+      { data: { values: [{ pc1: 0, pc2: 0, pc1e: axis.pc1, pc2e: axis.pc2 }] }, mark: { type: 'rule', strokeWidth: 2, color: '#d62728' }, encoding: { x, y, x2: { field: 'pc1e' }, y2: { field: 'pc2e' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Steering-effect curves: a metric against the steering coefficient, per layer. */
+export function sweepSpec(rows: { layer: string; coef: number; metric: string; value: number }[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    description: 'Effect of steering with the persona vector at each coefficient: inventory domain scores (1..5), judged trait expression (0..100) and the perplexity of a fixed neutral text (fluency guard).',
+    data: { values: rows.filter((r) => Number.isFinite(r.value)) },
+    facet: { field: 'metric', type: 'nominal', title: 'Measure' },
+    columns: 3,
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 220,
+      height: 160,
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'coef', type: 'quantitative', title: 'Steering coefficient' },
+        y: { field: 'value', type: 'quantitative', title: 'Value (units per panel)' },
+        color: { field: 'layer', type: 'nominal', title: 'Layer' },
+      },
+    },
+  } as TopLevelSpec;
+}

@@ -13,3 +13,6 @@ export const ci = (e: { value: number; lo: number; hi: number }): string => `${f
 export function table(head: string[], rows: string[][]): string {
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n')}</tbody></table>`;
 }
+
+/** Numbers of any size: two decimals in the usual range, exponent notation beyond it. */
+export const num = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 1e-2) ? x.toExponential(2) : x.toFixed(2));
