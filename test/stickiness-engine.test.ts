@@ -7,6 +7,7 @@ import { suiteSchema } from '../src/suite/schema.js';
 import { runSuite } from '../src/runner/run.js';
 import { storedMean, type ChatMessage } from '../src/backends/types.js';
 import { writeSafetensors } from '../src/engine/formats/safetensors.js';
+import { writeVectorFile } from '../src/engine/formats/vector-files.js';
 import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
 import { tempDir } from './helpers.js';
 
@@ -106,4 +107,15 @@ test('engine: a stickiness suite runs end to end with forked inventories, a judg
   const expected = [0, 1, 2].map((t) => Math.min(1, Math.max(0, (proj(vec(`${conv.slice(0, -3)}|t${t}|acts`)) - proj(def)) / (proj(vec(`${conv.slice(0, -3)}|t0|acts`)) - proj(def)))));
   const curve = actMeasure.byFamily.find((f) => f.family === 'slow-drift')!.curve.map((p) => p.mean);
   expected.forEach((e, t) => assert.ok(Math.abs(curve[t]! - e) < 1e-9, `turn ${t}: ${curve[t]} vs ${e}`));
+
+  // A persona-vector file as the retention direction: the same stored activations, projected on that vector.
+  const pv = Float32Array.from({ length: d }, (_, i) => Math.sin(i / 3));
+  writeVectorFile(join(dir, 'trait.safetensors'), { layers: new Map([[1, pv]]), metadata: { trait: 't' } });
+  const withVector = suiteSchema.parse({ ...suite, stickiness: { ...suite.stickiness, retention: { ...suite.stickiness!.retention, activations: { hook: 'blocks.1.hook_resid_post', vector: 'trait.safetensors' } } } });
+  const r2 = await runSuite(withVector, { outDir, suitePath: suiteFile });
+  const projV = (vv: number[]) => vv.reduce((sum, x, i) => sum + (x * pv[i]!) / Math.hypot(...pv), 0);
+  const expectedV = [0, 1, 2].map((t) => Math.min(1, Math.max(0, (projV(vec(`${conv.slice(0, -3)}|t${t}|acts`)) - projV(def)) / (projV(vec(`${conv.slice(0, -3)}|t0|acts`)) - projV(def)))));
+  const curveV = r2.analysis.stickiness!.conditions.find((c) => c.id === 'prompted')!.measures.find((m) => m.measure === 'activations')!.byFamily.find((f) => f.family === 'slow-drift')!.curve.map((p) => p.mean);
+  expectedV.forEach((e, t) => assert.ok(Math.abs(curveV[t]! - e) < 1e-9, `vector direction, turn ${t}: ${curveV[t]} vs ${e}`));
+  assert.equal(r2.counters.calls, 0, 'the same calls, served from the store');
 });

@@ -245,6 +245,8 @@ export interface StoredLookup {
   responses: ReadonlyMap<string, unknown>;
   /** The stored request of a task (for transcripts). */
   requestOf(key: string): unknown;
+  /** A fixed persona direction (a persona vector) instead of persona-minus-default at turn 0. */
+  direction?: number[];
   /** The simulated truth of a condition's retention curve, when its model is the simulated panel. */
   simTruth?(condition: ResolvedCondition, family: string, turn: number): number | undefined;
 }
@@ -316,7 +318,10 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
       }
     const personaMean = meanVector(turn0Acts);
     let direction: number[] | null = null;
-    if (personaMean && def.acts) {
+    if (lookup.direction && turn0Acts.length) {
+      const n = Math.hypot(...lookup.direction);
+      direction = lookup.direction.map((x) => x / n);
+    } else if (personaMean && def.acts) {
       const diff = personaMean.map((x, i) => x - def.acts![i]!);
       const n = Math.hypot(...diff);
       if (n > 0) direction = diff.map((x) => x / n);

@@ -11,6 +11,8 @@ import { RunStore } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { ProbeContext } from './context.js';
 import { modelRefs, resolveModelRef } from './roles.js';
+import { readVectorFile } from '../engine/formats/vector-files.js';
+import { UserError } from '../util/errors.js';
 import { attackLibrary } from '../probes/attacks.js';
 import { analyzeStickiness, familiesOf, runStickiness, simSubjectOf, type ResolvedCondition, type StickinessAnalysis } from '../probes/stickiness.js';
 import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from '../probes/consistency.js';
@@ -118,6 +120,9 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   // Backends first: a missing key or model file fails here, before anything is written.
   const baseDir = options.suitePath ? dirname(resolve(options.suitePath)) : undefined;
   const library = suite.stickiness ? attackLibrary(suite.stickiness.attack_files.map((f) => resolve(baseDir ?? '.', f))) : new Map();
+  // A persona vector used as the retention direction is read now (a bad file fails before any call) and stored with the run.
+  const fixed = suite.stickiness?.retention.activations;
+  const direction = fixed?.vector ? directionFromFile(resolve(baseDir ?? '.', fixed.vector), fixed.hook) : undefined;
   const opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
   const backends = opened.models;
   const store = new RunStore(outDir);
@@ -127,6 +132,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     const { resumed } = store.startRun({ id: runId, suiteName: suite.name, suitePath: options.suitePath ?? null, config: suite, models: suite.models.map(modelIdOf), simulated: [...backends, ...opened.extras.values()].some((b) => b.simulated) });
     // The families a stickiness block runs are fixed here and stored, so a re-render needs no attack files.
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
+    if (direction) store.putResult(runId, 'stickiness-direction', direction);
     const tasks = suite.fidelity ? planFidelity({ suite, instrument, optionProbs: backends.map((b) => b.capabilities.optionProbs) }) : [];
     const counters: CallCounters = { done: 0, total: tasks.length, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     for (let m = 0; m < backends.length; m++) {
@@ -210,7 +216,8 @@ export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
       }
       return panel.trueRetention(simSubjectOf(c.spec.id), family, turn);
     };
-    stickiness = analyzeStickiness(suite, families, { responses, requestOf, simTruth });
+    const fixed = store.getResult<number[]>(runId, 'stickiness-direction');
+    stickiness = analyzeStickiness(suite, families, { responses, requestOf, simTruth, ...(fixed ? { direction: fixed } : {}) });
   }
   return {
     runId,
@@ -221,6 +228,14 @@ export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
     ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, requestOf) } : {}),
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
   };
+}
+
+function directionFromFile(file: string, hook: string): number[] {
+  const m = /^blocks\.(\d+)\.hook_resid_post$/.exec(hook);
+  if (!m) throw new UserError(`stickiness.retention.activations: a persona vector is read at blocks.L.hook_resid_post; the hook is ${hook}`);
+  const v = readVectorFile(file).layers.get(Number(m[1]));
+  if (!v) throw new UserError(`${file}: no vector for ${hook}`);
+  return [...v];
 }
 
 /** The backend id a model reference stands for (a model entry's id, or the reference itself). */

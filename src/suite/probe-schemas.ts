@@ -63,7 +63,10 @@ export const stickinessSchema = z
           .describe('short inventory re-administered in a fork after each turn'),
         judge: z.string().optional().describe('judge id rating adherence to the persona after each turn'),
         activations: z
-          .object({ hook: z.string().describe('e.g. blocks.3.hook_resid_post') })
+          .object({
+            hook: z.string().describe('e.g. blocks.3.hook_resid_post'),
+            vector: z.string().optional().describe('a persona-vector file (vectors extract) to project on, instead of the persona-minus-default direction; relative to the suite'),
+          })
           .strict()
           .optional()
           .describe('engine: only: projection of each reply onto the persona-minus-default direction'),
