@@ -239,3 +239,34 @@ test('vectors sweep: coefficient 0 is the unsteered model; steering moves the in
   assert.equal(rep.code, 0, rep.stderr);
   assert.match(rep.stdout, /report: .*report\.html/);
 });
+
+test('computeVectors with a judge: positive answers need a score at or above the threshold, negative ones below; unparsable judgments are counted and dropped', async () => {
+  const trait = { id: 't', name: 'T', description: 'd', pairs: [{ positive: 'p', negative: 'n' }], questions: Array.from({ length: 4 }, (_, i) => `q${i}`), rubric: 'r', source: 'x' };
+  const { encodeF32 } = await import('../src/util/f32.js');
+  const { computeVectors } = await import('../src/probes/vectors.js');
+  const responses = new Map<string, unknown>();
+  const put = (q: number, sign: 'pos' | 'neg', vec: number[], judge: string) => {
+    responses.set(`vx|p0|q${q}|${sign}|acts`, { means: { 'blocks.0.hook_resid_post': encodeF32(vec) }, tokens: 3 });
+    responses.set(`vx|p0|q${q}|${sign}|judge`, { text: judge });
+  };
+  // Scores: q0 pos 80 (kept), q1 pos 30 (dropped: does not express), q2 pos garbage (failure), q3 pos 90 (kept)
+  //         q0 neg 10 (kept), q1 neg 70 (dropped: expresses), q2 neg 20 (kept), q3 neg 5 (kept)
+  put(0, 'pos', [4, 0], 'SCORE: 80');
+  put(1, 'pos', [100, 100], 'SCORE: 30');
+  put(2, 'pos', [100, 100], 'no idea');
+  put(3, 'pos', [6, 2], 'SCORE: 90');
+  put(0, 'neg', [0, 0], 'SCORE: 10');
+  put(1, 'neg', [50, 50], 'SCORE: 70');
+  put(2, 'neg', [2, 0], 'SCORE: 20');
+  put(3, 'neg', [1, 3], 'SCORE: 5');
+  // Nothing held out of these four would leave no training data, so hold out by a share that rounds to one question.
+  const held = heldOutQuestions(4, 0.01, 1);
+  const r = computeVectors(trait, responses, { threshold: 50, pca: false, heldOut: 0.01, seed: 1, judged: true });
+  assert.equal(r.counts.judgeFailures, 1);
+  assert.deepEqual(r.counts.kept, { positive: 2, negative: 3 });
+  const keptPos = [[4, 0], [6, 2]].filter((_, i) => !held.has([0, 3][i]!));
+  const keptNeg = [[0, 0], [2, 0], [1, 3]].filter((_, i) => !held.has([0, 2, 3][i]!));
+  const mean = (xs: number[][]) => [0, 1].map((j) => xs.reduce((s, x) => s + x[j]!, 0) / xs.length);
+  const expected = mean(keptPos).map((x, j) => x - mean(keptNeg)[j]!);
+  assert.deepEqual([...r.vectors.get(0)!].map((x) => Math.round(x * 1e6) / 1e6), expected.map((x) => Math.round(x * 1e6) / 1e6));
+});
