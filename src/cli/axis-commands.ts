@@ -8,7 +8,7 @@ import { buildAxis, capConfig, loadRoles, saveAxis } from '../probes/axis.js';
 import { f2 } from '../report/html-parts.js';
 import { axisPage } from '../report/mechanism-html.js';
 
-type Out = { log: (s: string) => void; err: (s: string) => void };
+import type { Out } from './out.js';
 
 const int = (name: string, v: string | undefined): number | undefined => {
   if (v === undefined) return undefined;

@@ -9,7 +9,7 @@ import { writeSafetensors, type TensorToWrite } from '../engine/formats/safetens
 import { asFamily, SUPPORTED_ARCHITECTURES, type ArchFamily } from '../engine/arch.js';
 import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type WeightDtype } from '../engine/random-model.js';
 
-type Out = { log: (s: string) => void; err: (s: string) => void };
+import type { Out } from './out.js';
 
 export async function cmdTrace(args: string[], io: Out): Promise<number> {
   const { values } = parseArgs({

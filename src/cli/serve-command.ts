@@ -5,7 +5,7 @@ import { basename, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 
-type Out = { log: (s: string) => void; err: (s: string) => void };
+import type { Out } from './out.js';
 
 export const TOKEN_ENV = 'PERSONA_PROBE_SERVE_TOKEN';
 

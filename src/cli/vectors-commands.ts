@@ -13,7 +13,7 @@ import { createBackend } from '../backends/registry.js';
 import { f2, num } from '../report/html-parts.js';
 import { monitorPage, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 
-type Out = { log: (s: string) => void; err: (s: string) => void };
+import type { Out } from './out.js';
 
 const USAGE = `persona-probe vectors <command>
   extract --model engine:DIR --trait ID|FILE --out FILE.safetensors [--generate-with MODEL] [--judge MODEL --threshold 50]
