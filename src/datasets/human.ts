@@ -1,0 +1,253 @@
+// Real human personality answers, read through adapters for public layouts: the
+// Open-Source Psychometrics BIG5 file, SAPA (psychTools spi), and the EPI retest set.
+// Every loader reports how many rows and answers it dropped and why; quirks (0 =
+// missed, impossible ages, tab separation with CRLF, ids repeated across studies)
+// are handled here, not by callers.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UserError } from '../util/errors.js';
+import { column, readTable } from './table.js';
+import type { Domain } from '../instruments/types.js';
+import { pearson } from '../metrics/stats.js';
+
+export interface HumanItem {
+  id: string;
+  text: string;
+  domain: Domain | null;
+  keyed: 'plus' | 'minus';
+}
+
+export interface Respondent {
+  id: string;
+  covariates: Record<string, number | string | null>;
+  /** One answer per item (dataset order), null where missing. */
+  answers: (number | null)[];
+}
+
+export interface LoadReport {
+  file: string;
+  rowsRead: number;
+  rowsKept: number;
+  droppedRows: Record<string, number>;
+  missingAnswers: Record<string, number>;
+  cleanedCovariates: Record<string, number>;
+  notes: string[];
+}
+
+export interface HumanDataset {
+  name: string;
+  scale: { min: number; max: number };
+  items: HumanItem[];
+  respondents: Respondent[];
+  report: LoadReport;
+}
+
+const bump = (m: Record<string, number>, k: string, n = 1) => {
+  m[k] = (m[k] ?? 0) + n;
+};
+
+function answer(raw: string, min: number, max: number, report: LoadReport): number | null {
+  const t = raw.trim();
+  if (t === '' || t === 'NA') {
+    bump(report.missingAnswers, 'empty or NA');
+    return null;
+  }
+  const v = Number(t);
+  if (v === 0 && min > 0) {
+    bump(report.missingAnswers, '0 = missed');
+    return null;
+  }
+  if (!Number.isInteger(v) || v < min || v > max) {
+    bump(report.missingAnswers, `outside ${min}..${max}`);
+    return null;
+  }
+  return v;
+}
+
+const BIG5_DOMAINS: Record<string, Domain> = { E: 'E', N: 'N', A: 'A', C: 'C', O: 'O' };
+
+/**
+ * The Open-Source Psychometrics BIG5 layout (data.csv + codebook.txt). The codebook keys
+ * its N items as emotional stability; here N is neuroticism, so those keys are flipped.
+ * Ages outside 10..100 become missing (the file has 83 over 100, one of 999999999).
+ */
+export function loadBig5(file: string): HumanDataset {
+  const table = readTable(file);
+  const codebook = readFileSync(join(dirname(file), 'codebook.txt'), 'utf8');
+  const items: HumanItem[] = [];
+  for (const m of codebook.matchAll(/^([ENACO])(\d+)\t(.*)\(([+-])\)\s*$/gm)) {
+    const domain = BIG5_DOMAINS[m[1]!]!;
+    const plus = m[4] === '+';
+    items.push({ id: `${m[1]}${m[2]}`, text: m[3]!.trim(), domain, keyed: domain === 'N' ? (plus ? 'minus' : 'plus') : plus ? 'plus' : 'minus' });
+  }
+  if (items.length !== 50) throw new UserError(`${file}: expected 50 items in codebook.txt, found ${items.length}`);
+  const report: LoadReport = { file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: ['N keyed as neuroticism (codebook keys it as stability)'] };
+  const cols = items.map((it) => column(table, it.id));
+  const cov = ['race', 'age', 'engnat', 'gender', 'hand', 'source', 'country'].map((c) => [c, column(table, c)] as const);
+  const respondents: Respondent[] = [];
+  table.rows.forEach((row, r) => {
+    const answers = cols.map((c) => answer(row[c]!, 1, 5, report));
+    if (answers.every((a) => a === null)) {
+      bump(report.droppedRows, 'no answers');
+      return;
+    }
+    const covariates: Respondent['covariates'] = {};
+    for (const [name, c] of cov) {
+      const raw = row[c]!.trim();
+      if (name === 'country') covariates[name] = raw === '' || raw === '(nu' ? null : raw;
+      else {
+        const v = Number(raw);
+        covariates[name] = Number.isFinite(v) && v !== 0 ? v : null;
+      }
+    }
+    const age = covariates.age as number | null;
+    if (age !== null && (age < 10 || age > 100)) {
+      covariates.age = null;
+      bump(report.cleanedCovariates, 'age outside 10..100 set missing');
+    }
+    covariates.gender = covariates.gender === 1 ? 'male' : covariates.gender === 2 ? 'female' : covariates.gender === 3 ? 'other' : null;
+    respondents.push({ id: `row${table.lines[r]}`, covariates, answers });
+  });
+  report.rowsKept = respondents.length;
+  return { name: 'big5-osp', scale: { min: 1, max: 5 }, items, respondents, report };
+}
+
+const SAPA_DOMAINS: Record<string, Domain> = { Open: 'O', Consc: 'C', Extra: 'E', Agree: 'A', Neuro: 'N' };
+
+/**
+ * SAPA (psychTools spi.csv + spi.dictionary.csv): the 70 items the dictionary assigns to a
+ * Big Five scale (1..6). The dictionary gives no keying, so each item's key is the sign of
+ * its correlation with the rest of its scale (iterated once from the majority direction);
+ * the report lists the items found reverse-keyed.
+ */
+export function loadSapa(file: string): HumanDataset {
+  const table = readTable(file);
+  const dict = readTable(join(dirname(file), 'spi.dictionary.csv'));
+  const [idCol, textCol, b5Col] = [column(dict, 'item_id'), column(dict, 'item'), column(dict, 'B5')];
+  const items: HumanItem[] = dict.rows.filter((r) => SAPA_DOMAINS[r[b5Col]!.trim()]).map((r) => ({ id: r[idCol]!.trim(), text: r[textCol]!.trim(), domain: SAPA_DOMAINS[r[b5Col]!.trim()]!, keyed: 'plus' as const }));
+  const report: LoadReport = { file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: [] };
+  const cols = items.map((it) => column(table, it.id));
+  const covNames = ['age', 'sex', 'health', 'p1edu', 'p2edu', 'education', 'wellness', 'exer', 'smoke', 'ER'];
+  const covCols = covNames.map((c) => [c, column(table, c)] as const);
+  const respondents: Respondent[] = [];
+  table.rows.forEach((row, r) => {
+    const answers = cols.map((c) => answer(row[c]!, 1, 6, report));
+    if (answers.every((a) => a === null)) {
+      bump(report.droppedRows, 'no Big Five answers');
+      return;
+    }
+    const covariates: Respondent['covariates'] = {};
+    for (const [name, c] of covCols) {
+      const v = Number(row[c]!.trim());
+      covariates[name] = row[c]!.trim() === 'NA' || !Number.isFinite(v) ? null : v;
+    }
+    // psychTools codes sex by X chromosomes: 1 = male, 2 = female.
+    covariates.sex = covariates.sex === 1 ? 'male' : covariates.sex === 2 ? 'female' : null;
+    respondents.push({ id: `row${table.lines[r]}`, covariates, answers });
+  });
+  report.rowsKept = respondents.length;
+  inferKeys(items, respondents);
+  report.notes.push(`keying inferred from item-rest correlations; reverse-keyed: ${items.filter((i) => i.keyed === 'minus').map((i) => i.id).join(', ')}`);
+  return { name: 'sapa-spi', scale: { min: 1, max: 6 }, items, respondents, report };
+}
+
+/** Set each item's key to the sign of its correlation with the rest of its domain (keyed by the current keys). */
+function inferKeys(items: HumanItem[], people: Respondent[]): void {
+  for (let pass = 0; pass < 2; pass++) {
+    const next = items.map((it, j) => {
+      const rest = items.map((o, k) => ({ o, k })).filter(({ o, k }) => o.domain === it.domain && k !== j);
+      const xs: number[] = [];
+      const ys: number[] = [];
+      for (const p of people) {
+        const a = p.answers[j];
+        if (a === null || a === undefined) continue;
+        let s = 0;
+        let n = 0;
+        for (const { o, k } of rest) {
+          const b = p.answers[k];
+          if (b === null || b === undefined) continue;
+          s += o.keyed === 'plus' ? b : -b;
+          n++;
+        }
+        if (n) {
+          xs.push(a);
+          ys.push(s / n);
+        }
+      }
+      return pearson(xs, ys) < 0 ? 'minus' : 'plus';
+    });
+    next.forEach((k, j) => (items[j]!.keyed = k));
+  }
+}
+
+/** Domain score: mean of keyed answers (reverse: min + max - x), null without answers. */
+export function domainScore(ds: Pick<HumanDataset, 'items' | 'scale'>, answers: readonly (number | null)[], domain: Domain): number | null {
+  let s = 0;
+  let n = 0;
+  ds.items.forEach((it, j) => {
+    const a = answers[j];
+    if (it.domain !== domain || a === null || a === undefined) return;
+    s += it.keyed === 'plus' ? a : ds.scale.min + ds.scale.max - a;
+    n++;
+  });
+  return n ? s / n : null;
+}
+
+export interface RetestPair {
+  id: string;
+  first: (boolean | null)[];
+  second: (boolean | null)[];
+}
+
+export interface RetestSet {
+  items: { id: string; scale: string; reversed: boolean }[];
+  /** Item ids per scale (E, N, L, ...). */
+  scales: Record<string, { id: string; reversed: boolean }[]>;
+  pairs: RetestPair[];
+  report: LoadReport;
+}
+
+/**
+ * The EPI retest set (psychTools epiR.csv + epi.keys.csv): people are matched on
+ * (study, id), since ids repeat across studies. Answers are coded 1 = yes, 2 = no.
+ */
+export function loadEpiRetest(file: string): RetestSet {
+  const table = readTable(file);
+  const keys = readTable(join(dirname(file), 'epi.keys.csv'));
+  const [sc, ic, rc] = [column(keys, 'scale'), column(keys, 'item'), column(keys, 'reversed')];
+  const scales: RetestSet['scales'] = {};
+  for (const r of keys.rows) (scales[r[sc]!] ??= []).push({ id: r[ic]!, reversed: r[rc]!.trim() === '1' });
+  const itemIds = table.header.filter((h) => /^V\d+$/.test(h));
+  const cols = itemIds.map((id) => column(table, id));
+  const [idCol, timeCol, studyCol] = [column(table, 'id'), column(table, 'time'), column(table, 'study')];
+  const report: LoadReport = { file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: ['matched on (study, id); 1 = yes, 2 = no'] };
+  const byPerson = new Map<string, { first?: (boolean | null)[]; second?: (boolean | null)[] }>();
+  table.rows.forEach((row) => {
+    const key = `${row[studyCol]!.trim()}/${row[idCol]!.trim()}`;
+    const answers = cols.map((c) => {
+      const v = row[c]!.trim();
+      if (v === '1') return true;
+      if (v === '2') return false;
+      bump(report.missingAnswers, v === 'NA' || v === '' ? 'empty or NA' : `not 1 or 2 (${v})`);
+      return null;
+    });
+    const entry = byPerson.get(key) ?? {};
+    const time = row[timeCol]!.trim();
+    if (time === '1') {
+      if (entry.first) bump(report.droppedRows, 'duplicate time 1');
+      entry.first = answers;
+    } else if (time === '2') {
+      if (entry.second) bump(report.droppedRows, 'duplicate time 2');
+      entry.second = answers;
+    } else bump(report.droppedRows, `time not 1 or 2`);
+    byPerson.set(key, entry);
+  });
+  const pairs: RetestPair[] = [];
+  for (const [id, e] of byPerson) {
+    if (e.first && e.second) pairs.push({ id, first: e.first, second: e.second });
+    else bump(report.droppedRows, 'no retest partner', e.first || e.second ? 1 : 0);
+  }
+  report.rowsKept = pairs.length * 2;
+  return { items: itemIds.map((id) => ({ id, scale: Object.keys(scales).find((s) => scales[s]!.some((k) => k.id === id)) ?? '', reversed: false })), scales, pairs, report };
+}

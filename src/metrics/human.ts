@@ -1,0 +1,181 @@
+// Statistics on real human answers: the test-retest ceiling, group differences, honest
+// baselines for predicting a person's held-out answers, and individual-level scores of
+// any predictor. Pure functions over loaded datasets.
+
+import type { Domain } from '../instruments/types.js';
+import { DOMAINS } from '../instruments/types.js';
+import { domainScore, type HumanDataset, type Respondent, type RetestSet } from '../datasets/human.js';
+import { createRng } from '../util/rng.js';
+import { mean, pearson, sd } from './stats.js';
+
+/** The human ceiling: how often people give the same answer twice, and scale test-retest correlations. */
+export function retestCeiling(set: RetestSet): { itemAgreement: number; personAgreement: number; scales: Record<string, number>; people: number } {
+  let same = 0;
+  let both = 0;
+  const perPerson: number[] = [];
+  for (const p of set.pairs) {
+    let s = 0;
+    let n = 0;
+    p.first.forEach((a, i) => {
+      const b = p.second[i];
+      if (a === null || b === null || b === undefined) return;
+      n++;
+      if (a === b) s++;
+    });
+    same += s;
+    both += n;
+    if (n) perPerson.push(s / n);
+  }
+  const index = new Map(set.items.map((it, i) => [it.id, i]));
+  const scaleScore = (answers: (boolean | null)[], keys: { id: string; reversed: boolean }[]) => {
+    let s = 0;
+    for (const k of keys) {
+      const a = answers[index.get(k.id)!];
+      if (a === null || a === undefined) return Number.NaN;
+      s += a !== k.reversed ? 1 : 0;
+    }
+    return s;
+  };
+  const scales: Record<string, number> = {};
+  for (const [name, keys] of Object.entries(set.scales)) {
+    const pairs = set.pairs.map((p) => [scaleScore(p.first, keys), scaleScore(p.second, keys)] as const).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
+    scales[name] = pearson(pairs.map((x) => x[0]), pairs.map((x) => x[1]));
+  }
+  return { itemAgreement: both ? same / both : Number.NaN, personAgreement: mean(perPerson), scales, people: set.pairs.length };
+}
+
+export interface GroupDifference {
+  domain: Domain;
+  /** Cohen's d, group A minus group B, pooled SD. */
+  d: number;
+  meanA: number;
+  meanB: number;
+  nA: number;
+  nB: number;
+}
+
+/** Standardised mean differences in domain scores between two values of a covariate. */
+export function groupDifferences(ds: HumanDataset, people: readonly Respondent[], covariate: string, a: string | number, b: string | number): GroupDifference[] {
+  return DOMAINS.map((domain) => {
+    const scores = (v: string | number) => people.filter((p) => p.covariates[covariate] === v).map((p) => domainScore(ds, p.answers, domain)).filter((x): x is number => x !== null);
+    const xa = scores(a);
+    const xb = scores(b);
+    const pooled = Math.sqrt(((xa.length - 1) * sd(xa) ** 2 + (xb.length - 1) * sd(xb) ** 2) / (xa.length + xb.length - 2));
+    return { domain, d: (mean(xa) - mean(xb)) / pooled, meanA: mean(xa), meanB: mean(xb), nA: xa.length, nB: xb.length };
+  });
+}
+
+/** A seeded split of people into train and test. */
+export function splitPeople<T>(people: readonly T[], testCount: number, seed: number): { train: T[]; test: T[] } {
+  const order = people.map((_, i) => i);
+  const rng = createRng(`split/${seed}`);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const testSet = new Set(order.slice(0, testCount));
+  return { train: people.filter((_, i) => !testSet.has(i)), test: people.filter((_, i) => testSet.has(i)) };
+}
+
+/** Which items are given to the predictor (known answers) and which are held out: `given` per domain, seeded. */
+export function splitItems(ds: HumanDataset, givenPerDomain: number, seed: number): { given: number[]; heldOut: number[] } {
+  const rng = createRng(`items/${seed}`);
+  const given: number[] = [];
+  for (const d of DOMAINS) {
+    const idx = ds.items.map((it, i) => ({ it, i })).filter(({ it }) => it.domain === d).map(({ i }) => i);
+    for (let i = idx.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+    }
+    given.push(...idx.slice(0, givenPerDomain));
+  }
+  const g = new Set(given);
+  return { given: given.sort((a, b) => a - b), heldOut: ds.items.map((_, i) => i).filter((i) => !g.has(i) && ds.items[i]!.domain !== null) };
+}
+
+/** Predicts a person's held-out answers (expected values on the answer scale). */
+export type Predictor = (person: Respondent, heldOut: readonly number[]) => number[];
+
+export function populationMeansBaseline(train: readonly Respondent[], items: number): Predictor {
+  const means = Array.from({ length: items }, (_, j) => mean(train.map((p) => p.answers[j]).filter((x): x is number => x !== null && x !== undefined)));
+  return (_p, heldOut) => heldOut.map((j) => means[j]!);
+}
+
+/** Item means within the person's demographic cell (falling back to the population mean for small cells). */
+export function demographicMeansBaseline(train: readonly Respondent[], items: number, cellOf: (p: Respondent) => string | null, minCell = 30): Predictor {
+  const pop = populationMeansBaseline(train, items);
+  const cells = new Map<string, Respondent[]>();
+  for (const p of train) {
+    const c = cellOf(p);
+    if (c !== null) cells.set(c, [...(cells.get(c) ?? []), p]);
+  }
+  const cellMeans = new Map([...cells].filter(([, ps]) => ps.length >= minCell).map(([c, ps]) => [c, populationMeansBaseline(ps, items)]));
+  return (p, heldOut) => (cellMeans.get(cellOf(p) ?? '') ?? pop)(p, heldOut);
+}
+
+/** k nearest neighbours on the given items (Euclidean over the ones both answered); their mean held-out answers. */
+export function nearestNeighbourBaseline(train: readonly Respondent[], items: number, given: readonly number[], k = 25): Predictor {
+  const pop = populationMeansBaseline(train, items);
+  return (p, heldOut) => {
+    const best: { d: number; q: Respondent }[] = [];
+    for (const q of train) {
+      let s = 0;
+      let n = 0;
+      for (const j of given) {
+        const a = p.answers[j];
+        const b = q.answers[j];
+        if (a === null || b === null || a === undefined || b === undefined) continue;
+        s += (a - b) ** 2;
+        n++;
+      }
+      if (!n) continue;
+      const d = Math.sqrt(s / n);
+      if (best.length < k || d < best[best.length - 1]!.d) {
+        best.push({ d, q });
+        best.sort((x, y) => x.d - y.d);
+        if (best.length > k) best.pop();
+      }
+    }
+    const fallback = pop(p, heldOut);
+    return heldOut.map((j, i) => {
+      const xs = best.map((b) => b.q.answers[j]).filter((x): x is number => x !== null && x !== undefined);
+      return xs.length ? mean(xs) : fallback[i]!;
+    });
+  };
+}
+
+export interface IndividualScores {
+  /** Share of held-out answers predicted exactly (prediction rounded to the nearest option). */
+  accuracy: number;
+  mae: number;
+  /** Mean over people of the correlation between their predicted and real held-out answers. */
+  personCorrelation: number;
+  people: number;
+  answers: number;
+}
+
+export function scorePredictor(predict: Predictor, test: readonly Respondent[], heldOut: readonly number[], scale: { min: number; max: number }): IndividualScores {
+  let exact = 0;
+  let abs = 0;
+  let n = 0;
+  const rs: number[] = [];
+  for (const p of test) {
+    const pred = predict(p, heldOut);
+    const xs: number[] = [];
+    const ys: number[] = [];
+    heldOut.forEach((j, i) => {
+      const a = p.answers[j];
+      if (a === null || a === undefined) return;
+      const y = pred[i]!;
+      const rounded = Math.min(scale.max, Math.max(scale.min, Math.round(y)));
+      if (rounded === a) exact++;
+      abs += Math.abs(y - a);
+      n++;
+      xs.push(y);
+      ys.push(a);
+    });
+    const r = pearson(xs, ys);
+    if (Number.isFinite(r)) rs.push(r);
+  }
+  return { accuracy: n ? exact / n : Number.NaN, mae: n ? abs / n : Number.NaN, personCorrelation: mean(rs), people: test.length, answers: n };
+}

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { loadBig5, loadEpiRetest, loadSapa } from '../src/datasets/human.js';
+import { readTable } from '../src/datasets/table.js';
+import { demographicMeansBaseline, groupDifferences, nearestNeighbourBaseline, populationMeansBaseline, retestCeiling, scorePredictor, splitItems, splitPeople } from '../src/metrics/human.js';
+import { SHARED, tempDir } from './helpers.js';
+
+const HUMAN = join(SHARED, 'data', 'human');
+
+test('the EPI retest ceiling reproduces the data: about 81% of items answered the same, E about .82, N about .79', () => {
+  const set = loadEpiRetest(join(HUMAN, 'psychtools_epiR', 'epiR.csv'));
+  assert.equal(set.pairs.length, 474, 'ids repeat across studies: people are matched on (study, id)');
+  assert.equal(set.items.length, 57);
+  const c = retestCeiling(set);
+  assert.ok(Math.abs(c.itemAgreement - 0.813) < 0.01, `agreement ${c.itemAgreement}`);
+  assert.ok(Math.abs(c.scales.E! - 0.82) < 0.03, `E ${c.scales.E}`);
+  assert.ok(Math.abs(c.scales.N! - 0.79) < 0.03, `N ${c.scales.N}`);
+  assert.ok(c.scales.L! < c.scales.E!, 'the lie scale is the least stable, as documented (.66)');
+  assert.ok((set.report.missingAnswers['empty or NA'] ?? 0) > 0, 'missing answers are counted');
+});
+
+test('BIG5 loader: 0 = missed, impossible ages, tab separation with CRLF; N keyed as neuroticism; women score higher in N and A (d 0.3 to 0.45)', () => {
+  const ds = loadBig5(join(HUMAN, 'big5_osp_19719', 'data.csv'));
+  assert.equal(ds.report.rowsRead, 19719);
+  assert.equal(ds.report.rowsKept + Object.values(ds.report.droppedRows).reduce((a, b) => a + b, 0), 19719);
+  assert.equal(ds.report.cleanedCovariates['age outside 10..100 set missing'], 83);
+  assert.ok((ds.report.missingAnswers['0 = missed'] ?? 0) > 0);
+  assert.ok(ds.respondents.every((p) => p.covariates.age === null || ((p.covariates.age as number) >= 10 && (p.covariates.age as number) <= 100)));
+  assert.equal(ds.items.find((i) => i.id === 'N1')!.keyed, 'plus', '"I get stressed out easily" scores up on neuroticism');
+  assert.equal(ds.items.find((i) => i.id === 'N2')!.keyed, 'minus');
+  const diffs = new Map(groupDifferences(ds, ds.respondents, 'gender', 'female', 'male').map((g) => [g.domain, g]));
+  for (const d of ['N', 'A'] as const) {
+    const g = diffs.get(d)!;
+    assert.ok(g.d >= 0.25 && g.d <= 0.5, `${d}: d = ${g.d}`);
+    assert.ok(g.nA > 5000 && g.nB > 5000);
+  }
+});
+
+test('SAPA loader: 70 Big Five items on 1..6, keying inferred and reported; the same gender differences appear', () => {
+  const ds = loadSapa(join(HUMAN, 'psychtools_spi', 'spi.csv'));
+  assert.equal(ds.items.length, 70);
+  assert.equal(ds.respondents.length, 4000);
+  // Items whose wording is reversed come out reverse-keyed.
+  for (const id of ['q_4296', 'q_904']) assert.equal(ds.items.find((i) => i.id === id)!.keyed, 'minus', id);
+  assert.match(ds.report.notes.join(' '), /reverse-keyed: .*q_4296/);
+  const diffs = new Map(groupDifferences(ds, ds.respondents, 'sex', 'female', 'male').map((g) => [g.domain, g.d]));
+  assert.ok(diffs.get('N')! > 0.25 && diffs.get('A')! > 0.25, JSON.stringify([...diffs]));
+});
+
+test('baselines on a seeded held-out split of real people: nearest neighbours beat demographic and population means', () => {
+  for (const ds of [loadBig5(join(HUMAN, 'big5_osp_19719', 'data.csv')), loadSapa(join(HUMAN, 'psychtools_spi', 'spi.csv'))]) {
+    const { train, test: people } = splitPeople(ds.respondents, 200, 7);
+    const { given, heldOut } = splitItems(ds, 4, 7);
+    assert.equal(given.length, 20);
+    const cell = (p: (typeof train)[number]) => {
+      const g = p.covariates.gender ?? p.covariates.sex;
+      const a = p.covariates.age as number | null;
+      return g && a ? `${g}/${a < 25 ? 'young' : a < 40 ? 'mid' : 'older'}` : null;
+    };
+    const pop = scorePredictor(populationMeansBaseline(train, ds.items.length), people, heldOut, ds.scale);
+    const demo = scorePredictor(demographicMeansBaseline(train, ds.items.length, cell), people, heldOut, ds.scale);
+    const knn = scorePredictor(nearestNeighbourBaseline(train, ds.items.length, given), people, heldOut, ds.scale);
+    assert.ok(knn.mae < demo.mae && demo.mae <= pop.mae + 1e-9, `${ds.name}: MAE knn ${knn.mae}, demo ${demo.mae}, pop ${pop.mae}`);
+    assert.ok(knn.accuracy > pop.accuracy && knn.personCorrelation > pop.personCorrelation);
+    assert.ok(pop.accuracy > 0.2 && pop.accuracy < 0.5, `${ds.name}: population-mean accuracy ${pop.accuracy}`);
+  }
+});
+
+test('a malformed table or a missing column is a one-line error naming the file', () => {
+  const dir = tempDir();
+  const bad = join(dir, 'data.csv');
+  writeFileSync(bad, 'a,b,c\r\n1,2,3\r\n4,5\r\n');
+  assert.throws(() => readTable(bad), /data\.csv:3: 2 fields where the header has 3/);
+  writeFileSync(bad, 'race\tage\n1\t20\n');
+  writeFileSync(join(dir, 'codebook.txt'), 'E1\tI am the life of the party.(+)\n');
+  assert.throws(() => loadBig5(bad), /expected 50 items in codebook\.txt, found 1/);
+});
