@@ -77,3 +77,68 @@ test('a malformed table or a missing column is a one-line error naming the file'
   writeFileSync(join(dir, 'codebook.txt'), 'E1\tI am the life of the party.(+)\n');
   assert.throws(() => loadBig5(bad), /expected 50 items in codebook\.txt, found 1/);
 });
+
+test('population metrics on real BIG5 answers: two halves of the people recover each other (structure r > .95, five-factor congruence > .95); simulated twins with known accuracy, compression and amplification are recovered', async () => {
+  const { correlationMatrix, structureRecovery, varimaxLoadings, matchedCongruence, effectReplication, varianceCompression } = await import('../src/metrics/human.js');
+  const { domainScore } = await import('../src/datasets/human.js');
+  const { createRng } = await import('../src/util/rng.js');
+  const { mean } = await import('../src/metrics/stats.js');
+  const ds = loadBig5(join(HUMAN, 'big5_osp_19719', 'data.csv'));
+  const a = ds.respondents.slice(0, 3000);
+  const b = ds.respondents.slice(3000, 6000);
+  const ca = correlationMatrix(a.map((p) => p.answers));
+  const cb = correlationMatrix(b.map((p) => p.answers));
+  assert.ok(structureRecovery(cb, ca) > 0.95);
+  const la = varimaxLoadings(ca, 5);
+  // The five rotated factors are the five domains: each domain's items load mostly on one factor.
+  for (const d of ['E', 'N', 'A', 'C', 'O'] as const) {
+    const idx = ds.items.map((it, i) => (it.domain === d ? i : -1)).filter((i) => i >= 0);
+    const avg = [0, 1, 2, 3, 4].map((f) => mean(idx.map((i) => Math.abs(la[i]![f]!))));
+    const sorted = [...avg].sort((x, y) => y - x);
+    assert.ok(sorted[0]! > 2 * sorted[1]!, `${d}: ${avg.map((x) => x.toFixed(2))}`);
+  }
+  assert.ok(matchedCongruence(varimaxLoadings(cb, 5), la).every((c) => c > 0.95));
+
+  // Simulated twins built from real people with known properties.
+  const rng = createRng('twins');
+  const people = ds.respondents.slice(0, 4000).filter((p) => p.covariates.gender === 'female' || p.covariates.gender === 'male');
+  const items = ds.items.map((_, j) => j);
+  const itemMean = items.map((j) => mean(people.map((p) => p.answers[j]).filter((x): x is number => x !== null)));
+  for (const accuracy of [0.35, 0.6, 0.85]) {
+    let exact = 0;
+    let n = 0;
+    for (const p of people)
+      for (const j of items) {
+        const real = p.answers[j];
+        if (real === null || real === undefined) continue;
+        const wrong = [1, 2, 3, 4, 5].filter((x) => x !== real);
+        const twin = rng.next() < accuracy ? real : wrong[rng.int(4)]!;
+        if (twin === real) exact++;
+        n++;
+      }
+    assert.ok(Math.abs(exact / n - accuracy) < 0.05, `accuracy ${exact / n} vs ${accuracy}`);
+  }
+  for (const c of [0.3, 0.6, 0.9]) {
+    const ratios = items.map((j) => {
+      const real = people.map((p) => p.answers[j]).filter((x): x is number => x !== null);
+      const twin = real.map((x) => itemMean[j]! + c * (x - itemMean[j]!) + 0.05 * rng.normal());
+      return varianceCompression(twin, real);
+    });
+    assert.ok(Math.abs(mean(ratios) - c) < 0.05, `compression ${mean(ratios)} vs ${c}`);
+  }
+  const byGender = (g: string) => people.filter((p) => p.covariates.gender === g);
+  const groupMeans = new Map(['female', 'male'].map((g) => [g, items.map((j) => mean(byGender(g).map((p) => p.answers[j]).filter((x): x is number => x !== null)))]));
+  for (const k of [0.5, 1, 2]) {
+    // Each twin's answers move its group's offset from the grand mean by a factor k (identity-congruent bias when k > 1).
+    const twins = people.map((p) => ({ ...p, answers: p.answers.map((x, j) => (x === null ? null : x + (k - 1) * (groupMeans.get(p.covariates.gender as string)![j]! - itemMean[j]!))) }));
+    const d = (ps: typeof people) => {
+      const f = ps.filter((p) => p.covariates.gender === 'female').map((p) => domainScore(ds, p.answers, 'N')!);
+      const m = ps.filter((p) => p.covariates.gender === 'male').map((p) => domainScore(ds, p.answers, 'N')!);
+      const pooled = Math.sqrt((f.reduce((s, x) => s + (x - mean(f)) ** 2, 0) + m.reduce((s, x) => s + (x - mean(m)) ** 2, 0)) / (f.length + m.length - 2));
+      return (mean(f) - mean(m)) / pooled;
+    };
+    const r = effectReplication('N: female - male', d(people), d(twins));
+    assert.ok(r.replicated);
+    assert.ok(Math.abs(r.amplification - k) < 0.1, `amplification ${r.amplification} vs ${k}`);
+  }
+});

@@ -179,3 +179,146 @@ export function scorePredictor(predict: Predictor, test: readonly Respondent[], 
   }
   return { accuracy: n ? exact / n : Number.NaN, mae: n ? abs / n : Number.NaN, personCorrelation: mean(rs), people: test.length, answers: n };
 }
+
+/** Pearson correlation matrix of columns (pairwise complete). */
+export function correlationMatrix(rows: readonly (readonly (number | null)[])[]): number[][] {
+  const k = rows[0]?.length ?? 0;
+  const out = Array.from({ length: k }, () => new Array<number>(k).fill(1));
+  for (let a = 0; a < k; a++)
+    for (let b = a + 1; b < k; b++) {
+      const xs: number[] = [];
+      const ys: number[] = [];
+      for (const r of rows) {
+        const x = r[a];
+        const y = r[b];
+        if (x === null || y === null || x === undefined || y === undefined) continue;
+        xs.push(x);
+        ys.push(y);
+      }
+      out[a]![b] = out[b]![a] = pearson(xs, ys);
+    }
+  return out;
+}
+
+/** Recovery of the inter-item correlation structure: the correlation of the two matrices' off-diagonal entries. */
+export function structureRecovery(simulated: number[][], real: number[][]): number {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let a = 0; a < real.length; a++)
+    for (let b = a + 1; b < real.length; b++) {
+      const x = simulated[a]![b]!;
+      const y = real[a]![b]!;
+      if (Number.isFinite(x) && Number.isFinite(y)) {
+        xs.push(x);
+        ys.push(y);
+      }
+    }
+  return pearson(xs, ys);
+}
+
+/** Tucker's congruence coefficient of two loading vectors. */
+export function tuckerCongruence(a: readonly number[], b: readonly number[]): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! ** 2;
+    bb += b[i]! ** 2;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+/**
+ * Loadings of the top `factors` principal components of a correlation matrix (eigenvectors
+ * scaled by the square root of their eigenvalues), varimax-rotated. Items x factors.
+ */
+export function varimaxLoadings(corr: number[][], factors: number): number[][] {
+  const n = corr.length;
+  const m = corr.map((r) => [...r]);
+  const loadings: number[][] = Array.from({ length: n }, () => []);
+  const rng = createRng('loadings');
+  for (let f = 0; f < factors; f++) {
+    let v = Array.from({ length: n }, () => rng.normal());
+    let lambda = 0;
+    for (let it = 0; it < 500; it++) {
+      const w = m.map((row) => row.reduce((s, x, j) => s + x * v[j]!, 0));
+      const len = Math.hypot(...w);
+      v = w.map((x) => x / len);
+      lambda = len;
+    }
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m[i]![j]! -= lambda * v[i]! * v[j]!;
+    v.forEach((x, i) => loadings[i]!.push(x * Math.sqrt(lambda)));
+  }
+  // Varimax (Kaiser), pairwise rotations until stable.
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let moved = 0;
+    for (let p = 0; p < factors; p++)
+      for (let q = p + 1; q < factors; q++) {
+        let A = 0;
+        let B = 0;
+        let C = 0;
+        let D = 0;
+        for (let i = 0; i < n; i++) {
+          const x = loadings[i]![p]!;
+          const y = loadings[i]![q]!;
+          const u = x * x - y * y;
+          const w = 2 * x * y;
+          A += u;
+          B += w;
+          C += u * u - w * w;
+          D += 2 * u * w;
+        }
+        const phi = Math.atan2(D - (2 * A * B) / n, C - (A * A - B * B) / n) / 4;
+        if (Math.abs(phi) < 1e-10) continue;
+        moved++;
+        const [c, s] = [Math.cos(phi), Math.sin(phi)];
+        for (let i = 0; i < n; i++) {
+          const x = loadings[i]![p]!;
+          const y = loadings[i]![q]!;
+          loadings[i]![p] = c * x + s * y;
+          loadings[i]![q] = -s * x + c * y;
+        }
+      }
+    if (!moved) break;
+  }
+  return loadings;
+}
+
+/** Per factor of `real`, the best |congruence| with any factor of `simulated` (greedy one-to-one matching). */
+export function matchedCongruence(simulated: number[][], real: number[][]): number[] {
+  const k = real[0]!.length;
+  const col = (m: number[][], j: number) => m.map((r) => r[j]!);
+  const used = new Set<number>();
+  const out: number[] = [];
+  const pairs: { i: number; j: number; c: number }[] = [];
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) pairs.push({ i, j, c: Math.abs(tuckerCongruence(col(real, i), col(simulated, j))) });
+  pairs.sort((a, b) => b.c - a.c);
+  const done = new Set<number>();
+  for (const p of pairs) {
+    if (done.has(p.i) || used.has(p.j)) continue;
+    out[p.i] = p.c;
+    done.add(p.i);
+    used.add(p.j);
+  }
+  return out;
+}
+
+export interface EffectReplication {
+  effect: string;
+  realD: number;
+  simulatedD: number;
+  /** Same sign (and the real effect is not ~0). */
+  replicated: boolean;
+  /** simulated d / real d: above 1, the simulation exaggerates the difference (identity-congruent bias). */
+  amplification: number;
+}
+
+export function effectReplication(effect: string, realD: number, simulatedD: number): EffectReplication {
+  return { effect, realD, simulatedD, replicated: Math.sign(realD) === Math.sign(simulatedD) && Math.abs(realD) > 0.05, amplification: simulatedD / realD };
+}
+
+/** Variance compression of one item across a group: SD of simulated answers / SD of real answers. */
+export function varianceCompression(simulated: readonly number[], real: readonly number[]): number {
+  return sd(simulated) / sd(real);
+}
