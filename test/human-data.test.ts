@@ -142,3 +142,19 @@ test('population metrics on real BIG5 answers: two halves of the people recover 
     assert.ok(Math.abs(r.amplification - k) < 0.1, `amplification ${r.amplification} vs ${k}`);
   }
 });
+
+test('generic column map: quotes, CRLF, missing codes, out-of-range answers and ages, repeated ids, each counted; an unknown column is one line', async () => {
+  const { loadGeneric } = await import('../src/datasets/human.js');
+  const dir = tempDir();
+  const file = join(dir, 'people.csv');
+  writeFileSync(file, 'pid,age,sex,q1,q2,"q3"\r\n7,34,f,4,2,5\r\n7,250,m,0,-9,3\r\n8,NA,x,9,1,"2"\r\n9,41,f,0,0,0\r\n');
+  const ds = loadGeneric({ file, id: 'pid', scale: { min: 1, max: 5 }, missing: [-9], items: [{ column: 'q1', text: 'I talk a lot.', domain: 'E' }, { column: 'q2', text: 'I am quiet.', domain: 'E', keyed: 'minus' }, { column: 'q3', text: 'I worry.', domain: 'N' }], covariates: [{ column: 'age', kind: 'number', min: 10, max: 100 }, { column: 'sex', kind: 'category', labels: { f: 'female', m: 'male' } }] });
+  assert.deepEqual(ds.respondents.map((p) => p.id), ['7', '7#2', '8']);
+  assert.equal(ds.report.droppedRows['no answers'], 1);
+  assert.deepEqual(ds.report.missingAnswers, { '0 = missed': 4, 'missing code -9': 1, 'outside 1..5': 1 });
+  assert.equal(ds.report.cleanedCovariates['age outside 10..100 set missing'], 1);
+  assert.equal(ds.report.cleanedCovariates['repeated id made unique'], 1);
+  assert.deepEqual(ds.respondents.map((p) => p.covariates.sex), ['female', 'male', 'x']);
+  assert.deepEqual(ds.respondents[0]!.answers, [4, 2, 5]);
+  assert.throws(() => loadGeneric({ file, scale: { min: 1, max: 5 }, items: [{ column: 'q9', text: 'x' }] }), /people\.csv: no column "q9" \(columns: pid, age, sex, q1, q2, q3\)/);
+});

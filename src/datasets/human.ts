@@ -251,3 +251,68 @@ export function loadEpiRetest(file: string): RetestSet {
   report.rowsKept = pairs.length * 2;
   return { items: itemIds.map((id) => ({ id, scale: Object.keys(scales).find((s) => scales[s]!.some((k) => k.id === id)) ?? '', reversed: false })), scales, pairs, report };
 }
+
+export interface GenericLayout {
+  file: string;
+  name?: string;
+  /** Column holding the respondent id (default: the row's line number). */
+  id?: string;
+  scale: { min: number; max: number };
+  /** Codes that mean "no answer" besides empty and NA (e.g. 0, -9). */
+  missing?: (string | number)[];
+  items: { column: string; text: string; domain?: Domain | null; keyed?: 'plus' | 'minus' }[];
+  covariates?: { column: string; name?: string; kind: 'number' | 'category'; min?: number; max?: number; labels?: Record<string, string> }[];
+}
+
+/** Any respondents-by-items table, described by a column map. */
+export function loadGeneric(layout: GenericLayout): HumanDataset {
+  const table = readTable(layout.file);
+  const report: LoadReport = { file: layout.file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: [] };
+  const missing = new Set((layout.missing ?? []).map(String));
+  const itemCols = layout.items.map((it) => column(table, it.column));
+  const covCols = (layout.covariates ?? []).map((c) => ({ ...c, index: column(table, c.column) }));
+  const idCol = layout.id ? column(table, layout.id) : -1;
+  const seen = new Map<string, number>();
+  const respondents: Respondent[] = [];
+  table.rows.forEach((row, r) => {
+    const answers = itemCols.map((c) => {
+      const raw = row[c]!.trim();
+      if (missing.has(raw)) {
+        bump(report.missingAnswers, `missing code ${raw}`);
+        return null;
+      }
+      return answer(raw, layout.scale.min, layout.scale.max, report);
+    });
+    if (answers.every((a) => a === null)) {
+      bump(report.droppedRows, 'no answers');
+      return;
+    }
+    const covariates: Respondent['covariates'] = {};
+    for (const c of covCols) {
+      const raw = row[c.index]!.trim();
+      const name = c.name ?? c.column;
+      if (raw === '' || raw === 'NA' || missing.has(raw)) {
+        covariates[name] = null;
+        continue;
+      }
+      if (c.kind === 'category') covariates[name] = c.labels?.[raw] ?? raw;
+      else {
+        const v = Number(raw);
+        const ok = Number.isFinite(v) && (c.min === undefined || v >= c.min) && (c.max === undefined || v <= c.max);
+        if (!ok) bump(report.cleanedCovariates, `${name} outside ${c.min ?? '-inf'}..${c.max ?? 'inf'} set missing`);
+        covariates[name] = ok ? v : null;
+      }
+    }
+    // Ids may repeat (several studies in one file): later rows get a suffix, and the report says so.
+    let id = idCol >= 0 ? row[idCol]!.trim() : `row${table.lines[r]}`;
+    const n = seen.get(id) ?? 0;
+    seen.set(id, n + 1);
+    if (n > 0) {
+      bump(report.cleanedCovariates, 'repeated id made unique');
+      id = `${id}#${n + 1}`;
+    }
+    respondents.push({ id, covariates, answers });
+  });
+  report.rowsKept = respondents.length;
+  return { name: layout.name ?? 'generic', scale: layout.scale, items: layout.items.map((it) => ({ id: it.column, text: it.text, domain: it.domain ?? null, keyed: it.keyed ?? 'plus' })), respondents, report };
+}
