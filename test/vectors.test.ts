@@ -167,6 +167,13 @@ test('llama.cpp control vectors: export field by field, round trip of every valu
   const data = [new Float32Array([1, 2, 3]), new Float32Array([-4, 5.5, 6])].map((a) => pad(Buffer.from(a.buffer)));
   const foreign = join(dir, 'foreign.gguf');
   writeFileSync(foreign, Buffer.concat([pad(head), ...data]));
+  // repeng's export_gguf writes the same tensors with controlvector.layer_count as uint32.
+  const repeng = join(dir, 'repeng.gguf');
+  const kvU32 = Buffer.concat([str('general.architecture'), u32(8), str('controlvector'), str('controlvector.model_hint'), u32(8), str('mistral'), str('controlvector.layer_count'), u32(4), u32(2)]);
+  writeFileSync(repeng, Buffer.concat([pad(Buffer.concat([Buffer.from('GGUF'), u32(3), u64(2), u64(3), kvU32, infos])), ...data]));
+  const fromRepeng = readVectorFile(repeng);
+  assert.deepEqual([fromRepeng.metadata.model_hint, fromRepeng.metadata.layer_count], ['mistral', '2']);
+  assert.deepEqual([...fromRepeng.layers.get(1)!], [1, 2, 3]);
   const imported = readVectorFile(foreign);
   assert.equal(imported.format, 'llama.cpp');
   assert.equal(imported.metadata.model_hint, 'llama');
