@@ -64,13 +64,19 @@ export interface SimOptions {
   judgeFlip: number;
   /** Chance that a reply repeats a fact of the persona this instance served just before (a multi-tenancy leak). */
   leakRate: number;
+  /** Human twins: chance the twin aims at the person's real answer (else a random other option). */
+  twinAccuracy: number;
+  /** Human twins: the twin's answers sit this fraction of the way from the item mean to the real answer (1 = no compression). */
+  twinCompression: number;
+  /** Human twins: the person's group offset from the item mean is multiplied by this (1 = none; above 1, identity-congruent bias). */
+  twinAmplification: number;
 }
 
-export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE, latencyMs: 0, turnNoise: 0.05, judgeNoise: 0.5, judgeFailRate: 0, judgeFlip: 0, leakRate: 0 };
+export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE, latencyMs: 0, turnNoise: 0.05, judgeNoise: 0.5, judgeFailRate: 0, judgeFlip: 0, leakRate: 0, twinAccuracy: 1, twinCompression: 1, twinAmplification: 1 };
 
-const NUMERIC_OPTIONS = ['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate', 'latencyMs', 'turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate'] as const;
+const NUMERIC_OPTIONS = ['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate', 'latencyMs', 'turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate', 'twinAccuracy', 'twinCompression', 'twinAmplification'] as const;
 /** Options that change answers and were added after the first release: in the id only when not at their default, so older stores keep their cache. */
-const LATER_OPTIONS = ['turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate'] as const;
+const LATER_OPTIONS = ['turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate', 'twinAccuracy', 'twinCompression', 'twinAmplification'] as const;
 
 function logistic(x: number): number {
   return 1 / (1 + Math.exp(-x));
@@ -204,8 +210,31 @@ export class SimulatedPanel implements Backend {
     if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs));
   }
 
+  /**
+   * A simulated human twin: it aims at t = itemMean + compression * (real - itemMean) +
+   * (amplification - 1) * groupOffset with probability twinAccuracy, else at a random other
+   * option, and answers with the two options around t weighted so the expected answer is t.
+   */
+  private twinProbs(hints: NonNullable<OptionProbsRequest['hints']>, options: number): number[] {
+    const tw = hints.twin!;
+    const o = this.options;
+    const rng = createRng(seedFromString(`${o.seed}/twin/${tw.person}/${hints.item?.id ?? ''}`));
+    let t = tw.itemMean + o.twinCompression * (tw.real - tw.itemMean) + (o.twinAmplification - 1) * tw.groupOffset;
+    if (rng.next() >= o.twinAccuracy) {
+      const others = Array.from({ length: options }, (_, i) => tw.min + i).filter((x) => x !== Math.round(t));
+      t = others[rng.int(others.length)]!;
+    }
+    t = Math.min(tw.max, Math.max(tw.min, t));
+    const lo = Math.floor(t);
+    const probs = new Array<number>(options).fill(0);
+    probs[lo - tw.min] = 1 - (t - lo);
+    if (t > lo) probs[lo + 1 - tw.min] = t - lo;
+    return probs;
+  }
+
   async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
     await this.delay();
+    if (request.hints?.twin) return { probs: this.twinProbs(request.hints, request.options.length), coverage: 1 };
     if (request.options.length !== 5) throw new BackendError('sim: the simulated panel answers 5-option items only', false);
     return { probs: this.probsFor(request.hints), coverage: 1 };
   }
@@ -217,6 +246,12 @@ export class SimulatedPanel implements Backend {
       const text = simDialogueReply(request, this.dialogueContext());
       if (hints.task === 'persona') this.noteTenant(request);
       return { text, finishReason: 'stop' };
+    }
+    if (hints?.twin) {
+      const probs = this.twinProbs(hints, hints.twin.max - hints.twin.min + 1);
+      let u = createRng(seedFromString(`${this.options.seed}/twin-sample/${hints.twin.person}/${hints.item?.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`)).next();
+      const k = probs.findIndex((p) => (u -= p) <= 0);
+      return { text: String(hints.twin.min + (k < 0 ? probs.length - 1 : k)), finishReason: 'stop' };
     }
     if (!hints?.item) {
       return { text: '[simulated panel: no model text; sim: only answers inventory items and multi-turn probe roles]', finishReason: 'stop' };

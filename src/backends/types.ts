@@ -44,6 +44,8 @@ export interface ProbeHints {
   key?: string;
   /** One model instance serving interleaved personas ('shared') or each alone ('alone'). */
   tenancy?: 'shared' | 'alone';
+  /** Human twins: the real person's answer and the item's population and group means (only `sim:` reads them). */
+  twin?: { real: number; itemMean: number; groupOffset: number; min: number; max: number; person: string };
 }
 
 export type ProbeTask = 'persona' | 'attacker' | 'interlocutor' | 'judge' | 'generator' | 'mcq' | 'yes-no';

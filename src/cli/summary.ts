@@ -26,6 +26,12 @@ export function summaryText(a: RunAnalysis): string {
   }
   if (a.stickiness) out.push(stickinessText(a));
   if (a.consistency) out.push(consistencyText(a));
+  if (a.twins) {
+    const t = a.twins;
+    out.push(`\nHuman twins: ${t.people} people of ${t.dataset}, ${t.heldOutItems} held-out items; ceiling ${f2(t.ceiling.value)} (${t.ceiling.source})`);
+    for (const r of [...t.results.map((x) => ({ name: `${x.model} / ${x.style}`, ...x })), ...t.baselines.map((x) => ({ name: `baseline: ${x.baseline}`, ...x }))])
+      out.push(`  ${r.name}: accuracy ${f2(r.individual.accuracy)} (normalized ${f2(r.individual.normalizedAccuracy)}), MAE ${f2(r.individual.mae)}, person r ${f2(r.individual.personCorrelation)}, compression ${f2(r.compression.overall)}, structure r ${f2(r.structure)}`);
+  }
   out.push(`\ntasks ${a.counters.tasks} · served from store ${a.counters.cacheHits} · errors ${a.counters.errors} (final ${a.counters.finalErrors})`);
   return out.join('\n');
 }

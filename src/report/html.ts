@@ -4,7 +4,7 @@ import type { FidelityReport } from '../metrics/fidelity.js';
 import { renderSvg, targetVsMeasuredSpec, type TargetVsMeasuredRow } from './charts.js';
 
 import { escapeHtml, f2, ci } from './html-parts.js';
-import { consistencySection, stickinessSection } from './probes-html.js';
+import { consistencySection, stickinessSection, twinsSection } from './probes-html.js';
 
 export { escapeHtml };
 
@@ -48,5 +48,6 @@ ${rec}</section>`);
 <p>Run <code>${escapeHtml(analysis.runId)}</code>. Tasks ${analysis.counters.tasks} (served from the store: ${analysis.counters.cacheHits}); errors recorded ${analysis.counters.errors}, of which final ${analysis.counters.finalErrors}.</p>
 ${sections.length ? `<h2>Fidelity</h2>${sections.join('\n')}` : ''}
 ${analysis.stickiness ? `<h2>Stickiness under adversarial pressure</h2>${await stickinessSection(analysis.stickiness)}` : ''}
-${analysis.consistency ? `<h2>Consistency</h2>${consistencySection(analysis.consistency)}` : ''}</body></html>`;
+${analysis.consistency ? `<h2>Consistency</h2>${consistencySection(analysis.consistency)}` : ''}
+${analysis.twins ? `<h2>Human twins</h2>${twinsSection(analysis.twins)}` : ''}</body></html>`;
 }

@@ -5,6 +5,7 @@
 import { DOMAINS } from '../instruments/types.js';
 import type { StickinessAnalysis } from '../probes/stickiness.js';
 import type { ConsistencyAnalysis } from '../probes/consistency.js';
+import type { TwinsAnalysis } from '../probes/twins.js';
 import { renderSvg, retentionSpec, type RetentionRow } from './charts.js';
 import { escapeHtml, f2, ci, table } from './html-parts.js';
 
@@ -76,4 +77,15 @@ export function consistencySection(c: ConsistencyAnalysis): string {
     parts.push(table(['Model', 'Persona', 'Games', 'Consistent', 'Reveal fits the answers', 'Unparsed answers', 'Objects left per game'], c.twentyQuestions.rows.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), String(r.games), String(r.consistent), String(r.revealConsistent), String(r.unparsed), r.candidates.join(', ')])));
   }
   return parts.join('\n');
+}
+
+export function twinsSection(t: TwinsAnalysis): string {
+  const row = (name: string, style: string, r: TwinsAnalysis['results'][number] | TwinsAnalysis['baselines'][number]) => {
+    const main = r.effects.filter((e) => Math.abs(e.realD) > 0.2);
+    return [escapeHtml(name), escapeHtml(style), f2(r.individual.accuracy), f2(r.individual.normalizedAccuracy), f2(r.individual.mae), f2(r.individual.personCorrelation), f2(r.compression.overall), f2(r.structure), escapeHtml(main.map((e) => `${e.effect}: real d ${f2(e.realD)}, twin d ${f2(e.simulatedD)} (×${f2(e.amplification)})`).join('; ') || '—')];
+  };
+  const head = ['Model or baseline', 'Conditioning', 'Exact accuracy', 'Normalized accuracy', 'MAE', 'Person r', 'Variance compression', 'Structure recovery r', 'Group differences (|real d| > 0.2)'];
+  return `<p>${t.people} real respondents of <code>${escapeHtml(t.dataset)}</code>, ${t.givenItems} items given as known answers, ${t.heldOutItems} held out and predicted. Ceiling: ${f2(t.ceiling.value)} (${escapeHtml(t.ceiling.source)}). Loader: ${t.load.rowsKept} of ${t.load.rowsRead} rows kept; dropped ${escapeHtml(JSON.stringify(t.load.droppedRows))}; missing answers ${escapeHtml(JSON.stringify(t.load.missingAnswers))}; ${escapeHtml(JSON.stringify(t.load.cleanedCovariates))}.</p>
+${table(head, [...t.results.map((r) => row(r.model, r.style, r)), ...t.baselines.map((b) => row(b.baseline, 'baseline (fitted on the other people)', b))])}
+${table(['Model', 'Conditioning', 'Replication rate of group differences [95% CI]'], t.replication.map((r) => [escapeHtml(r.model), escapeHtml(r.style), ci(r.rate)]))}`;
 }

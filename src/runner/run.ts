@@ -16,6 +16,7 @@ import { UserError } from '../util/errors.js';
 import { attackLibrary } from '../probes/attacks.js';
 import { analyzeStickiness, familiesOf, runStickiness, simSubjectOf, type ResolvedCondition, type StickinessAnalysis } from '../probes/stickiness.js';
 import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from '../probes/consistency.js';
+import { analyzeTwins, planTwins, twinTasks, twinsBaseDir, type TwinTask, type TwinsAnalysis } from '../probes/twins.js';
 import { hashOf } from '../util/hash.js';
 import { executeTasks, type CallCounters } from './execute.js';
 import { simulationRecovery, type RecoveryReport } from '../metrics/recovery.js';
@@ -44,6 +45,7 @@ export interface RunAnalysis {
   models: ModelAnalysis[];
   stickiness?: StickinessAnalysis;
   consistency?: ConsistencyAnalysis;
+  twins?: TwinsAnalysis;
   counters: { tasks: number; cacheHits: number; errors: number; finalErrors: number };
 }
 
@@ -123,6 +125,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   // A persona vector used as the retention direction is read now (a bad file fails before any call) and stored with the run.
   const fixed = suite.stickiness?.retention.activations;
   const direction = fixed?.vector ? directionFromFile(resolve(baseDir ?? '.', fixed.vector), fixed.hook) : undefined;
+  // The human data is read and split now: a bad file fails before any call.
+  const twinPlan = suite.twins ? planTwins(suite, twinsBaseDir(options.suitePath)) : undefined;
   const opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
   const backends = opened.models;
   const store = new RunStore(outDir);
@@ -133,7 +137,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     // The families a stickiness block runs are fixed here and stored, so a re-render needs no attack files.
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
     if (direction) store.putResult(runId, 'stickiness-direction', direction);
-    const tasks = suite.fidelity ? planFidelity({ suite, instrument, optionProbs: backends.map((b) => b.capabilities.optionProbs) }) : [];
+    const optionProbs = backends.map((b) => b.capabilities.optionProbs);
+    const tasks: (FidelityTask | TwinTask)[] = [...(suite.fidelity ? planFidelity({ suite, instrument, optionProbs }) : []), ...(twinPlan ? twinTasks(suite, twinPlan, optionProbs) : [])];
     const counters: CallCounters = { done: 0, total: tasks.length, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     for (let m = 0; m < backends.length; m++) {
       const mine = tasks.filter((t) => t.modelIndex === m);
@@ -198,6 +203,11 @@ export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
     }
     return analysis;
   });
+  let twins: TwinsAnalysis | undefined;
+  if (suite.twins) {
+    const plan = planTwins(suite, twinsBaseDir(run.suitePath));
+    twins = analyzeTwins(suite, plan, suite.models.map(modelIdOf), responses, twinsBaseDir(run.suitePath));
+  }
   const stats = store.taskStats(runId);
   const errors = store.errors(runId);
   const requestOf = (key: string) => store.taskRequest(runId, key);
@@ -226,6 +236,7 @@ export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
     models: suite.fidelity ? models : [],
     ...(stickiness ? { stickiness } : {}),
     ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, requestOf) } : {}),
+    ...(twins ? { twins } : {}),
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
   };
 }

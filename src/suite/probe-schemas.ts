@@ -114,3 +114,26 @@ export type JudgeSpec = z.output<typeof judgeSchema>;
 export type ConditionSpec = z.output<typeof conditionSchema>;
 export type StickinessSpec = z.output<typeof stickinessSchema>;
 export type ConsistencySpec = z.output<typeof consistencySchema>;
+
+export const TWIN_STYLES = ['demographics', 'demographics+answers', 'description'] as const;
+
+export const twinsSchema = z
+  .object({
+    dataset: z
+      .object({
+        layout: z.enum(['big5-osp', 'sapa-spi']).describe('the file layout (a generic column map is available in the library API)'),
+        file: z.string().describe('data file, relative to the suite'),
+      })
+      .strict(),
+    covariates: z.array(z.string()).optional().describe('covariates the model is told (default: the layout\'s age, sex/gender and one more)'),
+    given_per_domain: z.number().int().min(0).max(20).default(4).describe('items per domain given as the person\'s known answers'),
+    respondents: z.number().int().min(2).max(100000).default(20).describe('people sampled (seeded) whose held-out items are predicted'),
+    held_out_items: z.number().int().min(1).optional().describe('predict only the first N held-out items (cost control)'),
+    styles: z.array(z.enum(TWIN_STYLES)).min(1).default([...TWIN_STYLES]),
+    effects: z.array(z.object({ covariate: z.string(), a: z.union([z.string(), z.number()]), b: z.union([z.string(), z.number()]) }).strict()).optional().describe('group differences to replicate (default: female vs male)'),
+    ceiling: z.union([z.object({ retest: z.string().describe('an EPI-layout retest file (psychTools epiR.csv), relative to the suite') }).strict(), z.object({ value: z.number().min(0).max(1) }).strict()]).optional().describe('human test-retest agreement that normalizes accuracy'),
+    seed: z.number().int().default(1),
+  })
+  .strict();
+
+export type TwinsSpec = z.output<typeof twinsSchema>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DOMAINS } from '../instruments/types.js';
 import { QUALIFIER_LEVELS } from './levels.js';
-import { consistencySchema, judgeSchema, stickinessSchema } from './probe-schemas.js';
+import { consistencySchema, judgeSchema, stickinessSchema, twinsSchema } from './probe-schemas.js';
 
 const level = z.union([
   z.number().min(1).max(5),
@@ -95,6 +95,7 @@ export const suiteSchema = z
     judges: z.array(judgeSchema).default([]),
     stickiness: stickinessSchema.optional(),
     consistency: consistencySchema.optional(),
+    twins: twinsSchema.optional().describe('human twins: predict real respondents\' held-out answers'),
     repetitions: z.number().int().min(1).max(100).default(1),
     seed: z.number().int().default(1),
     run: z

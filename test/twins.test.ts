@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { loadSuite } from '../src/suite/load.js';
+import { runSuite } from '../src/runner/run.js';
+import { familyConfig, makeModel } from './engine-helpers.js';
+import { SHARED, cli, tempDir } from './helpers.js';
+
+const HUMAN = join(SHARED, 'data', 'human');
+
+function suiteFile(models: string[], extra = ''): string {
+  const dir = tempDir();
+  const file = join(dir, 'twins.yaml');
+  writeFileSync(file, `name: twins
+instrument: { id: ipip-neo-120 }
+fidelity: false
+personas: [{ id: unused, name: Unused, target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }]
+twins:
+  dataset: { layout: big5-osp, file: ${join(HUMAN, 'big5_osp_19719', 'data.csv')} }
+  ceiling: { retest: ${join(HUMAN, 'psychtools_epiR', 'epiR.csv')} }
+${extra}models: [${models.map((m) => JSON.stringify(m)).join(', ')}]
+`);
+  return file;
+}
+
+test('twins on sim: known accuracy, variance compression and amplification are recovered (0.05, 0.05, 0.1); baselines and the retest ceiling sit beside them', async () => {
+  const file = suiteFile(['sim:twinAccuracy=0.6', 'sim:twinCompression=0.5', 'sim:twinAmplification=1.5', 'sim:'], '  respondents: 400\n  styles: [demographics+answers]\n  seed: 3\n');
+  const r = await runSuite(loadSuite(file), { outDir: tempDir(), suitePath: file });
+  assert.equal(r.counters.errors, 0);
+  const t = r.analysis.twins!;
+  assert.equal(t.people, 400);
+  assert.equal(t.heldOutItems, 30);
+  assert.ok(Math.abs(t.ceiling.value - 0.813) < 0.005);
+  assert.match(t.ceiling.source, /computed from .*epiR\.csv \(474 people\)/);
+  const [acc, comp, amp, perfect] = t.results;
+  assert.ok(Math.abs(acc!.individual.accuracy - 0.6) < 0.05, `accuracy ${acc!.individual.accuracy}`);
+  assert.ok(Math.abs(acc!.individual.normalizedAccuracy - 0.6 / t.ceiling.value) < 0.07);
+  assert.ok(Math.abs(comp!.compression.overall - 0.5) < 0.05, `compression ${comp!.compression.overall}`);
+  for (const g of ['female', 'male']) assert.ok(Math.abs(comp!.compression.byGroup[g]! - 0.5) < 0.05, `${g}: ${comp!.compression.byGroup[g]}`);
+  for (const domain of ['N', 'A']) {
+    const e = amp!.effects.find((x) => x.effect.startsWith(`${domain}:`))!;
+    assert.ok(e.realD > 0.2, `${domain}: women higher (${e.realD})`);
+    assert.ok(Math.abs(e.amplification - 1.5) < 0.1, `${domain}: amplification ${e.amplification}`);
+    assert.ok(e.replicated);
+  }
+  // A perfect twin: every answer right, no compression, no amplification.
+  assert.equal(perfect!.individual.accuracy, 1);
+  assert.ok(Math.abs(perfect!.compression.overall - 1) < 1e-9);
+  assert.ok(perfect!.structure > 0.999);
+  // Baselines on the same split: the order the README reports, and below the perfect twin.
+  const [pop, demo, knn] = t.baselines;
+  assert.deepEqual(t.baselines.map((b) => b.baseline), ['population item means', 'demographic cell means', 'nearest neighbours on the given items']);
+  assert.ok(knn!.individual.mae < demo!.individual.mae && demo!.individual.mae <= pop!.individual.mae + 1e-9);
+  assert.ok(pop!.compression.overall < 1e-9, 'a constant predictor has no spread');
+  assert.ok(t.replication.every((x) => x.rate.value >= 0 && x.rate.value <= 1));
+  assert.ok(t.load.cleanedCovariates['age outside 10..100 set missing']! > 0, 'the loader report travels with the analysis');
+});
+
+test('twins on engine: the same suite runs end to end on a random-weight model (plumbing), is stored, and re-runs from the store', async () => {
+  const model = makeModel(familyConfig('qwen2', { layers: 2 }));
+  const file = suiteFile([`engine:${model.dir}`], '  respondents: 3\n  held_out_items: 4\n  given_per_domain: 2\n');
+  const out = tempDir();
+  const first = await runSuite(loadSuite(file), { outDir: out, suitePath: file });
+  assert.equal(first.counters.errors, 0);
+  assert.equal(first.counters.calls, 3 * 3 * 4, 'people x styles x items');
+  const t = first.analysis.twins!;
+  assert.deepEqual(t.results.map((x) => x.style), ['demographics', 'demographics+answers', 'description']);
+  assert.ok(t.results.every((x) => Number.isFinite(x.individual.mae) && x.individual.answers === 12));
+  const again = cli(['run', file, '--out', out, '--quiet']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /\(resumed\) · calls this time 0/);
+});
+
+test('a twins block naming a missing data file or an unknown covariate fails before any call', () => {
+  const missing = suiteFile(['sim:']).replace('twins.yaml', 'twins.yaml');
+  writeFileSync(missing, `name: twins
+instrument: { id: ipip-neo-120 }
+fidelity: false
+personas: [{ id: unused, name: Unused, target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }]
+twins:
+  dataset: { layout: big5-osp, file: nowhere/data.csv }
+models: ["sim:"]
+`);
+  const out = join(tempDir(), 'out');
+  const r = cli(['run', missing, '--out', out]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr.trim(), /nowhere\/data\.csv: cannot read \(ENOENT\)$/);
+  const badCov = suiteFile(['sim:'], '  covariates: [shoe_size]\n');
+  const r2 = cli(['run', badCov, '--out', out]);
+  assert.equal(r2.code, 2);
+  assert.match(r2.stderr, /twins\.covariates: "shoe_size" is not a covariate of big5-osp/);
+});
