@@ -91,3 +91,43 @@ models: ["sim:"]
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /twins\.covariates: "shoe_size" is not a covariate of big5-osp/);
 });
+
+test('twins with a generic column map: the psychTools bfi table (1..6, gender 1/2 labelled) runs with its own keying; a perfect sim twin is exact', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'bfi.yaml');
+  const keys: Record<string, 'plus' | 'minus'> = { A1: 'minus', C4: 'minus', C5: 'minus', E1: 'minus', E2: 'minus', O2: 'minus', O5: 'minus' };
+  const items = ['A', 'C', 'E', 'N', 'O'].flatMap((d) => [1, 2, 3, 4, 5].map((i) => `      - { column: ${d}${i}, text: "item ${d}${i}", domain: ${d}, keyed: ${keys[`${d}${i}`] ?? 'plus'} }`)).join('\n');
+  writeFileSync(file, `name: bfi-twins
+instrument: { id: ipip-neo-120 }
+fidelity: false
+personas: [{ id: unused, name: Unused, target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }]
+twins:
+  dataset:
+    layout: generic
+    file: ${join(HUMAN, 'psychtools_bfi', 'bfi.csv')}
+    scale: { min: 1, max: 6 }
+    items:
+${items}
+    covariates:
+      - { column: gender, kind: category, labels: { "1": male, "2": female } }
+      - { column: age, kind: number, min: 10, max: 100 }
+      - { column: education, kind: number }
+  given_per_domain: 2
+  respondents: 200
+  styles: [demographics+answers]
+  ceiling: { value: 0.8 }
+models: ["sim:", "sim:twinCompression=0.5"]
+`);
+  const r = await runSuite(loadSuite(file), { outDir: tempDir(), suitePath: file });
+  assert.equal(r.counters.errors, 0);
+  const t = r.analysis.twins!;
+  assert.equal(t.dataset, 'generic');
+  assert.equal(t.heldOutItems, 15);
+  assert.deepEqual(t.ceiling, { value: 0.8, source: 'configured' });
+  assert.equal(t.results[0]!.individual.accuracy, 1);
+  assert.ok(Math.abs(t.results[1]!.compression.overall - 0.5) < 0.05);
+  assert.ok(Math.abs(t.results[0]!.meanShift.female!) < 1e-9, 'a perfect twin has no group bias');
+  assert.ok((t.load.missingAnswers['empty or NA'] ?? 0) > 0, 'bfi has NA answers, counted');
+  const e = t.results[0]!.effects.find((x) => x.effect.startsWith('A:'))!;
+  assert.ok(e.realD > 0.2, `women higher in agreeableness in bfi too: d = ${e.realD}`);
+});

@@ -7,7 +7,7 @@
 
 import { dirname, resolve } from 'node:path';
 import type { ChatMessage, ChatRequest, OptionProbsRequest } from '../backends/types.js';
-import { loadBig5, loadEpiRetest, loadSapa, domainScore, type HumanDataset, type Respondent } from '../datasets/human.js';
+import { loadBig5, loadEpiRetest, loadGeneric, loadSapa, domainScore, type HumanDataset, type Respondent } from '../datasets/human.js';
 import { DOMAINS, type Domain } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
 import { describeLevel } from '../suite/levels.js';
@@ -18,13 +18,15 @@ import { demographicMeansBaseline, effectReplication, nearestNeighbourBaseline, 
 import { mean, sd } from '../metrics/stats.js';
 import { UserError } from '../util/errors.js';
 
-const LAYOUT_DEFAULTS: Record<TwinsSpec['dataset']['layout'], { covariates: string[]; group: string; labels: string[] }> = {
+const LAYOUT_DEFAULTS: Record<'big5-osp' | 'sapa-spi', { covariates: string[]; group: string; labels: string[] }> = {
   'big5-osp': { covariates: ['age', 'gender', 'country'], group: 'gender', labels: ['Disagree', 'Slightly disagree', 'Neutral', 'Slightly agree', 'Agree'] },
   'sapa-spi': { covariates: ['age', 'sex', 'education'], group: 'sex', labels: ['Very inaccurate', 'Moderately inaccurate', 'Slightly inaccurate', 'Slightly accurate', 'Moderately accurate', 'Very accurate'] },
 };
 
 export interface TwinPlan {
   ds: HumanDataset;
+  /** Option wording, min..max. */
+  labels: string[];
   train: Respondent[];
   test: Respondent[];
   given: number[];
@@ -37,14 +39,22 @@ export interface TwinPlan {
 /** Load and split: everything the tasks depend on, from the suite and the file alone. */
 export function planTwins(suite: Suite, baseDir: string): TwinPlan {
   const t = suite.twins!;
-  const file = resolve(baseDir, t.dataset.file);
-  const ds = t.dataset.layout === 'big5-osp' ? loadBig5(file) : loadSapa(file);
-  const d = LAYOUT_DEFAULTS[t.dataset.layout];
+  const spec = t.dataset;
+  const file = resolve(baseDir, spec.file);
+  const ds = spec.layout === 'generic' ? loadGeneric({ file, id: spec.id, scale: spec.scale, missing: spec.missing, items: spec.items, covariates: spec.covariates }) : spec.layout === 'big5-osp' ? loadBig5(file) : loadSapa(file);
+  const d =
+    spec.layout === 'generic'
+      ? {
+          covariates: spec.covariates.map((c) => c.name ?? c.column),
+          group: spec.group ?? spec.covariates.filter((c) => c.kind === 'category').map((c) => c.name ?? c.column)[0] ?? '',
+          labels: spec.scale.labels ?? Array.from({ length: spec.scale.max - spec.scale.min + 1 }, (_, i) => (i === 0 ? 'Disagree strongly' : i === spec.scale.max - spec.scale.min ? 'Agree strongly' : `${spec.scale.min + i}`)),
+        }
+      : LAYOUT_DEFAULTS[spec.layout];
   const { train, test } = splitPeople(ds.respondents, Math.min(t.respondents, ds.respondents.length - 1), t.seed);
   const { given, heldOut } = splitItems(ds, t.given_per_domain, t.seed);
   const covariates = t.covariates ?? d.covariates;
   for (const c of covariates) if (!(c in (ds.respondents[0]?.covariates ?? {}))) throw new UserError(`twins.covariates: "${c}" is not a covariate of ${ds.name} (has ${Object.keys(ds.respondents[0]?.covariates ?? {}).join(', ')})`);
-  return { ds, train, test, given, heldOut: t.held_out_items ? heldOut.slice(0, t.held_out_items) : heldOut, covariates, group: d.group, effects: t.effects ?? [{ covariate: d.group, a: 'female', b: 'male' }] };
+  return { ds, labels: d.labels, train, test, given, heldOut: t.held_out_items ? heldOut.slice(0, t.held_out_items) : heldOut, covariates, group: d.group, effects: t.effects ?? (d.group ? [{ covariate: d.group, a: 'female', b: 'male' }] : []) };
 }
 
 function describePerson(plan: TwinPlan, p: Respondent): string {
@@ -77,7 +87,7 @@ export type TwinTask = { key: string; modelIndex: number; style: string; person:
 
 export function twinTasks(suite: Suite, plan: TwinPlan, optionProbs: boolean[]): TwinTask[] {
   const t = suite.twins!;
-  const labels = LAYOUT_DEFAULTS[t.dataset.layout].labels;
+  const labels = plan.labels;
   const options = labels.map((_, i) => String(plan.ds.scale.min + i));
   const itemMeans = plan.ds.items.map((_, j) => mean(plan.test.map((p) => p.answers[j]).filter((x): x is number => x !== null)));
   // The group offsets a simulated twin may amplify: the sampled people's own group means.
@@ -118,6 +128,8 @@ export interface TwinsStyleResult {
   individual: IndividualScores & { normalizedAccuracy: number };
   /** Mean over held-out items of SD(predicted) / SD(real) across the sampled people, overall and per group. */
   compression: { overall: number; byGroup: Record<string, number> };
+  /** Per group: mean over held-out items of (mean predicted - mean real answer), on the answer scale. */
+  meanShift: Record<string, number>;
   structure: number;
   effects: EffectReplication[];
 }
@@ -161,6 +173,13 @@ function evaluate(plan: TwinPlan, predict: Predictor, ceiling: number): Omit<Twi
   return {
     individual: { ...individual, normalizedAccuracy: individual.accuracy / ceiling },
     compression: { overall: compressionOf(plan.test), byGroup: Object.fromEntries(groups.map((g) => [g, compressionOf(plan.test.filter((p) => String(p.covariates[plan.group]) === g))])) },
+    meanShift: Object.fromEntries(groups.map((g) => {
+      const people = plan.test.filter((p) => String(p.covariates[plan.group]) === g);
+      return [g, mean(plan.heldOut.map((j, i) => {
+        const rows = people.filter((p) => p.answers[j] !== null);
+        return mean(rows.map((p) => preds.get(p.id)![i]!)) - mean(rows.map((p) => p.answers[j]!));
+      }).filter(Number.isFinite))];
+    })),
     structure: structureRecovery(correlationMatrix(heldRows(simulatedPeople)), correlationMatrix(heldRows(realHeldOut))),
     effects,
   };
@@ -168,8 +187,7 @@ function evaluate(plan: TwinPlan, predict: Predictor, ceiling: number): Omit<Twi
 
 export function analyzeTwins(suite: Suite, plan: TwinPlan, modelIds: string[], responses: ReadonlyMap<string, unknown>, baseDir: string): TwinsAnalysis {
   const t = suite.twins!;
-  const labels = LAYOUT_DEFAULTS[t.dataset.layout].labels;
-  const options = labels.map((_, i) => String(plan.ds.scale.min + i));
+  const options = plan.labels.map((_, i) => String(plan.ds.scale.min + i));
   let ceiling = { value: 0.813, source: 'EPI retest agreement from the psychTools epiR documentation (default; configure twins.ceiling)' };
   if (t.ceiling && 'value' in t.ceiling) ceiling = { value: t.ceiling.value, source: 'configured' };
   else if (t.ceiling) {

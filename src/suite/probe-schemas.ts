@@ -119,12 +119,26 @@ export const TWIN_STYLES = ['demographics', 'demographics+answers', 'description
 
 export const twinsSchema = z
   .object({
-    dataset: z
-      .object({
-        layout: z.enum(['big5-osp', 'sapa-spi']).describe('the file layout (a generic column map is available in the library API)'),
-        file: z.string().describe('data file, relative to the suite'),
-      })
-      .strict(),
+    dataset: z.union([
+      z
+        .object({
+          layout: z.enum(['big5-osp', 'sapa-spi']).describe('a known public layout'),
+          file: z.string().describe('data file, relative to the suite'),
+        })
+        .strict(),
+      z
+        .object({
+          layout: z.literal('generic').describe('any respondents-by-items CSV/TSV, described by a column map'),
+          file: z.string(),
+          id: z.string().optional().describe('respondent id column'),
+          scale: z.object({ min: z.number().int(), max: z.number().int(), labels: z.array(z.string()).optional() }).strict(),
+          missing: z.array(z.union([z.string(), z.number()])).optional().describe('codes meaning no answer (besides empty and NA)'),
+          items: z.array(z.object({ column: z.string(), text: z.string(), domain: z.enum(['O', 'C', 'E', 'A', 'N']), keyed: z.enum(['plus', 'minus']).default('plus') }).strict()).min(2),
+          covariates: z.array(z.object({ column: z.string(), name: z.string().optional(), kind: z.enum(['number', 'category']), min: z.number().optional(), max: z.number().optional(), labels: z.record(z.string(), z.string()).optional() }).strict()).default([]),
+          group: z.string().optional().describe('the covariate whose groups compression and amplification are reported by (default: the first category)'),
+        })
+        .strict(),
+    ]),
     covariates: z.array(z.string()).optional().describe('covariates the model is told (default: the layout\'s age, sex/gender and one more)'),
     given_per_domain: z.number().int().min(0).max(20).default(4).describe('items per domain given as the person\'s known answers'),
     respondents: z.number().int().min(2).max(100000).default(20).describe('people sampled (seeded) whose held-out items are predicted'),
