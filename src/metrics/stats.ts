@@ -37,7 +37,8 @@ export function pearson(xs: readonly number[], ys: readonly number[]): number {
     sxx += dx * dx;
     syy += dy * dy;
   }
-  if (sxx === 0 || syy === 0) return Number.NaN;
+  // A constant column (up to rounding in its mean) has no correlation with anything.
+  if (sxx <= 1e-20 * n || syy <= 1e-20 * n) return Number.NaN;
   return sxy / Math.sqrt(sxx * syy);
 }
 
