@@ -14,10 +14,9 @@ import { createBackend } from '../backends/registry.js';
 import { storedMean, type Backend, type ChatMessage } from '../backends/types.js';
 import { readVectorFile, residPost, writeVectorFile } from '../engine/formats/vector-files.js';
 import { cosine, differenceOfMeans, meanOf, percentile, principalComponents, projections, type Vec } from '../metrics/vectors.js';
-import { ProbeContext } from '../runner/context.js';
+import { commandSuite, ProbeContext } from '../runner/context.js';
 import { forEachConcurrent, type CallCounters } from '../runner/execute.js';
 import { RunStore } from '../store/store.js';
-import { suiteSchema } from '../suite/schema.js';
 import { UserError } from '../util/errors.js';
 import { hashOf } from '../util/hash.js';
 import { parseValidatedYaml } from '../util/yaml.js';
@@ -114,7 +113,7 @@ export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
     for (const r of roles) instructions.forEach((t, i) => questions.forEach((_, q) => jobs.push({ role: r.id, system: roleInstruction(t, r), q, key: `ax|${r.id}|i${i}|q${q}` })));
     questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: null, q, key: `ax|${DEFAULT_ROLE}|q${q}` }));
     const counters: CallCounters = { done: 0, total: jobs.length * 2, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    const suite = suiteSchema.parse({ name: 'assistant-axis', instrument: { id: 'ipip-neo-120' }, personas: [{ id: 'x', name: 'x', target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }], fidelity: false, models: [engine.id], run: { concurrency: o.concurrency ?? 4 } });
+    const suite = commandSuite('assistant-axis', engine.id, o.concurrency);
     const ctx = new ProbeContext(suite, runId, store, [engine], new Map(), counters, undefined, () => o.onProgress?.(counters));
     await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 2), async (j) => {
       const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }];

@@ -14,11 +14,10 @@ import { readVectorFile, writeVectorFile } from '../engine/formats/vector-files.
 import { addIntervention } from '../engine/interventions.js';
 import { getInstrument } from '../instruments/index.js';
 import { cohensD, differenceOfMeans, firstPrincipalComponent, norm, orient, projections, type Vec } from '../metrics/vectors.js';
-import { ProbeContext } from '../runner/context.js';
+import { commandSuite, ProbeContext } from '../runner/context.js';
 import type { CallCounters } from '../runner/execute.js';
 import { forEachConcurrent } from '../runner/execute.js';
 import { RunStore } from '../store/store.js';
-import { suiteSchema } from '../suite/schema.js';
 import { UserError } from '../util/errors.js';
 import { hashOf } from '../util/hash.js';
 import { createRng } from '../util/rng.js';
@@ -107,7 +106,7 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
     const { resumed } = store.startRun({ id: runId, suiteName: `vectors:${trait.id}`, suitePath: trait.source, config, models: [engine.id], simulated: false });
     const counters: CallCounters = { done: 0, total: trait.pairs.length * trait.questions.length * 2 * (judge ? 3 : 2), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     // A minimal suite gives the probe context its run settings (concurrency, retries).
-    const suite = suiteSchema.parse({ name: `vectors:${trait.id}`, instrument: { id: 'ipip-neo-120' }, personas: [{ id: 'x', name: 'x', target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }], fidelity: false, models: [engine.id], run: { concurrency: o.concurrency ?? 4 } });
+    const suite = commandSuite(`vectors:${trait.id}`, engine.id, o.concurrency);
     const ctx = new ProbeContext(suite, runId, store, [engine], new Map(), counters, undefined, () => o.onProgress?.(counters));
     const hooks = ['blocks.*.hook_resid_post'];
     const jobs: { pair: number; question: number; sign: 'pos' | 'neg' }[] = [];
@@ -322,7 +321,7 @@ export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; r
   try {
     store.startRun({ id: runId, suiteName: `sweep:${set.metadata.trait ?? 'vector'}`, suitePath: o.vectorsFile, config, models: [`engine:${modelDir}`], simulated: false });
     const counters: CallCounters = { done: 0, total: layers.length * o.coefs.length * (items.length + (judge ? 2 * config.questions : 0)), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    const suite = suiteSchema.parse({ name: 'sweep', instrument: { id: 'ipip-neo-120' }, personas: [{ id: 'x', name: 'x', target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }], fidelity: false, models: [`engine:${modelDir}`], run: { concurrency: o.concurrency ?? 4 } });
+    const suite = commandSuite('sweep', `engine:${modelDir}`, o.concurrency);
     const rows: SweepRow[] = [];
     for (const layer of layers)
       for (const coef of o.coefs) {

@@ -4,7 +4,7 @@
 import type { Backend } from '../backends/types.js';
 import { RateLimiter } from '../backends/retry.js';
 import type { RunStore } from '../store/store.js';
-import type { Suite } from '../suite/schema.js';
+import { suiteSchema, type Suite } from '../suite/schema.js';
 import type { JudgeSpec } from '../suite/probe-schemas.js';
 import { UserError } from '../util/errors.js';
 import { runTask, type CallCounters, type CallTask } from './execute.js';
@@ -98,4 +98,12 @@ export class ProbeContext {
       limiter,
     ));
   }
+}
+
+/**
+ * Run settings for commands that are not suites (vectors, axis, sweeps): the same
+ * store-backed calls, retries and concurrency, with a minimal suite to carry them.
+ */
+export function commandSuite(name: string, model: string, concurrency = 4): Suite {
+  return suiteSchema.parse({ name, instrument: { id: 'ipip-neo-120' }, personas: [{ id: 'none', name: 'none', target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }], fidelity: false, models: [model], run: { concurrency } });
 }
