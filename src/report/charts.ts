@@ -56,11 +56,12 @@ export interface RetentionRow {
 
 /** Retention over turns: a line per condition with its bootstrap band; optionally one panel per attack family. */
 export function retentionSpec(rows: RetentionRow[], title: string, byFamily: boolean): TopLevelSpec {
-  const x = { field: 'turn', type: 'quantitative' as const, title: 'Turn (0 = opening, then attack turns)', axis: { tickMinStep: 1 } };
+  // Small multiples repeat their axis titles per panel, so they get short ones (the caption explains).
+  const x = { field: 'turn', type: 'quantitative' as const, title: byFamily ? 'Turn' : 'Turn (0 = opening, then attack turns)', axis: { tickMinStep: 1 } };
   const scale = { domain: [0, 1] };
   const color = { field: 'condition', type: 'nominal' as const, title: 'Condition' };
   const layer = [
-    { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale, title: 'Retention (0..1, share of the persona kept)' }, y2: { field: 'hi' }, color } },
+    { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale, title: byFamily ? 'Retention (0..1)' : 'Retention (0..1, share of the persona kept)' }, y2: { field: 'hi' }, color } },
     { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale }, color, tooltip: [{ field: 'condition' }, { field: 'turn' }, { field: 'mean', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }] } },
   ];
   const description = 'Mean retention per turn for each condition, with a shaded bootstrap 95% band over conversations; 1 means the persona measured at turn 0 is fully kept, 0 means it has moved all the way to the unconditioned default.';
@@ -141,7 +142,8 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'coef', type: 'quantitative', title: 'Steering coefficient' },
-        y: { field: 'value', type: 'quantitative', title: 'Value (units per panel)' },
+        // SI prefixes keep a random model's astronomical perplexities readable.
+        y: { field: 'value', type: 'quantitative', title: 'Value (units per panel)', axis: { format: '.3~s' } },
         color: { field: 'layer', type: 'nominal', title: 'Layer' },
       },
     },

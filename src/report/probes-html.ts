@@ -24,7 +24,7 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
     const label = { inventory: 'short inventory in a fork', judge: 'judge adherence', activations: 'projection on the persona direction' }[measure];
     parts.push(`<h3>Retention by ${escapeHtml(label)}</h3>`);
     parts.push(`<figure role="img" aria-label="${escapeHtml(`Retention over turns per condition, measured by ${label}, with bootstrap 95% bands`)}">${await renderSvg(retentionSpec(overall, `Retention over turns (${label})`, false))}<figcaption>Mean retention per turn over conversations; band: bootstrap 95% interval (conversations resampled).</figcaption></figure>`);
-    parts.push(`<figure role="img" aria-label="${escapeHtml(`Retention over turns per attack family and condition, measured by ${label}`)}">${await renderSvg(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true))}<figcaption>One panel per attack family.</figcaption></figure>`);
+    parts.push(`<figure role="img" aria-label="${escapeHtml(`Retention over turns per attack family and condition, measured by ${label}`)}">${await renderSvg(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true))}<figcaption>One panel per attack family: retention (0..1, share of the persona kept) against turn (0 = opening, then attack turns).</figcaption></figure>`);
     const riRows = s.conditions.flatMap((c) => {
       const m = c.measures.find((x) => x.measure === measure);
       if (!m) return [];
