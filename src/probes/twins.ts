@@ -165,7 +165,8 @@ function evaluate(plan: TwinPlan, predict: Predictor, ceiling: number): Omit<Twi
         const xa = people.filter((p) => p.covariates[e.covariate] === e.a).map((p) => domainScore(plan.ds, p.answers, dm)).filter((x): x is number => x !== null);
         const xb = people.filter((p) => p.covariates[e.covariate] === e.b).map((p) => domainScore(plan.ds, p.answers, dm)).filter((x): x is number => x !== null);
         const pooled = Math.sqrt(((xa.length - 1) * sd(xa) ** 2 + (xb.length - 1) * sd(xb) ** 2) / (xa.length + xb.length - 2));
-        return (mean(xa) - mean(xb)) / pooled;
+        // A predictor that gives everyone the same score has no spread to standardise by: no d.
+        return pooled > 1e-9 ? (mean(xa) - mean(xb)) / pooled : Number.NaN;
       };
       effects.push(effectReplication(`${dm}: ${e.covariate} ${e.a} - ${e.b}`, d(realHeldOut), d(simulatedPeople)));
     }
