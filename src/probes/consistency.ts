@@ -23,9 +23,9 @@ import { modelIdOf } from '../runner/roles.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConsistencySpec } from '../suite/probe-schemas.js';
 import { backstoryOf, factMarker } from './conditioning.js';
-import { administerFork, counterpartMessages, forkProfile, shortInventory, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
+import { administerFork, counterpartMessages, forkProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
 import { optionLabels, itemPrompt, DEFAULT_VARIANTS } from './fidelity.js';
-import { backstoryRequest, linesRequest, parseLineList, parseTraits, parseYesNo, pooledJudgment, traitsRequest, type Judgment } from './judges.js';
+import { backstoryRequest, linesRequest, parseLineList, parseTraits, parseYesNo, traitsRequest, type Judgment } from './judges.js';
 
 export const INTERLOCUTOR_BRIEF =
   'You are chatting with someone you have just met. Ask one short question at a time about their life, work, past, habits and opinions, and follow up on what they tell you. Write only your next message.';
@@ -317,12 +317,7 @@ export interface ConsistencyAnalysis {
 }
 
 function judgedShares(responses: ReadonlyMap<string, unknown>, key: string, parse: (t: string) => Judgment<boolean>): { share: number; failures: number; n: number } {
-  const js: Judgment<boolean>[] = [];
-  for (let r = 0; ; r++) {
-    const res = responses.get(`${key}|r${r}`);
-    if (res === undefined) break;
-    js.push(parse(textOf(res) ?? ''));
-  }
+  const js = storedSeries(responses, `${key}|r`).map((res) => parse(textOf(res) ?? ''));
   const ok = js.filter((j): j is { ok: true; value: boolean } => j.ok);
   return { share: ok.length ? ok.filter((j) => j.value).length / ok.length : Number.NaN, failures: js.length - ok.length, n: js.length };
 }
@@ -367,9 +362,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
             if (t > 0) {
               // Per earlier line, the share of parsed repeats that list it as contradicted.
               const lists: number[][] = [];
-              for (let r = 0; ; r++) {
-                const res = responses.get(`${key}|t${t}|l2l|r${r}`);
-                if (res === undefined) break;
+              for (const res of storedSeries(responses, `${key}|t${t}|l2l|r`)) {
                 judgments++;
                 const parsed = parseLineList(textOf(res) ?? '', t);
                 if (parsed.ok) lists.push(parsed.value);
@@ -377,9 +370,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
               }
               l2l.push(Array.from({ length: t }, (_, j) => (lists.length ? lists.filter((l) => l.includes(j + 1)).length / lists.length : Number.NaN)));
             }
-            for (let q = 0; ; q++) {
-              const res = responses.get(`${key}|t${t}|qa|q${q}`);
-              if (res === undefined) break;
+            storedSeries(responses, `${key}|t${t}|qa|q`).forEach((res, q) => {
               const request = requestOf(`${key}|t${t}|qa|q${q}`) as { hints?: ProbeHints; messages?: ChatMessage[] } | undefined;
               const keyLetter = request?.hints?.key;
               const nOptions = (request?.messages?.[request.messages.length - 1]?.content.match(/^[A-F]\) /gm) ?? []).length;
@@ -388,7 +379,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
               questions = Math.max(questions, q + 1);
               if (letter === null) unparsed++;
               else if (letter === keyLetter) correct++;
-            }
+            });
           }
         }
         const row: DialogueRow = {
@@ -465,9 +456,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
         const self = forkProfile(instrument, responses, key, items, options).profile;
         const ratings: Profile[] = [];
         let failures = 0;
-        for (let r = 0; ; r++) {
-          const res = responses.get(`${key}|traits|r${r}`);
-          if (res === undefined) break;
+        for (const res of storedSeries(responses, `${key}|traits|r`)) {
           const parsed = parseTraits(textOf(res) ?? '');
           if (parsed.ok) ratings.push(parsed.value);
           else failures++;

@@ -77,24 +77,36 @@ export async function administerFork(ctx: ProbeContext, o: ForkOptions): Promise
   });
 }
 
+/** Stored responses at `${prefix}0`, `${prefix}1`, ... up to the first missing one (judge repeats, samples). */
+export function storedSeries(responses: ReadonlyMap<string, unknown>, prefix: string): unknown[] {
+  const out: unknown[] = [];
+  for (let i = 0; ; i++) {
+    const r = responses.get(`${prefix}${i}`);
+    if (r === undefined) return out;
+    out.push(r);
+  }
+}
+
+/**
+ * One item's stored answer on the option scale (option i is `first + i`): the expected value of
+ * its option probabilities at `key`, else the mean of its parsed samples at `key|s0`, `key|s1`, ...;
+ * null when nothing parsed.
+ */
+export function storedAnswer(responses: ReadonlyMap<string, unknown>, key: string, options: string[], first = 1): number | null {
+  const direct = responses.get(key) as { probs?: number[] } | undefined;
+  if (direct?.probs) return direct.probs.reduce((s, p, i) => s + p * (first + i), 0);
+  const parsed = storedSeries(responses, `${key}|s`)
+    .map((r) => parseAnswer(textOf(r) ?? '', options).value)
+    .filter((v): v is number => v !== null);
+  return parsed.length ? parsed.reduce((a, b) => a + b, 0) / parsed.length + (first - 1) : null;
+}
+
 /** The profile a fork's stored answers give (expected value for probabilities, mean of parsed samples otherwise). */
 export function forkProfile(instrument: Instrument, responses: ReadonlyMap<string, unknown>, keyPrefix: string, items: readonly InstrumentItem[], options: string[]): { profile: Profile; answered: number } {
   const answers: Record<string, number | null> = {};
   let answered = 0;
   for (const item of items) {
-    const direct = responses.get(`${keyPrefix}|inv|${item.id}`) as { probs?: number[] } | undefined;
-    let value: number | null = null;
-    if (direct?.probs) value = direct.probs.reduce((s, p, i) => s + p * (i + 1), 0);
-    else {
-      const parsed: number[] = [];
-      for (let s = 0; ; s++) {
-        const r = responses.get(`${keyPrefix}|inv|${item.id}|s${s}`) as { text?: string } | undefined;
-        if (!r) break;
-        const p = parseAnswer(r.text ?? '', options);
-        if (p.value !== null) parsed.push(p.value);
-      }
-      if (parsed.length) value = parsed.reduce((a, b) => a + b, 0) / parsed.length;
-    }
+    const value = storedAnswer(responses, `${keyPrefix}|inv|${item.id}`, options);
     answers[item.id] = value;
     if (value !== null) answered++;
   }

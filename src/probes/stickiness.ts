@@ -32,7 +32,7 @@ import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConditionSpec, StickinessSpec } from '../suite/probe-schemas.js';
 import { ADAPTIVE_FAMILY, DEFAULT_ATTACKER_BRIEF, attackerMessages, scriptedAttack, type AttackFamily } from './attacks.js';
 import { backstoryOf, targetProfile } from './conditioning.js';
-import { administerFork, forkProfile, meanProfile, shortInventory, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
+import { administerFork, forkProfile, meanProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
 import { adherenceRequest, parseScore, pooledJudgment, type Judgment } from './judges.js';
 import { optionLabels } from './fidelity.js';
 
@@ -252,13 +252,7 @@ export interface StoredLookup {
 }
 
 function judgeScores(responses: ReadonlyMap<string, unknown>, key: string): Judgment<number>[] {
-  const out: Judgment<number>[] = [];
-  for (let r = 0; ; r++) {
-    const res = responses.get(`${key}|judge|r${r}`);
-    if (res === undefined) break;
-    out.push(parseScore(textOf(res) ?? ''));
-  }
-  return out;
+  return storedSeries(responses, `${key}|judge|r`).map((res) => parseScore(textOf(res) ?? ''));
 }
 
 function unitProjection(acts: unknown, hook: string, direction: number[]): number {

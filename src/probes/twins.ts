@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type { ChatMessage, ChatRequest, OptionProbsRequest } from '../backends/types.js';
 import { loadBig5, loadEpiRetest, loadGeneric, loadSapa, domainScore, type HumanDataset, type Respondent } from '../datasets/human.js';
 import { DOMAINS, type Domain } from '../instruments/types.js';
-import { parseAnswer } from '../instruments/parse.js';
+import { storedAnswer } from './dialogue.js';
 import { describeLevel } from '../suite/levels.js';
 import type { Suite } from '../suite/schema.js';
 import type { TwinsSpec } from '../suite/probe-schemas.js';
@@ -156,7 +156,7 @@ function evaluate(plan: TwinPlan, predict: Predictor, ceiling: number): Omit<Twi
       return sd(rows.map((p) => preds.get(p.id)![i]!)) / sd(rows.map((p) => p.answers[j]!));
     }).filter(Number.isFinite));
   const groups = [...new Set(plan.test.map((p) => String(p.covariates[plan.group] ?? '')))].filter(Boolean);
-  const simulatedPeople = plan.test.map((p) => ({ ...p, answers: p.answers.map((a, j) => { const i = plan.heldOut.indexOf(j); return i < 0 ? null : preds.get(p.id)![i]!; }) }));
+  const simulatedPeople = plan.test.map((p) => ({ ...p, answers: p.answers.map((_, j) => { const i = plan.heldOut.indexOf(j); return i < 0 ? null : preds.get(p.id)![i]!; }) }));
   const realHeldOut = plan.test.map((p) => ({ ...p, answers: p.answers.map((a, j) => (plan.heldOut.includes(j) ? a : null)) }));
   const effects: EffectReplication[] = [];
   for (const e of plan.effects)
@@ -199,19 +199,7 @@ export function analyzeTwins(suite: Suite, plan: TwinPlan, modelIds: string[], r
   modelIds.forEach((model, modelIndex) => {
     for (const style of t.styles) {
       const predict: Predictor = (p, heldOut) =>
-        heldOut.map((j) => {
-          const key = `tw|m${modelIndex}|${style}|${p.id}|${plan.ds.items[j]!.id}`;
-          const direct = responses.get(key) as { probs?: number[] } | undefined;
-          if (direct?.probs) return direct.probs.reduce((s, x, i) => s + x * (plan.ds.scale.min + i), 0);
-          const parsed: number[] = [];
-          for (let s = 0; ; s++) {
-            const r = responses.get(`${key}|s${s}`) as { text?: string } | undefined;
-            if (!r) break;
-            const v = parseAnswer(r.text ?? '', options).value;
-            if (v !== null) parsed.push(v);
-          }
-          return parsed.length ? mean(parsed) : Number.NaN;
-        });
+        heldOut.map((j) => storedAnswer(responses, `tw|m${modelIndex}|${style}|${p.id}|${plan.ds.items[j]!.id}`, options, plan.ds.scale.min) ?? Number.NaN);
       results.push({ model, style, ...evaluate(plan, predict, ceiling.value) });
     }
   });
