@@ -14,7 +14,7 @@ import { GgmlType, GgufType, readGguf } from '../src/engine/formats/gguf.js';
 import { storedMean, type ChatMessage } from '../src/backends/types.js';
 import { EngineBackend } from '../src/backends/engine.js';
 import { addIntervention } from '../src/engine/interventions.js';
-import { cohensD, projections } from '../src/metrics/vectors.js';
+import { projections } from '../src/metrics/vectors.js';
 import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
 import { cli, tempDir } from './helpers.js';
 import { topEigenvector } from './linalg.js';
@@ -62,7 +62,12 @@ test('vectors extract: per layer, the stored vector is the difference of means o
     // Separation: Cohen's d of the held-out answers' projections on the unit vector.
     const n = Math.hypot(...diff);
     const proj = (sign: string) => acts.filter((a) => a.sign === sign && held.has(a.question)).map((a) => [...storedMean(a.response, hook)!].reduce((s, x, i) => s + (x * diff[i]!) / n, 0));
-    assert.ok(Math.abs(r.layers[layer]!.separation - cohensD(proj('pos'), proj('neg'))) < 1e-6);
+    // Cohen's d written out: difference of means over the pooled SD.
+    const [pp, pn] = [proj('pos'), proj('neg')];
+    const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    const ss = (xs: number[]) => xs.reduce((s, x) => s + (x - avg(xs)) ** 2, 0);
+    const dDirect = (avg(pp) - avg(pn)) / Math.sqrt((ss(pp) + ss(pn)) / (pp.length + pn.length - 2));
+    assert.ok(Math.abs(r.layers[layer]!.separation - dDirect) < 1e-6);
     // PCA: the top right-singular vector of the centred paired differences, up to sign.
     const pairs = acts.filter((a) => a.sign === 'pos' && !held.has(a.question)).flatMap((a) => {
       const neg = acts.find((b) => b.sign === 'neg' && b.pair === a.pair && b.question === a.question);

@@ -6,7 +6,7 @@ import type { Domain } from '../instruments/types.js';
 import { DOMAINS } from '../instruments/types.js';
 import { domainScore, type HumanDataset, type Respondent, type RetestSet } from '../datasets/human.js';
 import { createRng } from '../util/rng.js';
-import { mean, pearson, sd } from './stats.js';
+import { cohensD, mean, pearson, sd } from './stats.js';
 
 /** The human ceiling: how often people give the same answer twice, and scale test-retest correlations. */
 export function retestCeiling(set: RetestSet): { itemAgreement: number; personAgreement: number; scales: Record<string, number>; people: number } {
@@ -60,8 +60,7 @@ export function groupDifferences(ds: HumanDataset, people: readonly Respondent[]
     const scores = (v: string | number) => people.filter((p) => p.covariates[covariate] === v).map((p) => domainScore(ds, p.answers, domain)).filter((x): x is number => x !== null);
     const xa = scores(a);
     const xb = scores(b);
-    const pooled = Math.sqrt(((xa.length - 1) * sd(xa) ** 2 + (xb.length - 1) * sd(xb) ** 2) / (xa.length + xb.length - 2));
-    return { domain, d: (mean(xa) - mean(xb)) / pooled, meanA: mean(xa), meanB: mean(xb), nA: xa.length, nB: xb.length };
+    return { domain, d: cohensD(xa, xb), meanA: mean(xa), meanB: mean(xb), nA: xa.length, nB: xb.length };
   });
 }
 

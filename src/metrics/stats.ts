@@ -78,3 +78,17 @@ export function finite(xs: readonly number[]): number[] {
 export function median(xs: readonly number[]): number {
   return quantile(xs, 0.5);
 }
+
+/**
+ * Cohen's d, a minus b, with the pooled SD. NaN when the groups have no spread: a
+ * constant predictor's (rounded) scores must not yield an effect size.
+ */
+export function cohensD(a: readonly number[], b: readonly number[]): number {
+  const ma = mean(a);
+  const mb = mean(b);
+  let ss = 0;
+  for (const x of a) ss += (x - ma) ** 2;
+  for (const x of b) ss += (x - mb) ** 2;
+  const pooled = Math.sqrt(ss / (a.length + b.length - 2));
+  return pooled > 1e-9 ? (ma - mb) / pooled : Number.NaN;
+}

@@ -42,16 +42,6 @@ export function projections(rows: readonly Vec[], direction: Vec): number[] {
   return rows.map((r) => dot(r, u));
 }
 
-/** Cohen's d with the pooled SD: how well two groups separate along one number. */
-export function cohensD(a: readonly number[], b: readonly number[]): number {
-  const ma = a.reduce((s, x) => s + x, 0) / a.length;
-  const mb = b.reduce((s, x) => s + x, 0) / b.length;
-  const va = a.reduce((s, x) => s + (x - ma) ** 2, 0);
-  const vb = b.reduce((s, x) => s + (x - mb) ** 2, 0);
-  const pooled = Math.sqrt((va + vb) / (a.length + b.length - 2));
-  return pooled > 0 ? (ma - mb) / pooled : Number.NaN;
-}
-
 /**
  * First principal component of the rows after centring (unit length), by power
  * iteration on the n x n Gram matrix (n rows is much smaller than the width).

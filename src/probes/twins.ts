@@ -8,13 +8,13 @@
 import { dirname, resolve } from 'node:path';
 import type { ChatMessage, ChatRequest, OptionProbsRequest } from '../backends/types.js';
 import { loadBig5, loadEpiRetest, loadGeneric, loadSapa, domainScore, type HumanDataset, type Respondent } from '../datasets/human.js';
-import { DOMAINS, type Domain } from '../instruments/types.js';
+import { DOMAINS } from '../instruments/types.js';
 import { storedAnswer } from './dialogue.js';
 import { describeLevel } from '../suite/levels.js';
 import type { Suite } from '../suite/schema.js';
 import type { TwinsSpec } from '../suite/probe-schemas.js';
 import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
-import { demographicMeansBaseline, effectReplication, nearestNeighbourBaseline, populationMeansBaseline, retestCeiling, scorePredictor, splitItems, splitPeople, structureRecovery, correlationMatrix, type EffectReplication, type IndividualScores, type Predictor } from '../metrics/human.js';
+import { demographicMeansBaseline, effectReplication, groupDifferences, nearestNeighbourBaseline, populationMeansBaseline, retestCeiling, scorePredictor, splitItems, splitPeople, structureRecovery, correlationMatrix, type EffectReplication, type IndividualScores, type Predictor } from '../metrics/human.js';
 import { mean, sd } from '../metrics/stats.js';
 import { UserError } from '../util/errors.js';
 
@@ -159,17 +159,11 @@ function evaluate(plan: TwinPlan, predict: Predictor, ceiling: number): Omit<Twi
   const simulatedPeople = plan.test.map((p) => ({ ...p, answers: p.answers.map((_, j) => { const i = plan.heldOut.indexOf(j); return i < 0 ? null : preds.get(p.id)![i]!; }) }));
   const realHeldOut = plan.test.map((p) => ({ ...p, answers: p.answers.map((a, j) => (plan.heldOut.includes(j) ? a : null)) }));
   const effects: EffectReplication[] = [];
-  for (const e of plan.effects)
-    for (const dm of DOMAINS as readonly Domain[]) {
-      const d = (people: Respondent[]) => {
-        const xa = people.filter((p) => p.covariates[e.covariate] === e.a).map((p) => domainScore(plan.ds, p.answers, dm)).filter((x): x is number => x !== null);
-        const xb = people.filter((p) => p.covariates[e.covariate] === e.b).map((p) => domainScore(plan.ds, p.answers, dm)).filter((x): x is number => x !== null);
-        const pooled = Math.sqrt(((xa.length - 1) * sd(xa) ** 2 + (xb.length - 1) * sd(xb) ** 2) / (xa.length + xb.length - 2));
-        // A predictor that gives everyone the same score has no spread to standardise by: no d.
-        return pooled > 1e-9 ? (mean(xa) - mean(xb)) / pooled : Number.NaN;
-      };
-      effects.push(effectReplication(`${dm}: ${e.covariate} ${e.a} - ${e.b}`, d(realHeldOut), d(simulatedPeople)));
-    }
+  for (const e of plan.effects) {
+    const real = groupDifferences(plan.ds, realHeldOut, e.covariate, e.a, e.b);
+    const twin = groupDifferences(plan.ds, simulatedPeople, e.covariate, e.a, e.b);
+    real.forEach((r, i) => effects.push(effectReplication(`${r.domain}: ${e.covariate} ${e.a} - ${e.b}`, r.d, twin[i]!.d)));
+  }
   const heldRows = (people: { answers: (number | null)[] }[]) => people.map((p) => plan.heldOut.map((j) => p.answers[j] ?? null));
   return {
     individual: { ...individual, normalizedAccuracy: individual.accuracy / ceiling },

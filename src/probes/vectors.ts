@@ -13,7 +13,8 @@ import { storedMean, type Backend, type ChatMessage } from '../backends/types.js
 import { readVectorFile, writeVectorFile } from '../engine/formats/vector-files.js';
 import { addIntervention } from '../engine/interventions.js';
 import { getInstrument } from '../instruments/index.js';
-import { cohensD, differenceOfMeans, firstPrincipalComponent, norm, orient, projections, type Vec } from '../metrics/vectors.js';
+import { differenceOfMeans, firstPrincipalComponent, norm, orient, projections, type Vec } from '../metrics/vectors.js';
+import { cohensD } from '../metrics/stats.js';
 import { commandSuite, ProbeContext } from '../runner/context.js';
 import type { CallCounters } from '../runner/execute.js';
 import { forEachConcurrent } from '../runner/execute.js';
