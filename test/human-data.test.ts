@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { loadBig5, loadEpiRetest, loadSapa } from '../src/datasets/human.js';
 import { readTable } from '../src/datasets/table.js';
-import { demographicMeansBaseline, groupDifferences, nearestNeighbourBaseline, populationMeansBaseline, retestCeiling, scorePredictor, splitItems, splitPeople } from '../src/metrics/human.js';
+import { demographicCell, demographicMeansBaseline, groupDifferences, nearestNeighbourBaseline, populationMeansBaseline, retestCeiling, scorePredictor, splitItems, splitPeople } from '../src/metrics/human.js';
 import { SHARED, tempDir } from './helpers.js';
 
 const HUMAN = join(SHARED, 'data', 'human');
@@ -54,13 +54,8 @@ test('baselines on a seeded held-out split of real people: nearest neighbours be
     const { train, test: people } = splitPeople(ds.respondents, 200, 7);
     const { given, heldOut } = splitItems(ds, 4, 7);
     assert.equal(given.length, 20);
-    const cell = (p: (typeof train)[number]) => {
-      const g = p.covariates.gender ?? p.covariates.sex;
-      const a = p.covariates.age as number | null;
-      return g && a ? `${g}/${a < 25 ? 'young' : a < 40 ? 'mid' : 'older'}` : null;
-    };
     const pop = scorePredictor(populationMeansBaseline(train, ds.items.length), people, heldOut, ds.scale);
-    const demo = scorePredictor(demographicMeansBaseline(train, ds.items.length, cell), people, heldOut, ds.scale);
+    const demo = scorePredictor(demographicMeansBaseline(train, ds.items.length, demographicCell(ds.name === 'big5-osp' ? 'gender' : 'sex')), people, heldOut, ds.scale);
     const knn = scorePredictor(nearestNeighbourBaseline(train, ds.items.length, given), people, heldOut, ds.scale);
     assert.ok(knn.mae < demo.mae && demo.mae <= pop.mae + 1e-9, `${ds.name}: MAE knn ${knn.mae}, demo ${demo.mae}, pop ${pop.mae}`);
     assert.ok(knn.accuracy > pop.accuracy && knn.personCorrelation > pop.personCorrelation);

@@ -112,6 +112,24 @@ export function demographicMeansBaseline(train: readonly Respondent[], items: nu
   return (p, heldOut) => (cellMeans.get(cellOf(p) ?? '') ?? pop)(p, heldOut);
 }
 
+/** The demographic cell of the baseline: the group covariate crossed with an age band (young < 25, mid < 40, older). */
+export function demographicCell(group: string): (p: Respondent) => string | null {
+  return (p) => {
+    const g = p.covariates[group];
+    const a = p.covariates.age as number | null;
+    return g && a ? `${g}/${a < 25 ? 'young' : a < 40 ? 'mid' : 'older'}` : null;
+  };
+}
+
+/** The three baselines every twin is compared with, fitted on `train`. */
+export function baselinePredictors(train: readonly Respondent[], items: number, given: readonly number[], group: string): [string, Predictor][] {
+  return [
+    ['population item means', populationMeansBaseline(train, items)],
+    ['demographic cell means', demographicMeansBaseline(train, items, demographicCell(group))],
+    ['nearest neighbours on the given items', nearestNeighbourBaseline(train, items, given)],
+  ];
+}
+
 /** k nearest neighbours on the given items (Euclidean over the ones both answered); their mean held-out answers. */
 export function nearestNeighbourBaseline(train: readonly Respondent[], items: number, given: readonly number[], k = 25): Predictor {
   const pop = populationMeansBaseline(train, items);

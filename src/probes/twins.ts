@@ -14,8 +14,8 @@ import { describeLevel } from '../suite/levels.js';
 import type { Suite } from '../suite/schema.js';
 import type { TwinsSpec } from '../suite/probe-schemas.js';
 import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
-import { demographicMeansBaseline, effectReplication, groupDifferences, nearestNeighbourBaseline, populationMeansBaseline, retestCeiling, scorePredictor, splitItems, splitPeople, structureRecovery, correlationMatrix, type EffectReplication, type IndividualScores, type Predictor } from '../metrics/human.js';
-import { mean, sd } from '../metrics/stats.js';
+import { baselinePredictors, varianceCompression, effectReplication, groupDifferences, retestCeiling, scorePredictor, splitItems, splitPeople, structureRecovery, correlationMatrix, type EffectReplication, type IndividualScores, type Predictor } from '../metrics/human.js';
+import { mean } from '../metrics/stats.js';
 import { UserError } from '../util/errors.js';
 
 const LAYOUT_DEFAULTS: Record<'big5-osp' | 'sapa-spi', { covariates: string[]; group: string; labels: string[] }> = {
@@ -50,11 +50,19 @@ export function planTwins(suite: Suite, baseDir: string): TwinPlan {
           labels: spec.scale.labels ?? Array.from({ length: spec.scale.max - spec.scale.min + 1 }, (_, i) => (i === 0 ? 'Disagree strongly' : i === spec.scale.max - spec.scale.min ? 'Agree strongly' : `${spec.scale.min + i}`)),
         }
       : LAYOUT_DEFAULTS[spec.layout];
-  const { train, test } = splitPeople(ds.respondents, Math.min(t.respondents, ds.respondents.length - 1), t.seed);
-  const { given, heldOut } = splitItems(ds, t.given_per_domain, t.seed);
   const covariates = t.covariates ?? d.covariates;
   for (const c of covariates) if (!(c in (ds.respondents[0]?.covariates ?? {}))) throw new UserError(`twins.covariates: "${c}" is not a covariate of ${ds.name} (has ${Object.keys(ds.respondents[0]?.covariates ?? {}).join(', ')})`);
-  return { ds, labels: d.labels, train, test, given, heldOut: t.held_out_items ? heldOut.slice(0, t.held_out_items) : heldOut, covariates, group: d.group, effects: t.effects ?? (d.group ? [{ covariate: d.group, a: 'female', b: 'male' }] : []) };
+  return splitPlan(ds, { respondents: t.respondents, givenPerDomain: t.given_per_domain, seed: t.seed, heldOutLimit: t.held_out_items, labels: d.labels, covariates, group: d.group, effects: t.effects });
+}
+
+/** A seeded split of a loaded dataset: test people and training people, given items and held-out items. */
+export function splitPlan(
+  ds: HumanDataset,
+  o: { respondents: number; givenPerDomain: number; seed: number; heldOutLimit?: number; labels: string[]; covariates: string[]; group: string; effects?: TwinPlan['effects'] },
+): TwinPlan {
+  const { train, test } = splitPeople(ds.respondents, Math.min(o.respondents, ds.respondents.length - 1), o.seed);
+  const { given, heldOut } = splitItems(ds, o.givenPerDomain, o.seed);
+  return { ds, labels: o.labels, train, test, given, heldOut: o.heldOutLimit ? heldOut.slice(0, o.heldOutLimit) : heldOut, covariates: o.covariates, group: o.group, effects: o.effects ?? (o.group ? [{ covariate: o.group, a: 'female', b: 'male' }] : []) };
 }
 
 function describePerson(plan: TwinPlan, p: Respondent): string {
@@ -147,13 +155,14 @@ export interface TwinsAnalysis {
   replication: { model: string; style: string; rate: Estimate }[];
 }
 
-function evaluate(plan: TwinPlan, predict: Predictor, ceiling: number): Omit<TwinsStyleResult, 'model' | 'style'> {
+/** Individual and population figures of any predictor (a model's answers or a baseline) on a split. */
+export function evaluatePredictor(plan: TwinPlan, predict: Predictor, ceiling: number): Omit<TwinsStyleResult, 'model' | 'style'> {
   const individual = scorePredictor(predict, plan.test, plan.heldOut, plan.ds.scale);
   const preds = new Map(plan.test.map((p) => [p.id, predict(p, plan.heldOut)]));
   const compressionOf = (people: Respondent[]) =>
     mean(plan.heldOut.map((j, i) => {
       const rows = people.filter((p) => p.answers[j] !== null);
-      return sd(rows.map((p) => preds.get(p.id)![i]!)) / sd(rows.map((p) => p.answers[j]!));
+      return varianceCompression(rows.map((p) => preds.get(p.id)![i]!), rows.map((p) => p.answers[j]!));
     }).filter(Number.isFinite));
   const groups = [...new Set(plan.test.map((p) => String(p.covariates[plan.group] ?? '')))].filter(Boolean);
   const simulatedPeople = plan.test.map((p) => ({ ...p, answers: p.answers.map((_, j) => { const i = plan.heldOut.indexOf(j); return i < 0 ? null : preds.get(p.id)![i]!; }) }));
@@ -194,19 +203,10 @@ export function analyzeTwins(suite: Suite, plan: TwinPlan, modelIds: string[], r
     for (const style of t.styles) {
       const predict: Predictor = (p, heldOut) =>
         heldOut.map((j) => storedAnswer(responses, `tw|m${modelIndex}|${style}|${p.id}|${plan.ds.items[j]!.id}`, options, plan.ds.scale.min) ?? Number.NaN);
-      results.push({ model, style, ...evaluate(plan, predict, ceiling.value) });
+      results.push({ model, style, ...evaluatePredictor(plan, predict, ceiling.value) });
     }
   });
-  const cell = (p: Respondent) => {
-    const g = p.covariates[plan.group];
-    const a = p.covariates.age as number | null;
-    return g && a ? `${g}/${a < 25 ? 'young' : a < 40 ? 'mid' : 'older'}` : null;
-  };
-  const baselines = ([
-    ['population item means', populationMeansBaseline(plan.train, plan.ds.items.length)],
-    ['demographic cell means', demographicMeansBaseline(plan.train, plan.ds.items.length, cell)],
-    ['nearest neighbours on the given items', nearestNeighbourBaseline(plan.train, plan.ds.items.length, plan.given)],
-  ] as [string, Predictor][]).map(([baseline, p]) => ({ baseline, ...evaluate(plan, p, ceiling.value) }));
+  const baselines = baselinePredictors(plan.train, plan.ds.items.length, plan.given, plan.group).map(([baseline, p]) => ({ baseline, ...evaluatePredictor(plan, p, ceiling.value) }));
   const replication = results.map((r) => ({ model: r.model, style: r.style, rate: bootstrap(r.effects.filter((e) => Math.abs(e.realD) > 0.05).map((e) => (e.replicated ? 1 : 0)), mean, { seed: `rep/${r.model}/${r.style}` }) }));
   return { dataset: plan.ds.name, people: plan.test.length, heldOutItems: plan.heldOut.length, givenItems: plan.given.length, ceiling, load: plan.ds.report, results, baselines, replication };
 }
