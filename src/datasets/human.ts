@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.js';
-import { column, readTable } from './table.js';
+import { column, readTable, type Table } from './table.js';
 import type { Domain } from '../instruments/types.js';
 import { pearson } from '../metrics/stats.js';
 
@@ -65,6 +65,42 @@ function answer(raw: string, min: number, max: number, report: LoadReport): numb
   return v;
 }
 
+function newReport(file: string, rowsRead: number, notes: string[] = []): LoadReport {
+  return { file, rowsRead, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes };
+}
+
+interface RowReader {
+  /** Why a row with no answer at all is dropped (counted under this reason). */
+  noAnswers: string;
+  /** Codes meaning "no answer" besides empty and NA, counted per code. */
+  missing?: ReadonlySet<string>;
+  covariates(row: string[]): Respondent['covariates'];
+  id(row: string[], line: number): string;
+}
+
+/** The respondents of a table: one answer per item column on the scale, rows with no answer dropped. */
+function readRespondents(table: Table, itemColumns: readonly string[], scale: { min: number; max: number }, report: LoadReport, o: RowReader): Respondent[] {
+  const cols = itemColumns.map((c) => column(table, c));
+  const respondents: Respondent[] = [];
+  table.rows.forEach((row, r) => {
+    const answers = cols.map((c) => {
+      const raw = row[c]!.trim();
+      if (o.missing?.has(raw)) {
+        bump(report.missingAnswers, `missing code ${raw}`);
+        return null;
+      }
+      return answer(raw, scale.min, scale.max, report);
+    });
+    if (answers.every((a) => a === null)) {
+      bump(report.droppedRows, o.noAnswers);
+      return;
+    }
+    respondents.push({ id: o.id(row, table.lines[r]!), covariates: o.covariates(row), answers });
+  });
+  report.rowsKept = respondents.length;
+  return respondents;
+}
+
 const BIG5_DOMAINS: Record<string, Domain> = { E: 'E', N: 'N', A: 'A', C: 'C', O: 'O' };
 
 /**
@@ -82,34 +118,30 @@ export function loadBig5(file: string): HumanDataset {
     items.push({ id: `${m[1]}${m[2]}`, text: m[3]!.trim(), domain, keyed: domain === 'N' ? (plus ? 'minus' : 'plus') : plus ? 'plus' : 'minus' });
   }
   if (items.length !== 50) throw new UserError(`${file}: expected 50 items in codebook.txt, found ${items.length}`);
-  const report: LoadReport = { file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: ['N keyed as neuroticism (codebook keys it as stability)'] };
-  const cols = items.map((it) => column(table, it.id));
+  const report = newReport(file, table.rows.length, ['N keyed as neuroticism (codebook keys it as stability)']);
   const cov = ['race', 'age', 'engnat', 'gender', 'hand', 'source', 'country'].map((c) => [c, column(table, c)] as const);
-  const respondents: Respondent[] = [];
-  table.rows.forEach((row, r) => {
-    const answers = cols.map((c) => answer(row[c]!, 1, 5, report));
-    if (answers.every((a) => a === null)) {
-      bump(report.droppedRows, 'no answers');
-      return;
-    }
-    const covariates: Respondent['covariates'] = {};
-    for (const [name, c] of cov) {
-      const raw = row[c]!.trim();
-      if (name === 'country') covariates[name] = raw === '' || raw === '(nu' ? null : raw;
-      else {
-        const v = Number(raw);
-        covariates[name] = Number.isFinite(v) && v !== 0 ? v : null;
+  const respondents = readRespondents(table, items.map((it) => it.id), { min: 1, max: 5 }, report, {
+    noAnswers: 'no answers',
+    id: (_row, line) => `row${line}`,
+    covariates: (row) => {
+      const covariates: Respondent['covariates'] = {};
+      for (const [name, c] of cov) {
+        const raw = row[c]!.trim();
+        if (name === 'country') covariates[name] = raw === '' || raw === '(nu' ? null : raw;
+        else {
+          const v = Number(raw);
+          covariates[name] = Number.isFinite(v) && v !== 0 ? v : null;
+        }
       }
-    }
-    const age = covariates.age as number | null;
-    if (age !== null && (age < 10 || age > 100)) {
-      covariates.age = null;
-      bump(report.cleanedCovariates, 'age outside 10..100 set missing');
-    }
-    covariates.gender = covariates.gender === 1 ? 'male' : covariates.gender === 2 ? 'female' : covariates.gender === 3 ? 'other' : null;
-    respondents.push({ id: `row${table.lines[r]}`, covariates, answers });
+      const age = covariates.age as number | null;
+      if (age !== null && (age < 10 || age > 100)) {
+        covariates.age = null;
+        bump(report.cleanedCovariates, 'age outside 10..100 set missing');
+      }
+      covariates.gender = covariates.gender === 1 ? 'male' : covariates.gender === 2 ? 'female' : covariates.gender === 3 ? 'other' : null;
+      return covariates;
+    },
   });
-  report.rowsKept = respondents.length;
   return { name: 'big5-osp', scale: { min: 1, max: 5 }, items, respondents, report };
 }
 
@@ -126,27 +158,23 @@ export function loadSapa(file: string): HumanDataset {
   const dict = readTable(join(dirname(file), 'spi.dictionary.csv'));
   const [idCol, textCol, b5Col] = [column(dict, 'item_id'), column(dict, 'item'), column(dict, 'B5')];
   const items: HumanItem[] = dict.rows.filter((r) => SAPA_DOMAINS[r[b5Col]!.trim()]).map((r) => ({ id: r[idCol]!.trim(), text: r[textCol]!.trim(), domain: SAPA_DOMAINS[r[b5Col]!.trim()]!, keyed: 'plus' as const }));
-  const report: LoadReport = { file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: [] };
-  const cols = items.map((it) => column(table, it.id));
+  const report = newReport(file, table.rows.length);
   const covNames = ['age', 'sex', 'health', 'p1edu', 'p2edu', 'education', 'wellness', 'exer', 'smoke', 'ER'];
   const covCols = covNames.map((c) => [c, column(table, c)] as const);
-  const respondents: Respondent[] = [];
-  table.rows.forEach((row, r) => {
-    const answers = cols.map((c) => answer(row[c]!, 1, 6, report));
-    if (answers.every((a) => a === null)) {
-      bump(report.droppedRows, 'no Big Five answers');
-      return;
-    }
-    const covariates: Respondent['covariates'] = {};
-    for (const [name, c] of covCols) {
-      const v = Number(row[c]!.trim());
-      covariates[name] = row[c]!.trim() === 'NA' || !Number.isFinite(v) ? null : v;
-    }
-    // psychTools codes sex by X chromosomes: 1 = male, 2 = female.
-    covariates.sex = covariates.sex === 1 ? 'male' : covariates.sex === 2 ? 'female' : null;
-    respondents.push({ id: `row${table.lines[r]}`, covariates, answers });
+  const respondents = readRespondents(table, items.map((it) => it.id), { min: 1, max: 6 }, report, {
+    noAnswers: 'no Big Five answers',
+    id: (_row, line) => `row${line}`,
+    covariates: (row) => {
+      const covariates: Respondent['covariates'] = {};
+      for (const [name, c] of covCols) {
+        const v = Number(row[c]!.trim());
+        covariates[name] = row[c]!.trim() === 'NA' || !Number.isFinite(v) ? null : v;
+      }
+      // psychTools codes sex by X chromosomes: 1 = male, 2 = female.
+      covariates.sex = covariates.sex === 1 ? 'male' : covariates.sex === 2 ? 'female' : null;
+      return covariates;
+    },
   });
-  report.rowsKept = respondents.length;
   inferKeys(items, respondents);
   report.notes.push(`keying inferred from item-rest correlations; reverse-keyed: ${items.filter((i) => i.keyed === 'minus').map((i) => i.id).join(', ')}`);
   return { name: 'sapa-spi', scale: { min: 1, max: 6 }, items, respondents, report };
@@ -221,7 +249,7 @@ export function loadEpiRetest(file: string): RetestSet {
   const itemIds = table.header.filter((h) => /^V\d+$/.test(h));
   const cols = itemIds.map((id) => column(table, id));
   const [idCol, timeCol, studyCol] = [column(table, 'id'), column(table, 'time'), column(table, 'study')];
-  const report: LoadReport = { file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: ['matched on (study, id); 1 = yes, 2 = no'] };
+  const report = newReport(file, table.rows.length, ['matched on (study, id); 1 = yes, 2 = no']);
   const byPerson = new Map<string, { first?: (boolean | null)[]; second?: (boolean | null)[] }>();
   table.rows.forEach((row) => {
     const key = `${row[studyCol]!.trim()}/${row[idCol]!.trim()}`;
@@ -267,52 +295,42 @@ export interface GenericLayout {
 /** Any respondents-by-items table, described by a column map. */
 export function loadGeneric(layout: GenericLayout): HumanDataset {
   const table = readTable(layout.file);
-  const report: LoadReport = { file: layout.file, rowsRead: table.rows.length, rowsKept: 0, droppedRows: {}, missingAnswers: {}, cleanedCovariates: {}, notes: [] };
+  const report = newReport(layout.file, table.rows.length);
   const missing = new Set((layout.missing ?? []).map(String));
-  const itemCols = layout.items.map((it) => column(table, it.column));
   const covCols = (layout.covariates ?? []).map((c) => ({ ...c, index: column(table, c.column) }));
   const idCol = layout.id ? column(table, layout.id) : -1;
   const seen = new Map<string, number>();
-  const respondents: Respondent[] = [];
-  table.rows.forEach((row, r) => {
-    const answers = itemCols.map((c) => {
-      const raw = row[c]!.trim();
-      if (missing.has(raw)) {
-        bump(report.missingAnswers, `missing code ${raw}`);
-        return null;
+  const respondents = readRespondents(table, layout.items.map((it) => it.column), layout.scale, report, {
+    noAnswers: 'no answers',
+    missing,
+    covariates: (row) => {
+      const covariates: Respondent['covariates'] = {};
+      for (const c of covCols) {
+        const raw = row[c.index]!.trim();
+        const name = c.name ?? c.column;
+        if (raw === '' || raw === 'NA' || missing.has(raw)) {
+          covariates[name] = null;
+          continue;
+        }
+        if (c.kind === 'category') covariates[name] = c.labels?.[raw] ?? raw;
+        else {
+          const v = Number(raw);
+          const ok = Number.isFinite(v) && (c.min === undefined || v >= c.min) && (c.max === undefined || v <= c.max);
+          if (!ok) bump(report.cleanedCovariates, `${name} outside ${c.min ?? '-inf'}..${c.max ?? 'inf'} set missing`);
+          covariates[name] = ok ? v : null;
+        }
       }
-      return answer(raw, layout.scale.min, layout.scale.max, report);
-    });
-    if (answers.every((a) => a === null)) {
-      bump(report.droppedRows, 'no answers');
-      return;
-    }
-    const covariates: Respondent['covariates'] = {};
-    for (const c of covCols) {
-      const raw = row[c.index]!.trim();
-      const name = c.name ?? c.column;
-      if (raw === '' || raw === 'NA' || missing.has(raw)) {
-        covariates[name] = null;
-        continue;
-      }
-      if (c.kind === 'category') covariates[name] = c.labels?.[raw] ?? raw;
-      else {
-        const v = Number(raw);
-        const ok = Number.isFinite(v) && (c.min === undefined || v >= c.min) && (c.max === undefined || v <= c.max);
-        if (!ok) bump(report.cleanedCovariates, `${name} outside ${c.min ?? '-inf'}..${c.max ?? 'inf'} set missing`);
-        covariates[name] = ok ? v : null;
-      }
-    }
+      return covariates;
+    },
     // Ids may repeat (several studies in one file): later rows get a suffix, and the report says so.
-    let id = idCol >= 0 ? row[idCol]!.trim() : `row${table.lines[r]}`;
-    const n = seen.get(id) ?? 0;
-    seen.set(id, n + 1);
-    if (n > 0) {
+    id: (row, line) => {
+      const id = idCol >= 0 ? row[idCol]!.trim() : `row${line}`;
+      const n = seen.get(id) ?? 0;
+      seen.set(id, n + 1);
+      if (n === 0) return id;
       bump(report.cleanedCovariates, 'repeated id made unique');
-      id = `${id}#${n + 1}`;
-    }
-    respondents.push({ id, covariates, answers });
+      return `${id}#${n + 1}`;
+    },
   });
-  report.rowsKept = respondents.length;
   return { name: layout.name ?? 'generic', scale: layout.scale, items: layout.items.map((it) => ({ id: it.column, text: it.text, domain: it.domain ?? null, keyed: it.keyed ?? 'plus' })), respondents, report };
 }
