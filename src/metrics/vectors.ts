@@ -20,7 +20,7 @@ export function differenceOfMeans(positive: readonly Vec[], negative: readonly V
   return p.map((x, i) => x - n[i]!);
 }
 
-export function dot(a: Vec, b: Vec): number {
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;

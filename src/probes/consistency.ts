@@ -19,7 +19,7 @@ import { consistentObjects, icc1, leakedMarkers, lineToLineConsistency, promptTo
 import { finite, mean, pearson, sd } from '../metrics/stats.js';
 import type { ProbeContext } from '../runner/context.js';
 import { forEachConcurrent } from '../runner/execute.js';
-import { modelIdOf } from '../runner/roles.js';
+import { backendIdOf, modelIdOf } from '../runner/roles.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConsistencySpec } from '../suite/probe-schemas.js';
 import { backstoryOf, factMarker } from './conditioning.js';
@@ -335,7 +335,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
   const personas = consistencyPersonas(suite);
   const instrument = getInstrument(suite.instrument.id);
   const options = optionLabels(suite, instrument);
-  const simulated = (model: string) => modelIdFor(suite, model).startsWith('sim:');
+  const simulated = (model: string) => backendIdOf(suite, model).startsWith('sim:');
   const out: ConsistencyAnalysis = {};
 
   if (c.dialogue) {
@@ -504,9 +504,4 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
     out.twentyQuestions = { rows };
   }
   return out;
-}
-
-function modelIdFor(suite: Suite, ref: string): string {
-  const m = suite.models.find((x) => (typeof x === 'string' ? x === ref : x.name === ref || modelIdOf(x) === ref));
-  return m === undefined ? ref : typeof m === 'string' ? m : m.id;
 }

@@ -26,6 +26,7 @@ import {
   type CurvePoint,
 } from '../metrics/stickiness.js';
 import { mean } from '../metrics/stats.js';
+import { differenceOfMeans, dot, meanOf, norm, unit } from '../metrics/vectors.js';
 import type { ProbeContext } from '../runner/context.js';
 import { forEachConcurrent } from '../runner/execute.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
@@ -257,18 +258,10 @@ function judgeScores(responses: ReadonlyMap<string, unknown>, key: string): Judg
 
 function unitProjection(acts: unknown, hook: string, direction: number[]): number {
   const v = storedMean(acts, hook);
-  if (!v || v.length !== direction.length) return Number.NaN;
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * direction[i]!;
-  return s;
+  return v && v.length === direction.length ? dot(v, direction) : Number.NaN;
 }
 
-function meanVector(vs: readonly number[][]): number[] | null {
-  if (!vs.length) return null;
-  const out = new Array<number>(vs[0]!.length).fill(0);
-  for (const v of vs) for (let i = 0; i < out.length; i++) out[i]! += v[i]! / vs.length;
-  return out;
-}
+const meanOrNull = (vs: readonly number[][]): number[] | null => (vs.length ? meanOf(vs) : null);
 
 export function analyzeStickiness(suite: Suite, families: readonly string[], lookup: StoredLookup): StickinessAnalysis {
   const st = suite.stickiness!;
@@ -289,7 +282,7 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
       const a = storedMean(responses.get(`${key}|acts`), hook ?? '');
       if (a) acts.push([...a]);
     }
-    return { model, profile: meanProfile(profiles), acts: meanVector(acts) };
+    return { model, profile: meanProfile(profiles), acts: meanOrNull(acts) };
   });
 
   const results: ConditionResult[] = [];
@@ -310,17 +303,13 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
         const a = storedMean(responses.get(`${turnKey(conversationKey(c.spec.id, family, k), 0)}|acts`), hook ?? '');
         if (a) turn0Acts.push([...a]);
       }
-    const personaMean = meanVector(turn0Acts);
     let direction: number[] | null = null;
-    if (lookup.direction && turn0Acts.length) {
-      const n = Math.hypot(...lookup.direction);
-      direction = lookup.direction.map((x) => x / n);
-    } else if (personaMean && def.acts) {
-      const diff = personaMean.map((x, i) => x - def.acts![i]!);
-      const n = Math.hypot(...diff);
-      if (n > 0) direction = diff.map((x) => x / n);
+    if (lookup.direction && turn0Acts.length) direction = unit(lookup.direction);
+    else if (turn0Acts.length && def.acts) {
+      const diff = differenceOfMeans(turn0Acts, [def.acts]);
+      if (norm(diff) > 0) direction = unit(diff);
     }
-    const defaultProjection = direction && def.acts ? def.acts.reduce((s, x, i) => s + x * direction![i]!, 0) : Number.NaN;
+    const defaultProjection = direction && def.acts ? dot(def.acts, direction) : Number.NaN;
 
     for (const family of families)
       for (let k = 0; k < st.conversations; k++) {

@@ -19,6 +19,14 @@ export function resolveModelRef(suite: Pick<Suite, 'models'>, ref: string): Mode
   return { kind: 'extra', id: ref };
 }
 
+/** The backend id a model reference stands for (a model entry's id, or the reference itself). */
+export function backendIdOf(suite: Pick<Suite, 'models'>, ref: string): string {
+  const r = resolveModelRef(suite, ref);
+  if (r.kind === 'extra') return r.id;
+  const m = suite.models[r.index]!;
+  return typeof m === 'string' ? m : m.id;
+}
+
 /** Every model reference a suite's probes make, with where it is made (for error messages). */
 export function modelRefs(suite: Suite): { ref: string; path: (string | number)[] }[] {
   const out: { ref: string; path: (string | number)[] }[] = [];

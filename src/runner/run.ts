@@ -10,7 +10,7 @@ import { assembleAdministrations, optionLabels, planFidelity, type FidelityTask 
 import { RunStore } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { ProbeContext } from './context.js';
-import { modelRefs, resolveModelRef } from './roles.js';
+import { backendIdOf, modelRefs, resolveModelRef } from './roles.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { UserError } from '../util/errors.js';
 import { attackLibrary } from '../probes/attacks.js';
@@ -216,7 +216,7 @@ export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
     const families = store.getResult<string[]>(runId, 'stickiness-families') ?? [];
     const sims = new Map<string, SimulatedPanel>();
     const simTruth = (c: ResolvedCondition, family: string, turn: number): number | undefined => {
-      const id = resolvedModelId(suite, c.model);
+      const id = backendIdOf(suite, c.model);
       if (!id.startsWith('sim:')) return undefined;
       let panel = sims.get(id);
       if (!panel) {
@@ -247,14 +247,6 @@ function directionFromFile(file: string, hook: string): number[] {
   const v = readVectorFile(file).layers.get(Number(m[1]));
   if (!v) throw new UserError(`${file}: no vector for ${hook}`);
   return [...v];
-}
-
-/** The backend id a model reference stands for (a model entry's id, or the reference itself). */
-function resolvedModelId(suite: Suite, ref: string): string {
-  const r = resolveModelRef(suite, ref);
-  if (r.kind === 'extra') return r.id;
-  const m = suite.models[r.index]!;
-  return typeof m === 'string' ? m : m.id;
 }
 
 function simDefaultFidelity(modelId: string): number {
