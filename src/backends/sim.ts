@@ -90,6 +90,15 @@ export function gradedResponseProbs(thetaKeyed: number, discrimination: number, 
   return [0, 1, 2, 3, 4].map((i) => atLeast[i]! - atLeast[i + 1]!);
 }
 
+/** The option a uniform draw u in [0, 1) falls on (the last one if rounding leaves some mass). */
+function sampleIndex(probs: readonly number[], u: number): number {
+  for (let i = 0; i < probs.length; i++) {
+    u -= probs[i]!;
+    if (u <= 0) return i;
+  }
+  return probs.length - 1;
+}
+
 export function parseSimSpec(spec: string): Partial<SimOptions> {
   const out: Partial<SimOptions> = {};
   if (!spec) return out;
@@ -249,9 +258,8 @@ export class SimulatedPanel implements Backend {
     }
     if (hints?.twin) {
       const probs = this.twinProbs(hints, hints.twin.max - hints.twin.min + 1);
-      let u = createRng(seedFromString(`${this.options.seed}/twin-sample/${hints.twin.person}/${hints.item?.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`)).next();
-      const k = probs.findIndex((p) => (u -= p) <= 0);
-      return { text: String(hints.twin.min + (k < 0 ? probs.length - 1 : k)), finishReason: 'stop' };
+      const u = createRng(seedFromString(`${this.options.seed}/twin-sample/${hints.twin.person}/${hints.item?.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`)).next();
+      return { text: String(hints.twin.min + sampleIndex(probs, u)), finishReason: 'stop' };
     }
     if (!hints?.item) {
       return { text: '[simulated panel: no model text; sim: only answers inventory items and multi-turn probe roles]', finishReason: 'stop' };
@@ -259,16 +267,7 @@ export class SimulatedPanel implements Backend {
     const probs = this.probsFor(hints);
     const rng = createRng(seedFromString(`${this.options.seed}/sample/${hints.personaId}/${hints.repetition ?? 0}/${hints.item.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`));
     if (rng.next() < this.options.refusalRate) return { text: "As an AI, I don't have personal experiences to rate that.", finishReason: 'stop' };
-    let u = rng.next();
-    let answer = 5;
-    for (let i = 0; i < probs.length; i++) {
-      u -= probs[i]!;
-      if (u <= 0) {
-        answer = i + 1;
-        break;
-      }
-    }
-    return { text: `${answer}`, finishReason: 'stop' };
+    return { text: `${sampleIndex(probs, rng.next()) + 1}`, finishReason: 'stop' };
   }
 
   private dialogueContext(): SimDialogueContext {
