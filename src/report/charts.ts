@@ -73,40 +73,46 @@ export function retentionSpec(rows: RetentionRow[], title: string, byFamily: boo
   return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, description, data: { values }, width: 520, height: 260, layer } as TopLevelSpec;
 }
 
-/** A value per turn for each series (projection trajectories). */
-export function projectionSpec(rows: { series: string; turn: number; value: number }[], title: string): TopLevelSpec {
+/** A line per series over an integer x axis (turns, layers); rows with a non-finite value are left out. */
+function seriesLineSpec(o: { rows: { series: string; x: number; value: number }[]; title: string; description: string; x: string; y: string; series: string }): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    description: 'Projection of each assistant turn (mean over its tokens) onto the unit persona vector, per turn.',
-    data: { values: rows.filter((r) => Number.isFinite(r.value)) },
+    title: o.title,
+    description: o.description,
+    data: { values: o.rows.filter((r) => Number.isFinite(r.value)) },
     width: 520,
     height: 240,
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'turn', type: 'quantitative', title: 'Assistant turn', axis: { tickMinStep: 1 } },
-      y: { field: 'value', type: 'quantitative', title: 'Projection (residual-stream units)' },
-      color: { field: 'series', type: 'nominal', title: 'Vector @ layer' },
+      x: { field: 'x', type: 'quantitative', title: o.x, axis: { tickMinStep: 1 } },
+      y: { field: 'value', type: 'quantitative', title: o.y },
+      color: { field: 'series', type: 'nominal', title: o.series },
     },
   } as TopLevelSpec;
 }
 
+/** A value per turn for each series (projection trajectories). */
+export function projectionSpec(rows: { series: string; turn: number; value: number }[], title: string): TopLevelSpec {
+  return seriesLineSpec({
+    rows: rows.map((r) => ({ series: r.series, x: r.turn, value: r.value })),
+    title,
+    description: 'Projection of each assistant turn (mean over its tokens) onto the unit persona vector, per turn.',
+    x: 'Assistant turn',
+    y: 'Projection (residual-stream units)',
+    series: 'Vector @ layer',
+  });
+}
+
 /** Separation (Cohen's d of held-out projections) per layer: where a persona vector reads best. */
 export function separationSpec(rows: { layer: number; method: string; d: number }[], title: string): TopLevelSpec {
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return seriesLineSpec({
+    rows: rows.map((r) => ({ series: r.method, x: r.layer, value: r.d })),
     title,
     description: "Per layer, Cohen's d between held-out answers given under the positive and the negative instructions, projected on the layer's vector.",
-    data: { values: rows.filter((r) => Number.isFinite(r.d)) },
-    width: 520,
-    height: 240,
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'layer', type: 'quantitative', title: 'Layer (blocks.L.hook_resid_post)', axis: { tickMinStep: 1 } },
-      y: { field: 'd', type: 'quantitative', title: "Separation (Cohen's d, held out)" },
-      color: { field: 'method', type: 'nominal', title: 'Vector' },
-    },
-  } as TopLevelSpec;
+    x: 'Layer (blocks.L.hook_resid_post)',
+    y: "Separation (Cohen's d, held out)",
+    series: 'Vector',
+  });
 }
 
 /** Role map: each role's vector on PC1 x PC2, the default assistant marked, and the Assistant axis drawn from the roles' mean to the default. */
