@@ -16,7 +16,7 @@ import { UserError } from '../util/errors.js';
 import { attackLibrary } from '../probes/attacks.js';
 import { analyzeStickiness, familiesOf, runStickiness, simSubjectOf, type ResolvedCondition, type StickinessAnalysis } from '../probes/stickiness.js';
 import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from '../probes/consistency.js';
-import { analyzeTwins, planTwins, twinTasks, twinsBaseDir, type TwinTask, type TwinsAnalysis } from '../probes/twins.js';
+import { analyzeTwins, planTwins, twinTasks, twinsBaseDir, type TwinPlan, type TwinTask, type TwinsAnalysis } from '../probes/twins.js';
 import { hashOf } from '../util/hash.js';
 import { executeTasks, type CallCounters } from './execute.js';
 import { simulationRecovery, type RecoveryReport } from '../metrics/recovery.js';
@@ -158,7 +158,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     const ctx = new ProbeContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal);
     if (suite.stickiness) await runStickiness(ctx, library);
     if (suite.consistency) await runConsistency(ctx);
-    const analysis = analyzeRun(store, runId);
+    const analysis = analyzeRun(store, runId, { twinPlan });
     store.putResult(runId, 'analysis', analysis);
     store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     return { runId, resumed, counters, analysis, storePath: store.path };
@@ -172,7 +172,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
  * Recompute a run's analysis from the store alone (no backend is opened): plan the
  * tasks again from the stored suite, read their stored responses, compute metrics.
  */
-export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
+export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?: TwinPlan } = {}): RunAnalysis {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.path}`);
   const suite = run.config as Suite;
@@ -205,7 +205,8 @@ export function analyzeRun(store: RunStore, runId: string): RunAnalysis {
   });
   let twins: TwinsAnalysis | undefined;
   if (suite.twins) {
-    const plan = planTwins(suite, twinsBaseDir(run.suitePath));
+    // A run that has just planned its twins passes the plan in, so the data file is read once.
+    const plan = prepared.twinPlan ?? planTwins(suite, twinsBaseDir(run.suitePath));
     twins = analyzeTwins(suite, plan, suite.models.map(modelIdOf), responses, twinsBaseDir(run.suitePath));
   }
   const stats = store.taskStats(runId);
