@@ -243,13 +243,19 @@ export class SimulatedPanel implements Backend {
 
   async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
     await this.delay();
-    if (request.hints?.twin) return { probs: this.twinProbs(request.hints, request.options.length), coverage: 1 };
+    const usage = { inputTokens: wordCount(request.messages), outputTokens: 1 };
+    if (request.hints?.twin) return { probs: this.twinProbs(request.hints, request.options.length), coverage: 1, usage };
     if (request.options.length !== 5) throw new BackendError('sim: the simulated panel answers 5-option items only', false);
-    return { probs: this.probsFor(request.hints), coverage: 1 };
+    return { probs: this.probsFor(request.hints), coverage: 1, usage };
   }
 
   async chat(request: ChatRequest): Promise<ChatResult> {
     await this.delay();
+    const result = this.reply(request);
+    return { ...result, usage: { inputTokens: wordCount(request.messages), outputTokens: wordCount([{ content: result.text }]) } };
+  }
+
+  private reply(request: ChatRequest): ChatResult {
     const hints = request.hints;
     if (hints?.task) {
       const text = simDialogueReply(request, this.dialogueContext());
@@ -284,4 +290,9 @@ export class SimulatedPanel implements Backend {
     const system = request.messages.find((m) => m.role === 'system')?.content ?? '';
     this.lastTenant = { personaId: request.hints?.personaId ?? '', system };
   }
+}
+
+/** The simulation has no tokenizer: it reports whitespace-separated words as its token usage. */
+function wordCount(messages: readonly { content: string }[]): number {
+  return messages.reduce((n, m) => n + (m.content.match(/\S+/g)?.length ?? 0), 0);
 }

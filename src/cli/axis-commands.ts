@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { buildAxis, capConfig, loadRoles, saveAxis } from '../probes/axis.js';
 import { f2 } from '../report/html-parts.js';
-import { axisPage } from '../report/mechanism-html.js';
+import { axisPage, standalone } from '../report/mechanism-html.js';
 
 import type { Out } from './out.js';
 
@@ -37,7 +37,7 @@ async function build(args: string[], io: Out): Promise<number> {
   io.log(`Assistant axis over ${r.roles.length} roles on ${r.model}`);
   io.log('layer  |axis|     cos(axis, PC1)  variance explained by PC1..PC5');
   for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(8)}  ${f2(l.cosinePc1).padStart(14)}  ${l.explained.map((x) => f2(x)).join(' ')}`);
-  if (values.html) writeFileSync(values.html, await axisPage(r));
+  if (values.html) writeFileSync(values.html, await standalone(axisPage(r)));
   io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · axis: ${values.out}${values.html ? ` · page: ${values.html}` : ''}`);
   return r.counters.errors > 0 ? 1 : 0;
 }

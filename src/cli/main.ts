@@ -10,6 +10,9 @@ import { suiteJsonSchema, suiteSchema, type Suite } from '../suite/schema.js';
 import { runSuite, analyzeRun, type RunResult } from '../runner/run.js';
 import { RunStore, STORE_FILE } from '../store/store.js';
 import { writeReport, type ReportFiles } from '../report/export.js';
+import { renderHtml } from '../report/html.js';
+import { htmlDocument } from '../report/html-parts.js';
+import { storedMechanismPage } from '../report/mechanism-html.js';
 import { getInstrument } from '../instruments/index.js';
 import { scoreAnswers } from '../instruments/scoring.js';
 import { ProgressBar } from './progress.js';
@@ -20,6 +23,7 @@ import { cmdMakeModel, cmdTrace } from './engine-commands.js';
 import { cmdVectors } from './vectors-commands.js';
 import { cmdServe } from './serve-command.js';
 import { cmdAxis } from './axis-commands.js';
+import { cmdView } from './view-command.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEMO_SUITE = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
@@ -32,7 +36,9 @@ const USAGE = `persona-probe: is this persona realized by the model, or merely p
 Usage:
   persona-probe demo [--model ID] [--out DIR]        run the built-in example suite
   persona-probe run SUITE.yaml [--model ID[,ID]] [--out DIR] [--quiet]
-  persona-probe report RUN [--out DIR] [--to DIR]    re-render a stored run (no model calls)
+  persona-probe report RUN [--out report.html] [--dir DIR]  one self-contained HTML report of a stored run (no model calls)
+  persona-probe report RUN [--out DIR] [--to DIR]    re-render a stored run's report folder (HTML, JSON, CSV)
+  persona-probe view [DIR] [--host H] [--port P]     browse, compare and export the runs under DIR (default 127.0.0.1)
   persona-probe runs [--out DIR]                     list stored runs
   persona-probe score --instrument ID --answers FILE [--json]
   persona-probe schema                               print the suite JSON Schema
@@ -111,45 +117,37 @@ function openStore(outDir: string): RunStore {
 }
 
 async function cmdReport(args: string[], io: Out): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, to: { type: 'string' } } });
-  const outDir = resolve(values.out ?? DEFAULT_OUT);
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, dir: { type: 'string' }, to: { type: 'string' } } });
+  // `--out report.html` names the file to write; any other --out is the project directory, as in every command.
+  const htmlFile = values.out?.toLowerCase().endsWith('.html') ? resolve(values.out) : undefined;
+  const outDir = resolve(values.dir ?? (htmlFile ? undefined : values.out) ?? DEFAULT_OUT);
   const store = openStore(outDir);
   try {
     const ref = positionals[0] ?? store.listRuns()[0]?.id;
     if (!ref) throw new UserError(`no runs stored in ${outDir}`);
     const run = store.findRun(ref);
-    if (!run) throw new UserError(`no run "${ref}" in ${outDir} (see: persona-probe runs --out ${values.out ?? DEFAULT_OUT})`);
-    const page = await mechanismPage(store, run.id, (run.config as { kind?: string }).kind);
+    if (!run) throw new UserError(`no run "${ref}" in ${outDir} (see: persona-probe runs --out ${values.dir ?? values.out ?? DEFAULT_OUT})`);
+    const page = await storedMechanismPage(store, run.id, (run.config as { kind?: string }).kind);
     if (page !== undefined) {
-      const dir = values.to ?? join(outDir, 'reports', run.id);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'report.html'), page);
-      io.log(`report: ${join(dir, 'report.html')}`);
+      const file = htmlFile ?? join(values.to ?? join(outDir, 'reports', run.id), 'report.html');
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, htmlDocument(page));
+      io.log(`report: ${file}`);
       return 0;
     }
     const analysis = analyzeRun(store, run.id);
-    const files = await writeReport(analysis, values.to ?? join(outDir, 'reports', run.id));
     io.log(summaryText(analysis));
-    io.log(reportLines(files));
+    if (htmlFile) {
+      mkdirSync(dirname(htmlFile), { recursive: true });
+      writeFileSync(htmlFile, await renderHtml(analysis));
+      io.log(`report: ${htmlFile}`);
+      return 0;
+    }
+    io.log(reportLines(await writeReport(analysis, values.to ?? join(outDir, 'reports', run.id))));
     return 0;
   } finally {
     store.close();
   }
-}
-
-/** Runs of the mechanism commands re-render from their stored results, like suite runs. */
-async function mechanismPage(store: RunStore, runId: string, kind: string | undefined): Promise<string | undefined> {
-  const pages: Record<string, [string, (result: never) => Promise<string>]> = {
-    'persona-vectors': ['vectors', (r) => vectorsPage(r)],
-    'assistant-axis': ['axis', (r) => axisPage(r)],
-    'steering-sweep': ['sweep', (r) => sweepPage(r, `Steering sweep (run ${runId})`)],
-  };
-  const { axisPage, sweepPage, vectorsPage } = await import('../report/mechanism-html.js');
-  if (!kind || !pages[kind]) return undefined;
-  const [key, render] = pages[kind];
-  const result = store.getResult<never>(runId, key);
-  if (result === undefined) throw new UserError(`run ${runId} (${kind}) has no stored result: it did not finish. Run the same command again to resume it.`);
-  return render(result);
 }
 
 async function cmdRuns(args: string[], io: Out): Promise<number> {
@@ -214,6 +212,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdServe(rest, io);
       case 'axis':
         return await cmdAxis(rest, io);
+      case 'view':
+        return await cmdView(rest, io);
       case 'schema':
         io.log(JSON.stringify(suiteJsonSchema(), null, 2));
         return 0;

@@ -11,7 +11,7 @@ import { builtinTraits, resolveTrait } from '../probes/traits.js';
 import { extractVectors, monitorTranscript, saveVectors, sweepSteering, type MonitoredVector } from '../probes/vectors.js';
 import { createBackend } from '../backends/registry.js';
 import { f2, num } from '../report/html-parts.js';
-import { monitorPage, sweepPage, vectorsPage } from '../report/mechanism-html.js';
+import { monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 
 import type { Out } from './out.js';
 
@@ -64,7 +64,7 @@ async function extract(args: string[], io: Out): Promise<number> {
   io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
   io.log(`layer  |v|      separation (Cohen's d, held out)${r.pca ? '  PCA d' : ''}`);
   for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}${r.pca ? `  ${f2(l.separationPca)}` : ''}${l.layer === r.recommendedLayer ? '   <- recommended' : ''}`);
-  if (values.html) writeFileSync(values.html, await vectorsPage(r));
+  if (values.html) writeFileSync(values.html, await standalone(vectorsPage(r)));
   io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · vectors: ${values.out}${values.html ? ` · page: ${values.html}` : ''}`);
   return r.counters.errors > 0 ? 1 : 0;
 }
@@ -91,7 +91,7 @@ async function sweep(args: string[], io: Out): Promise<number> {
   io.log('layer   coef     O     C     E     A     N  judged  perplexity');
   for (const row of r.rows) io.log(`${String(row.layer).padStart(5)} ${f2(row.coef).padStart(6)} ${(['O', 'C', 'E', 'A', 'N'] as const).map((d) => f2(row.inventory[d]).padStart(5)).join(' ')} ${f2(row.judge?.mean).padStart(7)} ${num(row.perplexity).padStart(11)}`);
   if (values.out) writeFileSync(values.out, `${JSON.stringify(r.rows, null, 2)}\n`);
-  if (values.html) writeFileSync(values.html, await sweepPage(r.rows, `Steering sweep: ${basename(values.vectors)}`));
+  if (values.html) writeFileSync(values.html, await standalone(sweepPage(r.rows, `Steering sweep: ${basename(values.vectors)}`)));
   io.log(`run ${r.runId}`);
   return r.counters.errors > 0 ? 1 : 0;
 }
@@ -128,7 +128,7 @@ async function monitor(args: string[], io: Out): Promise<number> {
   io.log(`turn  ${vectors.map((v) => `${v.name}@${v.layer}`.padStart(18)).join('')}`);
   for (const turn of [...new Set(rows.map((r) => r.turn))]) io.log(`${String(turn).padStart(4)}  ${vectors.map((v) => f2(rows.find((r) => r.turn === turn && r.vector === v.name)!.projection).padStart(18)).join('')}`);
   if (values.out) writeFileSync(values.out, `${JSON.stringify(rows, null, 2)}\n`);
-  if (values.html) writeFileSync(values.html, await monitorPage(rows, `Projection of each assistant turn (${basename(values.transcript)})`));
+  if (values.html) writeFileSync(values.html, await standalone(monitorPage(rows, `Projection of each assistant turn (${basename(values.transcript)})`)));
   return 0;
 }
 

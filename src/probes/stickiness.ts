@@ -210,6 +210,14 @@ export interface MeasureResult {
   conversations: number;
 }
 
+export interface ConversationRecord {
+  family: string;
+  conversation: number;
+  realization: number;
+  breakTurn: number | null;
+  transcript: (Turn & { turn: number })[];
+}
+
 export interface ConditionResult {
   id: string;
   persona: string;
@@ -217,8 +225,10 @@ export interface ConditionResult {
   method: string;
   measures: MeasureResult[];
   judge?: { judgments: number; failures: number; failureExamples: string[]; meanRepeatSd: number };
-  /** The conversation that kept the least of the persona (primary measure), with its breaking turn. */
-  worst?: { family: string; conversation: number; realization: number; breakTurn: number | null; transcript: (Turn & { turn: number })[] };
+  /** Every conversation as stored, with its realization index and breaking turn on the primary measure (NaN / null without one). */
+  conversations: ConversationRecord[];
+  /** The conversation that kept the least of the persona (primary measure). */
+  worst?: Omit<ConversationRecord, 'transcript'>;
   /** Simulated conditions only: the realization index the simulation was built to have. */
   truth?: { realization: number; byFamily: Record<string, number> };
 }
@@ -373,20 +383,20 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
     }
     riByCondition.set(c.spec.id, riMaps);
 
-    const result: ConditionResult = { id: c.spec.id, persona: c.persona.id, model: c.model, method: c.spec.method, measures };
+    const result: ConditionResult = { id: c.spec.id, persona: c.persona.id, model: c.model, method: c.spec.method, measures, conversations: [] };
     if (st.retention.judge) result.judge = { judgments, failures, failureExamples, meanRepeatSd: repeatSds.length ? mean(repeatSds) : Number.NaN };
+    // Every conversation's transcript, scored on the primary measure; the worst is the one that kept least.
     const primary = measures[0];
-    if (primary) {
-      const ris = riMaps.get(primary.measure)!;
-      const worst = [...ris].filter(([, v]) => Number.isFinite(v)).sort((a, b) => a[1] - b[1])[0];
-      if (worst) {
-        const [family, kText] = worst[0].split('|');
-        const k = Number(kText);
-        const conv = conversationKey(c.spec.id, family!, k);
-        const cv = curves.get(primary.measure)!.get(worst[0])!;
-        result.worst = { family: family!, conversation: k, realization: worst[1], breakTurn: breakTurn(cv, st.break_threshold), transcript: transcriptOf(lookup, conv, T) };
-      }
-    }
+    const primaryCurves = primary ? curves.get(primary.measure)! : undefined;
+    result.conversations = families.flatMap((family) =>
+      Array.from({ length: st.conversations }, (_, k) => {
+        const cv = primaryCurves?.get(`${family}|${k}`);
+        const realization = cv ? realizationIndex(cv) : Number.NaN;
+        return { family, conversation: k, realization, breakTurn: cv ? breakTurn(cv, st.break_threshold) : null, transcript: transcriptOf(lookup, conversationKey(c.spec.id, family, k), T) };
+      }),
+    );
+    const worst = result.conversations.filter((v) => Number.isFinite(v.realization)).sort((a, b) => a.realization - b.realization)[0];
+    if (worst) result.worst = { family: worst.family, conversation: worst.conversation, realization: worst.realization, breakTurn: worst.breakTurn };
     if (lookup.simTruth) {
       const byFamily: Record<string, number> = {};
       for (const family of families) {

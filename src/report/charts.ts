@@ -24,22 +24,25 @@ export interface TargetVsMeasuredRow {
 }
 
 /** Target (ring) vs measured (dot, with 95% interval) per domain, one small panel per persona. */
-export function targetVsMeasuredSpec(rows: TargetVsMeasuredRow[], title: string): TopLevelSpec {
+export function targetVsMeasuredSpec(rows: TargetVsMeasuredRow[], title: string, defaults?: { domain: string; value: number }[]): TopLevelSpec {
   const y = { field: 'domain', type: 'nominal' as const, title: 'Big Five domain', sort: ['O', 'C', 'E', 'A', 'N'] };
   const scale = { domain: [1, 5] };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    description: 'Per persona and domain: the target level (open circle) and the measured score (filled dot) with its 95% bootstrap interval, on the 1..5 item scale.',
-    data: { values: rows },
+    description: `Per persona and domain: the target level (open circle) and the measured score (filled dot) with its 95% bootstrap interval, on the 1..5 item scale${defaults?.length ? "; a grey tick marks the unconditioned model's own score" : ''}.`,
+    data: { values: defaults?.length ? rows.map((r) => ({ ...r, default: defaults.find((d) => d.domain === r.domain)?.value ?? null })) : rows },
     facet: { field: 'persona', type: 'nominal', title: 'Persona', columns: 3 },
     spec: {
       width: 220,
       height: 120,
       layer: [
-        { mark: { type: 'rule' }, encoding: { y, x: { field: 'lo', type: 'quantitative', scale, title: 'Score (1..5 item scale)' }, x2: { field: 'hi' } } },
-        { mark: { type: 'point', filled: true, size: 60 }, encoding: { y, x: { field: 'measured', type: 'quantitative', scale }, tooltip: [{ field: 'measured', format: '.2f' }, { field: 'target' }] } },
-        { mark: { type: 'point', filled: false, size: 120, color: '#d62728' }, encoding: { y, x: { field: 'target', type: 'quantitative', scale } } },
+        // Named layers: their marks carry the name as a class (interval_marks, measured_marks, ...).
+        { name: 'interval', mark: { type: 'rule' }, encoding: { y, x: { field: 'lo', type: 'quantitative', scale, title: 'Score (1..5 item scale)' }, x2: { field: 'hi' } } },
+        { name: 'measured', mark: { type: 'point', filled: true, size: 60 }, encoding: { y, x: { field: 'measured', type: 'quantitative', scale }, tooltip: [{ field: 'measured', format: '.2f' }, { field: 'target' }] } },
+        { name: 'target', mark: { type: 'point', filled: false, size: 120, color: '#d62728' }, encoding: { y, x: { field: 'target', type: 'quantitative', scale } } },
+        // The unconditioned default: where a persona that is merely performed slides back to.
+        ...(defaults?.length ? [{ name: 'default', mark: { type: 'tick', color: '#7f7f7f', thickness: 2 }, encoding: { y, x: { field: 'default', type: 'quantitative', scale } } }] : []),
       ],
     },
   } as TopLevelSpec;
@@ -61,7 +64,7 @@ export function retentionSpec(rows: RetentionRow[], title: string, byFamily: boo
   const scale = { domain: [0, 1] };
   const color = { field: 'condition', type: 'nominal' as const, title: 'Condition' };
   const layer = [
-    { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale, title: byFamily ? 'Retention (0..1)' : 'Retention (0..1, share of the persona kept)' }, y2: { field: 'hi' }, color } },
+    { name: 'band', mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale, title: byFamily ? 'Retention (0..1)' : 'Retention (0..1, share of the persona kept)' }, y2: { field: 'hi' }, color } },
     { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale }, color, tooltip: [{ field: 'condition' }, { field: 'turn' }, { field: 'mean', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }] } },
   ];
   const description = 'Mean retention per turn for each condition, with a shaded bootstrap 95% band over conversations; 1 means the persona measured at turn 0 is fully kept, 0 means it has moved all the way to the unconditioned default.';
@@ -82,6 +85,7 @@ function seriesLineSpec(o: { rows: { series: string; x: number; value: number }[
     data: { values: o.rows.filter((r) => Number.isFinite(r.value)) },
     width: 520,
     height: 240,
+    name: 'series',
     mark: { type: 'line', point: true },
     encoding: {
       x: { field: 'x', type: 'quantitative', title: o.x, axis: { tickMinStep: 1 } },
@@ -126,8 +130,8 @@ export function roleMapSpec(points: { id: string; pc1: number; pc2: number; kind
     width: 520,
     height: 400,
     layer: [
-      { data: { values: points }, mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color: { field: 'kind', type: 'nominal', title: 'Kind' }, tooltip: [{ field: 'id' }, { field: 'pc1', format: '.2f' }, { field: 'pc2', format: '.2f' }] } },
-      { data: { values: [{ pc1: 0, pc2: 0, pc1e: axis.pc1, pc2e: axis.pc2 }] }, mark: { type: 'rule', strokeWidth: 2, color: '#d62728' }, encoding: { x, y, x2: { field: 'pc1e' }, y2: { field: 'pc2e' } } },
+      { name: 'roles', data: { values: points }, mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color: { field: 'kind', type: 'nominal', title: 'Kind' }, tooltip: [{ field: 'id' }, { field: 'pc1', format: '.2f' }, { field: 'pc2', format: '.2f' }] } },
+      { name: 'axis', data: { values: [{ pc1: 0, pc2: 0, pc1e: axis.pc1, pc2e: axis.pc2 }] }, mark: { type: 'rule', strokeWidth: 2, color: '#d62728' }, encoding: { x, y, x2: { field: 'pc1e' }, y2: { field: 'pc2e' } } },
     ],
   } as TopLevelSpec;
 }
@@ -145,6 +149,7 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
     spec: {
       width: 220,
       height: 160,
+      name: 'effect',
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'coef', type: 'quantitative', title: 'Steering coefficient' },
@@ -153,5 +158,25 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
         color: { field: 'layer', type: 'nominal', title: 'Layer' },
       },
     },
+  } as TopLevelSpec;
+}
+
+/** Differences B − A with 95% intervals, one row per compared quantity, against a zero line. */
+export function differenceSpec(rows: { label: string; group: string; value: number; lo: number; hi: number }[], title: string, unit: string): TopLevelSpec {
+  const y = { field: 'label', type: 'nominal' as const, title: null, sort: null };
+  const x = { field: 'value', type: 'quantitative' as const, title: `Difference B − A (${unit})` };
+  const values = rows.filter((r) => Number.isFinite(r.value)).map((r) => ({ ...r, lo: Number.isFinite(r.lo) ? r.lo : r.value, hi: Number.isFinite(r.hi) ? r.hi : r.value }));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    description: `Each row is a quantity measured in both runs: the dot is run B minus run A, the bar its 95% interval; the vertical line is no difference. Unit: ${unit}.`,
+    data: { values },
+    width: 420,
+    height: { step: 16 },
+    layer: [
+      { name: 'zero', data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { x: { field: 'zero', type: 'quantitative' } } },
+      { name: 'difference_interval', mark: { type: 'rule' }, encoding: { y, x: { field: 'lo', type: 'quantitative', title: x.title }, x2: { field: 'hi' }, color: { field: 'group', type: 'nominal', title: 'Group' } } },
+      { name: 'difference', mark: { type: 'point', filled: true, size: 50 }, encoding: { y, x, color: { field: 'group', type: 'nominal', title: 'Group' }, tooltip: [{ field: 'label' }, { field: 'value', format: '.3f' }, { field: 'lo', format: '.3f' }, { field: 'hi', format: '.3f' }] } },
+    ],
   } as TopLevelSpec;
 }

@@ -6,8 +6,8 @@ import { DOMAINS } from '../instruments/types.js';
 import type { StickinessAnalysis } from '../probes/stickiness.js';
 import type { ConsistencyAnalysis } from '../probes/consistency.js';
 import type { TwinsAnalysis } from '../probes/twins.js';
-import { renderSvg, retentionSpec, type RetentionRow } from './charts.js';
-import { escapeHtml, f2, ci, table } from './html-parts.js';
+import { retentionSpec, type RetentionRow } from './charts.js';
+import { chartFigure, escapeHtml, f2, ci, table } from './html-parts.js';
 
 export async function stickinessSection(s: StickinessAnalysis): Promise<string> {
   const parts: string[] = [];
@@ -23,8 +23,8 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
     const overall = rows.filter((r) => r.family === 'all families');
     const label = { inventory: 'short inventory in a fork', judge: 'judge adherence', activations: 'projection on the persona direction' }[measure];
     parts.push(`<h3>Retention by ${escapeHtml(label)}</h3>`);
-    parts.push(`<figure role="img" aria-label="${escapeHtml(`Retention over turns per condition, measured by ${label}, with bootstrap 95% bands`)}">${await renderSvg(retentionSpec(overall, `Retention over turns (${label})`, false))}<figcaption>Mean retention per turn over conversations; band: bootstrap 95% interval (conversations resampled).</figcaption></figure>`);
-    parts.push(`<figure role="img" aria-label="${escapeHtml(`Retention over turns per attack family and condition, measured by ${label}`)}">${await renderSvg(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true))}<figcaption>One panel per attack family: retention (0..1, share of the persona kept) against turn (0 = opening, then attack turns).</figcaption></figure>`);
+    parts.push(await chartFigure(retentionSpec(overall, `Retention over turns (${label})`, false), 'Mean retention per turn over conversations; band: bootstrap 95% interval (conversations resampled).'));
+    parts.push(await chartFigure(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true), 'One panel per attack family: retention (0..1, share of the persona kept) against turn (0 = opening, then attack turns).'));
     const riRows = s.conditions.flatMap((c) => {
       const m = c.measures.find((x) => x.measure === measure);
       if (!m) return [];
@@ -39,16 +39,13 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
   if (judged.length) {
     parts.push(`<h4>Judge</h4>${table(['Condition', 'Judgments', 'Unparsable (failures)', 'Mean SD across repeats (0–10)', 'Examples of failures'], judged.map((c) => [escapeHtml(c.id), String(c.judge!.judgments), String(c.judge!.failures), f2(c.judge!.meanRepeatSd), escapeHtml(c.judge!.failureExamples.join('; '))]))}`);
   }
-  for (const c of s.conditions) {
-    if (!c.worst || !c.worst.transcript.length) continue;
-    const lines = c.worst.transcript
-      .map((m) => {
-        const broken = c.worst!.breakTurn !== null && m.turn === c.worst!.breakTurn && m.role === 'assistant';
-        return `<div class="turn ${m.role}${broken ? ' broke' : ''}"><span class="who">turn ${m.turn} · ${m.role === 'user' ? 'attacker' : 'persona'}${broken ? ' · <strong>broke here</strong>' : ''}</span><pre>${escapeHtml(m.content)}</pre></div>`;
-      })
-      .join('');
-    parts.push(`<details class="transcript"><summary>Worst conversation of <code>${escapeHtml(c.id)}</code>: ${escapeHtml(c.worst.family)} #${c.worst.conversation}, realization ${f2(c.worst.realization)}${c.worst.breakTurn !== null ? `, broke at turn ${c.worst.breakTurn}` : ', never broke'}</summary>${lines}</details>`);
-  }
+  const breaks = s.conditions.flatMap((c) => {
+    const m = c.measures[0];
+    return m ? m.byFamily.map((f) => [escapeHtml(c.id), escapeHtml(c.persona), escapeHtml(f.family), ci(f.realization), `${Math.round(f.breaks.brokenShare * 100)}%`, f2(f.breaks.medianTurn)]) : [];
+  });
+  if (breaks.length) parts.push(`<h3>Where each persona broke</h3>${table(['Condition', 'Persona', 'Attack family', 'Realization index [95% CI]', 'Conversations that broke', 'Median breaking turn'], breaks, `Breaks on the primary measure (${escapeHtml(s.measures[0] ?? '')}), per attack family`)}`);
+  const worst = s.conditions.filter((c) => c.worst).map((c) => `<li><code>${escapeHtml(c.id)}</code>: ${escapeHtml(c.worst!.family)} #${c.worst!.conversation}, realization ${f2(c.worst!.realization)}${c.worst!.breakTurn !== null ? `, broke at turn ${c.worst!.breakTurn}` : ', never broke'}</li>`);
+  if (worst.length) parts.push(`<p>Worst conversation per condition (full text under Transcripts):</p><ul>${worst.join('')}</ul>`);
   return parts.join('\n');
 }
 
@@ -88,4 +85,26 @@ export function twinsSection(t: TwinsAnalysis): string {
   return `<p>${t.people} real respondents of <code>${escapeHtml(t.dataset)}</code>, ${t.givenItems} items given as known answers, ${t.heldOutItems} held out and predicted. Ceiling: ${f2(t.ceiling.value)} (${escapeHtml(t.ceiling.source)}). Loader: ${t.load.rowsKept} of ${t.load.rowsRead} rows kept; dropped ${escapeHtml(JSON.stringify(t.load.droppedRows))}; missing answers ${escapeHtml(JSON.stringify(t.load.missingAnswers))}; ${escapeHtml(JSON.stringify(t.load.cleanedCovariates))}.</p>
 ${table(head, [...t.results.map((r) => row(r.model, r.style, r)), ...t.baselines.map((b) => row(b.baseline, 'baseline (fitted on the other people)', b))])}
 ${table(['Model', 'Conditioning', 'Replication rate of group differences [95% CI]'], t.replication.map((r) => [escapeHtml(r.model), escapeHtml(r.style), ci(r.rate)]))}`;
+}
+
+/**
+ * Every stickiness conversation, searchable (a text filter and a broken-only switch; without
+ * scripts all are listed), with the breaking reply marked. Model and attack text is escaped.
+ */
+export function transcriptsSection(s: StickinessAnalysis, searchId: string): string {
+  const blocks = s.conditions.flatMap((c) =>
+    c.conversations.map((v) => {
+      const isWorst = c.worst?.family === v.family && c.worst.conversation === v.conversation;
+      const turns = v.transcript
+        .map((m) => {
+          const broken = v.breakTurn !== null && m.turn === v.breakTurn && m.role === 'assistant';
+          return `<div class="turn ${m.role}${broken ? ' broke' : ''}"><span class="who">turn ${m.turn} · ${m.role === 'user' ? 'attacker' : 'persona'}${broken ? ' · <strong>broke here</strong>' : ''}</span><pre>${escapeHtml(m.content)}</pre></div>`;
+        })
+        .join('');
+      const head = `<code>${escapeHtml(c.id)}</code> · ${escapeHtml(v.family)} #${v.conversation} · realization ${f2(v.realization)}${v.breakTurn !== null ? ` · <strong>broke at turn ${v.breakTurn}</strong>` : ''}${isWorst ? ' · worst of this condition' : ''}`;
+      return `<details class="conversation"${v.breakTurn !== null ? ' data-broke' : ''}${isWorst ? ' open' : ''}><summary>${head}</summary>${turns || '<p>No stored turns.</p>'}</details>`;
+    }),
+  );
+  return `<p><label>Search transcripts <input type="search" data-transcript-search="${searchId}" placeholder="words in any turn"></label> <label><input type="checkbox" data-broken-only="${searchId}"> only conversations that broke</label> <span data-search-count="${searchId}">${blocks.length} conversations</span></p>
+<div id="${searchId}">${blocks.join('\n')}</div>`;
 }

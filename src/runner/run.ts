@@ -7,7 +7,7 @@ import type { Profile } from '../instruments/types.js';
 import { fidelityReport, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { BASELINE_ID, targetProfile } from '../probes/conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, type FidelityTask } from '../probes/fidelity.js';
-import { RunStore } from '../store/store.js';
+import { RunStore, type RunCost } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { ProbeContext } from './context.js';
 import { backendIdOf, modelRefs, resolveModelRef } from './roles.js';
@@ -47,6 +47,10 @@ export interface RunAnalysis {
   consistency?: ConsistencyAnalysis;
   twins?: TwinsAnalysis;
   counters: { tasks: number; cacheHits: number; errors: number; finalErrors: number };
+  /** What was run: for the report's summary. */
+  overview: { createdAt: string; status: string; models: string[]; personas: { id: string; name: string }[]; methods: string[]; conditions: string[] };
+  /** Calls, tokens and errors, read from the stored calls. */
+  cost: RunCost;
 }
 
 export interface RunResult {
@@ -239,6 +243,15 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, requestOf) } : {}),
     ...(twins ? { twins } : {}),
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
+    overview: {
+      createdAt: run.createdAt,
+      status: run.status,
+      models: suite.models.map(modelIdOf),
+      personas: suite.personas.map((p) => ({ id: p.id, name: p.name })),
+      methods: suite.fidelity ? suite.methods.map((m) => m.id) : [],
+      conditions: stickiness?.conditions.map((c) => c.id) ?? [],
+    },
+    cost: store.runCost(runId),
   };
 }
 

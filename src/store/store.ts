@@ -34,6 +34,21 @@ export interface RunRecord {
   simulated: boolean;
 }
 
+export interface RunCost {
+  /** Tasks of the run with a stored response (a task served from the store counts too). */
+  tasks: number;
+  /** Distinct calls behind those tasks. */
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Tasks whose backend reported no token usage. */
+  withoutUsage: number;
+  /** Attempts that failed (retried or not), and tasks left without a response. */
+  failedAttempts: number;
+  finalErrors: number;
+  byBackend: { backend: string; tasks: number; calls: number; inputTokens: number; outputTokens: number; withoutUsage: number }[];
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY,
@@ -192,6 +207,25 @@ export class RunStore {
   taskStats(runId: string): { tasks: number; cacheHits: number } {
     const r = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(cache_hit), 0) AS hits FROM run_tasks WHERE run_id = ?').get(runId) as { n: number; hits: number };
     return { tasks: r.n, cacheHits: r.hits };
+  }
+
+  /**
+   * What a run cost, from its stored calls: tasks, distinct calls, tokens as each backend
+   * reported them (calls without a usage report are counted, not guessed), and errors.
+   */
+  runCost(runId: string): RunCost {
+    const byBackend = this.db
+      .prepare(
+        `SELECT c.backend AS backend, COUNT(*) AS tasks, COUNT(DISTINCT c.hash) AS calls,
+           COALESCE(SUM(json_extract(c.response_json, '$.usage.inputTokens')), 0) AS inputTokens,
+           COALESCE(SUM(json_extract(c.response_json, '$.usage.outputTokens')), 0) AS outputTokens,
+           SUM(json_extract(c.response_json, '$.usage.inputTokens') IS NULL) AS withoutUsage
+         FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ? GROUP BY c.backend ORDER BY c.backend`,
+      )
+      .all(runId) as RunCost['byBackend'];
+    const e = this.db.prepare('SELECT COUNT(*) AS attempts, COALESCE(SUM(final), 0) AS final FROM call_errors WHERE run_id = ?').get(runId) as { attempts: number; final: number };
+    const sum = (k: 'tasks' | 'calls' | 'inputTokens' | 'outputTokens' | 'withoutUsage') => byBackend.reduce((s, b) => s + b[k], 0);
+    return { tasks: sum('tasks'), calls: sum('calls'), inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens'), withoutUsage: sum('withoutUsage'), failedAttempts: e.attempts, finalErrors: e.final, byBackend };
   }
 
   callCount(): number {
