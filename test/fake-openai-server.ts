@@ -1,10 +1,14 @@
 // A minimal OpenAI-compatible chat-completions server on loopback, for backend
 // tests. The model name picks the behaviour: a well-behaved server with logprobs,
 // one that answers 429 before succeeding, one that always fails, one too slow to
-// answer, and one that sends a body that is not JSON.
+// answer, one that sends a body that is not JSON, and one whose replies are markup
+// payloads (for the report's escaping tests).
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+
+/** Each payload sets window.__pwned if it ever executes. */
+export const XSS_REPLY = `<script>window.__pwned = 'script'</script> I am <img src=x onerror="window.__pwned = 'img'"> and <a href="javascript:window.__pwned = 'link'">click me</a>`;
 
 export interface FakeServer {
   url: string;
@@ -34,6 +38,8 @@ export async function startFakeOpenAI(): Promise<FakeServer> {
         choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content }, logprobs: logprobs ?? null }],
         usage: { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11 },
       });
+      // Model text that would run if a report ever treated it as markup.
+      if (model === 'xss') return json(200, completion(XSS_REPLY));
       if (model === 'broken') return json(500, { error: { message: 'internal failure', type: 'server_error' } });
       if (model === 'slow') return void setTimeout(() => json(200, completion('3')), 3000);
       if (model === 'malformed') {

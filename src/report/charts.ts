@@ -65,7 +65,8 @@ export function retentionSpec(rows: RetentionRow[], title: string, byFamily: boo
   const color = { field: 'condition', type: 'nominal' as const, title: 'Condition' };
   const layer = [
     { name: 'band', mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale, title: byFamily ? 'Retention (0..1)' : 'Retention (0..1, share of the persona kept)' }, y2: { field: 'hi' }, color } },
-    { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale }, color, tooltip: [{ field: 'condition' }, { field: 'turn' }, { field: 'mean', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }] } },
+    { name: 'retention', mark: { type: 'line' }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale }, color } },
+    { name: 'retention_points', mark: { type: 'point', filled: true, size: 25 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale }, color, tooltip: [{ field: 'condition' }, { field: 'turn' }, { field: 'mean', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }] } },
   ];
   const description = 'Mean retention per turn for each condition, with a shaded bootstrap 95% band over conversations; 1 means the persona measured at turn 0 is fully kept, 0 means it has moved all the way to the unconditioned default.';
   // NaN bounds (a single conversation) are dropped rather than drawn as zero.

@@ -162,9 +162,10 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     const ctx = new ProbeContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal);
     if (suite.stickiness) await runStickiness(ctx, library);
     if (suite.consistency) await runConsistency(ctx);
+    // Every call is in: the run's status is settled before the analysis reports it.
+    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     const analysis = analyzeRun(store, runId, { twinPlan });
     store.putResult(runId, 'analysis', analysis);
-    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     return { runId, resumed, counters, analysis, storePath: store.path };
   } finally {
     store.close();
