@@ -169,11 +169,19 @@ test('viewer: run list on 127.0.0.1, a run page, two runs side by side with thei
     assert.equal(await marks(diffCharts.nth(1), 'difference'), A.stickiness!.conditions.length * A.stickiness!.measures.length);
     // The differences shown are B − A of the two runs' own numbers.
     const keeperO = B.models[0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value - A.models[0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value;
-    const row = differences.locator('table:has(caption:text("Measured scores")) tr', { hasText: 'keeper' }).first();
-    assert.match(await row.innerText(), new RegExp(`\\b${keeperO.toFixed(2).replace('-', '−?-?')}`));
-    // Lower fidelity keeps less of the persona: the realization index falls in B.
-    const riRow = differences.locator('table:has(caption:text("Realization index per persona")) tbody tr').first();
-    assert.match(await riRow.innerText(), /-0\.\d\d/);
+    const row = differences.locator('table:has(caption:text("Measured scores")) tbody tr').first();
+    assert.equal(await row.locator('td').nth(0).innerText(), 'keeper');
+    assert.equal(await row.locator('td').nth(1).innerText(), 'O');
+    const keeperShown = Number((await row.locator('td').nth(4).innerText()).split(' ')[0]);
+    assert.ok(Math.abs(keeperShown - keeperO) <= 0.005 + 1e-9, `${keeperShown} vs ${keeperO}`);
+    // Realization index: B − A per persona and measure, as the two analyses give it.
+    const riRows = differences.locator('table:has(caption:text("Realization index per persona")) tbody tr');
+    assert.equal(await riRows.count(), A.stickiness!.conditions.length * A.stickiness!.measures.length);
+    const ca = A.stickiness!.conditions[0]!;
+    const cb = B.stickiness!.conditions.find((c) => c.persona === ca.persona)!;
+    const riDiff = cb.measures[0]!.realization.value - ca.measures[0]!.realization.value;
+    const shown = (await riRows.first().locator('td').nth(6).innerText()).split(' ')[0]!;
+    assert.ok(Math.abs(Number(shown) - riDiff) <= 0.005 + 1e-9, `${shown} vs ${riDiff}`);
     // Both runs, whole, side by side.
     assert.equal(await page.locator('.side > section').count(), 2);
     assert.ok((await page.locator('.run-a').innerText()).includes(runA));

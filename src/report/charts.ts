@@ -163,7 +163,7 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
 }
 
 /** Differences B − A with 95% intervals, one row per compared quantity, against a zero line. */
-export function differenceSpec(rows: { label: string; group: string; value: number; lo: number; hi: number }[], title: string, unit: string): TopLevelSpec {
+export function differenceSpec(rows: { label: string; group: string; value: number; lo: number; hi: number }[], title: string, unit: string, groupTitle: string): TopLevelSpec {
   const y = { field: 'label', type: 'nominal' as const, title: null, sort: null };
   const x = { field: 'value', type: 'quantitative' as const, title: `Difference B − A (${unit})` };
   const values = rows.filter((r) => Number.isFinite(r.value)).map((r) => ({ ...r, lo: Number.isFinite(r.lo) ? r.lo : r.value, hi: Number.isFinite(r.hi) ? r.hi : r.value }));
@@ -176,8 +176,8 @@ export function differenceSpec(rows: { label: string; group: string; value: numb
     height: { step: 16 },
     layer: [
       { name: 'zero', data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { x: { field: 'zero', type: 'quantitative' } } },
-      { name: 'difference_interval', mark: { type: 'rule' }, encoding: { y, x: { field: 'lo', type: 'quantitative', title: x.title }, x2: { field: 'hi' }, color: { field: 'group', type: 'nominal', title: 'Group' } } },
-      { name: 'difference', mark: { type: 'point', filled: true, size: 50 }, encoding: { y, x, color: { field: 'group', type: 'nominal', title: 'Group' }, tooltip: [{ field: 'label' }, { field: 'value', format: '.3f' }, { field: 'lo', format: '.3f' }, { field: 'hi', format: '.3f' }] } },
+      { name: 'difference_interval', mark: { type: 'rule' }, encoding: { y, x: { field: 'lo', type: 'quantitative', title: x.title }, x2: { field: 'hi' }, color: { field: 'group', type: 'nominal', title: groupTitle } } },
+      { name: 'difference', mark: { type: 'point', filled: true, size: 50 }, encoding: { y, x, color: { field: 'group', type: 'nominal', title: groupTitle }, tooltip: [{ field: 'label' }, { field: 'value', format: '.3f' }, { field: 'lo', format: '.3f' }, { field: 'hi', format: '.3f' }] } },
     ],
   } as TopLevelSpec;
 }

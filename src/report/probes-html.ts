@@ -105,6 +105,6 @@ export function transcriptsSection(s: StickinessAnalysis, searchId: string): str
       return `<details class="conversation"${v.breakTurn !== null ? ' data-broke' : ''}${isWorst ? ' open' : ''}><summary>${head}</summary>${turns || '<p>No stored turns.</p>'}</details>`;
     }),
   );
-  return `<p><label>Search transcripts <input type="search" data-transcript-search="${searchId}" placeholder="words in any turn"></label> <label><input type="checkbox" data-broken-only="${searchId}"> only conversations that broke</label> <span data-search-count="${searchId}">${blocks.length} conversations</span></p>
+  return `<p><label>Search transcripts <input type="search" data-transcript-search="${searchId}" placeholder="words in any turn"></label> <label><input type="checkbox" data-broken-only="${searchId}"> only conversations that broke</label> · <span data-search-count="${searchId}" aria-live="polite">${blocks.length} conversations</span></p>
 <div id="${searchId}">${blocks.join('\n')}</div>`;
 }
