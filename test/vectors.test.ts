@@ -250,6 +250,22 @@ test('vectors sweep: coefficient 0 is the unsteered model; steering moves the in
   const rep = cli(['report', r.runId, '--out', store]);
   assert.equal(rep.code, 0, rep.stderr);
   assert.match(rep.stdout, /report: .*report\.html/);
+  // The viewer lists the sweep run and shows its page: one steering-effect line per layer in each measure's panel.
+  const { startViewer } = await import('../src/viewer/server.js');
+  const viewer = await startViewer({ dir: store });
+  try {
+    const list = await (await fetch(viewer.url)).text();
+    assert.match(list, new RegExp(`${r.runId}[\\s\\S]*steering-sweep`));
+    const res = await fetch(`${viewer.url}run/${r.runId}`);
+    assert.equal(res.status, 200);
+    const page = await res.text();
+    const panels = 5 + 1 + (r.rows[0]!.judge ? 1 : 0);
+    const layers = new Set(r.rows.map((x) => x.layer)).size;
+    const lines = [...page.matchAll(/<g class="mark-line role-mark effect_marks"[^>]*>(.*?)<\/g>/g)].reduce((n, m) => n + (m[1]!.match(/<path/g) ?? []).length, 0);
+    assert.equal(lines, panels * layers);
+  } finally {
+    await viewer.close();
+  }
 });
 
 test('computeVectors with a judge: positive answers need a score at or above the threshold, negative ones below; unparsable judgments are counted and dropped', async () => {

@@ -73,6 +73,7 @@ async function runAndReport(suite: Suite, outDir: string, suitePath: string | un
   io.log(summaryText(result.analysis));
   io.log(`\nrun ${result.runId}${result.resumed ? ' (resumed)' : ''} · calls this time ${result.counters.calls} · served from store ${result.counters.cacheHits} · store ${result.storePath}`);
   io.log(reportLines(files));
+  io.log(`browse and compare runs: npx persona-probe view ${outDir}`);
   return result;
 }
 
