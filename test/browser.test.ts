@@ -188,6 +188,11 @@ test('viewer: run list on 127.0.0.1, a run page, two runs side by side with thei
     assert.ok((await page.locator('.run-b').innerText()).includes(runB));
     assert.equal(await marks(page.locator('.run-a #a-fidelity figure.chart').first(), 'measured'), 15);
     assert.equal(await marks(page.locator('.run-b #b-fidelity figure.chart').first(), 'measured'), 15);
+    for (const fig of await differences.locator('figure.chart').all()) {
+      assert.ok((await fig.locator('g.role-title text').count()) >= 1, 'a difference chart has a title');
+      assert.equal(await fig.locator('g.role-axis-title text').count(), 2, 'and both axes labelled');
+      assert.match(await fig.locator('g.role-axis-title text').first().innerHTML(), /Difference B − A \(.+\)|Persona/);
+    }
     await page.screenshot({ path: join(ARTIFACTS, 'viewer-side-by-side.png'), fullPage: true });
     await page.close();
   } finally {

@@ -122,8 +122,8 @@ export function separationSpec(rows: { layer: number; method: string; d: number 
 
 /** Role map: each role's vector on PC1 x PC2, the default assistant marked, and the Assistant axis drawn from the roles' mean to the default. */
 export function roleMapSpec(points: { id: string; pc1: number; pc2: number; kind: string }[], axis: { pc1: number; pc2: number }, title: string): TopLevelSpec {
-  const x = { field: 'pc1', type: 'quantitative' as const, title: 'PC1 (oriented toward the default assistant)' };
-  const y = { field: 'pc2', type: 'quantitative' as const, title: 'PC2' };
+  const x = { field: 'pc1', type: 'quantitative' as const, title: 'PC1 (residual-stream units, oriented toward the default assistant)' };
+  const y = { field: 'pc2', type: 'quantitative' as const, title: 'PC2 (residual-stream units)' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
@@ -163,8 +163,8 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
 }
 
 /** Differences B − A with 95% intervals, one row per compared quantity, against a zero line. */
-export function differenceSpec(rows: { label: string; group: string; value: number; lo: number; hi: number }[], title: string, unit: string, groupTitle: string): TopLevelSpec {
-  const y = { field: 'label', type: 'nominal' as const, title: null, sort: null };
+export function differenceSpec(rows: { label: string; group: string; value: number; lo: number; hi: number }[], title: string, unit: string, groupTitle: string, rowTitle: string): TopLevelSpec {
+  const y = { field: 'label', type: 'nominal' as const, title: rowTitle, sort: null };
   const x = { field: 'value', type: 'quantitative' as const, title: `Difference B − A (${unit})` };
   const values = rows.filter((r) => Number.isFinite(r.value)).map((r) => ({ ...r, lo: Number.isFinite(r.lo) ? r.lo : r.value, hi: Number.isFinite(r.hi) ? r.hi : r.value }));
   return {

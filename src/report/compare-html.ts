@@ -24,13 +24,13 @@ export async function differencesSection(c: RunComparison): Promise<string> {
   if (c.unmatched.a.length || c.unmatched.b.length) parts.push(`<p>Not compared (in one run only): A ${c.unmatched.a.map(escapeHtml).join(', ') || '—'}; B ${c.unmatched.b.map(escapeHtml).join(', ') || '—'}.</p>`);
   for (const f of c.fidelity) {
     parts.push(`<h3>Fidelity: ${escapeHtml(f.armA)} → ${escapeHtml(f.armB)}</h3>`);
-    if (f.scores.length) parts.push(await chartFigure(differenceSpec(f.scores.map((s) => ({ label: `${s.persona} · ${s.domain}`, group: s.domain, ...s.difference })), `Measured score, B − A: ${f.armA} → ${f.armB}`, 'points on the 1..5 item scale', 'Domain'), 'Per persona and domain, the change in measured score from run A to run B.'));
+    if (f.scores.length) parts.push(await chartFigure(differenceSpec(f.scores.map((s) => ({ label: `${s.persona} · ${s.domain}`, group: s.domain, ...s.difference })), `Measured score, B − A: ${f.armA} → ${f.armB}`, 'points on the 1..5 item scale', 'Domain', 'Persona · domain'), 'Per persona and domain, the change in measured score from run A to run B.'));
     parts.push(table(['Persona', 'Domain', 'A [95% CI]', 'B [95% CI]', 'B − A [95% CI]'], f.scores.map((s) => [escapeHtml(s.persona), s.domain, span(s.a), span(s.b), diffCell(s.difference)]), 'Measured scores per persona and domain'));
     parts.push(table(['Persona', 'MAE A', 'MAE B', 'MAE B − A (lower is closer to target)', 'Default pull A', 'Default pull B'], f.mae.map((m) => [escapeHtml(m.persona), span(m.a), span(m.b), diffCell(m.difference, false), f2(m.pullA), f2(m.pullB)]), 'Distance from the target profile'));
   }
   if (c.stickiness.length) {
     parts.push('<h3>Stickiness: realization index</h3>');
-    parts.push(await chartFigure(differenceSpec(c.stickiness.map((s) => ({ label: `${s.persona} · ${s.measure}`, group: s.measure, ...s.difference })), 'Realization index, B − A', 'realization index, 0..1', 'Retention measure'), 'Per persona and retention measure, the change in realization index from run A to run B (higher keeps more of the persona).'));
+    parts.push(await chartFigure(differenceSpec(c.stickiness.map((s) => ({ label: `${s.persona} · ${s.measure}`, group: s.measure, ...s.difference })), 'Realization index, B − A', 'realization index, 0..1', 'Retention measure', 'Persona · measure'), 'Per persona and retention measure, the change in realization index from run A to run B (higher keeps more of the persona).'));
     parts.push(table(['Persona', 'Condition A', 'Condition B', 'Measure', 'A [95% CI]', 'B [95% CI]', 'B − A [95% CI]'], c.stickiness.map((s) => [escapeHtml(s.persona), escapeHtml(s.conditionA), escapeHtml(s.conditionB), s.measure, span(s.a), span(s.b), diffCell(s.difference, true)]), 'Realization index per persona'));
   }
   if (c.dialogue.length) {
