@@ -240,6 +240,11 @@ models: [{ id: "openai:xss", baseURL: "${fake.url}", logprobs: false }]
         assert.ok(text.includes(XSS_REPLY), 'the model reply is shown verbatim');
         assert.ok(text.includes("<script>window.__pwned = 'attack'</script> hello"), 'the attack is shown verbatim');
         await page.locator('#transcripts pre', { hasText: 'click me' }).first().click();
+        // Replies nobody can score leave no complete curve: the page says so rather than drawing empty axes.
+        assert.equal(await page.locator('#stickiness figure.chart').count(), 0);
+        const measures = await page.locator('#stickiness h3', { hasText: 'Retention by' }).count();
+        assert.ok(measures >= 1);
+        assert.equal(await page.locator('#stickiness p', { hasText: 'No conversation has a complete retention curve' }).count(), measures);
       }
       assert.ok((await page.title()).includes("<script>window.__pwned = 'suite'</script>") || url === viewer.url);
       assert.equal(await page.locator('img').count(), 0, 'no image element came from text');

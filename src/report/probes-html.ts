@@ -23,8 +23,13 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
     const overall = rows.filter((r) => r.family === 'all families');
     const label = { inventory: 'short inventory in a fork', judge: 'judge adherence', activations: 'projection on the persona direction' }[measure];
     parts.push(`<h3>Retention by ${escapeHtml(label)}</h3>`);
-    parts.push(await chartFigure(retentionSpec(overall, `Retention over turns (${label})`, false), 'Mean retention per turn over conversations; band: bootstrap 95% interval (conversations resampled).'));
-    parts.push(await chartFigure(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true), 'One panel per attack family: retention (0..1, share of the persona kept) against turn (0 = opening, then attack turns).'));
+    if (!rows.some((r) => Number.isFinite(r.mean))) {
+      // Nothing to draw (no conversation has a complete curve on this measure): say so instead of empty axes.
+      parts.push('<p>No conversation has a complete retention curve on this measure, so there is no chart; the tables below count what is missing.</p>');
+    } else {
+      parts.push(await chartFigure(retentionSpec(overall, `Retention over turns (${label})`, false), 'Mean retention per turn over conversations; band: bootstrap 95% interval (conversations resampled).'));
+      parts.push(await chartFigure(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true), 'One panel per attack family: retention (0..1, share of the persona kept) against turn (0 = opening, then attack turns).'));
+    }
     const riRows = s.conditions.flatMap((c) => {
       const m = c.measures.find((x) => x.measure === measure);
       if (!m) return [];
@@ -41,7 +46,7 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
   }
   const breaks = s.conditions.flatMap((c) => {
     const m = c.measures[0];
-    return m ? m.byFamily.map((f) => [escapeHtml(c.id), escapeHtml(c.persona), escapeHtml(f.family), ci(f.realization), `${Math.round(f.breaks.brokenShare * 100)}%`, f2(f.breaks.medianTurn)]) : [];
+    return m ? m.byFamily.map((f) => [escapeHtml(c.id), escapeHtml(c.persona), escapeHtml(f.family), ci(f.realization), Number.isFinite(f.breaks.brokenShare) ? `${Math.round(f.breaks.brokenShare * 100)}%` : '—', f2(f.breaks.medianTurn)]) : [];
   });
   if (breaks.length) parts.push(`<h3>Where each persona broke</h3>${table(['Condition', 'Persona', 'Attack family', 'Realization index [95% CI]', 'Conversations that broke', 'Median breaking turn'], breaks, `Breaks on the primary measure (${escapeHtml(s.measures[0] ?? '')}), per attack family`)}`);
   const worst = s.conditions.filter((c) => c.worst).map((c) => `<li><code>${escapeHtml(c.id)}</code>: ${escapeHtml(c.worst!.family)} #${c.worst!.conversation}, realization ${f2(c.worst!.realization)}${c.worst!.breakTurn !== null ? `, broke at turn ${c.worst!.breakTurn}` : ', never broke'}</li>`);
