@@ -98,6 +98,7 @@ test('report file: charts have one mark per datum, tables and transcripts are re
   assert.equal(await marks(overall, 'retention'), conditions);
   assert.equal(await marks(overall, 'band'), conditions);
   assert.equal(await marks(overall, 'retention_points'), conditions * turns);
+  assert.equal(await overall.locator('g.role-legend-label text').count(), conditions, 'a legend entry per condition');
   const perFamily = charts.nth(1);
   assert.equal(await marks(perFamily, 'retention'), conditions * s.families.length);
   assert.equal(await marks(perFamily, 'retention_points'), conditions * s.families.length * turns);
