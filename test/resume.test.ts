@@ -44,6 +44,17 @@ async function killedRun(suiteFile: string, calls: number): Promise<string> {
   return killed;
 }
 
+/**
+ * A run's results.json without what differs between two runs by design: counters (cache
+ * hits) and the start time. The measurements, and the cost in calls and tokens, remain.
+ */
+function measuredResults(dir: string, runId: string) {
+  const r = JSON.parse(readFileSync(join(dir, 'reports', runId, 'results.json'), 'utf8'));
+  delete r.counters;
+  delete r.overview.createdAt;
+  return r;
+}
+
 test('a run killed with SIGKILL mid-way resumes to exactly the results and call count of an uninterrupted run', async () => {
   const suiteFile = join(tempDir(), 'suite.yaml');
   writeFileSync(suiteFile, SUITE);
@@ -65,15 +76,7 @@ test('a run killed with SIGKILL mid-way resumes to exactly the results and call 
   assert.equal(callCount(killed), total, 'no call lost, none duplicated');
 
   const runId = /run ([0-9a-f]{12})/.exec(full.stdout)![1]!;
-  const a = JSON.parse(readFileSync(join(whole, 'reports', runId, 'results.json'), 'utf8'));
-  const b = JSON.parse(readFileSync(join(killed, 'reports', runId, 'results.json'), 'utf8'));
-  // Counters differ by design (cache hits), and so does the time each run was started; the
-  // measurements, and the cost in calls and tokens, must not.
-  for (const r of [a, b]) {
-    delete r.counters;
-    delete r.overview.createdAt;
-  }
-  assert.deepEqual(b, a);
+  assert.deepEqual(measuredResults(killed, runId), measuredResults(whole, runId));
 });
 
 const STICKY_SUITE = `name: resume-stickiness
@@ -132,12 +135,7 @@ test('a stickiness run killed mid-conversation continues each conversation from 
   for (const [conv, t] of replyTurns(killed)) assert.equal(t, 4, `${conv} finished`);
 
   const runId = /run ([0-9a-f]{12})/.exec(full.stdout)![1]!;
-  const a = JSON.parse(readFileSync(join(whole, 'reports', runId, 'results.json'), 'utf8'));
-  const b = JSON.parse(readFileSync(join(killed, 'reports', runId, 'results.json'), 'utf8'));
-  for (const r of [a, b]) {
-    delete r.counters;
-    delete r.overview.createdAt;
-  }
+  const a = measuredResults(whole, runId);
   assert.ok(a.stickiness.conditions.length === 2);
-  assert.deepEqual(b, a);
+  assert.deepEqual(measuredResults(killed, runId), a);
 });

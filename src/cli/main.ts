@@ -128,23 +128,19 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
     if (!ref) throw new UserError(`no runs stored in ${outDir}`);
     const run = store.findRun(ref);
     if (!run) throw new UserError(`no run "${ref}" in ${outDir} (see: persona-probe runs --out ${values.dir ?? values.out ?? DEFAULT_OUT})`);
+    const reportDir = values.to ?? join(outDir, 'reports', run.id);
+    // A mechanism run's report is its page; a suite run's is its analysis, as one file or as the report folder.
     const page = await storedMechanismPage(store, run.id, (run.config as { kind?: string }).kind);
-    if (page !== undefined) {
-      const file = htmlFile ?? join(values.to ?? join(outDir, 'reports', run.id), 'report.html');
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, htmlDocument(page));
-      io.log(`report: ${file}`);
+    const analysis = page ? undefined : analyzeRun(store, run.id);
+    if (analysis) io.log(summaryText(analysis));
+    if (analysis && !htmlFile) {
+      io.log(reportLines(await writeReport(analysis, reportDir)));
       return 0;
     }
-    const analysis = analyzeRun(store, run.id);
-    io.log(summaryText(analysis));
-    if (htmlFile) {
-      mkdirSync(dirname(htmlFile), { recursive: true });
-      writeFileSync(htmlFile, await renderHtml(analysis));
-      io.log(`report: ${htmlFile}`);
-      return 0;
-    }
-    io.log(reportLines(await writeReport(analysis, values.to ?? join(outDir, 'reports', run.id))));
+    const file = htmlFile ?? join(reportDir, 'report.html');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, page ? htmlDocument(page) : await renderHtml(analysis!));
+    io.log(`report: ${file}`);
     return 0;
   } finally {
     store.close();

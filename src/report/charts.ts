@@ -14,6 +14,16 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
+/**
+ * Rows an interval chart can draw: those with a finite estimate, their undefined bounds (a
+ * single observation) collapsed onto the estimate rather than drawn as zero.
+ */
+function withFiniteBounds<R extends { lo: number; hi: number }>(rows: R[], key: keyof R & string): R[] {
+  return rows
+    .filter((r) => Number.isFinite(r[key]))
+    .map((r) => ({ ...r, lo: Number.isFinite(r.lo) ? r.lo : (r[key] as number), hi: Number.isFinite(r.hi) ? r.hi : (r[key] as number) }));
+}
+
 export interface TargetVsMeasuredRow {
   persona: string;
   domain: string;
@@ -69,8 +79,7 @@ export function retentionSpec(rows: RetentionRow[], title: string, byFamily: boo
     { name: 'retention_points', mark: { type: 'point', filled: true, size: 25 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale }, color, tooltip: [{ field: 'condition' }, { field: 'turn' }, { field: 'mean', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }] } },
   ];
   const description = 'Mean retention per turn for each condition, with a shaded bootstrap 95% band over conversations; 1 means the persona measured at turn 0 is fully kept, 0 means it has moved all the way to the unconditioned default.';
-  // NaN bounds (a single conversation) are dropped rather than drawn as zero.
-  const values = rows.map((r) => ({ ...r, lo: Number.isFinite(r.lo) ? r.lo : r.mean, hi: Number.isFinite(r.hi) ? r.hi : r.mean })).filter((r) => Number.isFinite(r.mean));
+  const values = withFiniteBounds(rows, 'mean');
   if (byFamily) {
     return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, description, data: { values }, facet: { field: 'family', type: 'nominal', title: 'Attack family' }, columns: 4, spec: { width: 200, height: 140, layer } } as TopLevelSpec;
   }
@@ -166,7 +175,7 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
 export function differenceSpec(rows: { label: string; group: string; value: number; lo: number; hi: number }[], title: string, unit: string, groupTitle: string, rowTitle: string): TopLevelSpec {
   const y = { field: 'label', type: 'nominal' as const, title: rowTitle, sort: null };
   const x = { field: 'value', type: 'quantitative' as const, title: `Difference B − A (${unit})` };
-  const values = rows.filter((r) => Number.isFinite(r.value)).map((r) => ({ ...r, lo: Number.isFinite(r.lo) ? r.lo : r.value, hi: Number.isFinite(r.hi) ? r.hi : r.value }));
+  const values = withFiniteBounds(rows, 'value');
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,

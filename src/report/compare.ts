@@ -9,12 +9,10 @@
 import { DOMAINS, type Domain } from '../instruments/types.js';
 import type { RunAnalysis } from '../runner/run.js';
 import type { Measure } from '../probes/stickiness.js';
+import type { Estimate } from '../metrics/bootstrap.js';
 
-export interface Interval {
-  value: number;
-  lo: number;
-  hi: number;
-}
+/** An estimate's value and 95% bounds (the bootstrap's Estimate without its n). */
+export type Interval = Pick<Estimate, 'value' | 'lo' | 'hi'>;
 
 const Z = 1.959964;
 
@@ -60,9 +58,16 @@ export interface DialogueComparison {
   difference: Interval;
 }
 
+export interface RunSide {
+  runId: string;
+  suiteName: string;
+  models: string[];
+  simulated: boolean;
+}
+
 export interface RunComparison {
-  a: { runId: string; suiteName: string; models: string[]; simulated: boolean };
-  b: { runId: string; suiteName: string; models: string[]; simulated: boolean };
+  a: RunSide;
+  b: RunSide;
   fidelity: FidelityArmComparison[];
   stickiness: StickinessComparison[];
   dialogue: DialogueComparison[];
@@ -116,7 +121,7 @@ export function compareRuns(A: RunAnalysis, B: RunAnalysis): RunComparison {
 
   const idsA = new Set(A.overview.personas.map((p) => p.id));
   const idsB = new Set(B.overview.personas.map((p) => p.id));
-  const side = (r: RunAnalysis) => ({ runId: r.runId, suiteName: r.suiteName, models: r.overview.models, simulated: r.simulated });
+  const side = (r: RunAnalysis): RunSide => ({ runId: r.runId, suiteName: r.suiteName, models: r.overview.models, simulated: r.simulated });
   return {
     a: side(A),
     b: side(B),

@@ -9,7 +9,6 @@ import { targetVsMeasuredSpec, type TargetVsMeasuredRow } from './charts.js';
 import { chartFigure, escapeHtml, f2, ci, htmlDocument, table, type Page } from './html-parts.js';
 import { consistencySection, stickinessSection, transcriptsSection, twinsSection } from './probes-html.js';
 
-export { escapeHtml };
 
 function fidelityTable(r: FidelityReport): string {
   const head = ['Persona', ...DOMAINS.flatMap((d) => [`${d} target`, `${d} measured [95% CI]`]), 'MAE [95% CI]', 'Direction hits', 'Default pull'];

@@ -42,6 +42,8 @@ interface Located {
 
 const MAX_DEPTH = 4;
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** Every response: the pages' own policy, no sniffing, no framing, no referrer, no caching. */
+const SECURITY_HEADERS = { 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY', 'cache-control': 'no-store' };
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.csv': 'text/csv; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.txt': 'text/plain; charset=utf-8' };
 
 class HttpError extends Error {
@@ -163,7 +165,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const path = q < 0 ? raw : raw.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
     const send = (status: number, type: string, body: string | Buffer) => {
-      res.writeHead(status, { 'content-type': type, 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY', 'cache-control': 'no-store' });
+      res.writeHead(status, { 'content-type': type, ...SECURITY_HEADERS });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const page = (p: Page, status = 200) => send(status, TYPES['.html']!, htmlDocument(p, bar));
@@ -209,7 +211,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const fail = (status: number, message: string) => {
       if (res.headersSent) return void res.end();
       const title = status === 404 ? 'Not found' : status === 403 ? 'Refused' : status >= 500 ? 'Internal error' : 'Bad request';
-      res.writeHead(status, { 'content-type': TYPES['.html']!, 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
+      res.writeHead(status, { 'content-type': TYPES['.html']!, ...SECURITY_HEADERS });
       res.end(htmlDocument({ title: `${status} ${title}`, body: `<p>${escapeHtml(message)}</p><p><a href="/">All runs</a></p>` }, bar));
     };
     if (LOOPBACK.has(host) && !LOOPBACK.has(hostHeader)) return fail(403, 'This viewer answers only requests addressed to this machine (127.0.0.1 or localhost).');
