@@ -4,7 +4,7 @@ import { Engine, type EngineOptions } from '../src/engine/engine.js';
 import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type LlamaLikeConfig, type RandomFolderOptions } from '../src/engine/random-model.js';
 import { SMOLLM_DIR, tempDir } from './helpers.js';
 
-export type Family = 'llama' | 'qwen2' | 'qwen3' | 'llama3-rope';
+export type Family = 'llama' | 'qwen2' | 'qwen3' | 'llama3-rope' | 'llama-bias';
 
 /** A shrunk SmolLM2-shaped config turned into the named family. */
 export function familyConfig(family: Family, shape: { layers?: number; hidden?: number; heads?: number; kvHeads?: number } = {}): LlamaLikeConfig {
@@ -16,6 +16,9 @@ export function familyConfig(family: Family, shape: { layers?: number; hidden?: 
       return { ...asFamily(base, 'qwen2'), tie_word_embeddings: false };
     case 'qwen3':
       return asFamily(base, 'qwen3');
+    case 'llama-bias':
+      // attention_bias: biases on q, k, v and o_proj (o_proj's is easy to leave unread).
+      return { ...base, tie_word_embeddings: false, attention_bias: true };
     case 'llama3-rope':
       // Llama 3.1's scaling with a short original context, so it changes most rotary frequencies.
       // Untied, as in Llama 3.x 8B.

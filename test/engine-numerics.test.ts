@@ -84,7 +84,7 @@ async function compare(family: Family, options: { dtype?: 'F32' | 'F16' | 'BF16'
   }
 }
 
-for (const family of ['llama', 'qwen2', 'qwen3', 'llama3-rope'] as const) {
+for (const family of ['llama', 'qwen2', 'qwen3', 'llama3-rope', 'llama-bias'] as const) {
   test(`engine matches llama.cpp on a random ${family} model: top-50 log-probs within ${TOL} at every position of a 64+ token prompt, 16 greedy tokens identical`, async () => {
     const r = await compare(family);
     console.log(`# ${family}: ${r.positions} positions, max |dlogp| ${r.worst.toExponential(2)}, greedy ${r.greedy.join(' ')}`);

@@ -27,6 +27,8 @@ export interface ArchSpec {
   /** Unembedding reads the token embedding matrix (no lm_head.weight). */
   tiedEmbeddings: boolean;
   qkvBias: boolean;
+  /** o_proj has a bias (Llama and Qwen3 with attention_bias). */
+  oBias: boolean;
   qkNorm: boolean;
   /** Mistral-style sliding window; sequences longer than this are refused rather than silently wrong. */
   slidingWindow?: number;
@@ -49,69 +51,234 @@ export function asFamily<C extends Record<string, unknown>>(config: C, family: A
 
 type Json = Record<string, unknown>;
 
+const show = (v: unknown): string => {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+};
+
 function num(config: Json, key: string, where: string, fallback?: number): number {
   const v = config[key];
   if (typeof v === 'number' && Number.isFinite(v)) return v;
-  if (v === undefined && fallback !== undefined) return fallback;
-  throw new UserError(`${where}: field ${key} is ${v === undefined ? 'missing' : `not a number (${JSON.stringify(v)})`}`);
+  if ((v === undefined || v === null) && fallback !== undefined) return fallback;
+  throw new UserError(`${where}: field ${key} is ${v === undefined ? 'missing' : `not a number (${show(v)})`}`);
 }
 
-function ropeScalingOf(raw: unknown, where: string): RopeScaling {
-  if (raw === null || raw === undefined) return { kind: 'none' };
-  const r = raw as Json;
-  const type = String(r.rope_type ?? r.type ?? '');
-  const factor = Number(r.factor ?? 1);
-  if (type === 'default') return { kind: 'none' };
-  if (type === 'linear') return { kind: 'linear', factor };
-  if (type === 'llama3') {
-    return {
-      kind: 'llama3',
-      factor,
-      lowFreqFactor: Number(r.low_freq_factor ?? 1),
-      highFreqFactor: Number(r.high_freq_factor ?? 4),
-      originalMaxPositions: Number(r.original_max_position_embeddings ?? 8192),
-    };
+/**
+ * Config fields that never change a forward pass's numbers: bookkeeping, training-only
+ * settings (dropout, initialisation), generation defaults the engine does not read, and
+ * fields that are arithmetic no-ops at inference (pretraining_tp splits a matmul into
+ * slices that sum to the same product). Every other field is either read by
+ * `archSpecOf` or refused: a field that is present and unread is never replaced by a
+ * default.
+ */
+const INERT_FIELDS = new Set([
+  '_name_or_path', 'transformers_version', 'torch_dtype', 'dtype', 'use_bfloat16', 'use_cache', 'initializer_range',
+  'attention_dropout', 'hidden_dropout', 'hidden_dropout_prob', 'attention_probs_dropout_prob', 'embd_pdrop', 'resid_pdrop',
+  'pad_token_id', 'sep_token_id', 'decoder_start_token_id', 'is_llama_config', 'transformers.js_config', 'tokenizer_class',
+  'output_attentions', 'output_hidden_states', 'return_dict', 'use_return_dict', 'torchscript', 'pretraining_tp',
+  'id2label', 'label2id', 'problem_type', 'finetuning_task', 'task_specific_params', 'prefix', 'chunk_size_feed_forward',
+  'is_decoder', 'is_encoder_decoder', 'add_cross_attention', 'tie_encoder_decoder', 'cross_attention_hidden_size',
+  'max_length', 'min_length', 'do_sample', 'early_stopping', 'num_beams', 'num_beam_groups', 'diversity_penalty',
+  'temperature', 'top_k', 'top_p', 'typical_p', 'repetition_penalty', 'length_penalty', 'no_repeat_ngram_size',
+  'encoder_no_repeat_ngram_size', 'bad_words_ids', 'num_return_sequences', 'output_scores', 'return_dict_in_generate',
+  'forced_bos_token_id', 'forced_eos_token_id', 'remove_invalid_values', 'exponential_decay_length_penalty',
+  'suppress_tokens', 'begin_suppress_tokens', 'unsloth_version', 'unsloth_fixed',
+]);
+
+/** Fields `archSpecOf` reads, or checks for a neutral value. */
+const READ_FIELDS = new Set([
+  'architectures', 'model_type', 'hidden_act', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
+  'vocab_size', 'num_hidden_layers', 'intermediate_size', 'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings',
+  'bos_token_id', 'eos_token_id', 'attention_bias', 'mlp_bias', 'rope_theta', 'rope_scaling', 'rope_parameters',
+  'partial_rotary_factor', 'original_max_position_embeddings', 'rope_interleaved', 'sliding_window', 'use_sliding_window',
+  'max_window_layers', 'layer_types',
+]);
+
+/** Refuse every field that is neither read nor inert (null counts as absent). */
+function refuseUnreadFields(config: Json, where: string): void {
+  for (const [key, value] of Object.entries(config)) {
+    if (value === null || READ_FIELDS.has(key) || INERT_FIELDS.has(key)) continue;
+    if (key === 'quantization_config') throw new UserError(`${where}: field quantization_config = ${show(value)} names a pre-quantized checkpoint, which the engine does not read (use the float16, bfloat16 or float32 weights)`);
+    throw new UserError(`${where}: field ${key} = ${show(value)} is not read by the engine and may change the model's numbers; refusing rather than ignoring it`);
   }
-  throw new UserError(`${where}: rope_scaling type "${type}" is not supported (none, linear and llama3 are)`);
 }
 
-/** Parse and check a config.json object. `where` names the file in errors. */
+/** A field that must hold a neutral value for the engine to compute what transformers computes. */
+function requireNeutral(config: Json, key: string, neutral: unknown[], where: string, why: string): void {
+  const v = config[key];
+  if (v === undefined || v === null || neutral.includes(v)) return;
+  throw new UserError(`${where}: field ${key} = ${show(v)} is not supported (${why})`);
+}
+
+/** The keys each rope type may carry besides rope_type/type and rope_theta, as transformers validates them. */
+const ROPE_KEYS: Record<string, string[]> = {
+  default: [],
+  linear: ['factor'],
+  llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+};
+
+interface RopeSettings {
+  theta: number;
+  scaling: RopeScaling;
+}
+
+/**
+ * One layer type's rotary settings, from a transformers 4 `rope_scaling` object or a
+ * transformers 5 `rope_parameters` object (which also holds `rope_theta`).
+ * `topTheta` is the top-level `rope_theta` (transformers 4), if any.
+ */
+function ropeSettingsOf(raw: Json, field: string, topTheta: number | undefined, config: Json, where: string): RopeSettings {
+  const type = String(raw.rope_type ?? raw.type ?? 'default');
+  const allowed = ROPE_KEYS[type];
+  if (!allowed) throw new UserError(`${where}: ${field} rope_type "${type}" is not supported (${Object.keys(ROPE_KEYS).join(', ')} are)`);
+  if (raw.rope_type !== undefined && raw.type !== undefined && raw.rope_type !== raw.type) {
+    throw new UserError(`${where}: ${field} says rope_type "${String(raw.rope_type)}" and type "${String(raw.type)}"`);
+  }
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === 'rope_type' || key === 'type' || key === 'rope_theta' || allowed.includes(key) || value === null) continue;
+    if (key === 'partial_rotary_factor' && value === 1) continue;
+    throw new UserError(`${where}: ${field}.${key} = ${show(value)} is not read for rope type "${type}"; refusing rather than ignoring it`);
+  }
+  let theta = topTheta;
+  if (raw.rope_theta !== undefined && raw.rope_theta !== null) {
+    const inner = num(raw, 'rope_theta', `${where}: ${field}`);
+    if (topTheta !== undefined && inner !== topTheta) throw new UserError(`${where}: rope_theta ${topTheta} and ${field}.rope_theta ${inner} disagree`);
+    theta = inner;
+  }
+  // transformers' default base for these families when no rope field is given at all.
+  theta ??= 10000;
+  if (!(theta > 0)) throw new UserError(`${where}: rope_theta ${theta} must be positive`);
+  if (type === 'default') return { theta, scaling: { kind: 'none' } };
+  const need = (key: string): number => {
+    const v = raw[key] ?? (key === 'original_max_position_embeddings' ? config.original_max_position_embeddings : undefined);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${where}: ${field}.${key} is ${v === undefined ? 'missing' : `not a number (${show(v)})`} (rope type "${type}" needs it)`);
+    return v;
+  };
+  const factor = need('factor');
+  if (!(factor > 0)) throw new UserError(`${where}: ${field}.factor ${factor} must be positive`);
+  if (type === 'linear') return { theta, scaling: { kind: 'linear', factor } };
+  // llama3. transformers 5 gives a top-level original_max_position_embeddings priority: refuse a disagreement.
+  const top = config.original_max_position_embeddings;
+  if (typeof top === 'number' && typeof raw.original_max_position_embeddings === 'number' && top !== raw.original_max_position_embeddings) {
+    throw new UserError(`${where}: original_max_position_embeddings ${top} and ${field}.original_max_position_embeddings ${raw.original_max_position_embeddings} disagree`);
+  }
+  const scaling: RopeScaling = {
+    kind: 'llama3',
+    factor,
+    lowFreqFactor: need('low_freq_factor'),
+    highFreqFactor: need('high_freq_factor'),
+    originalMaxPositions: need('original_max_position_embeddings'),
+  };
+  if (!(scaling.highFreqFactor > scaling.lowFreqFactor)) throw new UserError(`${where}: ${field}.high_freq_factor must be greater than low_freq_factor`);
+  return { theta, scaling };
+}
+
+const ATTENTION_TYPES = ['full_attention', 'sliding_attention'];
+
+/** Each layer's attention type: from `layer_types` (transformers 5), else all full attention. */
+function layerTypesOf(config: Json, layers: number, where: string): string[] {
+  const raw = config.layer_types;
+  if (raw === undefined || raw === null) return Array.from({ length: layers }, () => 'full_attention');
+  if (!Array.isArray(raw) || raw.length !== layers) throw new UserError(`${where}: layer_types must list one type per layer (${layers}), got ${show(raw)}`);
+  for (const t of raw) if (!ATTENTION_TYPES.includes(t as string)) throw new UserError(`${where}: layer_types holds "${String(t)}" (the engine implements ${ATTENTION_TYPES.join(' and ')})`);
+  return raw as string[];
+}
+
+/**
+ * Rotary settings for every layer, from either layout: transformers 4 keeps
+ * `rope_theta` and `rope_scaling` at the top level; transformers 5 keeps one
+ * `rope_parameters` object, or one per layer type when its keys are layer types.
+ */
+function ropeOf(config: Json, layerTypes: string[], where: string): RopeSettings[] {
+  const topTheta = config.rope_theta === undefined || config.rope_theta === null ? undefined : num(config, 'rope_theta', where);
+  const params = config.rope_parameters;
+  const scaling = config.rope_scaling;
+  for (const [name, v] of [['rope_parameters', params], ['rope_scaling', scaling]] as const) {
+    if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v))) throw new UserError(`${where}: ${name} is not an object (${show(v)})`);
+  }
+  if (params && scaling && JSON.stringify(params) !== JSON.stringify(scaling)) {
+    // transformers 5 keeps rope_scaling as an alias of rope_parameters: two different values are ambiguous.
+    throw new UserError(`${where}: rope_parameters ${show(params)} and rope_scaling ${show(scaling)} disagree`);
+  }
+  const raw = (params ?? scaling ?? {}) as Json;
+  const field = params ? 'rope_parameters' : 'rope_scaling';
+  const keys = Object.keys(raw);
+  const perType = keys.length > 0 && keys.every((k) => ATTENTION_TYPES.includes(k));
+  if (!perType) {
+    const one = ropeSettingsOf(raw, field, topTheta, config, where);
+    return layerTypes.map(() => one);
+  }
+  const byType = new Map<string, RopeSettings>();
+  for (const type of new Set(layerTypes)) {
+    const entry = raw[type];
+    if (!entry || typeof entry !== 'object') throw new UserError(`${where}: ${field} has no entry for layer type "${type}"`);
+    byType.set(type, ropeSettingsOf(entry as Json, `${field}.${type}`, topTheta, config, where));
+  }
+  return layerTypes.map((t) => byType.get(t)!);
+}
+
+/**
+ * Parse and check a config.json object. `where` names the file in errors. Reads the
+ * transformers 4 layout and the transformers 5 layout; every field is read, known to
+ * be inert, or refused with one line naming it and its value.
+ */
 export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
   const declared = [config.model_type, ...((config.architectures as string[] | undefined) ?? [])].filter((x): x is string => typeof x === 'string');
   const family = declared.map((d) => FAMILY_OF[d]).find((f) => f !== undefined);
   if (!family) {
     throw new UserError(`${where}: unsupported architecture ${JSON.stringify(declared[0] ?? 'unknown')} (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
   }
+  refuseUnreadFields(config, where);
   const act = config.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new UserError(`${where}: hidden_act "${String(act)}" is not supported (silu is)`);
-  const partial = config.partial_rotary_factor;
-  if (partial !== undefined && partial !== 1) throw new UserError(`${where}: partial_rotary_factor ${String(partial)} is not supported`);
+  if (act !== 'silu' && act !== 'swish') throw new UserError(`${where}: hidden_act "${String(act)}" is not supported (silu is)`);
+  requireNeutral(config, 'partial_rotary_factor', [1], where, 'the engine rotates whole heads');
+  requireNeutral(config, 'mlp_bias', [false], where, 'the engine reads MLPs without biases');
+  requireNeutral(config, 'rope_interleaved', [false], where, 'the engine rotates halves, as transformers does');
+  requireNeutral(config, 'attention_bias', family === 'mistral' ? [false] : [false, true], where, "Mistral's projections have no biases");
   const dModel = num(config, 'hidden_size', where);
   const heads = num(config, 'num_attention_heads', where);
   const kvHeads = num(config, 'num_key_value_heads', where, heads);
-  const headDim = typeof config.head_dim === 'number' ? config.head_dim : dModel / heads;
+  const headDim = num(config, 'head_dim', where, dModel / heads);
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new UserError(`${where}: head dimension ${headDim} must be an even integer`);
   if (heads % kvHeads !== 0) throw new UserError(`${where}: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`);
+  const layers = num(config, 'num_hidden_layers', where);
   const eos = config.eos_token_id;
-  const useSliding = family === 'mistral' || config.use_sliding_window === true;
-  const window = typeof config.sliding_window === 'number' && useSliding ? config.sliding_window : undefined;
+
+  // Sliding windows: Mistral slides every layer when sliding_window is set; Qwen2 only with
+  // use_sliding_window; transformers 5 lists each layer's type. The engine refuses sequences
+  // longer than the window rather than computing full attention there.
+  const layerTypes = layerTypesOf(config, layers, where);
+  const useSliding = config.use_sliding_window;
+  if (useSliding !== undefined && useSliding !== null && typeof useSliding !== 'boolean') throw new UserError(`${where}: use_sliding_window is not a boolean (${show(useSliding)})`);
+  if (useSliding === true && family !== 'qwen2') throw new UserError(`${where}: use_sliding_window is true, which ${family} does not have`);
+  const windowValue = config.sliding_window === null || config.sliding_window === undefined ? undefined : num(config, 'sliding_window', where);
+  const slides = layerTypes.includes('sliding_attention') || (family === 'mistral' && windowValue !== undefined) || useSliding === true;
+  if (slides && windowValue === undefined) throw new UserError(`${where}: layers slide but sliding_window is not set`);
+  const rope = ropeOf(config, layerTypes, where);
+  const first = rope[0]!;
+  rope.forEach((r, l) => {
+    if (JSON.stringify(r) !== JSON.stringify(first)) throw new UserError(`${where}: layer ${l} has other rotary settings than layer 0, which ${family} does not have`);
+  });
+  const attentionBias = config.attention_bias === true;
   return {
     family,
     vocab: num(config, 'vocab_size', where),
     dModel,
-    layers: num(config, 'num_hidden_layers', where),
+    layers,
     heads,
     kvHeads,
     headDim,
     ffn: num(config, 'intermediate_size', where),
     rmsEps: num(config, 'rms_norm_eps', where, 1e-6),
-    ropeTheta: num(config, 'rope_theta', where, 10000),
-    ropeScaling: ropeScalingOf(config.rope_scaling, where),
+    ropeTheta: first.theta,
+    ropeScaling: first.scaling,
     maxPositions: num(config, 'max_position_embeddings', where, 4096),
     tiedEmbeddings: config.tie_word_embeddings === true,
-    qkvBias: family === 'qwen2' || config.attention_bias === true,
+    qkvBias: family === 'qwen2' || attentionBias,
+    // Llama and Qwen3 put attention_bias on o_proj too; Qwen2 never biases o_proj.
+    oBias: attentionBias && family !== 'qwen2',
     qkNorm: family === 'qwen3',
-    slidingWindow: window,
+    slidingWindow: slides ? windowValue : undefined,
     bosTokenId: typeof config.bos_token_id === 'number' ? config.bos_token_id : undefined,
     eosTokenIds: Array.isArray(eos) ? (eos as number[]) : typeof eos === 'number' ? [eos] : [],
   };

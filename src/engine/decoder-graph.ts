@@ -195,7 +195,8 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     const probsNew = g.node('Slice', [probs, capacity, g.constI64([2 ** 62]), g.constI64([-1])]);
     const ctx = g.node('Add', [g.node('MatMul', [probsPast, unsq(pastV)]), g.node('MatMul', [probsNew, unsq(vNew)])]); // [kv, group, T, hd]
     const merged = g.node('Reshape', [g.node('Transpose', [ctx], { perm: [2, 0, 1, 3] }), g.constI64([-1, H * hd])]);
-    const attnOut = hook(at('hook_attn_out'), linear(merged, `${p}.self_attn.o_proj.weight`));
+    const oProj = linear(merged, `${p}.self_attn.o_proj.weight`);
+    const attnOut = hook(at('hook_attn_out'), spec.oBias ? g.node('Add', [oProj, W(`${p}.self_attn.o_proj.bias`)]) : oProj);
     resid = hook(at('hook_resid_mid'), g.node('Add', [resid, attnOut]));
 
     // SwiGLU MLP.

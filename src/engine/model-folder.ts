@@ -32,6 +32,7 @@ export function expectedWeights(spec: ArchSpec): Map<string, number[]> {
       m.set(`${p}.self_attn.k_norm.weight`, [hd]);
     }
     m.set(`${p}.self_attn.o_proj.weight`, [d, H * hd]);
+    if (spec.oBias) m.set(`${p}.self_attn.o_proj.bias`, [d]);
     m.set(`${p}.post_attention_layernorm.weight`, [d]);
     m.set(`${p}.mlp.gate_proj.weight`, [ffn, d]);
     m.set(`${p}.mlp.up_proj.weight`, [ffn, d]);
@@ -41,6 +42,9 @@ export function expectedWeights(spec: ArchSpec): Map<string, number[]> {
   if (!spec.tiedEmbeddings) m.set('lm_head.weight', [spec.vocab, d]);
   return m;
 }
+
+/** Buffers some checkpoints save that are recomputed, not read: rotary tables. */
+const IGNORABLE_TENSOR = /(^|\.)rotary_emb\.inv_freq$/;
 
 const ELEM_OF = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
 
@@ -90,7 +94,12 @@ export function openModelFolder(dirIn: string): ModelFolder {
     for (const info of readSafetensorsHeader(file).tensors.values()) tensors.set(info.name, { file, info });
   }
   let float32Bytes = 0;
-  for (const [name, shape] of expectedWeights(spec)) {
+  const expected = expectedWeights(spec);
+  for (const [name, { file }] of tensors) {
+    // A tensor the graph would not read means the folder is not the architecture its config names.
+    if (!expected.has(name) && !IGNORABLE_TENSOR.test(name)) throw new UserError(`${file}: weight ${name} is not read by the engine's ${spec.family} graph; refusing rather than ignoring it (does config.json name the right architecture?)`);
+  }
+  for (const [name, shape] of expected) {
     const t = tensors.get(name);
     if (!t) throw new UserError(`${dir}: missing weight ${name} (expected shape [${shape.join(', ')}] for ${spec.family})`);
     if (t.info.shape.join(',') !== shape.join(',')) throw new UserError(`${t.file}: weight ${name} has shape [${t.info.shape.join(', ')}], expected [${shape.join(', ')}]`);

@@ -90,7 +90,8 @@ export function randomWeights(c: LlamaLikeConfig, options: RandomWeightOptions =
  * (half i -> rows 2i, 2i+1). We do the same so both runtimes compute the same function.
  */
 export function permuteForGguf(w: Weight, heads: number): Float32Array {
-  const [rows, cols] = w.shape as [number, number];
+  // A bias [rows] permutes like a weight [rows, 1].
+  const [rows, cols = 1] = w.shape as [number, number?];
   const hd = rows / heads;
   const half = hd / 2;
   const out = new Float32Array(w.data.length);
@@ -182,7 +183,13 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
       t(`blk.${l}.ffn_up.weight`, get(`${p}.mlp.up_proj.weight`)),
       t(`blk.${l}.ffn_down.weight`, get(`${p}.mlp.down_proj.weight`)),
     );
-    if (spec.qkvBias) for (const x of ['q', 'k', 'v']) tensors.push(t(`blk.${l}.attn_${x}.bias`, get(`${p}.self_attn.${x}_proj.bias`)));
+    if (spec.qkvBias) {
+      for (const [x, heads] of [['q', spec.heads], ['k', spec.kvHeads], ['v', 0]] as const) {
+        const b = get(`${p}.self_attn.${x}_proj.bias`);
+        tensors.push(t(`blk.${l}.attn_${x}.bias`, b, permute && heads > 0 ? permuteForGguf(b, heads) : b.data));
+      }
+    }
+    if (spec.oBias) tensors.push(t(`blk.${l}.attn_output.bias`, get(`${p}.self_attn.o_proj.bias`)));
     if (spec.qkNorm) for (const x of ['q', 'k']) tensors.push(t(`blk.${l}.attn_${x}_norm.weight`, get(`${p}.self_attn.${x}_norm.weight`)));
   }
   tensors.push(t('output_norm.weight', get('model.norm.weight')));

@@ -1,0 +1,168 @@
+// Config reading that cannot be silently wrong: the transformers 4 layout (top-level
+// rope_theta / rope_scaling) and the transformers 5 layout (rope_parameters, per layer
+// type where the config lists layer types) give the same model; a field the engine does
+// not read is refused with one line naming it and its value.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { archSpecOf } from '../src/engine/arch.js';
+import { Engine } from '../src/engine/engine.js';
+import { openModelFolder } from '../src/engine/model-folder.js';
+import { writeSafetensors } from '../src/engine/formats/safetensors.js';
+import { readConfig } from '../src/engine/random-model.js';
+import { UserError } from '../src/util/errors.js';
+import { familyConfig, makeModel } from './engine-helpers.js';
+import { SMOLLM_DIR, tempDir } from './helpers.js';
+
+type Json = Record<string, unknown>;
+
+/** The transformers 5 spelling of a transformers 4 config: rope settings moved into rope_parameters. */
+function toTransformers5(config: Json): Json {
+  const { rope_theta, rope_scaling, ...rest } = config;
+  const scaling = (rope_scaling ?? { rope_type: 'default' }) as Json;
+  return { ...rest, transformers_version: '5.18.0', rope_parameters: { ...scaling, rope_theta } };
+}
+
+/** A copy of a model folder with another config.json. */
+function withConfig(dir: string, config: Json): string {
+  const copy = join(tempDir('pp-config-'), 'model');
+  cpSync(dir, copy, { recursive: true });
+  writeFileSync(join(copy, 'config.json'), JSON.stringify(config, null, 2));
+  return copy;
+}
+
+async function allLogits(dir: string, ids?: number[]): Promise<{ ids: number[]; logits: Float32Array }> {
+  const engine = await Engine.load(dir, { weights: 'inline' });
+  try {
+    const prompt = ids ?? engine.tokenizer.encode('Is this persona realized by the model, or merely performed? We ask at every position.');
+    const { logits } = await engine.forward(prompt, { logits: 'all' });
+    return { ids: prompt, logits: logits! };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function refused(config: Json, pattern: RegExp): void {
+  assert.throws(() => archSpecOf(config, 'model/config.json'), (err: unknown) => {
+    assert.ok(err instanceof UserError, `a UserError, got ${String(err)}`);
+    assert.match(err.message, /^model\/config\.json: /);
+    assert.doesNotMatch(err.message, /\n/, 'one line');
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+test('config: the real SmolLM2 config.json is read whole (every field read or known inert), rope base 100000', () => {
+  const spec = archSpecOf(readConfig(SMOLLM_DIR) as Json);
+  assert.equal(spec.ropeTheta, 100000);
+  assert.deepEqual(spec.ropeScaling, { kind: 'none' });
+  assert.equal(spec.oBias, false);
+});
+
+test('config: a transformers 5 folder (rope_parameters) computes what the transformers 4 folder computes; the rope base is not defaulted', async () => {
+  const v4 = familyConfig('llama', { layers: 2 }) as Json;
+  assert.equal(v4.rope_theta, 100000, 'the SmolLM2 base, not the default 10000');
+  const { dir } = makeModel(v4 as never);
+  const v5 = toTransformers5(v4);
+  assert.equal('rope_theta' in v5, false);
+  assert.equal(archSpecOf(v5).ropeTheta, 100000);
+  const reference = await allLogits(dir);
+  const fromV5 = await allLogits(withConfig(dir, v5), reference.ids);
+  assert.equal(maxAbsDiff(reference.logits, fromV5.logits), 0, 'same graph, same numbers');
+  // The base matters: the default base a reader might fall back on gives other numbers.
+  const defaulted = await allLogits(withConfig(dir, { ...v5, rope_parameters: { rope_type: 'default', rope_theta: 10000 } }), reference.ids);
+  assert.ok(maxAbsDiff(reference.logits, defaulted.logits) > 1e-2, 'a rope base of 10000 changes the logits');
+});
+
+test('config: llama3 rope scaling reads the same from rope_scaling, rope_parameters and per-layer-type rope_parameters', async () => {
+  const v4 = familyConfig('llama3-rope', { layers: 2 }) as Json;
+  const v5 = toTransformers5(v4);
+  const { rope_parameters, ...rest } = v5;
+  const perType = { ...rest, layer_types: ['full_attention', 'full_attention'], rope_parameters: { full_attention: rope_parameters } };
+  const spec4 = archSpecOf(v4);
+  assert.equal(spec4.ropeScaling.kind, 'llama3');
+  assert.equal(spec4.ropeTheta, 500000);
+  assert.deepEqual(archSpecOf(v5), spec4);
+  assert.deepEqual(archSpecOf(perType), spec4);
+  const { dir } = makeModel(v4 as never);
+  const reference = await allLogits(dir);
+  const fromPerType = await allLogits(withConfig(dir, perType), reference.ids);
+  assert.equal(maxAbsDiff(reference.logits, fromPerType.logits), 0);
+});
+
+test('config: a field the engine does not read is refused with one line naming it and its value', () => {
+  const base = familyConfig('llama') as Json;
+  const v5 = toTransformers5(base);
+  refused({ ...base, attn_logit_softcapping: 30 }, /field attn_logit_softcapping = 30 is not read/);
+  refused({ ...v5, final_logit_softcapping: 50.5 }, /field final_logit_softcapping = 50\.5 is not read/);
+  refused({ ...base, hidden_activation: 'gelu_pytorch_tanh' }, /field hidden_activation = "gelu_pytorch_tanh"/);
+  refused({ ...base, quantization_config: { quant_method: 'awq', bits: 4 } }, /quantization_config = \{"quant_method":"awq","bits":4\}.*pre-quantized/);
+  refused({ ...base, mlp_bias: true }, /mlp_bias = true is not supported/);
+  refused({ ...base, partial_rotary_factor: 0.5 }, /partial_rotary_factor = 0\.5/);
+  refused({ ...base, rope_interleaved: true }, /rope_interleaved = true/);
+  // Rope settings: unknown types, keys a type does not read, and two values for one thing.
+  refused({ ...v5, rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 4, original_max_position_embeddings: 32768 } }, /rope_parameters rope_type "yarn" is not supported/);
+  refused({ ...v5, rope_parameters: { rope_type: 'linear', rope_theta: 1e4, factor: 2, attention_factor: 1.2 } }, /rope_parameters\.attention_factor = 1\.2 is not read for rope type "linear"/);
+  refused({ ...v5, rope_theta: 20000 }, /rope_theta 20000 and rope_parameters\.rope_theta 100000 disagree/);
+  refused({ ...v5, rope_scaling: { rope_type: 'linear', factor: 2 } }, /rope_parameters .* and rope_scaling .* disagree/);
+  refused({ ...base, rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling\.low_freq_factor is missing/);
+  refused({ ...base, rope_theta: '1e4' }, /field rope_theta is not a number \("1e4"\)/);
+  // Per-layer-type rope settings that differ, on an architecture with one rope for all layers.
+  refused(
+    { ...v5, num_hidden_layers: 2, sliding_window: 64, layer_types: ['sliding_attention', 'full_attention'], rope_parameters: { sliding_attention: { rope_type: 'default', rope_theta: 10000 }, full_attention: { rope_type: 'default', rope_theta: 1e6 } } },
+    /layer 1 has other rotary settings than layer 0/,
+  );
+  refused({ ...v5, layer_types: ['full_attention', 'chunked_attention'] }, /layer_types holds "chunked_attention"/);
+  refused({ ...v5, layer_types: ['sliding_attention', 'full_attention'] }, /layers slide but sliding_window is not set/);
+  // Null means absent, and inert fields pass.
+  assert.equal(archSpecOf({ ...base, attn_logit_softcapping: null, initializer_range: 0.02, use_cache: false, head_dim: null, sliding_window: null }).headDim, 16);
+});
+
+test('config: sliding windows are taken from every layout (and refused past the window at run time)', () => {
+  const base = familyConfig('llama') as Json;
+  assert.equal(archSpecOf({ ...base, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 4096 }).slidingWindow, 4096);
+  assert.equal(archSpecOf({ ...base, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: null }).slidingWindow, undefined);
+  const qwen = { ...base, model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], sliding_window: 32768, max_window_layers: 28 };
+  assert.equal(archSpecOf({ ...qwen, use_sliding_window: false }).slidingWindow, undefined);
+  assert.equal(archSpecOf({ ...qwen, use_sliding_window: true }).slidingWindow, 32768);
+  assert.equal(archSpecOf({ ...base, sliding_window: 128, layer_types: ['sliding_attention', 'full_attention'] }).slidingWindow, 128);
+});
+
+test('config: attention_bias puts a bias on o_proj for Llama (read, not ignored), and a tensor the graph does not read is refused', async () => {
+  const config = { ...(familyConfig('llama', { layers: 1 }) as Json), attention_bias: true };
+  const spec = archSpecOf(config);
+  assert.equal(spec.qkvBias, true);
+  assert.equal(spec.oBias, true);
+  const { dir } = makeModel(config as never);
+  const folder = openModelFolder(dir);
+  assert.ok(folder.tensors.has('model.layers.0.self_attn.o_proj.bias'));
+  // The o_proj bias is added: zeroing it changes the logits.
+  const withBias = await allLogits(dir);
+  const zeroed = withConfig(dir, config);
+  const tensors = new Map([...folder.tensors.values()].map(({ info, file }) => {
+    const bytes = readFileSync(file).subarray(info.fileOffset, info.fileOffset + info.byteLength);
+    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    return [info.name, { shape: info.shape, data: info.name.endsWith('o_proj.bias') ? new Float32Array(data.length) : data }] as const;
+  }));
+  writeSafetensors(join(zeroed, 'model.safetensors'), tensors);
+  const withoutBias = await allLogits(zeroed, withBias.ids);
+  assert.ok(maxAbsDiff(withBias.logits, withoutBias.logits) > 1e-4);
+  // The same weights under a config without attention_bias: the bias tensors are unread, so the folder is refused.
+  const mislabelled = withConfig(dir, { ...config, attention_bias: false });
+  assert.throws(() => openModelFolder(mislabelled), /weight model\.layers\.0\.self_attn\.q_proj\.bias is not read by the engine's llama graph/);
+});
+
+test('config: an unread field is refused when the folder is loaded, naming the file', async () => {
+  const { dir } = makeModel(familyConfig('qwen3', { layers: 1 }) as never);
+  const bad = withConfig(dir, { ...readConfig(dir), rope_parameters: { rope_type: 'default', rope_theta: 1e6 }, rope_theta: undefined, sliding_window: 4096, use_sliding_window: false, max_window_layers: 1, qk_layernorm_eps: 1e-5 });
+  await assert.rejects(Engine.load(bad), (err: Error) => err instanceof UserError && /config\.json: field qk_layernorm_eps = 0\.00001 is not read/.test(err.message));
+});
