@@ -2,7 +2,8 @@
 // tests. The model name picks the behaviour: a well-behaved server with logprobs,
 // one that answers 429 before succeeding, one that always fails, one too slow to
 // answer, one that sends a body that is not JSON, and one whose replies are markup
-// payloads (for the report's escaping tests).
+// payloads (for the report's escaping tests); `poison` answers log-probabilities of +1000,
+// `poison-once` does so the first time it sees each request.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +22,7 @@ export async function startFakeOpenAI(): Promise<FakeServer> {
   const authHeaders: string[] = [];
   const requests: FakeServer['requests'] = [];
   const flakySeen = new Set<string>();
+  const poisonSeen = new Set<string>();
   const server: Server = createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => (raw += d));
@@ -49,6 +51,12 @@ export async function startFakeOpenAI(): Promise<FakeServer> {
       if (model === 'flaky' && !flakySeen.has(raw)) {
         flakySeen.add(raw);
         return json(429, { error: { message: 'rate limited', type: 'rate_limit' } }, { 'retry-after': '0' });
+      }
+      // A hostile or broken server: log-probabilities no probability has (always, or once per request).
+      if (body.logprobs && (model === 'poison' || (model === 'poison-once' && !poisonSeen.has(raw)))) {
+        poisonSeen.add(raw);
+        const top = [{ token: '4', logprob: 1000 }, { token: '2', logprob: Math.log(0.2) }];
+        return json(200, completion('4', { content: [{ token: '4', logprob: 1000, bytes: null, top_logprobs: top }] }));
       }
       if (body.logprobs) {
         // A fixed distribution over the answer digits (with leading-space variants), plus an off-format token.

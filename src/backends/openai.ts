@@ -68,6 +68,8 @@ export class OpenAIBackend implements Backend {
     const mass = new Map<string, number>();
     for (const t of top) {
       if (typeof t?.token !== 'string' || typeof t?.logprob !== 'number') throw new BackendError('openai: malformed top_logprobs entry', true);
+      // A log-probability is finite and at most 0 (a little over 0 is float rounding).
+      if (!Number.isFinite(t.logprob) || t.logprob > 1e-6) throw new BackendError(`openai: top_logprobs gives token ${JSON.stringify(t.token)} the log-probability ${t.logprob}, which no probability has`, true);
       const key = t.token.trim();
       mass.set(key, (mass.get(key) ?? 0) + Math.exp(t.logprob));
     }

@@ -131,8 +131,12 @@ export class BackendError extends Error {
 
 /** Normalise a map token-text -> probability onto the options (by first characters). */
 export function normaliseOptionProbs(options: string[], probOf: (option: string) => number): OptionProbsResult {
-  const raw = options.map((o) => Math.max(0, probOf(o)));
+  const raw = options.map((o) => probOf(o));
+  raw.forEach((p, i) => {
+    if (!Number.isFinite(p) || p < 0 || p > 1 + 1e-6) throw new BackendError(`the probability of option "${options[i]}" is ${p}, not a probability`, true);
+  });
   const coverage = raw.reduce((a, b) => a + b, 0);
+  if (coverage > 1 + 1e-4) throw new BackendError(`the answer options carry probability ${coverage}, more than 1`, true);
   if (!(coverage > 0)) throw new BackendError('the model put no probability on any answer option', false);
   return { probs: raw.map((p) => p / coverage), coverage };
 }

@@ -3,6 +3,7 @@
 // conversation), and reading a fork's stored answers back into a profile.
 
 import type { Backend, ChatMessage, ProbeHints } from '../backends/types.js';
+import { decodeChat, decodeOptionProbs } from '../backends/responses.js';
 import type { Instrument, InstrumentItem, Profile } from '../instruments/types.js';
 import { DOMAINS } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
@@ -93,8 +94,8 @@ export function storedSeries(responses: ReadonlyMap<string, unknown>, prefix: st
  * null when nothing parsed.
  */
 export function storedAnswer(responses: ReadonlyMap<string, unknown>, key: string, options: string[], first = 1): number | null {
-  const direct = responses.get(key) as { probs?: number[] } | undefined;
-  if (direct?.probs) return direct.probs.reduce((s, p, i) => s + p * (first + i), 0);
+  const direct = decodeOptionProbs(responses.get(key), options.length);
+  if (direct) return direct.probs.reduce((s, p, i) => s + p * (first + i), 0);
   const parsed = storedSeries(responses, `${key}|s`)
     .map((r) => parseAnswer(textOf(r) ?? '', options).value)
     .filter((v): v is number => v !== null);
@@ -120,8 +121,7 @@ export function meanProfile(profiles: readonly Profile[]): Profile | null {
 }
 
 export function textOf(response: unknown): string | undefined {
-  const t = (response as { text?: unknown } | undefined)?.text;
-  return typeof t === 'string' ? t : undefined;
+  return decodeChat(response)?.text;
 }
 
 /**

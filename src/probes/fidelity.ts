@@ -3,7 +3,8 @@
 // responses back into answer sheets. Planning is a pure function of the suite,
 // so a resumed run or a re-render re-plans exactly the same tasks.
 
-import type { ChatMessage, ChatRequest, OptionProbsRequest } from '../backends/types.js';
+import type { ChatMessage, ChatRequest, ChatResult, OptionProbsRequest, OptionProbsResult } from '../backends/types.js';
+import { decodeChat, decodeOptionProbs } from '../backends/responses.js';
 import type { Instrument, InstrumentItem } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
 import type { Administration } from '../metrics/fidelity.js';
@@ -115,16 +116,18 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
       groups.set(gk, g);
     }
     const res = responses.get(t.key);
-    if (res === undefined) {
+    // A stored answer that does not decode (a non-finite probability, say) is missing, never a score.
+    const decoded = res === undefined ? undefined : t.kind === 'optionProbs' ? decodeOptionProbs(res, options.length) : decodeChat(res);
+    if (decoded === undefined) {
       g.admin.answers[t.itemId] ??= null;
       continue;
     }
     if (t.kind === 'optionProbs') {
-      const probs = (res as { probs: number[] }).probs;
+      const probs = (decoded as OptionProbsResult).probs;
       const expected = probs.reduce((s, p, i) => s + p * (i + 1), 0);
       g.admin.answers[t.itemId] = scoring === 'expected' ? expected : argmaxOf(probs);
     } else {
-      const parsed = parseAnswer((res as { text: string }).text, options);
+      const parsed = parseAnswer((decoded as ChatResult).text, options);
       const list = g.samples.get(t.itemId) ?? [];
       g.samples.set(t.itemId, list);
       if (parsed.value === null) g.missing.set(t.itemId, [...(g.missing.get(t.itemId) ?? []), parsed.reason]);

@@ -3,6 +3,7 @@
 
 import type { ActivationsRequest, Backend, ChatRequest, OptionProbsRequest } from '../backends/types.js';
 import { BackendError } from '../backends/types.js';
+import { checkResponse } from '../backends/responses.js';
 import { DEFAULT_RETRY, RateLimiter, withRetry, type RetryPolicy } from '../backends/retry.js';
 import type { RunStore } from '../store/store.js';
 import { hashOf } from '../util/hash.js';
@@ -64,10 +65,21 @@ async function callOnce(backend: Backend, task: CallTask, timeoutMs: number, out
           : backend.activations
             ? backend.activations(task.request, controller.signal)
             : Promise.reject(new BackendError(`${backend.id} gives no activations`, false));
-    return await Promise.race([work, timeout]);
+    const value = await Promise.race([work, timeout]);
+    checkResponse(task.kind, value, backend.id, task.kind === 'optionProbs' ? task.request.options.length : undefined);
+    return value;
   } finally {
     clearTimeout(timer);
     outer?.removeEventListener('abort', onAbort);
+  }
+}
+
+function validResponse(task: CallTask, value: unknown, backendId: string): boolean {
+  try {
+    checkResponse(task.kind, value, backendId, task.kind === 'optionProbs' ? task.request.options.length : undefined);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -79,7 +91,12 @@ async function callOnce(backend: Backend, task: CallTask, timeoutMs: number, out
 export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLimiter = new RateLimiter(o.ratePerMinute)): Promise<unknown> {
   const policy = { ...DEFAULT_RETRY, ...o.retry };
   const hash = callHash(o.backend, task);
-  const stored = o.store.getCall(hash);
+  let stored = o.store.getCall(hash);
+  if (stored && !validResponse(task, stored.response, o.backend.id)) {
+    // A bad answer stored before answers were checked is made again, not served forever.
+    o.store.deleteCall(hash);
+    stored = undefined;
+  }
   if (stored) {
     o.store.linkCachedCall(o.runId, task.key, hash);
     o.counters.cacheHits++;

@@ -162,10 +162,18 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     const ctx = new ProbeContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal);
     if (suite.stickiness) await runStickiness(ctx, library);
     if (suite.consistency) await runConsistency(ctx);
-    // Every call is in: the run's status is settled before the analysis reports it.
-    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
-    const analysis = analyzeRun(store, runId, { twinPlan });
+    // Every call is in. The run is marked complete only once its analysis is stored: a run
+    // whose analysis fails is marked failed, never complete.
+    const status = counters.errors > 0 ? 'failed' : 'complete';
+    let analysis: RunAnalysis;
+    try {
+      analysis = analyzeRun(store, runId, { twinPlan, status });
+    } catch (err) {
+      store.finishRun(runId, 'failed');
+      throw err;
+    }
     store.putResult(runId, 'analysis', analysis);
+    store.finishRun(runId, status);
     return { runId, resumed, counters, analysis, storePath: store.path };
   } finally {
     store.close();
@@ -177,7 +185,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
  * Recompute a run's analysis from the store alone (no backend is opened): plan the
  * tasks again from the stored suite, read their stored responses, compute metrics.
  */
-export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?: TwinPlan } = {}): RunAnalysis {
+export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?: TwinPlan; status?: 'complete' | 'failed' } = {}): RunAnalysis {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.path}`);
   const suite = run.config as Suite;
@@ -246,7 +254,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
     overview: {
       createdAt: run.createdAt,
-      status: run.status,
+      status: prepared.status ?? run.status,
       models: suite.models.map(modelIdOf),
       personas: suite.personas.map((p) => ({ id: p.id, name: p.name })),
       methods: suite.fidelity ? suite.methods.map((m) => m.id) : [],

@@ -32,9 +32,23 @@ export interface ServeOptions {
   token?: string;
   threads?: number;
   hubCacheDir?: string;
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted, in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Requests waiting for the engine beyond the one it runs; more are answered 429 (default 256). */
+  maxQueue?: number;
 }
+
+/**
+ * What one request may ask for. top_logprobs past OpenAI's 20 is allowed (exact option
+ * scoring over a whole vocabulary needs it), but the alternatives a response carries,
+ * top_logprobs × max_tokens, are bounded: each is an object in memory until it is sent.
+ */
+export const SERVE_LIMITS = { maxTokens: 32768, topLogprobs: 262144, logprobEntries: 262144, maxCoefficient: 1e4 } as const;
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const isLoopbackHost = (host: string) => LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+/** A Host or Origin header's host name, without port or IPv6 brackets. */
+const hostName = (value: string): string => value.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
 
 export interface RunningServer {
   url: string;
@@ -54,6 +68,12 @@ class HttpError extends Error {
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
+
+/** A steering coefficient as written in a model name: a plain decimal number. */
+const COEFFICIENT = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/** Vector aliases resolved on request and kept for reuse, at most this many. */
+const DYNAMIC_ALIASES = 64;
 
 interface ChatBody {
   model: string;
@@ -84,7 +104,13 @@ function parseBody(raw: string): ChatBody {
   const messages = (body.messages as unknown[]).map((m, i) => {
     const msg = m as { role?: unknown; content?: unknown };
     field(`messages[${i}]`, !!msg && ['system', 'user', 'assistant', 'developer'].includes(msg.role as string) && (typeof msg.content === 'string' || Array.isArray(msg.content)), '{role: system|user|assistant, content}');
-    const content = typeof msg.content === 'string' ? msg.content : (msg.content as { type?: string; text?: string }[]).map((p) => (p?.type === 'text' && typeof p.text === 'string' ? p.text : '')).join('');
+    if (Array.isArray(msg.content)) {
+      (msg.content as { type?: unknown; text?: unknown }[]).forEach((part, j) => {
+        // Images, audio and files would be dropped silently: refuse them instead.
+        field(`messages[${i}].content[${j}]`, !!part && part.type === 'text' && typeof part.text === 'string', 'a text part ({type: "text", text}); this server reads text only');
+      });
+    }
+    const content = typeof msg.content === 'string' ? msg.content : (msg.content as { text: string }[]).map((p) => p.text).join('');
     return { role: (msg.role === 'developer' ? 'system' : msg.role) as ChatMessage['role'], content };
   });
   const num = (name: string, dflt: number, lo: number, hi: number) => {
@@ -93,9 +119,16 @@ function parseBody(raw: string): ChatBody {
     field(name, typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi, `a number in [${lo}, ${hi}]`);
     return v as number;
   };
-  const maxTokens = num('max_completion_tokens', num('max_tokens', 256, 1, 32768), 1, 32768);
+  const maxTokens = num('max_completion_tokens', num('max_tokens', 256, 1, SERVE_LIMITS.maxTokens), 1, SERVE_LIMITS.maxTokens);
   const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
-  field('stop', Array.isArray(stop) && stop.every((s) => typeof s === 'string'), 'a string or an array of strings');
+  field('stop', Array.isArray(stop) && stop.length <= 16 && stop.every((s) => typeof s === 'string' && s.length > 0 && s.length <= 1000), 'a non-empty string or an array of up to 16 non-empty strings');
+  // One choice per request: n > 1 would otherwise be answered with one choice and no word.
+  num('n', 1, 1, 1);
+  const logprobs = body.logprobs === true;
+  const topLogprobs = Math.floor(num('top_logprobs', 0, 0, SERVE_LIMITS.topLogprobs));
+  if (logprobs && Math.max(1, topLogprobs) * Math.floor(maxTokens) > SERVE_LIMITS.logprobEntries) {
+    throw new HttpError(400, `top_logprobs × max_tokens = ${Math.max(1, topLogprobs) * Math.floor(maxTokens)} is over this server's limit of ${SERVE_LIMITS.logprobEntries} log-probabilities per response`, 'invalid_value');
+  }
   return {
     model: body.model as string,
     messages,
@@ -105,13 +138,18 @@ function parseBody(raw: string): ChatBody {
     seed: Math.floor(num('seed', 0, -(2 ** 31), 2 ** 32)),
     stop: stop as string[],
     stream: body.stream === true,
-    logprobs: body.logprobs === true,
+    logprobs,
     // OpenAI allows 20; more (up to the whole vocabulary) is an extension for exact option scoring.
-    topLogprobs: Math.floor(num('top_logprobs', 0, 0, 1_000_000)),
+    topLogprobs,
   };
 }
 
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const listenHost = o.host ?? '127.0.0.1';
+  const loopbackOnly = isLoopbackHost(hostName(listenHost));
+  if (!loopbackOnly && !o.token) {
+    throw new UserError(`serve: refusing to listen on ${listenHost} without a bearer token: anyone who can reach it could drive the model (set ${'PERSONA_PROBE_SERVE_TOKEN'} or --token-env, or listen on 127.0.0.1)`);
+  }
   const engine = await Engine.load(o.model, { threads: o.threads, hubCacheDir: o.hubCacheDir });
   const base = o.interventions ? loadInterventionFile(o.interventions, engine.spec) : [];
   const aliases = new Map<string, Intervention[]>();
@@ -123,16 +161,26 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     if (model === o.name) return base;
     const known = aliases.get(model) ?? dynamic.get(model);
     if (known) return known;
-    const m = new RegExp(`^${o.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\+([A-Za-z0-9_.-]+)@(-?[0-9.]+)(?::(\\d+))?$`).exec(model);
+    const m = new RegExp(`^${o.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\+([A-Za-z0-9_-][A-Za-z0-9_.-]*)@([^:]*)(?::(\\d+))?$`).exec(model);
     if (m && o.vectorsDir) {
       const file = join(o.vectorsDir, `${m[1]}.safetensors`);
       if (existsSync(file)) {
-        const set = readVectorFile(file);
+        const coef = COEFFICIENT.test(m[2]!) ? Number(m[2]) : NaN;
+        if (!Number.isFinite(coef) || Math.abs(coef) > SERVE_LIMITS.maxCoefficient) {
+          throw new HttpError(400, `model "${model}": the coefficient "${m[2]}" is not a number within ±${SERVE_LIMITS.maxCoefficient}`, 'invalid_value');
+        }
+        let set;
+        try {
+          set = readVectorFile(file);
+        } catch (err) {
+          throw new HttpError(400, `model "${model}": ${errorMessage(err)}`, 'invalid_vector');
+        }
         const layer = m[3] !== undefined ? Number(m[3]) : Number(set.metadata.recommended_layer);
         const vector = set.layers.get(layer);
         if (!vector) throw new HttpError(404, `model "${model}": ${m[1]} has no vector for layer ${m[3] ?? set.metadata.recommended_layer}`, 'model_not_found');
-        const list = [addIntervention(`blocks.${layer}.hook_resid_post`, vector, Number(m[2]))];
+        const list = [addIntervention(`blocks.${layer}.hook_resid_post`, vector, coef)];
         engine.checkInterventions(list);
+        if (dynamic.size >= DYNAMIC_ALIASES) dynamic.delete(dynamic.keys().next().value!);
         dynamic.set(model, list);
         return list;
       }
@@ -140,9 +188,19 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw new HttpError(404, `unknown model "${model}" (serving: ${[o.name, ...aliases.keys()].join(', ')}${o.vectorsDir ? `, and ${o.name}+TRAIT@COEF[:LAYER] for vectors in ${o.vectorsDir}` : ''})`, 'model_not_found');
   };
 
+  // One generation at a time; at most maxQueue more wait, and a request whose client has
+  // gone is dropped from the queue (and stopped within one token if it is running).
   let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const r = queue.then(fn);
+  let waiting = 0;
+  const maxQueue = o.maxQueue ?? 256;
+  const serial = <T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> => {
+    if (waiting >= maxQueue) throw new HttpError(429, `the server is busy (${waiting} requests waiting); try again shortly`, 'rate_limit_exceeded', 'rate_limit_error');
+    waiting++;
+    const r = queue.then(() => {
+      waiting--;
+      if (signal.aborted) throw new HttpError(499, 'the client went away', 'client_closed');
+      return fn();
+    });
     queue = r.catch(() => undefined);
     return r;
   };
@@ -155,6 +213,20 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // On loopback, only requests addressed to loopback (a web page elsewhere cannot reach the
+    // server by DNS rebinding), and never a browser page from another origin: browsers send
+    // simple cross-origin POSTs without a preflight, so the Origin header is the check.
+    if (loopbackOnly && !isLoopbackHost(hostName(String(req.headers.host ?? '')))) throw new HttpError(403, 'this server answers only requests addressed to this machine (127.0.0.1 or localhost)', 'forbidden_host', 'permission_error');
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      let originHost = '';
+      try {
+        originHost = hostName(new URL(origin).host);
+      } catch {
+        // 'null' and malformed origins are refused below.
+      }
+      if (!isLoopbackHost(originHost)) throw new HttpError(403, 'requests from web pages are refused (Origin is not this machine)', 'forbidden_origin', 'permission_error');
+    }
     if (expected) {
       const given = sha(String(req.headers.authorization ?? ''));
       if (!timingSafeEqual(given, expected)) throw new HttpError(401, 'missing or wrong bearer token', 'invalid_api_key', 'authentication_error');
@@ -165,6 +237,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     }
     if (url.pathname !== '/v1/chat/completions') throw new HttpError(404, `no route ${req.method} ${url.pathname} (try POST /v1/chat/completions)`, 'not_found');
     if (req.method !== 'POST') throw new HttpError(405, 'use POST', 'method_not_allowed');
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') throw new HttpError(415, `the request body must be sent as application/json (got ${type ? `"${type}"` : 'no content type'})`, 'unsupported_media_type');
     const body = parseBody(await readBody(req, o.maxBodyBytes ?? 1 << 20));
     const interventions = interventionsFor(body.model);
     const id = `chatcmpl-${randomUUID()}`;
@@ -178,9 +252,15 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       chunk({ role: 'assistant', content: '' }, null);
     }
-    const result = await serial(async () => {
+    // The client going away (before or during generation) stops the work.
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort(new HttpError(499, 'the client went away', 'client_closed'));
+    });
+    const result = await serial(gone.signal, async () => {
       const ids = engine.tokenizer.chatIds(body.messages);
       return engine.generate(ids, {
+        signal: gone.signal,
         maxTokens: body.maxTokens,
         temperature: body.temperature,
         topP: body.topP,
@@ -194,7 +274,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
             const lp = logSoftmax(logits);
             const top = body.topLogprobs > 0 ? topK(lp, body.topLogprobs).map((t) => tokenEntry(t, lp[t]!)) : [];
             entry = { ...tokenEntry(token, lp[token]!), top_logprobs: top };
-            content.push(entry);
+            // A stream sends each token's alternatives with its chunk and keeps none.
+            if (!body.stream) content.push(entry);
           }
           if (body.stream) {
             // Emit only text that is complete (no half of a multi-byte character), and never past a stop string.
@@ -230,7 +311,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err) => {
       const e = err instanceof HttpError ? err : new HttpError(500, `internal error: ${errorMessage(err)}`, 'internal_error', 'server_error');
-      if (res.headersSent) {
+      if (res.headersSent || res.destroyed) {
         res.end();
         return;
       }
@@ -238,8 +319,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new UserError(`serve: cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 0} (${errorMessage(err)})`)));
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', resolve);
+    server.once('error', (err) => reject(new UserError(`serve: cannot listen on ${listenHost}:${o.port ?? 0} (${errorMessage(err)})`)));
+    server.listen(o.port ?? 0, listenHost, resolve);
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

@@ -140,6 +140,11 @@ export class RunStore {
     })();
   }
 
+  /** Forget a stored call (one whose answer no longer passes the checks, so it is made again). */
+  deleteCall(hash: string): void {
+    this.db.prepare('DELETE FROM calls WHERE hash = ?').run(hash);
+  }
+
   linkCachedCall(runId: string, taskKey: string, hash: string): void {
     this.db.prepare('INSERT OR IGNORE INTO run_tasks (run_id, task_key, call_hash, cache_hit) VALUES (?, ?, ?, 1)').run(runId, taskKey, hash);
   }

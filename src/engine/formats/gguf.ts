@@ -4,6 +4,7 @@
 // padding to `general.alignment`, tensor data (each tensor aligned).
 
 import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { UserError } from '../../util/errors.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 export const GGUF_VERSION = 3;
@@ -197,20 +198,39 @@ export interface GgufFile {
   tensors: { name: string; dims: number[]; type: GgmlType; offset: number; data: Float32Array }[];
 }
 
-/** Read a whole GGUF file (F32/F16 tensors) into memory. Meant for small files: tests and control vectors. */
+/** readGguf reads the whole file: it is meant for control vectors and test models, not multi-GB checkpoints. */
+const MAX_READ_BYTES = 2 ** 31 - 1;
+
+/**
+ * Read a whole GGUF file (F32/F16 tensors) into memory. Meant for small files: tests and
+ * control vectors. Every count and size in the file is checked against the bytes that are
+ * left before anything is allocated; a malformed file is one UserError naming it.
+ */
 export function readGguf(path: string): GgufFile {
-  const fd = openSync(path, 'r');
   let buf: Buffer;
   try {
-    const size = fstatSync(fd).size;
-    buf = Buffer.alloc(size);
-    readSync(fd, buf, 0, size, 0);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > MAX_READ_BYTES) throw new UserError(`${path}: ${size} bytes is too large to read whole (GGUF files read here are control vectors and test models)`);
+      buf = Buffer.alloc(size);
+      readSync(fd, buf, 0, size, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${path}: cannot read GGUF file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+  const bad = (what: string) => new UserError(`${path}: not a valid GGUF file (${what})`);
   let p = 0;
   const need = (n: number) => {
-    if (p + n > buf.length) throw new Error(`gguf: ${path} is truncated (needed ${n} bytes at offset ${p})`);
+    if (!Number.isSafeInteger(n) || n < 0 || p + n > buf.length) throw bad(`truncated: ${n} bytes needed at offset ${p} of ${buf.length}`);
+  };
+  /** A count of items, each at least `minBytes` long: it cannot exceed what is left of the file. */
+  const count = (n: number, what: string, minBytes = 1) => {
+    if (!Number.isSafeInteger(n) || n < 0 || n * minBytes > buf.length - p) throw bad(`${what} ${n} does not fit in the ${buf.length - p} bytes left`);
+    return n;
   };
   const u32 = () => { need(4); const v = buf.readUInt32LE(p); p += 4; return v; };
   const u64 = () => { need(8); const v = Number(buf.readBigUInt64LE(p)); p += 8; return v; };
@@ -229,21 +249,23 @@ export function readGguf(path: string): GgufFile {
       case GgufType.UINT64: return u64();
       case GgufType.INT64: { need(8); const v = Number(buf.readBigInt64LE(p)); p += 8; return v; }
       case GgufType.FLOAT64: { need(8); const v = buf.readDoubleLE(p); p += 8; return v; }
-      default: throw new Error(`gguf: unknown value type ${type}`);
+      default: throw bad(`unknown value type ${type} at offset ${p}`);
     }
   };
-  if (u32() !== GGUF_MAGIC) throw new Error(`gguf: ${path} is not a GGUF file (bad magic)`);
+  if (buf.length < 4 || u32() !== GGUF_MAGIC) throw bad('bad magic');
   const version = u32();
-  const nTensors = u64();
-  const nKv = u64();
+  const nTensors = count(u64(), 'tensor count', 24);
+  const nKv = count(u64(), 'metadata count', 12);
   const metadata = new Map<string, unknown>();
   const metadataTypes = new Map<string, { type: GgufType; itemType?: GgufType }>();
   for (let i = 0; i < nKv; i++) {
     const key = str();
+    if (metadata.has(key)) throw bad(`metadata key ${key} appears twice`);
     const type = u32() as GgufType;
     if (type === GgufType.ARRAY) {
       const itemType = u32() as GgufType;
-      const n = u64();
+      if (itemType === GgufType.ARRAY) throw bad(`metadata ${key} is an array of arrays`);
+      const n = count(u64(), `array length of ${key}`);
       const values: unknown[] = [];
       for (let k = 0; k < n; k++) values.push(scalar(itemType));
       metadata.set(key, values);
@@ -257,23 +279,28 @@ export function readGguf(path: string): GgufFile {
   for (let i = 0; i < nTensors; i++) {
     const name = str();
     const nd = u32();
+    if (nd < 1 || nd > 4) throw bad(`tensor ${name} has ${nd} dimensions (1 to 4)`);
     const dims = Array.from({ length: nd }, () => u64());
     const type = u32() as GgmlType;
     infos.push({ name, dims, type, offset: u64() });
   }
-  const alignment = Number(metadata.get('general.alignment') ?? GGUF_ALIGNMENT);
+  const alignment = metadata.get('general.alignment') ?? GGUF_ALIGNMENT;
+  if (typeof alignment !== 'number' || !Number.isInteger(alignment) || alignment < 1 || alignment > 65536) throw bad(`general.alignment ${String(alignment)}`);
   const dataStart = Math.ceil(p / alignment) * alignment;
   const tensors = infos.map((t) => {
-    const n = t.dims.reduce((a, b) => a * b, 1);
+    const bytesPer = t.type === GgmlType.F32 ? 4 : t.type === GgmlType.F16 ? 2 : 0;
+    if (!bytesPer) throw new UserError(`${path}: tensor ${t.name} has type ${t.type} (F32 and F16 are read here)`);
+    let n = 1;
+    for (const d of t.dims) {
+      if (!Number.isSafeInteger(d) || d < 0) throw bad(`tensor ${t.name} has dimension ${d}`);
+      n *= d;
+    }
     const start = dataStart + t.offset;
+    // Sizes are checked before the tensor is allocated.
+    if (!Number.isSafeInteger(n * bytesPer) || !Number.isSafeInteger(start) || start + n * bytesPer > buf.length) throw bad(`tensor ${t.name} of ${n} values at offset ${t.offset} runs past the end of the file`);
     const data = new Float32Array(n);
-    if (t.type === GgmlType.F32) {
-      if (start + n * 4 > buf.length) throw new Error(`gguf: ${path} is truncated in tensor ${t.name}`);
-      for (let k = 0; k < n; k++) data[k] = buf.readFloatLE(start + 4 * k);
-    } else if (t.type === GgmlType.F16) {
-      if (start + n * 2 > buf.length) throw new Error(`gguf: ${path} is truncated in tensor ${t.name}`);
-      for (let k = 0; k < n; k++) data[k] = fromHalf(buf.readUInt16LE(start + 2 * k));
-    } else throw new Error(`gguf: tensor ${t.name} has unsupported type ${t.type}`);
+    if (bytesPer === 4) for (let k = 0; k < n; k++) data[k] = buf.readFloatLE(start + 4 * k);
+    else for (let k = 0; k < n; k++) data[k] = fromHalf(buf.readUInt16LE(start + 2 * k));
     return { ...t, data };
   });
   return { version, metadata, metadataTypes, tensors };

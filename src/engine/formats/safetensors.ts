@@ -64,6 +64,8 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
       if (!(t.dtype in BYTES)) throw new UserError(`${path}: tensor ${name} has unsupported dtype ${t.dtype} (F32, F16 and BF16 are supported)`);
       const dtype = t.dtype as SafetensorsDtype;
       const [begin, end] = t.data_offsets;
+      if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new UserError(`${path}: tensor ${name} has shape ${JSON.stringify(t.shape)} (non-negative integers expected)`);
+      if (t.data_offsets.length !== 2 || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) throw new UserError(`${path}: tensor ${name} has data offsets ${JSON.stringify(t.data_offsets)}`);
       const count = t.shape.reduce((a, b) => a * b, 1);
       if (end - begin !== count * BYTES[dtype]) throw new UserError(`${path}: tensor ${name} has ${end - begin} bytes for shape [${t.shape.join(', ')}] ${dtype}`);
       if (dataStart + end > size) throw new UserError(`${path}: truncated: tensor ${name} ends at byte ${dataStart + end} of ${size}`);

@@ -25,6 +25,32 @@ export interface VectorSet {
 }
 
 export const residPost = (layer: number): string => `blocks.${layer}.hook_resid_post`;
+
+/** Layer numbers past this are no model's (the deepest published decoders have a few hundred blocks). */
+const MAX_LAYER = 4096;
+
+/**
+ * Refuse what no direction can be: non-finite values, zero width, layers of different
+ * widths, a zero vector, absurd layer numbers. One line naming the file and the tensor.
+ */
+function checkDirections(path: string, sets: [(layer: number) => string, Map<number, Float32Array>][]): void {
+  let width: number | undefined;
+  for (const [nameOf, layers] of sets) {
+    for (const [layer, v] of layers) {
+      const name = nameOf(layer);
+      if (!Number.isInteger(layer) || layer < 0 || layer > MAX_LAYER) throw new UserError(`${path}: ${name}: layer ${layer} is out of range (0..${MAX_LAYER})`);
+      if (v.length === 0) throw new UserError(`${path}: ${name} has no values`);
+      width ??= v.length;
+      if (v.length !== width) throw new UserError(`${path}: ${name} has ${v.length} values where the file's other directions have ${width}`);
+      let norm = 0;
+      for (let i = 0; i < v.length; i++) {
+        if (!Number.isFinite(v[i]!)) throw new UserError(`${path}: ${name} holds ${v[i]} at index ${i} (a direction must be finite)`);
+        norm += v[i]! * v[i]!;
+      }
+      if (norm === 0) throw new UserError(`${path}: ${name} is the zero vector (no direction)`);
+    }
+  }
+}
 const RESID_POST = /^blocks\.(\d+)\.hook_resid_post$/;
 
 export function writeVectorFile(path: string, set: VectorSet): void {
@@ -53,13 +79,17 @@ export function readVectorFile(path: string): VectorSet & { format: 'persona-pro
   const header = readSafetensorsHeader(path);
   const layers = new Map<number, Float32Array>();
   const pca = new Map<number, Float32Array>();
-  for (const name of header.tensors.keys()) {
+  for (const [name, info] of header.tensors) {
     const plain = RESID_POST.exec(name);
     const viaPca = name.startsWith('pca.') ? RESID_POST.exec(name.slice(4)) : null;
-    if (plain) layers.set(Number(plain[1]), readTensorF32(header, name).data);
-    else if (viaPca) pca.set(Number(viaPca[1]), readTensorF32(header, name).data);
+    if (!plain && !viaPca) continue;
+    if (info.shape.length !== 1) throw new UserError(`${path}: ${name} has shape [${info.shape.join(', ')}], expected [d_model]`);
+    const layer = Number((plain ?? viaPca)![1]);
+    if (layer > MAX_LAYER) throw new UserError(`${path}: ${name}: layer ${layer} is out of range (0..${MAX_LAYER})`);
+    (plain ? layers : pca).set(layer, readTensorF32(header, name).data);
   }
   if (layers.size === 0) throw new UserError(`${path}: no blocks.L.hook_resid_post tensors (not a persona-vector file)`);
+  checkDirections(path, [[residPost, layers], [(l) => `pca.${residPost(l)}`, pca]]);
   return { layers, ...(pca.size ? { pca } : {}), metadata: header.metadata, format: 'persona-probe' };
 }
 
@@ -92,9 +122,12 @@ export function readControlVector(path: string): VectorSet {
     const layer = Number(m[1]);
     if (layer < 1) throw new UserError(`${path}: ${t.name}: llama.cpp control vectors start at direction.1`);
     if (t.dims.length !== 1) throw new UserError(`${path}: ${t.name} has shape [${t.dims}], expected [n_embd]`);
+    if (layers.has(layer)) throw new UserError(`${path}: ${t.name} appears twice`);
+    if (layer > MAX_LAYER) throw new UserError(`${path}: ${t.name}: layer ${layer} is out of range (1..${MAX_LAYER})`);
     layers.set(layer, t.data);
   }
   if (!layers.size) throw new UserError(`${path}: no direction.N tensors`);
+  checkDirections(path, [[(l) => `direction.${l}`, layers]]);
   const count = file.metadata.get('controlvector.layer_count');
   return { layers, metadata: { model_hint: hint, source: 'llama.cpp control vector', ...(count !== undefined ? { layer_count: String(count) } : {}) } };
 }

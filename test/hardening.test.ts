@@ -1,0 +1,232 @@
+// Hostile input and faults (one test per class): a hostile client of `serve`, a backend
+// that returns values no probability has, and malformed vector / GGUF / safetensors files.
+// Every request goes to loopback, bounded in count and time.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, SERVE_LIMITS, type RunningServer } from '../src/server/openai-server.js';
+import { writeVectorFile, readVectorFile, writeControlVector } from '../src/engine/formats/vector-files.js';
+import { gguf, GgmlType, readGguf, writeGguf } from '../src/engine/formats/gguf.js';
+import { readSafetensorsHeader } from '../src/engine/formats/safetensors.js';
+import { runSuite, analyzeRun } from '../src/runner/run.js';
+import { suiteSchema } from '../src/suite/schema.js';
+import { RunStore } from '../src/store/store.js';
+import { planFidelity } from '../src/probes/fidelity.js';
+import { getInstrument } from '../src/instruments/index.js';
+import { UserError } from '../src/util/errors.js';
+import { startFakeOpenAI, type FakeServer } from './fake-openai-server.js';
+import { familyConfig, makeModel } from './engine-helpers.js';
+import { tempDir } from './helpers.js';
+
+const config = familyConfig('llama', { layers: 2 });
+const model = makeModel(config);
+const d = config.hidden_size;
+const vdir = tempDir();
+let server: RunningServer;
+let port = 0;
+let fake: FakeServer;
+
+before(async () => {
+  writeVectorFile(join(vdir, 'brisk.safetensors'), { layers: new Map([[1, Float32Array.from({ length: d }, (_, i) => Math.cos(i))]]), metadata: { trait: 'brisk', recommended_layer: '1' } });
+  // A vector file holding a NaN, written past the reader's checks.
+  writeFileSync(join(vdir, 'nan.safetensors'), safetensorsBytes({ 'blocks.1.hook_resid_post': Float32Array.from({ length: d }, (_, i) => (i === 3 ? Number.NaN : 1)) }));
+  server = await startServer({ model: model.dir, name: 'tiny', vectorsDir: vdir, maxQueue: 2 });
+  port = Number(new URL(server.url).port);
+  fake = await startFakeOpenAI();
+});
+after(async () => {
+  await server.close();
+  await fake.close();
+});
+
+/** A safetensors file written by hand (so it can hold what writeVectorFile would refuse). */
+function safetensorsBytes(tensors: Record<string, Float32Array>, override?: (header: Record<string, unknown>) => void): Buffer {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, data] of Object.entries(tensors)) {
+    header[name] = { dtype: 'F32', shape: [data.length], data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  override?.(header);
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, ...Object.values(tensors).map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength))]);
+}
+
+interface Raw {
+  status: number;
+  body: string;
+}
+
+/** A raw HTTP request to the server on loopback, with any headers (fetch would fix Host and Origin). */
+function raw(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: options.method ?? 'POST', headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', ...options.headers }, timeout: 60_000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+const messages = [{ role: 'user', content: 'Say something.' }];
+const chat = (extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'tiny', messages, max_tokens: 2, ...extra });
+const errorOf = (r: Raw) => (JSON.parse(r.body) as { error: { message: string; code: string } }).error;
+
+test('serve: a foreign Host, a web page Origin and a text/plain body are refused; the OpenAI client path still works', async () => {
+  assert.equal((await raw('/v1/chat/completions', { body: chat() })).status, 200);
+  const rebinding = await raw('/v1/chat/completions', { headers: { host: 'evil.example:80' }, body: chat() });
+  assert.equal(rebinding.status, 403);
+  assert.equal(errorOf(rebinding).code, 'forbidden_host');
+  for (const origin of ['https://evil.example', 'null', 'http://192.168.1.5:8800']) {
+    const r = await raw('/v1/chat/completions', { headers: { origin }, body: chat() });
+    assert.equal(r.status, 403, origin);
+    assert.equal(errorOf(r).code, 'forbidden_origin');
+  }
+  assert.equal((await raw('/v1/chat/completions', { headers: { origin: `http://127.0.0.1:${port}` }, body: chat() })).status, 200, 'a page served from loopback may call');
+  // A browser sends text/plain cross-origin without a preflight: refused.
+  const plain = await raw('/v1/chat/completions', { headers: { 'content-type': 'text/plain' }, body: chat() });
+  assert.equal(plain.status, 415);
+  assert.match(errorOf(plain).message, /application\/json/);
+});
+
+test('serve: what a request may ask is bounded (top_logprobs × max_tokens, n, stop strings, content parts, coefficients, NaN vectors)', async () => {
+  const tooMany = await raw('/v1/chat/completions', { body: chat({ logprobs: true, top_logprobs: 100_000, max_tokens: 60 }) });
+  assert.equal(tooMany.status, 400);
+  assert.match(errorOf(tooMany).message, new RegExp(`over this server's limit of ${SERVE_LIMITS.logprobEntries}`));
+  // The worst request the API accepts: the limit exactly, answered with that many alternatives.
+  const k = 4096;
+  const worst = await raw('/v1/chat/completions', { body: chat({ logprobs: true, top_logprobs: k, max_tokens: SERVE_LIMITS.logprobEntries / k }) });
+  assert.equal(worst.status, 200);
+  const entries = (JSON.parse(worst.body) as { choices: { logprobs: { content: { top_logprobs: unknown[] }[] } }[] }).choices[0]!.logprobs.content;
+  assert.ok(entries.length >= 1 && entries.every((e) => e.top_logprobs.length === k));
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ n: 2 }, /"n" must be a number in \[1, 1\]/],
+    [{ stop: [''] }, /"stop" must be a non-empty string/],
+    [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, /messages\[0\]\.content\[0\]" must be a text part/],
+    [{ model: 'tiny+brisk@1.2.3' }, /coefficient "1\.2\.3" is not a number/],
+    [{ model: 'tiny+brisk@.' }, /coefficient "\." is not a number/],
+    [{ model: 'tiny+brisk@1e41' }, /coefficient "1e41" is not a number within/],
+    [{ model: 'tiny+nan@2' }, /nan\.safetensors: blocks\.1\.hook_resid_post holds NaN at index 3/],
+  ];
+  for (const [extra, pattern] of cases) {
+    const r = await raw('/v1/chat/completions', { body: chat(extra) });
+    assert.equal(r.status, 400, JSON.stringify(extra));
+    assert.match(errorOf(r).message, pattern);
+  }
+  assert.equal((await raw('/v1/chat/completions', { body: chat({ model: 'tiny+brisk@2.5' }) })).status, 200);
+});
+
+test('serve: a client that goes away frees the engine within a token; the queue is bounded with 429', async () => {
+  // An abandoned long stream must not hold up the next request.
+  const abandoned = httpRequest({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    res.once('data', () => res.destroy());
+  });
+  abandoned.on('error', () => undefined);
+  abandoned.end(chat({ max_tokens: 3000, stream: true, temperature: 1 }));
+  await new Promise((r) => setTimeout(r, 300));
+  const started = performance.now();
+  const next = await raw('/v1/chat/completions', { body: chat({ max_tokens: 1 }) });
+  const waited = performance.now() - started;
+  assert.equal(next.status, 200);
+  assert.ok(waited < 2000, `the next request waited ${waited.toFixed(0)} ms behind an abandoned 3000-token stream`);
+  // maxQueue 2: one running and two waiting; the rest are told to come back.
+  const burst = await Promise.all(Array.from({ length: 8 }, () => raw('/v1/chat/completions', { body: chat({ max_tokens: 40 }) })));
+  const statuses = burst.map((r) => r.status);
+  assert.ok(statuses.filter((s) => s === 429).length >= 4, `statuses ${statuses.join(',')}`);
+  assert.ok(statuses.filter((s) => s === 200).length >= 1);
+  assert.match(errorOf(burst.find((r) => r.status === 429)!).message, /busy/);
+});
+
+test('serve: refuses to listen beyond loopback without a token, in one line', async () => {
+  await assert.rejects(startServer({ model: model.dir, name: 'tiny', host: '0.0.0.0' }), (err: Error) => err instanceof UserError && /refusing to listen on 0\.0\.0\.0 without a bearer token/.test(err.message) && !err.message.includes('\n'));
+});
+
+test('backends: a server answering log-probability +1000 never poisons a run; a bad stored answer is made again, never served', async () => {
+  const suite = (m: string) => suiteSchema.parse({
+    name: `poison-${m}`,
+    instrument: { id: 'ipip-neo-120', items: 5 },
+    personas: [{ id: 'p1', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }],
+    baseline: false,
+    models: [{ id: `openai:${m}`, baseURL: fake.url, apiKeyEnv: 'K' }],
+    run: { concurrency: 2, maxAttempts: 3, backoffMs: 1, timeoutMs: 2000 },
+  });
+  // Bad once, then good: retried, and the run is sound.
+  const once = await runSuite(suite('poison-once'), { outDir: tempDir(), env: { K: 'k' } });
+  assert.equal(once.counters.errors, 0);
+  assert.ok(once.counters.retries >= 5, `retries ${once.counters.retries}`);
+  const measured = once.analysis.models[0]!.methods[0]!.personas[0]!.measured;
+  for (const dm of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Number.isFinite(measured[dm].value) || measured[dm].value === undefined);
+  // Always bad: every task fails, nothing bad is stored, the run is failed (not complete), and it re-analyses.
+  const out = tempDir();
+  const always = await runSuite(suite('poison'), { outDir: out, env: { K: 'k' } });
+  assert.ok(always.counters.errors >= 5);
+  const store = new RunStore(out);
+  try {
+    assert.equal(store.getRun(always.runId)!.status, 'failed');
+    assert.equal(store.taskResponses(always.runId).size, 0, 'no bad answer is stored');
+    assert.match(store.errors(always.runId).at(-1)!.error, /log-probability 1000/);
+    // An answer stored by an older version with NaN in it: analysis treats it as missing and does not throw.
+    const poisoned = suite('poison');
+    const key = planFidelity({ suite: poisoned, instrument: getInstrument('ipip-neo-120'), optionProbs: [true] })[0]!.key;
+    store.putCall(always.runId, key, { hash: 'poisoned', backend: 'openai:poison', kind: 'optionProbs', request: {}, response: { probs: [Number.NaN, 0, 0, 1, 0], coverage: 1 }, latencyMs: 1, attempts: 1 });
+    const again = analyzeRun(store, always.runId);
+    const persona = again.models[0]!.methods[0]!.personas[0]!;
+    assert.equal(persona.missingAnswers, 5, 'the NaN answer is missing, like the four never made');
+  } finally {
+    store.close();
+  }
+});
+
+test('files: malformed vector, safetensors and GGUF files are one-line errors, checked before allocating', () => {
+  const dir = tempDir();
+  const write = (name: string, bytes: Buffer | Uint8Array) => {
+    const p = join(dir, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const cases: [string, () => unknown, RegExp][] = [
+    ['NaN direction', () => readVectorFile(write('a.safetensors', safetensorsBytes({ 'blocks.2.hook_resid_post': Float32Array.of(1, Number.POSITIVE_INFINITY) }))), /holds Infinity at index 1/],
+    ['zero width', () => readVectorFile(write('b.safetensors', safetensorsBytes({ 'blocks.2.hook_resid_post': new Float32Array(0) }))), /has no values/],
+    ['mixed widths', () => readVectorFile(write('c.safetensors', safetensorsBytes({ 'blocks.1.hook_resid_post': ones(4), 'blocks.2.hook_resid_post': ones(5) }))), /has 5 values where the file's other directions have 4/],
+    ['absurd layer', () => readVectorFile(write('d.safetensors', safetensorsBytes({ 'blocks.99999999.hook_resid_post': ones(4) }))), /layer 99999999 is out of range/],
+    ['zero vector', () => readVectorFile(write('e.safetensors', safetensorsBytes({ 'blocks.1.hook_resid_post': new Float32Array(4) }))), /zero vector/],
+    ['negative offset', () => readSafetensorsHeader(write('f.safetensors', safetensorsBytes({ 'blocks.1.hook_resid_post': ones(4) }, (h) => { (h['blocks.1.hook_resid_post'] as { data_offsets: number[] }).data_offsets = [-8, 8]; }))), /data offsets \[-8,8\]/],
+    ['huge declared tensor', () => readSafetensorsHeader(write('g.safetensors', safetensorsBytes({ 'blocks.1.hook_resid_post': ones(4) }, (h) => { h['blocks.1.hook_resid_post'] = { dtype: 'F32', shape: [2 ** 31], data_offsets: [0, 2 ** 33] }; }))), /truncated: tensor .* ends at byte/],
+    ['fractional shape', () => readSafetensorsHeader(write('h.safetensors', safetensorsBytes({ 'blocks.1.hook_resid_post': ones(4) }, (h) => { (h['blocks.1.hook_resid_post'] as { shape: number[] }).shape = [2.5]; }))), /shape \[2\.5\]/],
+  ];
+  // GGUF: a control vector declaring 2^31 floats in a tiny file; a duplicate layer; a NaN.
+  const cv = join(dir, 'ok.gguf');
+  writeControlVector(cv, new Map([[1, ones(4)], [2, ones(4)]]), 'llama');
+  const meta = { 'general.architecture': gguf.str('controlvector'), 'controlvector.model_hint': gguf.str('llama'), 'controlvector.layer_count': gguf.i32(1) };
+  const huge = join(dir, 'huge.gguf');
+  writeGguf(huge, meta, [{ name: 'direction.1', dims: [4], type: GgmlType.F32, data: ones(4) }]);
+  const bytes = readFileSync(huge);
+  // The tensor info's single dimension (a u64 after the name) becomes 2^31.
+  const at = bytes.indexOf(Buffer.from('direction.1')) + 'direction.1'.length + 4;
+  bytes.writeBigUInt64LE(2n ** 31n, at);
+  cases.push(
+    ['gguf 2^31 elements', () => readGguf(write('huge2.gguf', bytes)), /runs past the end of the file/],
+    ['gguf truncated', () => readGguf(write('trunc.gguf', bytes.subarray(0, 40))), /not a valid GGUF file/],
+    ['gguf duplicate layer', () => { const p = join(dir, 'dup.gguf'); writeGguf(p, meta, [{ name: 'direction.1', dims: [4], type: GgmlType.F32, data: ones(4) }, { name: 'direction.1', dims: [4], type: GgmlType.F32, data: ones(4) }]); return readVectorFile(p); }, /direction\.1 appears twice/],
+    ['gguf NaN', () => { const p = join(dir, 'nan.gguf'); writeGguf(p, meta, [{ name: 'direction.1', dims: [2], type: GgmlType.F32, data: Float32Array.of(Number.NaN, 1) }]); return readVectorFile(p); }, /direction\.1 holds NaN/],
+    ['not gguf', () => readGguf(write('x.gguf', Buffer.from('GGUF'))), /not a valid GGUF file/],
+  );
+  assert.equal(readVectorFile(cv).layers.size, 2, 'a good control vector still reads');
+  for (const [what, fn, pattern] of cases) {
+    assert.throws(fn, (err: unknown) => {
+      assert.ok(err instanceof UserError, `${what}: a UserError, got ${String(err)}`);
+      assert.match(err.message, pattern, what);
+      assert.doesNotMatch(err.message, /\n/, `${what}: one line`);
+      return true;
+    }, what);
+  }
+});
+
