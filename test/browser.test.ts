@@ -12,6 +12,7 @@ import { cliAsync, tempDir } from './helpers.js';
 import { ARTIFACTS, launchBrowser, rawGet, startViewerCli, type ViewerProcess } from './browser-helpers.js';
 import { startFakeOpenAI, XSS_REPLY, type FakeServer } from './fake-openai-server.js';
 import type { RunAnalysis } from '../src/runner/run.js';
+import { RunStore } from '../src/store/store.js';
 
 const SUITE = `name: browser-check
 instrument: { id: ipip-neo-120, items: 30 }
@@ -266,21 +267,39 @@ test('viewer stays inside its folder (.., %2e%2e, absolute paths, symlinks out),
   const base = tempDir('pp-jail-');
   const dir = join(base, 'project');
   const outside = join(base, 'outside');
+  const reports = join(dir, 'reports', 'r1');
   mkdirSync(join(dir, 'notes'), { recursive: true });
+  mkdirSync(join(dir, '.git'));
+  mkdirSync(reports, { recursive: true });
   mkdirSync(outside);
+  new RunStore(dir).close();
   const secret = `TOP-SECRET-${process.pid}-${Date.now()}`;
   writeFileSync(join(outside, 'secret.txt'), secret);
-  writeFileSync(join(dir, 'notes', 'inside.txt'), 'inside the folder');
+  writeFileSync(join(reports, 'report.html'), 'inside the folder');
+  writeFileSync(join(reports, '.hidden.html'), secret);
+  writeFileSync(join(dir, 'notes', 'inside.txt'), secret);
+  writeFileSync(join(dir, 'notes', 'page.html'), secret);
+  writeFileSync(join(dir, '.env'), `KEY=${secret}`);
+  writeFileSync(join(dir, '.git', 'config'), secret);
   symlinkSync(outside, join(dir, 'link-out'));
   symlinkSync(join(outside, 'secret.txt'), join(dir, 'notes', 'file-link.txt'));
-  symlinkSync(join(dir, 'notes', 'inside.txt'), join(dir, 'notes', 'inner-link.txt'));
+  symlinkSync(join(outside, 'secret.txt'), join(reports, 'file-link.html'));
+  symlinkSync(join(reports, 'report.html'), join(reports, 'inner-link.html'));
   const viewer = await startViewerCli(dir);
   try {
     assert.match(viewer.url, /^http:\/\/127\.0\.0\.1:/, 'binds 127.0.0.1 unless told otherwise');
-    const ok = await rawGet(viewer.url, '/files/notes/inside.txt');
+    const ok = await rawGet(viewer.url, '/files/reports/r1/report.html');
     assert.deepEqual([ok.status, ok.body], [200, 'inside the folder']);
-    assert.equal((await rawGet(viewer.url, '/files/notes/inner-link.txt')).status, 200, 'a link that stays inside is fine');
+    assert.equal((await rawGet(viewer.url, '/files/reports/r1/inner-link.html')).status, 200, 'a link that stays inside is fine');
     const attempts = [
+      // Inside the folder but not a run's report file: the store, dotfiles, other files.
+      '/files/persona-probe.sqlite',
+      '/files/.env',
+      '/files/.git/config',
+      '/files/reports/r1/.hidden.html',
+      '/files/notes/inside.txt',
+      '/files/notes/page.html',
+      '/files/reports/r1/file-link.html',
       '/files/../outside/secret.txt',
       '/files/notes/../../outside/secret.txt',
       '/files/%2e%2e/outside/secret.txt',

@@ -14,12 +14,15 @@ export const XSS_REPLY = `<script>window.__pwned = 'script'</script> I am <img s
 export interface FakeServer {
   url: string;
   authHeaders: string[];
+  /** The request URLs (path and query), in order. */
+  urls: string[];
   requests: { model: string; body: Record<string, unknown> }[];
   close(): Promise<void>;
 }
 
 export async function startFakeOpenAI(): Promise<FakeServer> {
   const authHeaders: string[] = [];
+  const urls: string[] = [];
   const requests: FakeServer['requests'] = [];
   const flakySeen = new Set<string>();
   const poisonSeen = new Set<string>();
@@ -28,6 +31,7 @@ export async function startFakeOpenAI(): Promise<FakeServer> {
     req.on('data', (d) => (raw += d));
     req.on('end', () => {
       authHeaders.push(String(req.headers.authorization ?? ''));
+      urls.push(req.url ?? '');
       const body = JSON.parse(raw || '{}') as Record<string, unknown>;
       const model = String(body.model);
       requests.push({ model, body });
@@ -74,6 +78,7 @@ export async function startFakeOpenAI(): Promise<FakeServer> {
   return {
     url: `http://127.0.0.1:${port}/v1`,
     authHeaders,
+    urls,
     requests,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };

@@ -11,6 +11,7 @@ import { allFileText, cliAsync, tempDir } from './helpers.js';
 
 let server: FakeServer;
 const KEY = 'sk-test-DO-NOT-LEAK-4f9a1c2e7b';
+const URL_KEY = 'urlkey-DO-NOT-LEAK-93be51';
 before(async () => { server = await startFakeOpenAI(); });
 after(async () => { await server.close(); });
 
@@ -77,18 +78,54 @@ models:
   - { id: "openai:probs", baseURL: "${server.url}", apiKeyEnv: TEST_OPENAI_KEY }
   - { id: "openai:chatonly", baseURL: "${server.url}", apiKeyEnv: TEST_OPENAI_KEY, logprobs: false }
   - { id: "openai:broken", baseURL: "${server.url}", apiKeyEnv: TEST_OPENAI_KEY }
+  - { id: "openai:inurl", baseURL: "${server.url}?api-key=${URL_KEY}&deployment=d1", apiKeyEnv: TEST_OPENAI_KEY }
 run: { maxAttempts: 2, backoffMs: 1 }
 `);
   const before = server.authHeaders.length;
   const r = await cliAsync(['run', file, '--out', out], { env: { TEST_OPENAI_KEY: KEY } });
   assert.ok(server.authHeaders.length > before);
+  // The key in the base URL is sent (as the query parameter it was), and the rest of the URL kept.
+  const inUrl = server.urls.filter((u) => u.includes(`api-key=${URL_KEY}`));
+  assert.ok(inUrl.length >= 4 && inUrl.every((u) => u.includes('deployment=d1')), server.urls.slice(-3).join(' '));
   assert.ok(server.authHeaders.slice(before).every((h) => h === `Bearer ${KEY}`));
   assert.equal(r.code, 1, r.stderr); // the broken model's items failed
   const texts = [...allFileText(out), { path: 'stdout', text: r.stdout }, { path: 'stderr', text: r.stderr }];
   assert.ok(texts.length >= 5);
   for (const { path, text } of texts) {
+    assert.ok(!text.includes(URL_KEY), `the base URL's key found in ${path}`);
     assert.ok(!text.includes(KEY), `key found in ${path}`);
     assert.ok(!text.includes(KEY.slice(3, 20)), `part of the key found in ${path}`);
     assert.ok(!/authorization|bearer/i.test(text), `authorization header found in ${path}`);
   }
+});
+
+test('a base URL with a user name and password is refused in one line that shows neither; OPENAI_BASE_URL is checked the same way', async () => {
+  const out = tempDir();
+  const file = join(tempDir(), 'suite.yaml');
+  const withUser = server.url.replace('http://', 'http://alice:pw-DO-NOT-LEAK-77@');
+  writeFileSync(file, `name: userinfo
+instrument: { id: ipip-neo-120, items: 2 }
+personas:
+  - { id: p1, name: Pat, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }
+models:
+  - { id: "openai:probs", baseURL: "${withUser}", apiKeyEnv: TEST_OPENAI_KEY }
+`);
+  const before = server.requests.length;
+  const r = await cliAsync(['run', file, '--out', out], { env: { TEST_OPENAI_KEY: KEY } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /openai:probs: baseURL: the base URL carries a user name or password/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  writeFileSync(file, `name: userinfo-env
+instrument: { id: ipip-neo-120, items: 2 }
+personas:
+  - { id: p1, name: Pat, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }
+models: ["openai:probs"]
+`);
+  const env = await cliAsync(['run', file, '--out', out], { env: { TEST_OPENAI_KEY: KEY, OPENAI_API_KEY: KEY, OPENAI_BASE_URL: withUser } });
+  assert.equal(env.code, 2);
+  assert.match(env.stderr, /OPENAI_BASE_URL: the base URL carries a user name or password/);
+  for (const text of [r.stdout, r.stderr, env.stdout, env.stderr, ...allFileText(out).map((f) => f.text)]) {
+    assert.ok(!text.includes('pw-DO-NOT-LEAK-77') && !text.includes('alice'), 'neither the user nor the password is shown or stored');
+  }
+  assert.equal(server.requests.length, before, 'no call was made');
 });

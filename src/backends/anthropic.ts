@@ -5,7 +5,10 @@ import { BackendError, type Backend, type ChatRequest, type ChatResult } from '.
 export interface AnthropicBackendConfig {
   model: string;
   apiKey: string;
+  /** Without credentials (it becomes part of the backend id). */
   baseURL?: string;
+  /** Credential query parameters taken out of the base URL, sent with every request and never recorded. */
+  secretQuery?: Record<string, string>;
   timeoutMs?: number;
 }
 
@@ -19,7 +22,7 @@ export class AnthropicBackend implements Backend {
 
   constructor(private readonly config: AnthropicBackendConfig) {
     this.id = `anthropic:${config.model}${config.baseURL ? `@${config.baseURL}` : ''}`;
-    this.client = new Anthropic({ apiKey: config.apiKey, baseURL: config.baseURL, maxRetries: 0, timeout: config.timeoutMs ?? 60_000 });
+    this.client = new Anthropic({ apiKey: config.apiKey, baseURL: config.baseURL, defaultQuery: config.secretQuery, maxRetries: 0, timeout: config.timeoutMs ?? 60_000 });
   }
 
   async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {

@@ -4,7 +4,10 @@ import { BackendError, normaliseOptionProbs, type Backend, type ChatRequest, typ
 
 export interface OpenAIBackendConfig {
   model: string;
+  /** Without credentials (it becomes part of the backend id). */
   baseURL?: string;
+  /** Credential query parameters taken out of the base URL, sent with every request and never recorded. */
+  secretQuery?: Record<string, string>;
   /** The key itself (read from the environment by the caller); never recorded. */
   apiKey: string;
   timeoutMs?: number;
@@ -25,7 +28,7 @@ export class OpenAIBackend implements Backend {
     this.id = `openai:${config.model}${config.baseURL ? `@${config.baseURL}` : ''}`;
     this.capabilities = { optionProbs: config.logprobs !== false };
     // Retries are ours (recorded, with backoff), so the SDK's own are off.
-    this.client = new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, maxRetries: 0, timeout: config.timeoutMs ?? 60_000 });
+    this.client = new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, defaultQuery: config.secretQuery, maxRetries: 0, timeout: config.timeoutMs ?? 60_000 });
   }
 
   async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {

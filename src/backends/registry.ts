@@ -2,6 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
+import { scrubBaseUrl } from '../util/url-secrets.js';
 import type { Backend } from './types.js';
 import { SimulatedPanel, parseSimSpec } from './sim.js';
 
@@ -66,18 +67,22 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
       return new SimulatedPanel(parseSimSpec(rest), cfg.logprobs !== false);
     case 'openai': {
       if (!rest) throw new UserError('openai: name a model, e.g. openai:gpt-4o-mini');
-      const baseURL = cfg.baseURL ?? env.OPENAI_BASE_URL;
+      const rawURL = cfg.baseURL ?? env.OPENAI_BASE_URL;
+      const scrubbed = rawURL ? scrubBaseUrl(rawURL, cfg.baseURL ? `${cfg.id}: baseURL` : 'OPENAI_BASE_URL') : undefined;
+      const baseURL = scrubbed?.url;
       // A local server (vLLM, llama.cpp, Ollama) usually needs no key; a hosted one does.
       const apiKey = readKey(cfg.apiKeyEnv ?? 'OPENAI_API_KEY', env, cfg.apiKeyEnv !== undefined || !isLoopback(baseURL), cfg.id);
       const { OpenAIBackend } = await import('./openai.js');
-      return new OpenAIBackend({ model: rest, baseURL, apiKey, logprobs: cfg.logprobs, topLogprobs: cfg.topLogprobs, timeoutMs: cfg.timeoutMs });
+      return new OpenAIBackend({ model: rest, baseURL, secretQuery: scrubbed?.secretQuery, apiKey, logprobs: cfg.logprobs, topLogprobs: cfg.topLogprobs, timeoutMs: cfg.timeoutMs });
     }
     case 'anthropic': {
       if (!rest) throw new UserError('anthropic: name a model, e.g. anthropic:claude-3-5-haiku-latest');
-      const baseURL = cfg.baseURL ?? env.ANTHROPIC_BASE_URL;
+      const rawURL = cfg.baseURL ?? env.ANTHROPIC_BASE_URL;
+      const scrubbed = rawURL ? scrubBaseUrl(rawURL, cfg.baseURL ? `${cfg.id}: baseURL` : 'ANTHROPIC_BASE_URL') : undefined;
+      const baseURL = scrubbed?.url;
       const apiKey = readKey(cfg.apiKeyEnv ?? 'ANTHROPIC_API_KEY', env, true, cfg.id);
       const { AnthropicBackend } = await import('./anthropic.js');
-      return new AnthropicBackend({ model: rest, apiKey, baseURL, timeoutMs: cfg.timeoutMs });
+      return new AnthropicBackend({ model: rest, apiKey, baseURL, secretQuery: scrubbed?.secretQuery, timeoutMs: cfg.timeoutMs });
     }
     case 'llamacpp': {
       if (!rest) throw new UserError('llamacpp: name a model file or hf: URI, e.g. llamacpp:./model.gguf');

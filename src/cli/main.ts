@@ -112,9 +112,10 @@ async function cmdRun(args: string[], io: Out): Promise<number> {
   return result.counters.errors > 0 ? 1 : 0;
 }
 
+/** Read-only commands (runs, report) open the store read-only: nothing is migrated or written. */
 function openStore(outDir: string): RunStore {
   if (!existsSync(join(outDir, STORE_FILE))) throw new UserError(`no run store in ${outDir} (expected ${STORE_FILE}; pass --out DIR)`);
-  return new RunStore(outDir);
+  return new RunStore(outDir, { readOnly: true });
 }
 
 async function cmdReport(args: string[], io: Out): Promise<number> {

@@ -13,6 +13,7 @@ import { ProbeContext } from './context.js';
 import { backendIdOf, modelRefs, resolveModelRef } from './roles.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { UserError } from '../util/errors.js';
+import { existsSync, statSync } from 'node:fs';
 import { attackLibrary } from '../probes/attacks.js';
 import { analyzeStickiness, familiesOf, runStickiness, simSubjectOf, type ResolvedCondition, type StickinessAnalysis } from '../probes/stickiness.js';
 import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from '../probes/consistency.js';
@@ -131,9 +132,17 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   const direction = fixed?.vector ? directionFromFile(resolve(baseDir ?? '.', fixed.vector), fixed.hook) : undefined;
   // The human data is read and split now: a bad file fails before any call.
   const twinPlan = suite.twins ? planTwins(suite, twinsBaseDir(options.suitePath)) : undefined;
-  const opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
-  const backends = opened.models;
+  // The output folder and its store are checked (and opened) before any backend or model call.
+  checkOutputDir(outDir, runIdOf(suite));
   const store = new RunStore(outDir);
+  let opened: Awaited<ReturnType<typeof openBackends>>;
+  try {
+    opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const backends = opened.models;
   try {
     const instrument = getInstrument(suite.instrument.id);
     const runId = runIdOf(suite);
@@ -178,6 +187,13 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   } finally {
     store.close();
     await closeAll(opened);
+  }
+}
+
+/** The folders a run writes to must be folders (or not exist yet): one line naming the one that is not. */
+export function checkOutputDir(outDir: string, runId: string): void {
+  for (const p of [outDir, join(outDir, 'reports'), join(outDir, 'reports', runId)]) {
+    if (existsSync(p) && !statSync(p).isDirectory()) throw new UserError(`${p}: is a file, but the run writes a folder there (pass another --out)`);
   }
 }
 

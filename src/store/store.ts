@@ -5,9 +5,11 @@
 // a SIGKILL at any moment leaves the file consistent.
 
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { redact } from '../util/redact.js';
+import { UserError, errorMessage } from '../util/errors.js';
 
 export const STORE_FILE = 'persona-probe.sqlite';
 
@@ -96,22 +98,114 @@ CREATE TABLE IF NOT EXISTS results (
 );
 `;
 
+/** The tables and columns a persona-probe store has; a file without them is someone else's. */
+const REQUIRED_COLUMNS: Record<string, string[]> = {
+  runs: ['id', 'created_at', 'updated_at', 'status', 'suite_name', 'suite_path', 'config_json', 'models_json', 'simulated'],
+  calls: ['hash', 'backend', 'kind', 'request_json', 'response_json', 'latency_ms', 'attempts', 'created_at'],
+  run_tasks: ['run_id', 'task_key', 'call_hash', 'cache_hit'],
+};
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/** A store file that is not an SQLite database (truncated to nothing, or another file) is refused before SQLite opens it. */
+function checkMagic(path: string): void {
+  const size = statSync(path).size;
+  if (size === 0) return; // SQLite treats an empty file as an empty database
+  const head = Buffer.alloc(16);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 16, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.toString('latin1') !== SQLITE_MAGIC) throw new UserError(`${path}: not a persona-probe store (not an SQLite database${size < 100 ? `; ${size} bytes, truncated?` : ''})`);
+}
+
+/** Refuse a database that is damaged or holds someone else's tables. `fresh`: a new store may have no tables yet. */
+function checkSchema(db: Database.Database, path: string, fresh: boolean): void {
+  let tables: string[];
+  try {
+    tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+    if (tables.includes('runs')) db.prepare('SELECT COUNT(*) FROM runs').get();
+  } catch (err) {
+    throw new UserError(`${path}: damaged run store (${errorMessage(err)})`);
+  }
+  if (fresh && tables.length === 0) return;
+  for (const [table, columns] of Object.entries(REQUIRED_COLUMNS)) {
+    if (!tables.includes(table)) throw new UserError(`${path}: not a persona-probe store (no ${table} table${tables.length ? `; it holds ${tables.slice(0, 5).join(', ')}` : ''})`);
+    const have = new Set((db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
+    const missing = columns.filter((c) => !have.has(c));
+    if (missing.length) throw new UserError(`${path}: not a persona-probe store (table ${table} has no ${missing.join(', ')})`);
+  }
+}
+
+export interface StoreOptions {
+  /**
+   * Open without writing anything: no migration, no journal change. Works on a store in a
+   * read-only folder, where SQLite cannot create the WAL's shared-memory file, by reading a
+   * private copy of the database and its WAL.
+   */
+  readOnly?: boolean;
+}
+
 export class RunStore {
   readonly db: Database.Database;
   readonly path: string;
+  readonly readOnly: boolean;
+  /** A private copy opened for a read-only store in a read-only folder; removed on close. */
+  private copyDir?: string;
 
-  constructor(dir: string) {
-    mkdirSync(dir, { recursive: true });
+  constructor(dir: string, options: StoreOptions = {}) {
     this.path = join(dir, STORE_FILE);
-    mkdirSync(dirname(this.path), { recursive: true });
-    this.db = new Database(this.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec(SCHEMA);
+    this.readOnly = options.readOnly === true;
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError(`${dir}: not a folder (a run store lives in a folder, as ${STORE_FILE})`);
+    if (existsSync(this.path) && !statSync(this.path).isFile()) throw new UserError(`${this.path}: not a file`);
+    if (this.readOnly) {
+      if (!existsSync(this.path)) throw new UserError(`no run store in ${dir} (expected ${STORE_FILE})`);
+      checkMagic(this.path);
+      this.db = this.openReadOnly();
+      checkSchema(this.db, this.path, false);
+      return;
+    }
+    mkdirSync(dir, { recursive: true });
+    const fresh = !existsSync(this.path);
+    if (!fresh) checkMagic(this.path);
+    try {
+      this.db = new Database(this.path);
+      checkSchema(this.db, this.path, fresh);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(`${this.path}: cannot open the run store for writing (${errorMessage(err)})`);
+    }
+  }
+
+  private openReadOnly(): Database.Database {
+    try {
+      const db = new Database(this.path, { readonly: true, fileMustExist: true });
+      db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+      return db;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!/CANTOPEN|READONLY|IOERR/.test(code)) throw new UserError(`${this.path}: damaged run store (${errorMessage(err)})`);
+    }
+    // A WAL database in a folder SQLite cannot write to: open a private copy of the file and its WAL.
+    this.copyDir = mkdtempSync(join(tmpdir(), 'pp-store-'));
+    const copy = join(this.copyDir, STORE_FILE);
+    copyFileSync(this.path, copy);
+    if (existsSync(`${this.path}-wal`)) copyFileSync(`${this.path}-wal`, `${copy}-wal`);
+    try {
+      return new Database(copy);
+    } catch (err) {
+      throw new UserError(`${this.path}: cannot read the run store (${errorMessage(err)})`);
+    }
   }
 
   close(): void {
     this.db.close();
+    if (this.copyDir) rmSync(this.copyDir, { recursive: true, force: true });
   }
 
   getCall(hash: string): CallRecord | undefined {
@@ -189,7 +283,8 @@ export class RunStore {
 
   /** A run by id or unique id prefix. */
   findRun(idOrPrefix: string): RunRecord | undefined {
-    const rows = this.db.prepare('SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC').all(`${idOrPrefix}%`) as Record<string, unknown>[];
+    // A plain prefix comparison: LIKE would let % and _ match any run.
+    const rows = this.db.prepare('SELECT * FROM runs WHERE substr(id, 1, length(?)) = ? ORDER BY created_at DESC').all(idOrPrefix, idOrPrefix) as Record<string, unknown>[];
     return rows.length === 1 ? toRun(rows[0]!) : rows.find((r) => r.id === idOrPrefix) ? toRun(rows.find((r) => r.id === idOrPrefix)!) : undefined;
   }
 

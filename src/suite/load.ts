@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseValidatedYaml, YamlError } from '../util/yaml.js';
 import { getInstrument } from '../instruments/index.js';
@@ -6,6 +6,7 @@ import { suiteSchema, type Suite } from './schema.js';
 import { parseModelId } from '../backends/registry.js';
 import { modelRefs, resolveModelRef } from '../runner/roles.js';
 import { ADAPTIVE_FAMILY, attackLibrary } from '../probes/attacks.js';
+import { BASELINE_ID } from '../probes/conditioning.js';
 
 /** A suite file that failed validation: the message names file, line and field. */
 export class SuiteError extends YamlError {}
@@ -16,7 +17,52 @@ type ErrorAt = (path: (string | number)[], message: string) => YamlError;
  * Cross-references the schema cannot express: every persona, method, judge, condition,
  * attack family and model a probe names must exist, so a typo fails before any call.
  */
+/** The method id of the unconditioned baseline, and the persona id it runs as: no suite entry may take them. */
+const RESERVED_METHODS = new Set(['none']);
+const RESERVED_PERSONAS = new Set([BASELINE_ID]);
+
+/**
+ * Every id namespace the suite defines holds each id once: two entries with one id would
+ * share task keys and silently overwrite each other's answers. Ids that name something
+ * the harness makes itself (the baseline) are reserved.
+ */
+function checkUniqueIds(suite: Suite, errorAt: ErrorAt): void {
+  const unique = (field: string, ids: (string | undefined)[], reserved = new Set<string>(), what = 'id') => {
+    const seen = new Map<string, number>();
+    ids.forEach((id, i) => {
+      if (id === undefined) return;
+      const path: (string | number)[] = [];
+      for (const part of field.split('.')) path.push(part === '#' ? i : part);
+      if (reserved.has(id)) throw errorAt([...path, what], `"${id}" is reserved (it names what the harness runs itself); choose another ${what}`);
+      const first = seen.get(id);
+      if (first !== undefined) throw errorAt([...path, what], `duplicate ${what} "${id}" (also at ${field.replace('.#', `[${first}]`)})`);
+      seen.set(id, i);
+    });
+  };
+  unique('personas.#', suite.personas.map((p) => p.id), RESERVED_PERSONAS);
+  unique('methods.#', suite.methods.map((m) => m.id), RESERVED_METHODS);
+  unique('instrument.variants.#', (suite.instrument.variants ?? []).map((v) => v.id));
+  const models = suite.models.map((m) => (typeof m === 'string' ? { id: m } : m));
+  unique('models.#', models.map((m) => (m as { name?: string }).name), new Set(), 'name');
+  // Two identical model entries would run as one (their calls share a cache key) while reported as two.
+  const seen = new Map<string, number>();
+  suite.models.forEach((m, i) => {
+    const key = JSON.stringify(typeof m === 'string' ? { id: m } : { ...m, name: undefined });
+    const first = seen.get(key);
+    if (first !== undefined) throw errorAt(['models', i], `the same model as models[${first}]; give each entry a different backend, setting or interventions`);
+    seen.set(key, i);
+  });
+  if (suite.stickiness?.attacks) {
+    const fams = new Map<string, number>();
+    suite.stickiness.attacks.forEach((f, i) => {
+      if (fams.has(f)) throw errorAt(['stickiness', 'attacks', i], `duplicate attack family "${f}" (also at stickiness.attacks[${fams.get(f)}])`);
+      fams.set(f, i);
+    });
+  }
+}
+
 function checkReferences(suite: Suite, errorAt: ErrorAt, baseDir: string): void {
+  checkUniqueIds(suite, errorAt);
   const personas = new Set(suite.personas.map((p) => p.id));
   const methods = new Set(['none', ...suite.methods.map((m) => m.id)]);
   const judges = new Set<string>();
@@ -106,11 +152,17 @@ export function parseSuite(text: string, file = '<suite>'): Suite {
   return suite;
 }
 
+/** A suite file past this size is refused: every byte of a persona may be copied into thousands of requests. */
+export const MAX_SUITE_BYTES = 4 << 20;
+
 export function loadSuite(file: string): Suite {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_SUITE_BYTES) throw new SuiteError(`${file}: ${(size / 2 ** 20).toFixed(1)} MiB is too large for a suite (at most ${MAX_SUITE_BYTES / 2 ** 20} MiB; its text is copied into every request)`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof SuiteError) throw err;
     throw new SuiteError(`${file}: cannot read suite file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   return parseSuite(text, file);

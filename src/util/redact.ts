@@ -7,6 +7,9 @@ const PATTERNS: RegExp[] = [
   /\b(sk-ant-[A-Za-z0-9_\-]{8,})/g, // Anthropic keys
   /(Bearer\s+)[A-Za-z0-9._\-~+/=]{6,}/gi,
   /("?(?:api[_-]?key|authorization|x-api-key)"?\s*[:=]\s*"?)[^"\s,}]+/gi,
+  // Credentials in URLs: user:password@ and key-like query parameters.
+  /(\/\/)[^/\s"@:]+:[^/\s"@]+(?=@)/g,
+  /([?&](?:api[-_]?key|key|token|access[-_]?token|auth|secret|password|passwd|sig|signature)=)[^&\s"#]+/gi,
 ];
 
 const knownSecrets = new Set<string>();

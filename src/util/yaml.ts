@@ -41,7 +41,14 @@ export function parseValidatedYaml<S extends z.ZodType>(text: string, file: stri
     const line = counter.linePos(e.pos[0]).line;
     throw new ErrorClass(`${file}:${line}: malformed YAML: ${e.message.split('\n')[0]}`);
   }
-  const parsed = schema.safeParse(doc.toJS());
+  let value: unknown;
+  try {
+    // Aliases are expanded at most 100 times over: a "billion laughs" file is refused, not expanded.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ErrorClass(`${file}: YAML aliases expand too far (${(err as Error).message}); refusing to expand it`);
+  }
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length ? pathText(issue.path) : '(top level)';

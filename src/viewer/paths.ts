@@ -3,8 +3,9 @@
 // client need not normalise `..` (curl --path-as-is, raw sockets) and `%2e%2e` is `..`
 // once decoded.
 
-import { realpathSync, statSync } from 'node:fs';
-import { isAbsolute, resolve, sep } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { STORE_FILE } from '../store/store.js';
 
 export type Resolved = { ok: true; path: string } | { ok: false; status: 400 | 403 | 404; reason: string };
 
@@ -33,5 +34,26 @@ export function resolveInside(root: string, encoded: string): Resolved {
   // A symlink inside the folder may point anywhere: where it lands is what counts.
   if (!inside(root, real)) return { ok: false, status: 403, reason: 'link leads outside the folder' };
   if (!statSync(real).isFile()) return { ok: false, status: 404, reason: 'not a file' };
+  const report = reportFileReason(root, real);
+  if (report) return { ok: false, status: 403, reason: report };
   return { ok: true, path: real };
+}
+
+/** What a run's report folder holds: pages, data and charts. */
+export const REPORT_EXTENSIONS = new Set(['.html', '.json', '.csv', '.svg', '.png']);
+
+/**
+ * Why a file inside the folder is not a run's report file, or undefined when it is. A
+ * report file is `reports/RUN/NAME.ext` beside a run store, with a report extension and no
+ * segment of its path starting with a dot: never the store, a dotfile (.env, .git/config)
+ * or anything else that happens to sit in the folder.
+ */
+export function reportFileReason(root: string, real: string): string | undefined {
+  const segments = relative(root, real).split(sep);
+  if (segments.some((s) => s.startsWith('.'))) return 'hidden files and folders are not served';
+  if (!REPORT_EXTENSIONS.has(extname(real).toLowerCase())) return `only report files (${[...REPORT_EXTENSIONS].join(', ')}) are served`;
+  const runDir = dirname(real);
+  const reportsDir = dirname(runDir);
+  if (basename(reportsDir) !== 'reports' || !existsSync(join(dirname(reportsDir), STORE_FILE))) return "only files in a run's report folder (reports/RUN/ beside a run store) are served";
+  return undefined;
 }

@@ -97,15 +97,29 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   const stores = new Map<string, RunStore>();
   const analyses = new Map<string, RunAnalysis>();
 
-  const storesNow = (): [string, RunStore][] =>
-    findStores(root).map((dir) => {
+  /** Stores that could not be opened (damaged, foreign), by folder: skipped with a note, the others stay visible. */
+  const skipped = new Map<string, string>();
+  const storesNow = (): [string, RunStore][] => {
+    const out: [string, RunStore][] = [];
+    for (const dir of findStores(root)) {
+      const where = relative(root, dir).split(sep).join('/') || '.';
       let s = stores.get(dir);
       if (!s) {
-        s = new RunStore(dir);
+        try {
+          // Read-only: the viewer never migrates or writes a store, and works on read-only folders.
+          s = new RunStore(dir, { readOnly: true });
+        } catch (err) {
+          if (!skipped.has(where)) log(`view: skipping ${join(dir, STORE_FILE)}: ${errorMessage(err)}`);
+          skipped.set(where, errorMessage(err));
+          continue;
+        }
+        skipped.delete(where);
         stores.set(dir, s);
       }
-      return [relative(root, dir).split(sep).join('/') || '.', s];
-    });
+      out.push([where, s]);
+    }
+    return out;
+  };
 
   const locate = (id: string, where: string | null): Located => {
     for (const [w, store] of storesNow()) {
@@ -134,6 +148,8 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
 
   function runList(): Page {
     const all = storesNow().flatMap(([where, store]) => store.listRuns().map((run) => ({ where, store, run })));
+    const notes = [...skipped].map(([where, why]) => `<li>Skipped the store in <code>${escapeHtml(where)}</code>: ${escapeHtml(why.replace(root, '.'))}</li>`);
+    const skippedNote = notes.length ? `<div class="note" role="note"><p>Some stores could not be read; the other runs are listed.</p><ul>${notes.join('')}</ul></div>` : '';
     const rows = all.map((l) => [
       `<a href="${runHref(l)}"><code>${escapeHtml(l.run.id)}</code></a>`,
       escapeHtml(l.run.suiteName),
@@ -150,7 +166,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const form = suiteRuns.length >= 2
       ? `<form method="get" action="/compare"><h2>Compare two runs</h2><label>A <select name="a">${suiteRuns.map((l, i) => option(l, i === 1)).join('')}</select></label> <label>B <select name="b">${suiteRuns.map((l, i) => option(l, i === 0)).join('')}</select></label> <button type="submit">Side by side</button></form>`
       : '';
-    return { title: 'persona-probe runs', body: `${form}${all.length ? table(['Run', 'Suite', 'Kind', 'Models', 'Status', 'Created', '', 'Folder', 'Export'], rows, `${all.length} runs in ${stores.size} store(s)`) : `<p>No runs under ${escapeHtml(root)}. Start one with <code>persona-probe run SUITE.yaml --out ${escapeHtml(root)}</code>.</p>`}` };
+    return { title: 'persona-probe runs', body: `${skippedNote}${form}${all.length ? table(['Run', 'Suite', 'Kind', 'Models', 'Status', 'Created', '', 'Folder', 'Export'], rows, `${all.length} runs in ${stores.size} store(s)`) : `<p>No runs under ${escapeHtml(root)}. Start one with <code>persona-probe run SUITE.yaml --out ${escapeHtml(root)}</code>.</p>`}` };
   }
 
   const parseRef = (value: string | null, name: string): [string | null, string] => {
