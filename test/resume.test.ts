@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, cliAsync, tempDir } from './helpers.js';
+import { BIN, ROOT, cliAsync, tempDir } from './helpers.js';
 
 const SUITE = `name: resume-check
 instrument: { id: ipip-neo-120 }
@@ -138,4 +138,29 @@ test('a stickiness run killed mid-conversation continues each conversation from 
   const a = measuredResults(whole, runId);
   assert.ok(a.stickiness.conditions.length === 2);
   assert.deepEqual(measuredResults(killed, runId), a);
+});
+
+test('examples/stickiness.yaml as shipped (leakRate set) killed with SIGKILL at three points resumes to results identical to an uninterrupted run', async () => {
+  const suiteFile = join(ROOT, 'examples', 'stickiness.yaml');
+  const whole = tempDir();
+  const full = await cliAsync(['run', suiteFile, '--out', whole, '--quiet']);
+  assert.equal(full.code, 0, full.stderr);
+  const total = callCount(whole);
+  const runId = /run ([0-9a-f]{12})/.exec(full.stdout)![1]!;
+  const expected = measuredResults(whole, runId);
+  assert.ok(expected.consistency?.tenancy, 'the example runs the tenancy check, where the leak lives');
+  // Exact kill points (fault injection): early, mid-stickiness, and inside the strictly
+  // sequential tenancy check at the end, where the instance's last tenant matters.
+  for (const at of [Math.round(total * 0.15), Math.round(total * 0.5), total - 5]) {
+    const killed = tempDir();
+    const child = await cliAsync(['run', suiteFile, '--out', killed, '--quiet'], { env: { PERSONA_PROBE_KILL_AFTER_CALLS: String(at) } });
+    assert.equal(child.code, null, 'killed by SIGKILL');
+    const partial = callCount(killed);
+    assert.equal(partial, at);
+    assert.ok(partial > 0 && partial < total, `killed after ${partial} of ${total} calls`);
+    const resumed = await cliAsync(['run', suiteFile, '--out', killed, '--quiet']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(callCount(killed), total, `killed at ${partial}: no call lost, none duplicated`);
+    assert.deepEqual(measuredResults(killed, runId), expected, `killed at ${partial} of ${total} calls`);
+  }
 });

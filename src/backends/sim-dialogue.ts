@@ -74,10 +74,13 @@ function personaReply(request: ChatRequest, ctx: SimDialogueContext): string {
   const contradicts: number[] = [];
   for (let j = 1; j <= earlier; j++) if (rng.next() < rates.line) contradicts.push(j);
   let text = `[sim reply | persona=${id || 'default'} | turn=${turn} | retention=${retention.toFixed(3)} | traits=${traits} | backstory=${backstory} | contradicts=${contradicts.length ? contradicts.join(',') : 'none'}]`;
-  // A leaky instance repeats a fact of the persona it served just before, if that was someone else.
+  // A leaky instance shared by several personas repeats a fact of the persona it served just
+  // before, if that was someone else. Only the tenancy check's shared mode defines "just
+  // before" (its requests are strictly sequential); conversations that run side by side have
+  // no order to leak along, so they do not leak (and a resumed run equals an uninterrupted one).
   const last = ctx.lastTenant;
   const leak = createRng(seedFromString(`${o.seed}/leak/${id}/${conversation}/${turn}/${h.tenancy ?? ''}`));
-  if (o.leakRate > 0 && last && last.personaId !== id && leak.next() < o.leakRate) {
+  if (o.leakRate > 0 && h.tenancy === 'shared' && last && last.personaId !== id && leak.next() < o.leakRate) {
     const facts = /Facts about you: (.*)$/m.exec(last.system)?.[1]?.split(' | ') ?? [];
     if (facts.length) text += ` ${facts[leak.int(facts.length)]}`;
   }

@@ -286,6 +286,11 @@ export class SimulatedPanel implements Backend {
     };
   }
 
+  /** A persona reply served from the store still makes its persona the instance's last tenant. */
+  observe(request: ChatRequest): void {
+    if (request.hints?.task === 'persona') this.noteTenant(request);
+  }
+
   private noteTenant(request: ChatRequest): void {
     const system = request.messages.find((m) => m.role === 'system')?.content ?? '';
     this.lastTenant = { personaId: request.hints?.personaId ?? '', system };

@@ -113,6 +113,12 @@ export interface Backend {
   chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult>;
   optionProbs?(request: OptionProbsRequest, signal?: AbortSignal): Promise<OptionProbsResult>;
   activations?(request: ActivationsRequest, signal?: AbortSignal): Promise<ActivationsResult>;
+  /**
+   * For a backend that keeps state across requests (one instance serving several tenants):
+   * each chat request served from the store instead of the backend, in the order the run
+   * makes it, so a resumed run rebuilds the state an uninterrupted run would have had.
+   */
+  observe?(request: ChatRequest): void;
   close?(): Promise<void>;
 }
 

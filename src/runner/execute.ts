@@ -4,6 +4,7 @@
 import type { ActivationsRequest, Backend, ChatRequest, OptionProbsRequest } from '../backends/types.js';
 import { BackendError } from '../backends/types.js';
 import { checkResponse } from '../backends/responses.js';
+import { afterStoredCall } from '../util/fault.js';
 import { DEFAULT_RETRY, RateLimiter, withRetry, type RetryPolicy } from '../backends/retry.js';
 import type { RunStore } from '../store/store.js';
 import { hashOf } from '../util/hash.js';
@@ -98,6 +99,7 @@ export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLi
     stored = undefined;
   }
   if (stored) {
+    if (task.kind === 'chat') o.backend.observe?.(task.request);
     o.store.linkCachedCall(o.runId, task.key, hash);
     o.counters.cacheHits++;
     o.counters.done++;
@@ -120,6 +122,7 @@ export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLi
     );
     o.store.putCall(o.runId, task.key, { hash, backend: o.backend.id, kind: task.kind, request: task.request, response: value, latencyMs: performance.now() - started, attempts });
     o.counters.calls++;
+    afterStoredCall();
     return value;
   } catch (err) {
     if (o.signal?.aborted) throw err;

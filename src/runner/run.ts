@@ -7,7 +7,7 @@ import type { Profile } from '../instruments/types.js';
 import { fidelityReport, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { BASELINE_ID, targetProfile } from '../probes/conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, type FidelityTask } from '../probes/fidelity.js';
-import { RunStore, type RunCost } from '../store/store.js';
+import { RunStore, STORE_FILE, type RunCost } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { ProbeContext } from './context.js';
 import { backendIdOf, modelRefs, resolveModelRef } from './roles.js';
@@ -132,17 +132,18 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   const direction = fixed?.vector ? directionFromFile(resolve(baseDir ?? '.', fixed.vector), fixed.hook) : undefined;
   // The human data is read and split now: a bad file fails before any call.
   const twinPlan = suite.twins ? planTwins(suite, twinsBaseDir(options.suitePath)) : undefined;
-  // The output folder and its store are checked (and opened) before any backend or model call.
+  // The output folder and an existing store are checked before any backend opens (nothing is
+  // written for bad input); the store is created once the backends are ready.
   checkOutputDir(outDir, runIdOf(suite));
-  const store = new RunStore(outDir);
-  let opened: Awaited<ReturnType<typeof openBackends>>;
+  const opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
+  const backends = opened.models;
+  let store: RunStore;
   try {
-    opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
+    store = new RunStore(outDir);
   } catch (err) {
-    store.close();
+    await closeAll(opened);
     throw err;
   }
-  const backends = opened.models;
   try {
     const instrument = getInstrument(suite.instrument.id);
     const runId = runIdOf(suite);
@@ -195,6 +196,8 @@ export function checkOutputDir(outDir: string, runId: string): void {
   for (const p of [outDir, join(outDir, 'reports'), join(outDir, 'reports', runId)]) {
     if (existsSync(p) && !statSync(p).isDirectory()) throw new UserError(`${p}: is a file, but the run writes a folder there (pass another --out)`);
   }
+  // An existing store that is damaged or someone else's is refused now, read-only.
+  if (existsSync(join(outDir, STORE_FILE))) new RunStore(outDir, { readOnly: true }).close();
 }
 
 /**
