@@ -5,8 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { startServer, SERVE_LIMITS, type RunningServer } from '../src/server/openai-server.js';
 import { writeVectorFile, readVectorFile, writeControlVector } from '../src/engine/formats/vector-files.js';
 import { gguf, GgmlType, readGguf, writeGguf } from '../src/engine/formats/gguf.js';
@@ -19,7 +19,7 @@ import { getInstrument } from '../src/instruments/index.js';
 import { UserError } from '../src/util/errors.js';
 import { startFakeOpenAI, type FakeServer } from './fake-openai-server.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
-import { tempDir } from './helpers.js';
+import { cliAsync, tempDir } from './helpers.js';
 
 const config = familyConfig('llama', { layers: 2 });
 const model = makeModel(config);
@@ -230,3 +230,156 @@ test('files: malformed vector, safetensors and GGUF files are one-line errors, c
   }
 });
 
+
+/** Run the CLI so that a folder made read-only really is: as root, chmod alone does not stop writes, so run as nobody. */
+function readOnlyUser(): { uid?: number; gid?: number } {
+  return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+}
+
+function chmodTree(dir: string, mode: 'ro' | 'rw'): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const p = join(entry.parentPath, entry.name);
+    chmodSync(p, entry.isDirectory() ? (mode === 'ro' ? 0o555 : 0o755) : mode === 'ro' ? 0o444 : 0o644);
+  }
+  chmodSync(dir, mode === 'ro' ? 0o555 : 0o755);
+}
+
+const SIM_SUITE = `name: faults
+instrument: { id: ipip-neo-120, items: 4 }
+personas:
+  - { id: p1, name: Pat, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }
+models: ["sim:"]
+`;
+
+test('stores: a read-only store in a read-only folder is listed, reported and viewed, and nothing in it changes', async () => {
+  const base = tempDir();
+  chmodSync(base, 0o755);
+  const dir = join(base, 'ro');
+  const suiteFile = join(base, 'suite.yaml');
+  writeFileSync(suiteFile, SIM_SUITE);
+  const made = await cliAsync(['run', suiteFile, '--dir', dir, '--quiet']);
+  assert.equal(made.code, 0, made.stderr);
+  const runId = /run ([0-9a-f]{12})/.exec(made.stdout)![1]!;
+  chmodTree(dir, 'ro');
+  const before = readdirSync(dir).sort();
+  const bytes = readFileSync(join(dir, 'persona-probe.sqlite'));
+  try {
+    const as = readOnlyUser();
+    const runs = await cliAsync(['runs', '--dir', dir], as);
+    assert.equal(runs.code, 0, runs.stderr);
+    assert.match(runs.stdout, new RegExp(`^${runId}  complete`, 'm'));
+    const out = join(tempDir(), 'r.html');
+    chmodSync(dirname(out), 0o777);
+    const report = await cliAsync(['report', runId, '--dir', dir, '--out', out], as);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(readFileSync(out, 'utf8'), /<html/);
+    assert.deepEqual(readdirSync(dir).sort(), before, 'no file created in the store folder');
+    assert.ok(readFileSync(join(dir, 'persona-probe.sqlite')).equals(bytes), 'the store is unchanged');
+  } finally {
+    chmodTree(dir, 'rw');
+  }
+});
+
+test('stores and outputs: damaged, foreign and misplaced files are one line naming the file, exit 2, nothing written; the viewer skips a damaged store and lists the rest', async () => {
+  const base = tempDir();
+  const suiteFile = join(base, 'suite.yaml');
+  writeFileSync(suiteFile, SIM_SUITE);
+  const healthy = join(base, 'healthy');
+  assert.equal((await cliAsync(['run', suiteFile, '--dir', healthy, '--quiet'])).code, 0);
+  const healthyStore = readFileSync(join(healthy, 'persona-probe.sqlite'));
+  const truncated = join(base, 'truncated');
+  mkdirSync(truncated);
+  writeFileSync(join(truncated, 'persona-probe.sqlite'), healthyStore.subarray(0, 50));
+  const foreign = join(base, 'foreign');
+  mkdirSync(foreign);
+  const other = new (await import('better-sqlite3')).default(join(foreign, 'persona-probe.sqlite'));
+  other.exec('CREATE TABLE invoices (id INTEGER, total REAL)');
+  other.close();
+  const damaged = join(base, 'damaged');
+  mkdirSync(damaged);
+  const broken = Buffer.from(healthyStore);
+  broken.fill(0x5a, 4096, Math.min(broken.length, 4096 * 6)); // SQLite header intact, pages garbage
+  writeFileSync(join(damaged, 'persona-probe.sqlite'), broken);
+  const aFile = join(base, 'a-file');
+  writeFileSync(aFile, 'x');
+  const reportsFile = join(base, 'reports-file');
+  mkdirSync(reportsFile);
+  writeFileSync(join(reportsFile, 'reports'), 'x');
+  const bomb = join(base, 'bomb.yaml');
+  writeFileSync(bomb, 'a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n');
+  const cases: [string[], RegExp][] = [
+    [['runs', '--dir', truncated], /truncated\/persona-probe\.sqlite: damaged run store \(truncated to 50 bytes\)/],
+    [['report', 'x', '--dir', truncated], /truncated\/persona-probe\.sqlite: damaged run store/],
+    [['run', suiteFile, '--dir', truncated], /truncated\/persona-probe\.sqlite: damaged run store/],
+    [['runs', '--dir', foreign], /foreign\/persona-probe\.sqlite: not a persona-probe store \(no runs table; it holds invoices\)/],
+    [['run', suiteFile, '--dir', foreign], /foreign\/persona-probe\.sqlite: not a persona-probe store/],
+    [['runs', '--dir', damaged], /damaged\/persona-probe\.sqlite: damaged run store/],
+    [['run', suiteFile, '--dir', aFile], /a-file: is a file, but the run writes a folder there/],
+    [['run', suiteFile, '--dir', reportsFile], /reports-file\/reports: is a file, but the run writes a folder there/],
+    [['report', 'x', '--dir', healthy, '--out', join(base, 'healthy')], /no run "x"/],
+    [['run', bomb, '--dir', join(base, 'never')], /bomb\.yaml: YAML aliases expand too far/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await cliAsync(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line`);
+    assert.doesNotMatch(r.stderr, /internal error/);
+  }
+  assert.ok(!existsSync(join(base, 'never')), 'nothing written for bad input');
+  assert.deepEqual(readdirSync(foreign), ['persona-probe.sqlite'], 'a foreign store is not migrated');
+  // report --out naming a folder that ends in .html
+  const folderHtml = join(base, 'page.html');
+  mkdirSync(folderHtml);
+  const runId = (await cliAsync(['runs', '--dir', healthy])).stdout.split(' ')[0]!;
+  const asFolder = await cliAsync(['report', runId, '--dir', healthy, '--out', folderHtml]);
+  assert.equal(asFolder.code, 2);
+  assert.match(asFolder.stderr, /page\.html: is a folder; --out names the HTML file to write/);
+
+  // The viewer over all of them: the healthy run is listed and shown, the others are skipped with a note.
+  const { startViewer } = await import('../src/viewer/server.js');
+  const logged: string[] = [];
+  const viewer = await startViewer({ dir: base, log: (l) => logged.push(l) });
+  try {
+    const list = await fetch(viewer.url);
+    assert.equal(list.status, 200);
+    const html = await list.text();
+    assert.match(html, new RegExp(runId));
+    for (const name of ['truncated', 'foreign', 'damaged']) assert.match(html, new RegExp(`Skipped the store in <code>${name}</code>`));
+    const page = await fetch(`${viewer.url}run/${runId}?in=healthy`);
+    assert.equal(page.status, 200);
+    assert.ok(logged.some((l) => /skipping .*damaged/.test(l)));
+  } finally {
+    await viewer.close();
+  }
+});
+
+test('small ones: a label named toString, run-id prefixes with % and _, a BOM in score answers, a run whose probability calls all failed', async () => {
+  const dir = tempDir();
+  const csv = join(dir, 't.csv');
+  writeFileSync(csv, 'id,group,q1\n1,toString,3\n2,constructor,4\n3,a,5\n');
+  const { loadGeneric } = await import('../src/datasets/human.js');
+  const ds = loadGeneric({ file: csv, id: 'id', scale: { min: 1, max: 5 }, items: [{ column: 'q1', text: 'I am calm.' }], covariates: [{ column: 'group', kind: 'category', labels: { a: 'Group A' } }] });
+  assert.deepEqual(ds.respondents.map((r) => r.covariates.group), ['toString', 'constructor', 'Group A']);
+
+  const store = new RunStore(join(dir, 'store'));
+  try {
+    store.startRun({ id: 'abc123def456', suiteName: 's', suitePath: null, config: {}, models: [], simulated: true });
+    assert.equal(store.findRun('%'), undefined);
+    assert.equal(store.findRun('_bc'), undefined);
+    assert.equal(store.findRun('abc')?.id, 'abc123def456');
+  } finally {
+    store.close();
+  }
+
+  const answers = join(dir, 'answers.json');
+  const [first, second] = getInstrument('ipip-neo-120').items;
+  writeFileSync(answers, `\uFEFF${JSON.stringify({ [first!.id]: 5, [second!.id]: 4 })}`);
+  const scored = await cliAsync(['score', '--answers', answers, '--json']);
+  assert.equal(scored.code, 0, scored.stderr);
+  assert.equal(JSON.parse(scored.stdout).answered, 2);
+
+  const failed = await runSuite(suiteSchema.parse({ name: 'all-failed', instrument: { id: 'ipip-neo-120', items: 3 }, personas: [{ id: 'p1', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }], baseline: false, models: [{ id: 'openai:poison', baseURL: fake.url, apiKeyEnv: 'K' }], run: { maxAttempts: 1 } }), { outDir: join(dir, 'failed'), env: { K: 'k' } });
+  assert.equal(failed.counters.errors, 3);
+  assert.equal(failed.analysis.models[0]!.optionProbs, true, 'asked for option probabilities, so labelled so, though every call failed');
+});

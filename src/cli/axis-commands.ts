@@ -18,11 +18,11 @@ const int = (name: string, v: string | undefined): number | undefined => {
 };
 
 async function build(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, roles: { type: 'string' }, 'limit-roles': { type: 'string' }, instructions: { type: 'string' }, questions: { type: 'string' }, 'max-tokens': { type: 'string' }, 'generate-with': { type: 'string' }, out: { type: 'string' }, map: { type: 'string' }, html: { type: 'string' }, store: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, roles: { type: 'string' }, 'limit-roles': { type: 'string' }, instructions: { type: 'string' }, questions: { type: 'string' }, 'max-tokens': { type: 'string' }, 'generate-with': { type: 'string' }, out: { type: 'string' }, map: { type: 'string' }, html: { type: 'string' }, dir: { type: 'string' }, store: { type: 'string' } } });
   if (!values.model) throw new UserError('axis build: pass --model engine:DIR');
   if (!values.out) throw new UserError('axis build: pass --out axis.safetensors');
   const r = await buildAxis({
-    outDir: resolve(values.store ?? 'persona-probe-out'),
+    outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
     roles: values.roles ? loadRoles(values.roles) : undefined,
     roleLimit: int('limit-roles', values['limit-roles']),

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Out } from './out.js';
-import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -34,12 +34,16 @@ const DEFAULT_OUT = 'persona-probe-out';
 const USAGE = `persona-probe: is this persona realized by the model, or merely performed?
 
 Usage:
-  persona-probe demo [--model ID] [--out DIR]        run the built-in example suite
-  persona-probe run SUITE.yaml [--model ID[,ID]] [--out DIR] [--quiet]
+  persona-probe demo [--model ID] [--dir DIR]        run the built-in example suite
+  persona-probe run SUITE.yaml [--model ID[,ID]] [--dir DIR] [--quiet]
   persona-probe report RUN [--out report.html] [--dir DIR]  one self-contained HTML report of a stored run (no model calls)
-  persona-probe report RUN [--out DIR] [--to DIR]    re-render a stored run's report folder (HTML, JSON, CSV)
+  persona-probe report RUN [--dir DIR] [--to DIR]    re-render a stored run's report folder (HTML, JSON, CSV)
   persona-probe view [DIR] [--host H] [--port P]     browse, compare and export the runs under DIR (default 127.0.0.1)
-  persona-probe runs [--out DIR]                     list stored runs
+  persona-probe runs [--dir DIR]                     list stored runs
+
+--dir DIR is the project folder (run store and reports; default ./persona-probe-out) for every command
+that has one; --out names a file where a command writes one. The old folder spellings still work:
+--out DIR for demo, run, runs and report, --store DIR for vectors and axis.
   persona-probe score --instrument ID --answers FILE [--json]
   persona-probe schema                               print the suite JSON Schema
   persona-probe trace --model DIR --text "..." [--chat] [--hooks LIST] [--interventions FILE] --out FILE.safetensors
@@ -78,8 +82,8 @@ async function runAndReport(suite: Suite, outDir: string, suitePath: string | un
 }
 
 async function cmdDemo(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
-  const outDir = values.out ?? DEFAULT_OUT;
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const outDir = values.dir ?? values.out ?? DEFAULT_OUT;
   let model = values.model;
   if (!model) {
     const { resolveGgufPath } = await import('../backends/llamacpp.js');
@@ -103,11 +107,11 @@ async function cmdDemo(args: string[], io: Out): Promise<number> {
 }
 
 async function cmdRun(args: string[], io: Out): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
   const file = positionals[0];
   if (!file) throw new UserError('run: name a suite file, e.g. persona-probe run suite.yaml');
   const suite = withModels(loadSuite(file), values.model);
-  const result = await runAndReport(suite, values.out ?? DEFAULT_OUT, resolve(file), Boolean(values.quiet), io);
+  const result = await runAndReport(suite, values.dir ?? values.out ?? DEFAULT_OUT, resolve(file), Boolean(values.quiet), io);
   if (result.counters.errors > 0) io.err(`persona-probe: ${result.counters.errors} item(s) got no answer after all retries; they are recorded as missing (see the report). Run the same command again to retry them.`);
   return result.counters.errors > 0 ? 1 : 0;
 }
@@ -122,6 +126,7 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, dir: { type: 'string' }, to: { type: 'string' } } });
   // `--out report.html` names the file to write; any other --out is the project directory, as in every command.
   const htmlFile = values.out?.toLowerCase().endsWith('.html') ? resolve(values.out) : undefined;
+  if (htmlFile && existsSync(htmlFile) && statSync(htmlFile).isDirectory()) throw new UserError(`${htmlFile}: is a folder; --out names the HTML file to write`);
   const outDir = resolve(values.dir ?? (htmlFile ? undefined : values.out) ?? DEFAULT_OUT);
   const store = openStore(outDir);
   try {
@@ -149,8 +154,8 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
 }
 
 async function cmdRuns(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { out: { type: 'string' } } });
-  const store = openStore(resolve(values.out ?? DEFAULT_OUT));
+  const { values } = parseArgs({ args, options: { dir: { type: 'string' }, out: { type: 'string' } } });
+  const store = openStore(resolve(values.dir ?? values.out ?? DEFAULT_OUT));
   try {
     for (const r of store.listRuns()) io.log(`${r.id}  ${r.status.padEnd(8)}  ${r.createdAt}  ${r.suiteName}  ${r.models.join(',')}${r.simulated ? '  [simulation]' : ''}`);
     return 0;
@@ -165,7 +170,8 @@ async function cmdScore(args: string[], io: Out): Promise<number> {
   const instrument = getInstrument(values.instrument!);
   let sheet: unknown;
   try {
-    sheet = JSON.parse(readFileSync(values.answers, 'utf8'));
+    // A UTF-8 byte-order mark (as some editors save JSON) is not part of the text.
+    sheet = JSON.parse(readFileSync(values.answers, 'utf8').replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new UserError(`score: cannot read ${values.answers}: ${errorMessage(err)}`);
   }

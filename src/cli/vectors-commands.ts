@@ -17,16 +17,16 @@ import type { Out } from './out.js';
 
 const USAGE = `persona-probe vectors <command>
   extract --model engine:DIR --trait ID|FILE --out FILE.safetensors [--generate-with MODEL] [--judge MODEL --threshold 50]
-          [--pca] [--held-out 0.25] [--max-tokens 64] [--temperature 0.7] [--seed 1] [--store DIR]
+          [--pca] [--held-out 0.25] [--max-tokens 64] [--temperature 0.7] [--seed 1] [--dir DIR]
   monitor --model engine:DIR --vectors FILE[,FILE] --transcript conv.json [--layer L] [--out rows.json] [--html chart.html]
   export  --vectors FILE --format llama.cpp --out FILE.gguf --model-hint ARCH [--method mean|pca] [--scale X]
   sweep   --model engine:DIR --vectors FILE --coefs=-8,-4,0,4,8 [--layers L[,L]] [--items-per-domain 2] [--judge MODEL --trait ID|FILE]
-          [--questions 4] [--out rows.json] [--html page.html] [--store DIR]
+          [--questions 4] [--out rows.json] [--html page.html] [--dir DIR]
   import  --from FILE.gguf --out FILE.safetensors
   traits                                   list the built-in trait definitions`;
 
 async function extract(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, trait: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, 'generate-with': { type: 'string' }, judge: { type: 'string' }, threshold: { type: 'string' }, pca: { type: 'boolean' }, 'held-out': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, store: { type: 'string' }, concurrency: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, trait: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, 'generate-with': { type: 'string' }, judge: { type: 'string' }, threshold: { type: 'string' }, pca: { type: 'boolean' }, 'held-out': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, store: { type: 'string' }, concurrency: { type: 'string' } } });
   if (!values.model) throw new UserError('vectors extract: pass --model engine:DIR');
   if (!values.trait) throw new UserError('vectors extract: pass --trait ID or FILE (see: persona-probe vectors traits)');
   if (!values.out) throw new UserError('vectors extract: pass --out FILE.safetensors');
@@ -39,7 +39,7 @@ async function extract(args: string[], io: Out): Promise<number> {
   const trait = resolveTrait(values.trait);
   let last = 0;
   const r = await extractVectors({
-    outDir: resolve(values.store ?? 'persona-probe-out'),
+    outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
     trait,
     generateWith: values['generate-with'],
@@ -70,7 +70,7 @@ async function extract(args: string[], io: Out): Promise<number> {
 }
 
 async function sweep(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, vectors: { type: 'string' }, coefs: { type: 'string' }, layers: { type: 'string' }, 'items-per-domain': { type: 'string' }, judge: { type: 'string' }, trait: { type: 'string' }, questions: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, store: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { model: { type: 'string' }, vectors: { type: 'string' }, coefs: { type: 'string' }, layers: { type: 'string' }, 'items-per-domain': { type: 'string' }, judge: { type: 'string' }, trait: { type: 'string' }, questions: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, dir: { type: 'string' }, store: { type: 'string' } } });
   if (!values.model || !values.vectors || !values.coefs) throw new UserError('vectors sweep: pass --model engine:DIR --vectors FILE --coefs LIST');
   const list = (name: string, v: string) => v.split(',').map((x) => {
     const n = Number(x.trim());
@@ -78,7 +78,7 @@ async function sweep(args: string[], io: Out): Promise<number> {
     return n;
   });
   const r = await sweepSteering({
-    outDir: resolve(values.store ?? 'persona-probe-out'),
+    outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
     vectorsFile: values.vectors,
     coefs: list('coefs', values.coefs),

@@ -9,8 +9,8 @@ const DEFAULT_PORT = 7878;
 
 /** `persona-probe view [DIR]`: the local viewer over every run under DIR, until interrupted. */
 export async function cmdView(args: string[], io: Out): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: String(DEFAULT_PORT) } } });
-  const dir = resolve(positionals[0] ?? 'persona-probe-out');
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { dir: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: String(DEFAULT_PORT) } } });
+  const dir = resolve(positionals[0] ?? values.dir ?? 'persona-probe-out');
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`view: no folder ${dir} (name the project directory that holds persona-probe.sqlite, or a folder of them)`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`view: --port must be 0..65535, got ${values.port}`);

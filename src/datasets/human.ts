@@ -312,7 +312,8 @@ export function loadGeneric(layout: GenericLayout): HumanDataset {
           covariates[name] = null;
           continue;
         }
-        if (c.kind === 'category') covariates[name] = c.labels?.[raw] ?? raw;
+        // An own property only: a value such as "toString" must not find Object.prototype's function.
+        if (c.kind === 'category') covariates[name] = c.labels && Object.hasOwn(c.labels, raw) ? c.labels[raw]! : raw;
         else {
           const v = Number(raw);
           const ok = Number.isFinite(v) && (c.min === undefined || v >= c.min) && (c.max === undefined || v <= c.max);

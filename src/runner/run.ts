@@ -152,6 +152,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
     if (direction) store.putResult(runId, 'stickiness-direction', direction);
     const optionProbs = backends.map((b) => b.capabilities.optionProbs);
+    // How each model was asked is stored, so analysis never guesses it from which calls succeeded.
+    store.putResult(runId, 'option-probs', optionProbs);
     const tasks: (FidelityTask | TwinTask)[] = [...(suite.fidelity ? planFidelity({ suite, instrument, optionProbs }) : []), ...(twinPlan ? twinTasks(suite, twinPlan, optionProbs) : [])];
     const counters: CallCounters = { done: 0, total: tasks.length, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     for (let m = 0; m < backends.length; m++) {
@@ -211,7 +213,8 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
   const instrument = getInstrument(suite.instrument.id);
   const responses = store.taskResponses(runId);
   // Whether a model used option probabilities is read off the stored tasks.
-  const optionProbs = suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
+  // Runs stored before this was recorded: read it off the stored task keys.
+  const optionProbs = store.getResult<boolean[]>(runId, 'option-probs') ?? suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
   const tasks: FidelityTask[] = planFidelity({ suite, instrument, optionProbs });
   const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument));
   const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));

@@ -119,6 +119,8 @@ function checkMagic(path: string): void {
     closeSync(fd);
   }
   if (head.toString('latin1') !== SQLITE_MAGIC) throw new UserError(`${path}: not a persona-probe store (not an SQLite database${size < 100 ? `; ${size} bytes, truncated?` : ''})`);
+  // An SQLite file is at least its 100-byte header and one page.
+  if (size < 512) throw new UserError(`${path}: damaged run store (truncated to ${size} bytes)`);
 }
 
 /** Refuse a database that is damaged or holds someone else's tables. `fresh`: a new store may have no tables yet. */
