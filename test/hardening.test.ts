@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startServer, SERVE_LIMITS, type RunningServer } from '../src/server/openai-server.js';
 import { writeVectorFile, readVectorFile, writeControlVector } from '../src/engine/formats/vector-files.js';
@@ -382,4 +382,76 @@ test('small ones: a label named toString, run-id prefixes with % and _, a BOM in
   const failed = await runSuite(suiteSchema.parse({ name: 'all-failed', instrument: { id: 'ipip-neo-120', items: 3 }, personas: [{ id: 'p1', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }], baseline: false, models: [{ id: 'openai:poison', baseURL: fake.url, apiKeyEnv: 'K' }], run: { maxAttempts: 1 } }), { outDir: join(dir, 'failed'), env: { K: 'k' } });
   assert.equal(failed.counters.errors, 3);
   assert.equal(failed.analysis.models[0]!.optionProbs, true, 'asked for option probabilities, so labelled so, though every call failed');
+});
+
+test('concurrent runs: a second process on the same run and store refuses in one line instead of paying for the same calls; a killed holder is taken over', async () => {
+  const base = tempDir();
+  const suiteFile = join(base, 'suite.yaml');
+  writeFileSync(suiteFile, SIM_SUITE.replace('items: 4', 'items: 60').replace('"sim:"', '"sim:latencyMs=300"') + 'run: { concurrency: 4 }\n');
+  const dir = join(base, 'out');
+  const first = cliAsync(['run', suiteFile, '--dir', dir, '--quiet']);
+  const Database = (await import('better-sqlite3')).default;
+  const stored = () => {
+    try {
+      const db = new Database(join(dir, 'persona-probe.sqlite'), { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return 0;
+    }
+  };
+  const deadline = Date.now() + 30_000;
+  while (stored() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const second = await cliAsync(['run', suiteFile, '--dir', dir, '--quiet']);
+  assert.equal(second.code, 2, second.stderr);
+  assert.match(second.stderr, /run [0-9a-f]{12} is already running in process \d+ on this store .*wait for it to finish/);
+  assert.equal(second.stderr.trim().split('\n').length, 1);
+  const done = await first;
+  assert.equal(done.code, 0, done.stderr);
+  const made = Number(/calls this time (\d+)/.exec(done.stdout)![1]);
+  assert.equal(made, 120, '60 items, persona and baseline');
+  assert.equal(stored(), made, 'every call made once, by one process');
+  // A holder killed with SIGKILL leaves a stale claim, which the next run takes over.
+  const killedDir = join(base, 'killed');
+  const killed = await cliAsync(['run', suiteFile, '--dir', killedDir, '--quiet'], { env: { PERSONA_PROBE_KILL_AFTER_CALLS: '10' } });
+  assert.equal(killed.code, null);
+  const resumed = await cliAsync(['run', suiteFile, '--dir', killedDir, '--quiet']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /\(resumed\)/);
+});
+
+test('store size: a long persona description is stored once, not copied into every call; oversized suites are refused at load', async () => {
+  const base = tempDir();
+  const description = `A very thorough persona. ${'She keeps a lighthouse and a ledger of ships. '.repeat(6000)}`; // ~280 kB
+  const suiteFile = join(base, 'suite.yaml');
+  writeFileSync(suiteFile, `name: big-persona
+instrument: { id: ipip-neo-120, items: 30 }
+personas:
+  - { id: p1, name: Pat, description: ${JSON.stringify(description)}, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }
+baseline: false
+models: ["sim:"]
+`);
+  const dir = join(base, 'out');
+  const r = await cliAsync(['run', suiteFile, '--dir', dir, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const size = statSync(join(dir, 'persona-probe.sqlite')).size + (existsSync(join(dir, 'persona-probe.sqlite-wal')) ? statSync(join(dir, 'persona-probe.sqlite-wal')).size : 0);
+  const copied = 30 * description.length;
+  assert.ok(size < copied / 5, `store ${size} bytes for 30 calls of a ${description.length}-character description (copied each time: ${copied})`);
+  const store = new RunStore(dir, { readOnly: true });
+  try {
+    const runId = store.listRuns()[0]!.id;
+    const key = planFidelity({ suite: suiteSchema.parse({ name: 'big-persona', instrument: { id: 'ipip-neo-120', items: 30 }, personas: [{ id: 'p1', name: 'Pat', description, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }], baseline: false, models: ['sim:'] }), instrument: getInstrument('ipip-neo-120'), optionProbs: [true] })[0]!.key;
+    const request = store.taskRequest(runId, key) as { messages: { content: string }[] };
+    assert.ok(request.messages[0]!.content.includes(description), 'the stored request reads back whole');
+  } finally {
+    store.close();
+  }
+  const huge = join(base, 'huge.yaml');
+  writeFileSync(huge, `name: x\n# ${'x'.repeat(5 << 20)}\n`);
+  const refused = await cliAsync(['run', huge, '--dir', join(base, 'never')]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /huge\.yaml: 5\.0 MiB is too large for a suite \(at most 4 MiB/);
 });

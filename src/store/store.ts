@@ -6,7 +6,8 @@
 
 import Database from 'better-sqlite3';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { redact } from '../util/redact.js';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -90,6 +91,17 @@ CREATE TABLE IF NOT EXISTS run_tasks (
   cache_hit INTEGER NOT NULL,
   PRIMARY KEY (run_id, task_key)
 );
+CREATE TABLE IF NOT EXISTS blobs (
+  hash TEXT PRIMARY KEY,
+  text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_locks (
+  run_id TEXT PRIMARY KEY,
+  token TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  started_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS results (
   run_id TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -106,6 +118,10 @@ const REQUIRED_COLUMNS: Record<string, string[]> = {
 };
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/** Strings at least this long in a stored request are kept once, by content hash (see pack). */
+export const BLOB_MIN_CHARS = 4096;
+const BLOB_REF = '$blob';
 
 /** A store file that is not an SQLite database (truncated to nothing, or another file) is refused before SQLite opens it. */
 function checkMagic(path: string): void {
@@ -206,6 +222,13 @@ export class RunStore {
   }
 
   close(): void {
+    if (!this.readOnly && this.db.open) {
+      try {
+        this.db.prepare('DELETE FROM run_locks WHERE token = ?').run(this.lockToken);
+      } catch {
+        /* a store closed while damaged keeps its lock row; the next run sees its process is gone */
+      }
+    }
     this.db.close();
     if (this.copyDir) rmSync(this.copyDir, { recursive: true, force: true });
   }
@@ -217,7 +240,7 @@ export class RunStore {
       hash: row.hash as string,
       backend: row.backend as string,
       kind: row.kind as string,
-      request: JSON.parse(row.request_json as string),
+      request: this.unpack(row.request_json as string),
       response: JSON.parse(row.response_json as string),
       latencyMs: row.latency_ms as number,
       attempts: row.attempts as number,
@@ -231,7 +254,7 @@ export class RunStore {
     this.db.transaction(() => {
       this.db
         .prepare('INSERT OR IGNORE INTO calls (hash, backend, kind, request_json, response_json, latency_ms, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(call.hash, call.backend, call.kind, redact(JSON.stringify(call.request)), redact(JSON.stringify(call.response)), call.latencyMs, call.attempts, now);
+        .run(call.hash, call.backend, call.kind, this.pack(call.request), redact(JSON.stringify(call.response)), call.latencyMs, call.attempts, now);
       this.db.prepare('INSERT OR REPLACE INTO run_tasks (run_id, task_key, call_hash, cache_hit) VALUES (?, ?, ?, 0)').run(runId, taskKey, call.hash);
     })();
   }
@@ -261,7 +284,26 @@ export class RunStore {
     }));
   }
 
+  /** This store object's claim on the runs it starts (released when it closes). */
+  private readonly lockToken = randomUUID();
+
+  /**
+   * Claim a run for this process: two processes running one run on one store would both
+   * pay for every call, and the first to finish would mark it complete under the other.
+   * A claim whose process is gone (killed) is taken over.
+   */
+  private claimRun(runId: string): void {
+    this.db.transaction(() => {
+      const held = this.db.prepare('SELECT token, pid, host, started_at FROM run_locks WHERE run_id = ?').get(runId) as { token: string; pid: number; host: string; started_at: string } | undefined;
+      if (held && held.token !== this.lockToken && held.host === hostname() && processAlive(held.pid)) {
+        throw new UserError(`run ${runId} is already running in process ${held.pid} on this store (${this.path}, since ${held.started_at}); wait for it to finish, or stop it, then run again to resume`);
+      }
+      this.db.prepare('INSERT OR REPLACE INTO run_locks (run_id, token, pid, host, started_at) VALUES (?, ?, ?, ?, ?)').run(runId, this.lockToken, process.pid, hostname(), new Date().toISOString());
+    }).immediate();
+  }
+
   startRun(run: Omit<RunRecord, 'createdAt' | 'updatedAt' | 'status'>): { resumed: boolean } {
+    this.claimRun(run.id);
     const existing = this.getRun(run.id);
     const now = new Date().toISOString();
     if (existing) {
@@ -303,7 +345,37 @@ export class RunStore {
   /** The stored request behind one task of a run. */
   taskRequest(runId: string, taskKey: string): unknown {
     const row = this.db.prepare('SELECT c.request_json AS q FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ? AND t.task_key = ?').get(runId, taskKey) as { q: string } | undefined;
-    return row ? JSON.parse(row.q) : undefined;
+    return row ? this.unpack(row.q) : undefined;
+  }
+
+  /**
+   * A request as stored: long strings (a persona description, a long transcript) are kept
+   * once in `blobs` by content hash and referenced as {"$blob": hash}, so a part repeated in
+   * thousands of requests costs its size once. Redacted like everything stored.
+   */
+  private pack(request: unknown): string {
+    const put = this.db.prepare('INSERT OR IGNORE INTO blobs (hash, text) VALUES (?, ?)');
+    return redact(
+      JSON.stringify(request, (_key, value: unknown) => {
+        if (typeof value !== 'string' || value.length < BLOB_MIN_CHARS) return value;
+        const text = redact(value);
+        const hash = createHash('sha256').update(text).digest('hex');
+        put.run(hash, text);
+        return { [BLOB_REF]: hash };
+      }),
+    );
+  }
+
+  private unpack(json: string): unknown {
+    if (!json.includes(`"${BLOB_REF}"`)) return JSON.parse(json);
+    const get = this.db.prepare('SELECT text FROM blobs WHERE hash = ?');
+    return JSON.parse(json, (_key, value: unknown) => {
+      if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+      const keys = Object.keys(value);
+      if (keys.length !== 1 || keys[0] !== BLOB_REF) return value;
+      const row = get.get((value as Record<string, string>)[BLOB_REF]) as { text: string } | undefined;
+      return row ? row.text : value;
+    });
   }
 
   taskStats(runId: string): { tasks: number; cacheHits: number } {
@@ -341,6 +413,16 @@ export class RunStore {
   getResult<T>(runId: string, key: string): T | undefined {
     const row = this.db.prepare('SELECT json FROM results WHERE run_id = ? AND key = ?').get(runId, key) as { json: string } | undefined;
     return row ? (JSON.parse(row.json) as T) : undefined;
+  }
+}
+
+/** Whether a process of this machine is alive (signal 0 checks without signalling). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
