@@ -92,3 +92,18 @@ test('a stickiness block naming an attack family, judge, condition, persona or m
   assertOneLineFailure(runBad(STICKY.replace('model: "sim:" }', 'model: "gemini:pro" }')), /suite\.yaml:6: judges\[0\]\.model: "gemini:pro" is neither a model entry's name or id nor a backend id/);
   assertOneLineFailure(runBad(`${STICKY}consistency: { dialogue: {} }\n`), /consistency\.judge: dialogue and self_report need a judge/);
 });
+
+test('ids that collide, or take a name the harness uses itself, are refused at load with file, line and field', () => {
+  const persona = (id: string) => `  - { id: ${id}, name: Pat, target: { O: 4, C: 3, E: 2, A: 4, N: 2 } }\n`;
+  const suite = (body: string) => `name: ids\ninstrument: { id: ipip-neo-120, items: 3 }\n${body}`;
+  const cases: [string, RegExp][] = [
+    [suite(`personas:\n${persona('p1')}${persona('p1')}models: ["sim:"]\n`), /suite\.yaml:5: personas\[1\]\.id: duplicate (persona )?id "p1"/],
+    [suite(`personas:\n${persona('__baseline__')}models: ["sim:"]\n`), /suite\.yaml:4: personas\[0\]\.id: "__baseline__" is reserved/],
+    [suite(`personas:\n${persona('p1')}methods:\n  - { id: sp, kind: system-prompt, template: "You are {name}." }\n  - { id: sp, kind: role-personality }\nmodels: ["sim:"]\n`), /suite\.yaml:7: methods\[1\]\.id: duplicate id "sp"/],
+    [suite(`personas:\n${persona('p1')}methods:\n  - { id: none, kind: system-prompt, template: "You are {name}." }\nmodels: ["sim:"]\n`), /suite\.yaml:6: methods\[0\]\.id: "none" is reserved/],
+    [suite(`personas:\n${persona('p1')}models:\n  - { id: "sim:", name: a }\n  - { id: "sim:seed=2", name: a }\n`), /suite\.yaml:7: models\[1\]\.name: duplicate name "a"/],
+    [suite(`personas:\n${persona('p1')}models: ["sim:", "sim:"]\n`), /suite\.yaml:5: models\[1\]: the same model as models\[0\]/],
+    [`name: ids\ninstrument:\n  id: ipip-neo-120\n  items: 3\n  variants:\n    - { id: v }\n    - { id: v, preamble: "Honestly:" }\npersonas:\n${persona('p1')}models: ["sim:"]\n`, /suite\.yaml:7: instrument\.variants\[1\]\.id: duplicate id "v"/],
+  ];
+  for (const [yaml, pattern] of cases) assertOneLineFailure(runBad(yaml), pattern);
+});
