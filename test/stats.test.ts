@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cronbachAlpha, mcdonaldOmega } from '../src/metrics/reliability.js';
-import { spearman, pearson, quantile } from '../src/metrics/stats.js';
+import { completePairs, spearman, pearson, quantile } from '../src/metrics/stats.js';
 import { defaultPull } from '../src/metrics/fidelity.js';
 import { bootstrapMean } from '../src/metrics/bootstrap.js';
 import { createRng } from '../src/util/rng.js';
@@ -38,6 +38,16 @@ test('rank statistics and quantiles', () => {
   assert.ok(Math.abs(pearson([1, 2, 3], [2, 4, 7]) - 0.9933992677987828) < 1e-12);
   assert.equal(quantile([1, 2, 3, 4, 5], 0.5), 3);
   assert.equal(quantile([1, 2, 3, 4], 0.25), 1.75);
+});
+
+test('correlations drop incomplete pairs and say nothing below three complete pairs', () => {
+  // All missing: no statistic (it used to be 1).
+  assert.ok(Number.isNaN(spearman([1, 2, 3, 4], [Number.NaN, Number.NaN, Number.NaN, Number.NaN])));
+  // [4, NaN, 2, 1] against [1, 2, 3, 4]: the complete pairs (1,4), (3,2), (4,1) are perfectly discordant.
+  assert.equal(spearman([1, 2, 3, 4], [4, Number.NaN, 2, 1]), -1);
+  assert.equal(pearson([1, 2, Number.POSITIVE_INFINITY, 4], [2, 4, 5, 8]), pearson([1, 2, 4], [2, 4, 8]));
+  assert.ok(Number.isNaN(pearson([1, 2, Number.NaN], [3, 1, 2])), 'two complete pairs are not a correlation');
+  assert.deepEqual(completePairs([1, Number.NaN, 3], [4, 5, Number.NaN]), { xs: [1], ys: [4], n: 1 });
 });
 
 test('default pull: 0 on target, 1 at the default, fractions in between, undefined when they coincide', () => {

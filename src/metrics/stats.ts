@@ -1,5 +1,5 @@
 // Plain descriptive statistics. Pure functions over arrays; NaN-free inputs expected
-// unless a function says otherwise.
+// unless a function says otherwise (the paired ones drop incomplete pairs).
 
 export function mean(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;
@@ -21,10 +21,27 @@ export function sd(xs: readonly number[]): number {
   return Math.sqrt(variance(xs));
 }
 
-export function pearson(xs: readonly number[], ys: readonly number[]): number {
-  if (xs.length !== ys.length) throw new RangeError('pearson: arrays differ in length');
-  const n = xs.length;
-  if (n < 2) return Number.NaN;
+/** Fewer complete pairs than this and a correlation is not reported (two points always give ±1). */
+export const MIN_PAIRS = 3;
+
+/** The pairs where both values are finite: a missing value drops its pair, never the statistic. */
+export function completePairs(xs: readonly number[], ys: readonly number[]): { xs: number[]; ys: number[]; n: number } {
+  if (xs.length !== ys.length) throw new RangeError('paired statistics: arrays differ in length');
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    if (Number.isFinite(xs[i]!) && Number.isFinite(ys[i]!)) {
+      a.push(xs[i]!);
+      b.push(ys[i]!);
+    }
+  }
+  return { xs: a, ys: b, n: a.length };
+}
+
+/** Pearson's r over the complete pairs; NaN with fewer than MIN_PAIRS of them or no spread. */
+export function pearson(xsIn: readonly number[], ysIn: readonly number[]): number {
+  const { xs, ys, n } = completePairs(xsIn, ysIn);
+  if (n < MIN_PAIRS) return Number.NaN;
   const mx = mean(xs);
   const my = mean(ys);
   let sxy = 0;
@@ -57,7 +74,9 @@ export function ranks(xs: readonly number[]): number[] {
   return out;
 }
 
-export function spearman(xs: readonly number[], ys: readonly number[]): number {
+/** Spearman's ρ over the complete pairs (ranked after incomplete pairs are dropped); NaN with fewer than MIN_PAIRS. */
+export function spearman(xsIn: readonly number[], ysIn: readonly number[]): number {
+  const { xs, ys } = completePairs(xsIn, ysIn);
   return pearson(ranks(xs), ranks(ys));
 }
 
