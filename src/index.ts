@@ -18,3 +18,15 @@ export { writeReport, fidelityCsv } from './report/export.js';
 export { renderHtml } from './report/html.js';
 export { readGguf, writeGguf } from './engine/formats/gguf.js';
 export { readConfig, shrinkConfig, randomWeights, writeGgufModel, writeRandomModelFolder } from './engine/random-model.js';
+
+// The activation engine and mechanism (TransformerLens-style hook names are the API).
+export { Engine, logSoftmax, type EngineOptions, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type KvCache, type TokenScope } from './engine/engine.js';
+export { collectActivations, type ActivationRequest, type PooledActivations, type Pooling, type PromptInput } from './engine/activations.js';
+export { addIntervention, capIntervention, checkInterventions, loadInterventionFile, type Intervention, type PositionScope } from './engine/interventions.js';
+export { allHookNames, blockHook, resolveHooks, BLOCK_HOOKS, HOOK_EMBED, HOOK_FINAL, type BlockHook } from './engine/hooks.js';
+export { archSpecOf, SUPPORTED_ARCHITECTURES, type ArchSpec, type ArchFamily } from './engine/arch.js';
+export { readSafetensorsHeader, readTensorF32, writeSafetensors, type TensorToWrite } from './engine/formats/safetensors.js';
+export { readVectorFile, writeVectorFile, readControlVector, writeControlVector, residPost, type VectorSet } from './engine/formats/vector-files.js';
+export { extractVectors, computeVectors, saveVectors, monitorTranscript, sweepSteering, type ExtractOptions, type ExtractionResult, type LayerResult, type MonitoredVector, type MonitorRow, type SweepOptions, type SweepRow } from './probes/vectors.js';
+export { buildAxis, computeAxis, saveAxis, capConfig, loadRoles, type AxisOptions, type AxisResult, type AxisLayer, type RoleSet } from './probes/axis.js';
+export { startServer, SERVE_LIMITS, type ServeOptions, type RunningServer } from './server/openai-server.js';
