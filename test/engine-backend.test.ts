@@ -22,7 +22,7 @@ test('engine: runs the fidelity suite with exact option probabilities, with and 
   writeFileSync(suiteFile, 'name: x\n');
   const suite = suiteSchema.parse({
     name: 'engine-plumbing',
-    instrument: { id: 'ipip-neo-120', items: 10 },
+    instrument: { id: 'ipip-neo-120', items: 10, min_coverage: 0 }, // a random-weight model puts ~1e-4 on the options
     personas: [{ id: 'p', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }],
     models: [`engine:${model.dir}`, { id: `engine:${model.dir}`, interventions: 'steer.yaml' }],
   });

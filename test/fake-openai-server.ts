@@ -62,6 +62,11 @@ export async function startFakeOpenAI(): Promise<FakeServer> {
         const top = [{ token: '4', logprob: 1000 }, { token: '2', logprob: Math.log(0.2) }];
         return json(200, completion('4', { content: [{ token: '4', logprob: 1000, bytes: null, top_logprobs: top }] }));
       }
+      if (body.logprobs && model === 'offformat') {
+        // A model that mostly answers off-format: 5% of its mass on the answer digits.
+        const top = [{ token: 'As', logprob: Math.log(0.6) }, { token: 'I', logprob: Math.log(0.35) }, { token: '4', logprob: Math.log(0.03) }, { token: '2', logprob: Math.log(0.02) }];
+        return json(200, completion('As', { content: [{ token: 'As', logprob: Math.log(0.6), bytes: null, top_logprobs: top }] }));
+      }
       if (body.logprobs) {
         // A fixed distribution over the answer digits (with leading-space variants), plus an off-format token.
         const top = [

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { RunAnalysis } from '../src/runner/run.js';
 import { join } from 'node:path';
 import { startFakeOpenAI, type FakeServer } from './fake-openai-server.js';
 import { createBackend } from '../src/backends/registry.js';
@@ -128,4 +129,36 @@ models: ["openai:probs"]
     assert.ok(!text.includes('pw-DO-NOT-LEAK-77') && !text.includes('alice'), 'neither the user nor the password is shown or stored');
   }
   assert.equal(server.requests.length, before, 'no call was made');
+});
+
+test('coverage: a model that puts 5% of its mass on the options gets its items marked missing, and the console and report warn', async () => {
+  const out = tempDir();
+  const file = join(tempDir(), 'suite.yaml');
+  writeFileSync(file, `name: coverage
+instrument: { id: ipip-neo-120, items: 10 }
+personas:
+  - { id: p1, name: Pat, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }
+baseline: false
+models:
+  - { id: "openai:offformat", baseURL: "${server.url}", apiKeyEnv: TEST_OPENAI_KEY }
+  - { id: "openai:probs", baseURL: "${server.url}", apiKeyEnv: TEST_OPENAI_KEY }
+`);
+  const r = await cliAsync(['run', file, '--dir', out], { env: { TEST_OPENAI_KEY: KEY } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /WARNING: openai:offformat answers mostly off-format for p1 \(method system-prompt\): 10 of 10 items put less than 0\.1 of their probability on the answer options \(mean 0\.050\); those items are missing, not scored\./);
+  assert.doesNotMatch(r.stdout, /WARNING: openai:probs/, 'a model on format (90% on the options) gets no warning');
+  const runId = /run ([0-9a-f]{12})/.exec(r.stdout)![1]!;
+  const results = JSON.parse(readFileSync(join(out, 'reports', runId, 'results.json'), 'utf8')) as RunAnalysis;
+  const off = results.models[0]!.methods[0]!.personas[0]!;
+  assert.equal(off.missingAnswers, 10);
+  assert.deepEqual(off.coverage, { mean: off.coverage!.mean, min: off.coverage!.min, below: 10, items: 10, threshold: 0.1 });
+  assert.ok(Math.abs(off.coverage!.mean - 0.05) < 1e-9);
+  assert.equal(results.models[1]!.methods[0]!.personas[0]!.missingAnswers, 0);
+  const html = readFileSync(join(out, 'reports', runId, 'report.html'), 'utf8');
+  assert.match(html, /Off-format answers<\/th><td[^>]*><strong class="warn">WARNING: openai:offformat answers mostly off-format/);
+  // The threshold is a suite setting: 0 scores every item again (renormalised over the options).
+  writeFileSync(file, readFileSync(file, 'utf8').replace('items: 10 }', 'items: 10, min_coverage: 0 }'));
+  const lenient = await cliAsync(['run', file, '--dir', out], { env: { TEST_OPENAI_KEY: KEY } });
+  assert.equal(lenient.code, 0, lenient.stderr);
+  assert.doesNotMatch(lenient.stdout, /WARNING/);
 });

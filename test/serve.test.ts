@@ -94,7 +94,7 @@ test('serve: streaming gives the same text as a plain response; logprobs carry t
   }
 
   // The fidelity suite over openai: against this server equals the engine backend on the same weights.
-  const suite = (id: string, extra: Record<string, unknown> = {}) => suiteSchema.parse({ name: 'via-server', instrument: { id: 'ipip-neo-120', items: 6 }, personas: [{ id: 'p', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }], baseline: false, models: [{ id, ...extra }] });
+  const suite = (id: string, extra: Record<string, unknown> = {}) => suiteSchema.parse({ name: 'via-server', instrument: { id: 'ipip-neo-120', items: 6, min_coverage: 0 }, personas: [{ id: 'p', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }], baseline: false, models: [{ id, ...extra }] });
   // A random model spreads its mass over the whole vocabulary, so ask for all of it (the server allows more than OpenAI's 20).
   const viaHttp = await runSuite(suite('openai:tiny', { baseURL: server.url, apiKeyEnv: 'PP_TEST_SERVE_TOKEN', topLogprobs: config.vocab_size }), { outDir: tempDir(), env: { PP_TEST_SERVE_TOKEN: TOKEN } });
   const direct = await runSuite(suite(`engine:${model.dir}`), { outDir: tempDir() });

@@ -23,7 +23,7 @@ test('engine: a stickiness suite runs end to end with forked inventories, a judg
   writeFileSync(suiteFile, '# placeholder: relative paths resolve from here\n');
   const suite = suiteSchema.parse({
     name: 'engine-stickiness',
-    instrument: { id: 'ipip-neo-120' },
+    instrument: { id: 'ipip-neo-120', min_coverage: 0 }, // a random-weight model puts ~1e-4 on the options
     fidelity: false,
     personas: [{ id: 'keeper', name: 'Ada', description: 'A lighthouse keeper who distrusts strangers.', target: { O: 2, C: 4, E: 1.5, A: 2, N: 3 } }],
     models: [{ name: 'plain', id: `engine:${model.dir}` }, { name: 'steered', id: `engine:${model.dir}`, interventions: 'steer.yaml' }],

@@ -1,6 +1,7 @@
 import { DOMAINS } from '../instruments/types.js';
 import type { RunAnalysis } from '../runner/run.js';
 import { median } from '../metrics/stats.js';
+import { offFormat, offFormatWarning } from '../metrics/fidelity.js';
 
 const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
 
@@ -14,10 +15,13 @@ export function summaryText(a: RunAnalysis): string {
   const out: string[] = [];
   if (a.simulated) out.push('SIMULATION: numbers from the simulated panel (sim:), not from a language model.');
   for (const m of a.models) {
+    for (const w of offFormat(m.methods)) out.push(offFormatWarning(m.model, w));
+  }
+  for (const m of a.models) {
     for (const r of m.methods) {
       out.push(`\n${m.model}${m.simulated ? ' [simulation]' : ''} · method ${r.method} · ${m.optionProbs ? 'option probabilities' : 'sampled answers'}`);
-      const rows = [['persona', ...DOMAINS.map((d) => `${d} tgt→meas`), 'MAE', 'pull']];
-      for (const p of r.personas) rows.push([p.personaId, ...DOMAINS.map((d) => `${f2(p.target[d])}→${f2(p.measured[d].value)}`), f2(p.mae.value), f2(p.defaultPull)]);
+      const rows = [['persona', ...DOMAINS.map((d) => `${d} tgt→meas`), 'MAE', 'pull', ...(m.optionProbs ? ['on options'] : [])]];
+      for (const p of r.personas) rows.push([p.personaId, ...DOMAINS.map((d) => `${f2(p.target[d])}→${f2(p.measured[d].value)}`), f2(p.mae.value), f2(p.defaultPull), ...(m.optionProbs ? [p.coverage ? `${f2(p.coverage.mean)} (min ${f2(p.coverage.min)})` : '—'] : [])]);
       if (r.baseline) rows.push(['(default)', ...DOMAINS.map((d) => `   ${f2(r.baseline![d])}`), '', '']);
       out.push(table(rows));
       out.push(`Spearman ρ per domain: ${DOMAINS.map((d) => `${d} ${f2(r.rankCorrelation[d])}`).join(', ')} · mean MAE ${f2(r.meanMae.value)} · mean default pull ${f2(r.meanDefaultPull?.value)} [${f2(r.meanDefaultPull?.lo)}, ${f2(r.meanDefaultPull?.hi)}]`);

@@ -16,6 +16,38 @@ export interface Administration {
   variant: string;
   /** item id -> answer on the option scale (fractional for expected values), null = missing. */
   answers: Record<string, number | null>;
+  /** With option probabilities: item id -> the probability the answer options carried (kept for items below the threshold too). */
+  coverage?: Record<string, number>;
+}
+
+/** How on-format the answers were: the probability the options carried, over the items asked. */
+export interface Coverage {
+  mean: number;
+  min: number;
+  /** Items whose options carried less than the threshold (counted as missing). */
+  below: number;
+  items: number;
+  threshold: number;
+}
+
+/** Over this share of items below the coverage threshold, a model "mostly answers off-format". */
+export const OFF_FORMAT_SHARE = 0.5;
+
+/** The personas (and method) whose answers were mostly off-format, for warnings. */
+export function offFormat(reports: readonly { method: string; personas: readonly PersonaFidelity[] }[]): { method: string; personaId: string; coverage: Coverage }[] {
+  return reports.flatMap((r) => r.personas.filter((p) => p.coverage && p.coverage.below > OFF_FORMAT_SHARE * p.coverage.items).map((p) => ({ method: r.method, personaId: p.personaId, coverage: p.coverage! })));
+}
+
+/** One line for a persona whose answers were mostly off-format (console and report). */
+export function offFormatWarning(model: string, w: ReturnType<typeof offFormat>[number]): string {
+  return `WARNING: ${model} answers mostly off-format for ${w.personaId} (method ${w.method}): ${w.coverage.below} of ${w.coverage.items} items put less than ${w.coverage.threshold} of their probability on the answer options (mean ${w.coverage.mean.toFixed(3)}); those items are missing, not scored.`;
+}
+
+/** Coverage over answer sheets, or null when the sheets hold none (sampled answers). */
+export function coverageOf(sheets: readonly Administration[], threshold: number): Coverage | null {
+  const values = sheets.flatMap((s) => Object.values(s.coverage ?? {}));
+  if (!values.length) return null;
+  return { mean: mean(values), min: Math.min(...values), below: values.filter((v) => v < threshold).length, items: values.length, threshold };
 }
 
 export interface PersonaFidelity {
@@ -37,6 +69,8 @@ export interface PersonaFidelity {
   spread: Record<Domain, number>;
   administrations: number;
   missingAnswers: number;
+  /** Probability mass on the answer options (option-probability scoring only). */
+  coverage: Coverage | null;
 }
 
 export interface FidelityReport {
@@ -75,7 +109,7 @@ function keyedMatrix(instrument: Instrument, sheets: readonly Administration[], 
   }));
 }
 
-export function personaFidelity(instrument: Instrument, sheets: readonly Administration[], target: Profile, baseline: Profile | null, seed = 1): PersonaFidelity {
+export function personaFidelity(instrument: Instrument, sheets: readonly Administration[], target: Profile, baseline: Profile | null, seed = 1, minCoverage = 0): PersonaFidelity {
   const first = sheets[0];
   if (!first) throw new RangeError('personaFidelity: no administrations');
   const profiles = sheets.map((s) => profileOf(scoreAnswers(instrument, s.answers)));
@@ -106,6 +140,7 @@ export function personaFidelity(instrument: Instrument, sheets: readonly Adminis
     spread,
     administrations: sheets.length,
     missingAnswers,
+    coverage: coverageOf(sheets, minCoverage),
   };
 }
 
@@ -126,13 +161,14 @@ export function fidelityReport(
   personaSheets: ReadonlyMap<string, readonly Administration[]>,
   targets: ReadonlyMap<string, Profile>,
   baselineSheets: readonly Administration[],
+  minCoverage = 0,
 ): FidelityReport {
   const baseline = baselineProfile(instrument, baselineSheets);
   const personas: PersonaFidelity[] = [];
   for (const [id, sheets] of personaSheets) {
     const target = targets.get(id);
     if (!target) throw new RangeError(`fidelityReport: no target for persona ${id}`);
-    personas.push(personaFidelity(instrument, sheets, target, baseline));
+    personas.push(personaFidelity(instrument, sheets, target, baseline, 1, minCoverage));
   }
   const rankCorrelation = Object.fromEntries(DOMAINS.map((d) => [d, personas.length >= 3 ? spearman(personas.map((p) => p.target[d]), personas.map((p) => p.measured[d].value)) : Number.NaN])) as Record<Domain, number>;
   const pulls = personas.map((p) => p.defaultPull).filter((x): x is number => x !== null);

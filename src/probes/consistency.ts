@@ -453,7 +453,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
       const mine: typeof rows = [];
       for (const p of personas) {
         const key = `cs|self|${label(model)}|${p.id}`;
-        const self = forkProfile(instrument, responses, key, items, options).profile;
+        const self = forkProfile(instrument, responses, key, items, options, suite.instrument.min_coverage ?? 0).profile;
         const ratings: Profile[] = [];
         let failures = 0;
         for (const res of storedSeries(responses, `${key}|traits|r`)) {

@@ -93,9 +93,10 @@ export function storedSeries(responses: ReadonlyMap<string, unknown>, prefix: st
  * its option probabilities at `key`, else the mean of its parsed samples at `key|s0`, `key|s1`, ...;
  * null when nothing parsed.
  */
-export function storedAnswer(responses: ReadonlyMap<string, unknown>, key: string, options: string[], first = 1): number | null {
+export function storedAnswer(responses: ReadonlyMap<string, unknown>, key: string, options: string[], first = 1, minCoverage = 0): number | null {
   const direct = decodeOptionProbs(responses.get(key), options.length);
-  if (direct) return direct.probs.reduce((s, p, i) => s + p * (first + i), 0);
+  // Too little probability on the options (off-format): missing, not renormalised into an answer.
+  if (direct) return direct.coverage < minCoverage ? null : direct.probs.reduce((s, p, i) => s + p * (first + i), 0);
   const parsed = storedSeries(responses, `${key}|s`)
     .map((r) => parseAnswer(textOf(r) ?? '', options).value)
     .filter((v): v is number => v !== null);
@@ -103,11 +104,11 @@ export function storedAnswer(responses: ReadonlyMap<string, unknown>, key: strin
 }
 
 /** The profile a fork's stored answers give (expected value for probabilities, mean of parsed samples otherwise). */
-export function forkProfile(instrument: Instrument, responses: ReadonlyMap<string, unknown>, keyPrefix: string, items: readonly InstrumentItem[], options: string[]): { profile: Profile; answered: number } {
+export function forkProfile(instrument: Instrument, responses: ReadonlyMap<string, unknown>, keyPrefix: string, items: readonly InstrumentItem[], options: string[], minCoverage = 0): { profile: Profile; answered: number } {
   const answers: Record<string, number | null> = {};
   let answered = 0;
   for (const item of items) {
-    const value = storedAnswer(responses, `${keyPrefix}|inv|${item.id}`, options);
+    const value = storedAnswer(responses, `${keyPrefix}|inv|${item.id}`, options, 1, minCoverage);
     answers[item.id] = value;
     if (value !== null) answered++;
   }

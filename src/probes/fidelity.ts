@@ -106,7 +106,7 @@ function argmaxOf(values: number[]): number {
 }
 
 /** Turn stored responses back into answer sheets, one per (model, method, persona, repetition, variant). */
-export function assembleAdministrations(tasks: readonly FidelityTask[], responses: ReadonlyMap<string, unknown>, scoring: 'expected' | 'argmax', options: string[]): Map<number, Administration[]> {
+export function assembleAdministrations(tasks: readonly FidelityTask[], responses: ReadonlyMap<string, unknown>, scoring: 'expected' | 'argmax', options: string[], minCoverage = 0): Map<number, Administration[]> {
   const groups = new Map<string, { modelIndex: number; admin: Administration; samples: Map<string, number[]>; missing: Map<string, string[]> }>();
   for (const t of tasks) {
     const gk = `${t.modelIndex}|${t.method}|${t.personaId}|${t.repetition}|${t.variant}`;
@@ -123,7 +123,13 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
       continue;
     }
     if (t.kind === 'optionProbs') {
-      const probs = (decoded as OptionProbsResult).probs;
+      const { probs, coverage } = decoded as OptionProbsResult;
+      (g.admin.coverage ??= {})[t.itemId] = coverage;
+      // Off-format: too little probability on the options to renormalise into an answer.
+      if (coverage < minCoverage) {
+        g.admin.answers[t.itemId] = null;
+        continue;
+      }
       const expected = probs.reduce((s, p, i) => s + p * (i + 1), 0);
       g.admin.answers[t.itemId] = scoring === 'expected' ? expected : argmaxOf(probs);
     } else {

@@ -282,13 +282,14 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
   const conditions = resolveConditions(suite);
   const T = st.turns;
   const hook = st.retention.activations?.hook;
+  const minCoverage = suite.instrument.min_coverage ?? 0;
 
   const defaults = [...new Set(conditions.map((c) => c.defaultModel))].map((model) => {
     const profiles: Profile[] = [];
     const acts: number[][] = [];
     for (let k = 0; k < st.conversations; k++) {
       const key = turnKey(defaultKey(model, k), 0);
-      if (items.length) profiles.push(forkProfile(instrument, responses, key, items, options).profile);
+      if (items.length) profiles.push(forkProfile(instrument, responses, key, items, options, minCoverage).profile);
       const a = storedMean(responses.get(`${key}|acts`), hook ?? '');
       if (a) acts.push([...a]);
     }
@@ -335,7 +336,7 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
           const key = turnKey(conv, t);
           const replied = responses.has(`${key}|reply`);
           if (items.length) {
-            const { profile, answered } = forkProfile(instrument, responses, key, items, options);
+            const { profile, answered } = forkProfile(instrument, responses, key, items, options, minCoverage);
             const ok = replied && answered > 0;
             if (t === 0 && ok) p0 = profile;
             inv.push(ok && p0 && def.profile ? inventoryRetention(profile, p0, target, def.profile) : Number.NaN);

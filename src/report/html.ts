@@ -4,15 +4,15 @@
 
 import type { RunAnalysis } from '../runner/run.js';
 import { DOMAINS, DOMAIN_NAMES } from '../instruments/types.js';
-import type { FidelityReport } from '../metrics/fidelity.js';
+import { offFormat, offFormatWarning, type FidelityReport } from '../metrics/fidelity.js';
 import { targetVsMeasuredSpec, type TargetVsMeasuredRow } from './charts.js';
 import { chartFigure, escapeHtml, f2, ci, htmlDocument, table, type Page } from './html-parts.js';
 import { consistencySection, stickinessSection, transcriptsSection, twinsSection } from './probes-html.js';
 
 
 function fidelityTable(r: FidelityReport): string {
-  const head = ['Persona', ...DOMAINS.flatMap((d) => [`${d} target`, `${d} measured [95% CI]`]), 'MAE [95% CI]', 'Direction hits', 'Default pull'];
-  const rows = r.personas.map((p) => [escapeHtml(p.personaId), ...DOMAINS.flatMap((d) => [f2(p.target[d]), ci(p.measured[d])]), ci(p.mae), f2(p.directionHitRate), f2(p.defaultPull)]);
+  const head = ['Persona', ...DOMAINS.flatMap((d) => [`${d} target`, `${d} measured [95% CI]`]), 'MAE [95% CI]', 'Direction hits', 'Default pull', 'Mass on options: mean (min), items below threshold'];
+  const rows = r.personas.map((p) => [escapeHtml(p.personaId), ...DOMAINS.flatMap((d) => [f2(p.target[d]), ci(p.measured[d])]), ci(p.mae), f2(p.directionHitRate), f2(p.defaultPull), p.coverage ? `${f2(p.coverage.mean)} (${f2(p.coverage.min)}), ${p.coverage.below}/${p.coverage.items} below ${p.coverage.threshold}` : '— (sampled)']);
   return table(head, rows, 'Target and measured scores per persona (1..5 item scale)');
 }
 
@@ -52,6 +52,7 @@ function summarySection(a: RunAnalysis): string {
     ['Cost in tokens', `${c.inputTokens.toLocaleString('en-US')} in, ${c.outputTokens.toLocaleString('en-US')} out${c.withoutUsage ? ` (${c.withoutUsage} tasks without a usage report)` : ''}${a.simulated ? ' · the simulation counts words as tokens' : ''}`],
     ['Errors', `${c.failedAttempts} failed attempts; ${c.finalErrors} tasks left without an answer`],
     ['Failed judgments', `${judged.failed} unparsable of ${judged.total} judgments`],
+    ...a.models.flatMap((m) => offFormat(m.methods).map((w): [string, string] => ['Off-format answers', `<strong class="warn">${escapeHtml(offFormatWarning(m.model, w))}</strong>`])),
   ];
   const byBackend = c.byBackend.length > 1 ? table(['Backend', 'Tasks', 'Calls', 'Input tokens', 'Output tokens', 'Without usage'], c.byBackend.map((b) => [`<code>${escapeHtml(b.backend)}</code>`, String(b.tasks), String(b.calls), String(b.inputTokens), String(b.outputTokens), String(b.withoutUsage)]), 'Cost per backend') : '';
   return `<table class="summary"><tbody>${rows.map(([k, v]) => `<tr><th scope="row">${k}</th><td style="text-align:left">${v}</td></tr>`).join('')}</tbody></table>${byBackend}`;

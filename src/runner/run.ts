@@ -216,7 +216,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
   // Runs stored before this was recorded: read it off the stored task keys.
   const optionProbs = store.getResult<boolean[]>(runId, 'option-probs') ?? suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
   const tasks: FidelityTask[] = planFidelity({ suite, instrument, optionProbs });
-  const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument));
+  const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument), suite.instrument.min_coverage ?? 0);
   const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));
   const models: ModelAnalysis[] = suite.models.map((m, index) => {
     const id = modelIdOf(m);
@@ -228,7 +228,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
         if (a.method !== method.id) continue;
         bySheet.set(a.personaId, [...(bySheet.get(a.personaId) ?? []), a]);
       }
-      return fidelityReport(instrument, method.id, bySheet, targets, baseline);
+      return fidelityReport(instrument, method.id, bySheet, targets, baseline, suite.instrument.min_coverage ?? 0);
     });
     const simulated = id.startsWith('sim:');
     const analysis: ModelAnalysis = { model: id, simulated, optionProbs: optionProbs[index] ?? false, methods };

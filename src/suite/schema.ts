@@ -63,6 +63,12 @@ export const instrumentSchema = z
     options: z.array(z.string()).length(5).optional().describe('option wording (default: the instrument\'s own)'),
     variants: z.array(variantSchema).min(1).optional(),
     items: z.number().int().min(1).optional().describe('administer only the first N items (quick checks)'),
+    min_coverage: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.1)
+      .describe('with option probabilities: an item whose answer options carry less probability than this is missing, not scored (the model answered off-format)'),
   })
   .strict();
 
