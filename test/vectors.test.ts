@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { extractVectors, heldOutQuestions, monitorTranscript, saveVectors, sweepSteering, NEUTRAL_TEXT } from '../src/probes/vectors.js';
 import { shortInventory } from '../src/probes/dialogue.js';
@@ -127,7 +127,7 @@ test('vectors monitor: each turn projection equals the dot product of the turn m
   const file = join(tempDir(), 'conv.json');
   writeFileSync(file, JSON.stringify(messages));
   const vfile = join(tempDir(), 'v.safetensors');
-  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'brisk', model: 'm', layers: [{ layer: 2, norm: 1, separation: 1 }], recommendedLayer: 2, vectors: new Map([[2, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 } });
+  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'brisk', model: 'm', layers: [{ layer: 2, norm: 1, separation: 1 }], recommendedLayer: 2, vectors: new Map([[2, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 }, parts: [] });
   const html = join(tempDir(), 'm.html');
   const c = cli(['vectors', 'monitor', '--model', model.dir, '--vectors', vfile, '--transcript', file, '--html', html]);
   assert.equal(c.code, 0, c.stderr);
@@ -216,7 +216,7 @@ test('vectors sweep: coefficient 0 is the unsteered model; steering moves the in
   const store = join(dir, 'store');
   const vfile = join(dir, 'v.safetensors');
   const v = Float32Array.from({ length: d }, (_, i) => Math.cos(i * 1.3));
-  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'wave', model: 'm', layers: [{ layer: 1, norm: 1, separation: 1 }], recommendedLayer: 1, vectors: new Map([[1, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 } });
+  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'wave', model: 'm', layers: [{ layer: 1, norm: 1, separation: 1 }], recommendedLayer: 1, vectors: new Map([[1, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 }, parts: [] });
   const r = await sweepSteering({ outDir: store, model: model.dir, vectorsFile: vfile, coefs: [-20, 0, 20], itemsPerDomain: 2 });
   assert.equal(r.rows.length, 3);
   const zero = r.rows.find((x) => x.coef === 0)!;
@@ -297,4 +297,36 @@ test('computeVectors with a judge: positive answers need a score at or above the
   const mean = (xs: number[][]) => [0, 1].map((j) => xs.reduce((s, x) => s + x[j]!, 0) / xs.length);
   const expected = mean(keptPos).map((x, j) => x - mean(keptNeg)[j]!);
   assert.deepEqual([...r.vectors.get(0)!].map((x) => Math.round(x * 1e6) / 1e6), expected.map((x) => Math.round(x * 1e6) / 1e6));
+});
+
+test('vectors extract --generate-with sim: is labelled a simulation in its run, its console output, its vector file, its report and the viewer', async () => {
+  const dir = tempDir();
+  const traitFile = writeTrait(dir);
+  const store = join(dir, 'store');
+  const out = join(dir, 'sim.safetensors');
+  const r = cli(['vectors', 'extract', '--model', `engine:${model.dir}`, '--trait', traitFile, '--generate-with', 'sim:', '--out', out, '--max-tokens', '4', '--dir', store]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /SIMULATION: the generator \(sim:[^)]*\) is the simulated panel, not a language model/);
+  assert.match(readVectorFile(out).metadata.simulated ?? '', /generator sim:/);
+  const runs = cli(['runs', '--dir', store]);
+  assert.match(runs.stdout, /vectors:brisk .*\[simulation\]/);
+  const runId = runs.stdout.split(' ')[0]!;
+  const html = join(dir, 'page.html');
+  assert.equal(cli(['report', runId, '--dir', store, '--out', html]).code, 0);
+  assert.match(readFileSync(html, 'utf8'), /<strong>SIMULATION<\/strong>: the generator \(<code>sim:[^<]*<\/code>\) is the simulated panel/);
+  // Without the simulation nothing says so.
+  const real = await extractVectors({ outDir: join(dir, 'real'), model: `engine:${model.dir}`, trait: loadTraitFile(traitFile)[0]!, maxTokens: 4 });
+  assert.ok(real.parts.every((p) => !p.simulated));
+  const { startViewer } = await import('../src/viewer/server.js');
+  const viewer = await startViewer({ dir });
+  try {
+    const list = await (await fetch(viewer.url)).text();
+    const simRow = list.split('<tr>').find((row) => row.includes(runId))!;
+    assert.match(simRow, /class="tag">simulation/);
+    const realRow = list.split('<tr>').find((row) => row.includes(real.runId))!;
+    assert.doesNotMatch(realRow, /simulation/);
+    assert.match(await (await fetch(`${viewer.url}run/${runId}?in=store`)).text(), /<strong>SIMULATION<\/strong>/);
+  } finally {
+    await viewer.close();
+  }
 });

@@ -22,7 +22,7 @@ export function summaryText(a: RunAnalysis): string {
       out.push(`\n${m.model}${m.simulated ? ' [simulation]' : ''} · method ${r.method} · ${m.optionProbs ? 'option probabilities' : 'sampled answers'}`);
       const rows = [['persona', ...DOMAINS.map((d) => `${d} tgt→meas`), 'MAE', 'pull', ...(m.optionProbs ? ['on options'] : [])]];
       for (const p of r.personas) rows.push([p.personaId, ...DOMAINS.map((d) => `${f2(p.target[d])}→${f2(p.measured[d].value)}`), f2(p.mae.value), f2(p.defaultPull), ...(m.optionProbs ? [p.coverage ? `${f2(p.coverage.mean)} (min ${f2(p.coverage.min)})` : '—'] : [])]);
-      if (r.baseline) rows.push(['(default)', ...DOMAINS.map((d) => `   ${f2(r.baseline![d])}`), '', '']);
+      if (r.baseline) rows.push(['(default)', ...DOMAINS.map((d) => `   ${f2(r.baseline![d])}`), '', '', ...(m.optionProbs ? [''] : [])]);
       out.push(table(rows));
       out.push(`Spearman ρ per domain: ${DOMAINS.map((d) => `${d} ${f2(r.rankCorrelation[d])}`).join(', ')} · mean MAE ${f2(r.meanMae.value)} · mean default pull ${f2(r.meanDefaultPull?.value)} [${f2(r.meanDefaultPull?.lo)}, ${f2(r.meanDefaultPull?.hi)}]`);
       out.push(`Reliability α/ω: ${DOMAINS.map((d) => `${d} ${f2(r.reliability[d].alpha)}/${f2(r.reliability[d].omega)}`).join(', ')}`);

@@ -61,6 +61,7 @@ async function extract(args: string[], io: Out): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write('\n');
   mkdirSync(dirname(resolve(values.out)), { recursive: true });
   saveVectors(values.out, r);
+  for (const p of r.parts.filter((x) => x.simulated)) io.log(`SIMULATION: the ${p.role} (${p.backend}) is the simulated panel, not a language model; these vectors come from its placeholder text.`);
   io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
   io.log(`layer  |v|      separation (Cohen's d, held out)${r.pca ? '  PCA d' : ''}`);
   for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}${r.pca ? `  ${f2(l.separationPca)}` : ''}${l.layer === r.recommendedLayer ? '   <- recommended' : ''}`);

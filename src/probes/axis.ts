@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { stringify } from 'yaml';
 import { createBackend } from '../backends/registry.js';
 import { storedMean, type Backend, type ChatMessage } from '../backends/types.js';
+import { runRoles, type RunRole } from '../runner/roles.js';
 import { readVectorFile, residPost, writeVectorFile } from '../engine/formats/vector-files.js';
 import { cosine, differenceOfMeans, meanOf, percentile, principalComponents, projections, type Vec } from '../metrics/vectors.js';
 import { commandSuite, ProbeContext } from '../runner/context.js';
@@ -91,6 +92,8 @@ export interface AxisResult {
   /** Per layer: the default assistant's answers projected on the unit axis. */
   defaultProjections: Record<number, number[]>;
   counters: CallCounters;
+  /** Which backend generated and was read; a simulated one makes the result a simulation. */
+  parts: RunRole[];
 }
 
 export const DEFAULT_ROLE = '__default__';
@@ -108,7 +111,9 @@ export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
   const runId = hashOf(config).slice(0, 12);
   const store = new RunStore(o.outDir);
   try {
-    const { resumed } = store.startRun({ id: runId, suiteName: 'assistant-axis', suitePath: null, config, models: [engine.id], simulated: false });
+    const roleList = runRoles({ model: engine, generator });
+    const { resumed } = store.startRun({ id: runId, suiteName: 'assistant-axis', suitePath: null, config, models: [engine.id], simulated: roleList.some((r) => r.simulated) });
+    store.putResult(runId, 'roles', roleList);
     const jobs: { role: string; system: string | null; q: number; key: string }[] = [];
     for (const r of roles) instructions.forEach((t, i) => questions.forEach((_, q) => jobs.push({ role: r.id, system: roleInstruction(t, r), q, key: `ax|${r.id}|i${i}|q${q}` })));
     questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: null, q, key: `ax|${DEFAULT_ROLE}|q${q}` }));
@@ -122,7 +127,7 @@ export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
       await ctx.call(engine, { key: `${j.key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks: ['blocks.*.hook_resid_post'] } }, 'axis');
     });
     const computed = computeAxis(store.taskResponses(runId), roles.map((r) => r.id), jobs, options.components);
-    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters };
+    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters, parts: roleList };
     store.putResult(runId, 'axis', { ...result, axis: undefined });
     store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     return result;

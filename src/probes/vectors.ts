@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createBackend } from '../backends/registry.js';
 import { storedMean, type Backend, type ChatMessage } from '../backends/types.js';
+import { runRoles, type RunRole } from '../runner/roles.js';
 import { readVectorFile, writeVectorFile } from '../engine/formats/vector-files.js';
 import { addIntervention } from '../engine/interventions.js';
 import { getInstrument } from '../instruments/index.js';
@@ -69,6 +70,8 @@ export interface ExtractionResult {
   pca?: Map<number, Float32Array>;
   counts: { answers: number; kept: { positive: number; negative: number }; heldOut: { positive: number; negative: number }; judgeFailures: number; missing: number };
   counters: CallCounters;
+  /** Which backend generated, judged and was read; a simulated one makes the result a simulation. */
+  parts: RunRole[];
 }
 
 const JUDGE_PROMPT = (trait: TraitDefinition, question: string, answer: string) => `Trait: ${trait.name} (${trait.description}).
@@ -104,7 +107,10 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
   const runId = hashOf(config).slice(0, 12);
   const store = new RunStore(o.outDir);
   try {
-    const { resumed } = store.startRun({ id: runId, suiteName: `vectors:${trait.id}`, suitePath: trait.source, config, models: [engine.id], simulated: false });
+    // Labelled by what runs: a simulated generator or judge makes the whole run a simulation.
+    const roles = runRoles({ model: engine, generator, judge });
+    const { resumed } = store.startRun({ id: runId, suiteName: `vectors:${trait.id}`, suitePath: trait.source, config, models: [engine.id], simulated: roles.some((r) => r.simulated) });
+    store.putResult(runId, 'roles', roles);
     const counters: CallCounters = { done: 0, total: trait.pairs.length * trait.questions.length * 2 * (judge ? 3 : 2), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     // A minimal suite gives the probe context its run settings (concurrency, retries).
     const suite = commandSuite(`vectors:${trait.id}`, engine.id, o.concurrency);
@@ -128,7 +134,7 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
       await Promise.all(jobsForAnswer);
     });
     const result = computeVectors(trait, store.taskResponses(runId), { ...options, judged: Boolean(judge) });
-    const out: ExtractionResult = { runId, resumed, trait: trait.id, model: engine.id, ...result, counters };
+    const out: ExtractionResult = { runId, resumed, trait: trait.id, model: engine.id, ...result, counters, parts: roles };
     store.putResult(runId, 'vectors', { ...out, vectors: undefined, pca: undefined });
     store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     return out;
@@ -146,7 +152,7 @@ export function computeVectors(
   trait: TraitDefinition,
   responses: ReadonlyMap<string, unknown>,
   o: { threshold: number; pca: boolean; heldOut: number; seed: number; judged: boolean },
-): Omit<ExtractionResult, 'runId' | 'resumed' | 'trait' | 'model' | 'counters'> {
+): Omit<ExtractionResult, 'runId' | 'resumed' | 'trait' | 'model' | 'counters' | 'parts'> {
   const held = heldOutQuestions(trait.questions.length, o.heldOut, o.seed);
   type Sample = { pair: number; question: number; acts: Map<number, Float32Array> };
   const kept = { pos: [] as Sample[], neg: [] as Sample[] };
@@ -233,6 +239,7 @@ export function saveVectors(path: string, r: ExtractionResult): void {
       recommended_layer: String(r.recommendedLayer),
       separation: JSON.stringify(Object.fromEntries(r.layers.map((l) => [l.layer, l.separation]))),
       run: r.runId,
+      ...(r.parts.some((p) => p.simulated) ? { simulated: `yes: ${r.parts.filter((p) => p.simulated).map((p) => `${p.role} ${p.backend}`).join(', ')}` } : {}),
     },
   });
 }
@@ -320,7 +327,9 @@ export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; r
   const runId = hashOf(config).slice(0, 12);
   const store = new RunStore(o.outDir);
   try {
-    store.startRun({ id: runId, suiteName: `sweep:${set.metadata.trait ?? 'vector'}`, suitePath: o.vectorsFile, config, models: [`engine:${modelDir}`], simulated: false });
+    const roles = runRoles({ model: { id: `engine:${modelDir}`, simulated: false }, judge });
+    store.startRun({ id: runId, suiteName: `sweep:${set.metadata.trait ?? 'vector'}`, suitePath: o.vectorsFile, config, models: [`engine:${modelDir}`], simulated: roles.some((r) => r.simulated) });
+    store.putResult(runId, 'roles', roles);
     const counters: CallCounters = { done: 0, total: layers.length * o.coefs.length * (items.length + (judge ? 2 * config.questions : 0)), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     const suite = commandSuite('sweep', `engine:${modelDir}`, o.concurrency);
     const rows: SweepRow[] = [];

@@ -6,16 +6,24 @@ import type { ExtractionResult, MonitorRow, SweepRow } from '../probes/vectors.j
 import type { AxisResult } from '../probes/axis.js';
 import { DEFAULT_ROLE } from '../probes/axis.js';
 import type { RunStore } from '../store/store.js';
+import type { RunRole } from '../runner/roles.js';
 import { UserError } from '../util/errors.js';
 import { projectionSpec, roleMapSpec, separationSpec, sweepSpec } from './charts.js';
 import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from './html-parts.js';
 
-export async function vectorsPage(r: Pick<ExtractionResult, 'trait' | 'model' | 'layers' | 'recommendedLayer' | 'counts' | 'runId'>): Promise<Page> {
+/** A banner naming the parts of a mechanism run the simulation played (its numbers come from placeholder text, not a model). */
+export function simulationNote(parts: readonly RunRole[] | undefined): string {
+  const simulated = (parts ?? []).filter((p) => p.simulated);
+  if (!simulated.length) return '';
+  return `<p class="warn" role="note"><strong>SIMULATION</strong>: ${simulated.map((p) => `the ${escapeHtml(p.role)} (<code>${escapeHtml(p.backend)}</code>)`).join(' and ')} ${simulated.length > 1 ? 'are' : 'is'} the simulated panel, not a language model: these numbers are computed from its placeholder text.</p>`;
+}
+
+export async function vectorsPage(r: Pick<ExtractionResult, 'trait' | 'model' | 'layers' | 'recommendedLayer' | 'counts' | 'runId'> & { parts?: RunRole[] }): Promise<Page> {
   const rows = r.layers.flatMap((l) => [{ layer: l.layer, method: 'difference of means', d: l.separation }, ...(l.separationPca !== undefined ? [{ layer: l.layer, method: 'PCA of paired differences', d: l.separationPca }] : [])]);
   const chart = await chartFigure(separationSpec(rows, `Separation per layer: ${r.trait}`), `Separation of held-out answers per layer for ${escapeHtml(r.trait)}: the layer where the vector reads the trait best.`);
   return {
     title: `persona vectors: ${r.trait}`,
-    body: `<p>Model <code>${escapeHtml(r.model)}</code>, run <code>${escapeHtml(r.runId)}</code>. Recommended layer: <strong>${r.recommendedLayer}</strong>. Answers ${r.counts.answers}; kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative; held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative}; unparsable judgments ${r.counts.judgeFailures}.</p>
+    body: `${simulationNote(r.parts)}<p>Model <code>${escapeHtml(r.model)}</code>, run <code>${escapeHtml(r.runId)}</code>. Recommended layer: <strong>${r.recommendedLayer}</strong>. Answers ${r.counts.answers}; kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative; held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative}; unparsable judgments ${r.counts.judgeFailures}.</p>
 ${chart}${table(['Layer', '|v|', "Cohen's d (held out)", "PCA Cohen's d"], r.layers.map((l) => [String(l.layer), f2(l.norm), f2(l.separation), f2(l.separationPca)]))}`,
   };
 }
@@ -35,14 +43,14 @@ export async function sweepPage(rows: SweepRow[], title: string): Promise<Page> 
   return { title, body: `${chart}${table(['Layer', 'Coefficient', 'O', 'C', 'E', 'A', 'N', 'Judged trait', 'Perplexity'], rows.map((r) => [String(r.layer), f2(r.coef), ...(['O', 'C', 'E', 'A', 'N'] as const).map((d) => f2(r.inventory[d])), r.judge ? `${f2(r.judge.mean)} (${r.judge.parsed} parsed, ${r.judge.failed} failed)` : '—', num(r.perplexity)]))}` };
 }
 
-export async function axisPage(r: Pick<AxisResult, 'model' | 'roles' | 'layers' | 'map' | 'runId'>, layer?: number): Promise<Page> {
+export async function axisPage(r: Pick<AxisResult, 'model' | 'roles' | 'layers' | 'map' | 'runId'> & { parts?: RunRole[] }, layer?: number): Promise<Page> {
   const shown = layer ?? r.layers[Math.floor(r.layers.length / 2)]!.layer;
   const points = (r.map[shown] ?? []).map((p) => ({ ...p, kind: p.id === DEFAULT_ROLE ? 'default assistant' : 'role' }));
   const def = points.find((p) => p.kind === 'default assistant');
   const chart = await chartFigure(roleMapSpec(points, { pc1: def?.pc1 ?? 0, pc2: def?.pc2 ?? 0 }, `Role map at layer ${shown}`), `Roles on the top two principal components at layer ${shown}; the red arrow is the Assistant axis, from the roles' mean to the default assistant.`);
   return {
     title: 'Assistant axis',
-    body: `<p>Model <code>${escapeHtml(r.model)}</code>, ${r.roles.length} roles, run <code>${escapeHtml(r.runId)}</code>.</p>
+    body: `${simulationNote(r.parts)}<p>Model <code>${escapeHtml(r.model)}</code>, ${r.roles.length} roles, run <code>${escapeHtml(r.runId)}</code>.</p>
 ${chart}${table(['Layer', '|axis|', 'cos(axis, PC1)', 'Variance explained PC1..PC5'], r.layers.map((l) => [String(l.layer), f2(l.norm), f2(l.cosinePc1), l.explained.map((x) => f2(x)).join(' ')]))}`,
   };
 }
@@ -61,5 +69,9 @@ export async function storedMechanismPage(store: RunStore, runId: string, kind: 
   const [key, render] = pages[kind];
   const result = store.getResult<never>(runId, key);
   if (result === undefined) throw new UserError(`run ${runId} (${kind}) has no stored result: it did not finish. Run the same command again to resume it.`);
-  return render(result);
+  const page = await render(result);
+  // The parts each run's backends played, stored with it (runs from before this have none).
+  const parts = store.getResult<RunRole[]>(runId, 'roles');
+  const note = simulationNote(parts);
+  return note && !page.body.startsWith(note) ? { ...page, body: `${note}${page.body}` } : page;
 }

@@ -2,6 +2,7 @@
 // by a model entry's `name`, its id as written, or any backend id (opened for the run).
 
 import type { Suite } from '../suite/schema.js';
+import type { Backend } from '../backends/types.js';
 
 export type ModelRef = { kind: 'entry'; index: number } | { kind: 'extra'; id: string };
 
@@ -39,4 +40,17 @@ export function modelRefs(suite: Suite): { ref: string; path: (string | number)[
   if (suite.consistency?.interlocutor) out.push({ ref: suite.consistency.interlocutor, path: ['consistency', 'interlocutor'] });
   suite.consistency?.models?.forEach((m, i) => out.push({ ref: m, path: ['consistency', 'models', i] }));
   return out;
+}
+
+/** Which backend played each part of a run, and whether it was the simulation: the run's label comes from this. */
+export interface RunRole {
+  role: string;
+  backend: string;
+  simulated: boolean;
+}
+
+export function runRoles(parts: Record<string, Pick<Backend, 'id' | 'simulated'> | undefined>): RunRole[] {
+  return Object.entries(parts)
+    .filter((e): e is [string, Pick<Backend, 'id' | 'simulated'>] => e[1] !== undefined)
+    .map(([role, b]) => ({ role, backend: b.id, simulated: b.simulated }));
 }
