@@ -82,8 +82,10 @@ test('vectors extract: per layer, the stored vector is the difference of means o
     assert.ok(Math.abs(Math.abs(cos) - 1) < 1e-6, `layer ${layer}: |cos| = ${Math.abs(cos)}`);
     assert.ok(pc.reduce((s, x, i) => s + x * diff[i]!, 0) > 0, 'oriented toward the positive side');
   }
-  assert.ok([0, 1, 2].includes(r.recommendedLayer));
-  assert.equal(r.recommendedLayer, r.layers.reduce((b, l) => (l.separation > b.separation ? l : b)).layer);
+  // Recommended: the best-separated layer among those whose separation clears the permutation null.
+  for (const l of r.layers) assert.equal(l.clearsNull, l.separation > l.nullD95);
+  const clearing = r.layers.filter((l) => l.clearsNull);
+  assert.equal(r.recommendedLayer, clearing.length ? clearing.reduce((b, l) => (l.separation > b.separation ? l : b)).layer : null);
 
   // Saved file round trip, then a resumed extraction makes no call and gives the same vectors.
   const file = join(dir, 'brisk.safetensors');
@@ -127,7 +129,7 @@ test('vectors monitor: each turn projection equals the dot product of the turn m
   const file = join(tempDir(), 'conv.json');
   writeFileSync(file, JSON.stringify(messages));
   const vfile = join(tempDir(), 'v.safetensors');
-  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'brisk', model: 'm', layers: [{ layer: 2, norm: 1, separation: 1 }], recommendedLayer: 2, vectors: new Map([[2, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 }, parts: [] });
+  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'brisk', model: 'm', layers: [{ layer: 2, norm: 1, separation: 1, nullD95: 0.5, nullP: 0.01, clearsNull: true }], recommendedLayer: 2, vectors: new Map([[2, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 }, parts: [] });
   const html = join(tempDir(), 'm.html');
   const c = cli(['vectors', 'monitor', '--model', model.dir, '--vectors', vfile, '--transcript', file, '--html', html]);
   assert.equal(c.code, 0, c.stderr);
@@ -216,7 +218,7 @@ test('vectors sweep: coefficient 0 is the unsteered model; steering moves the in
   const store = join(dir, 'store');
   const vfile = join(dir, 'v.safetensors');
   const v = Float32Array.from({ length: d }, (_, i) => Math.cos(i * 1.3));
-  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'wave', model: 'm', layers: [{ layer: 1, norm: 1, separation: 1 }], recommendedLayer: 1, vectors: new Map([[1, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 }, parts: [] });
+  saveVectors(vfile, { runId: 'x', resumed: false, trait: 'wave', model: 'm', layers: [{ layer: 1, norm: 1, separation: 1, nullD95: 0.5, nullP: 0.01, clearsNull: true }], recommendedLayer: 1, vectors: new Map([[1, v]]), counts: { answers: 0, kept: { positive: 0, negative: 0 }, heldOut: { positive: 0, negative: 0 }, judgeFailures: 0, missing: 0 }, counters: { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 }, parts: [] });
   const r = await sweepSteering({ outDir: store, model: model.dir, vectorsFile: vfile, coefs: [-20, 0, 20], itemsPerDomain: 2 });
   assert.equal(r.rows.length, 3);
   const zero = r.rows.find((x) => x.coef === 0)!;
@@ -329,4 +331,45 @@ test('vectors extract --generate-with sim: is labelled a simulation in its run, 
   } finally {
     await viewer.close();
   }
+});
+
+test('separation null: with no planted difference a layer clears the null about 5% of the time; a planted shift clears it and is the recommended layer', async () => {
+  const { computeVectors } = await import('../src/probes/vectors.js');
+  const { encodeF32 } = await import('../src/util/f32.js');
+  const { createRng } = await import('../src/util/rng.js');
+  const trait = loadTraitFile(writeTrait(tempDir()))[0]!;
+  const width = 48;
+  /** Stored activations for every (pair, question, sign); layer 1 shifts positive answers by `shift` along a planted direction. */
+  const responses = (seed: number, shift: number) => {
+    const rng = createRng(seed);
+    const planted = Array.from({ length: width }, (_, i) => (i % 3 === 0 ? 1 : 0));
+    const scale = Math.hypot(...planted);
+    const map = new Map<string, unknown>();
+    trait.pairs.forEach((_, p) => trait.questions.forEach((__, q) => (['pos', 'neg'] as const).forEach((sign) => {
+      const means: Record<string, string> = {};
+      for (const layer of [0, 1, 2]) {
+        const v = Array.from({ length: width }, (_, i) => rng.normal() + (layer === 1 && sign === 'pos' ? (shift * planted[i]!) / scale : 0));
+        means[`blocks.${layer}.hook_resid_post`] = encodeF32(v);
+      }
+      map.set(`vx|p${p}|q${q}|${sign}|acts`, { means, tokens: 5 });
+    })));
+    return map;
+  };
+  const opts = { threshold: 50, pca: false, heldOut: 0.25, seed: 1, judged: false };
+  // No planted difference: over 30 datasets, the layers that clear the null are near the nominal 5%.
+  let cleared = 0;
+  let layers = 0;
+  for (let s = 0; s < 30; s++) {
+    const r = computeVectors(trait, responses(100 + s, 0), opts);
+    for (const l of r.layers) {
+      layers++;
+      if (l.clearsNull) cleared++;
+    }
+  }
+  assert.ok(cleared / layers <= 0.12, `${cleared} of ${layers} null layers cleared the null`);
+  // A planted shift of one standard deviation at layer 1 only: it clears, and it is the recommended layer.
+  const planted = computeVectors(trait, responses(7, 1), opts);
+  assert.equal(planted.layers[1]!.clearsNull, true);
+  assert.ok(planted.layers[1]!.nullP < 0.01);
+  assert.equal(planted.recommendedLayer, 1);
 });

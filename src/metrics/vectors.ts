@@ -3,6 +3,7 @@
 // component of paired differences (as repeng's pca_diff does).
 
 import { createRng } from '../util/rng.js';
+import { cohensD } from './stats.js';
 
 export type Vec = readonly number[];
 
@@ -124,4 +125,51 @@ export function percentile(xs: readonly number[], p: number): number {
   const h = (s.length - 1) * (p / 100);
   const lo = Math.floor(h);
   return s[lo]! + (h - lo) * ((s[Math.ceil(h)] ?? s[lo]!) - s[lo]!);
+}
+
+/** Held-out separation: Cohen's d of the test rows projected on the training rows' difference of means. */
+export function heldOutSeparation(trainPos: readonly Vec[], trainNeg: readonly Vec[], testPos: readonly Vec[], testNeg: readonly Vec[]): number {
+  if (!trainPos.length || !trainNeg.length || !testPos.length || !testNeg.length) return Number.NaN;
+  const diff = differenceOfMeans(trainPos, trainNeg);
+  if (!(norm(diff) > 0)) return Number.NaN;
+  return cohensD(projections(testPos, diff), projections(testNeg, diff));
+}
+
+export interface SeparationNull {
+  /** The 95th percentile of held-out separation with the positive/negative labels permuted. */
+  d95: number;
+  permutations: number;
+  /** Share of permutations whose separation reached the observed one (a permutation p-value, with +1 smoothing). */
+  p: number;
+}
+
+/**
+ * What held-out separation looks like when the labels mean nothing: the positive and
+ * negative labels are shuffled among the training rows and among the test rows (the
+ * same sample sizes), a direction is fitted and scored exactly as the real one, many
+ * times. With few samples in high dimension a difference of means separates anything
+ * somewhat; a layer is worth recommending only when its separation clears this.
+ */
+export function separationNull(trainPos: readonly Vec[], trainNeg: readonly Vec[], testPos: readonly Vec[], testNeg: readonly Vec[], observed: number, options: { permutations?: number; seed?: string } = {}): SeparationNull {
+  const P = options.permutations ?? 200;
+  const rng = createRng(options.seed ?? 'separation-null');
+  const shuffled = (pos: readonly Vec[], neg: readonly Vec[]): [Vec[], Vec[]] => {
+    const all = [...pos, ...neg];
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [all[i], all[j]] = [all[j]!, all[i]!];
+    }
+    return [all.slice(0, pos.length), all.slice(pos.length)];
+  };
+  const ds: number[] = [];
+  let reached = 0;
+  for (let k = 0; k < P; k++) {
+    const [tp, tn] = shuffled(trainPos, trainNeg);
+    const [hp, hn] = shuffled(testPos, testNeg);
+    const d = heldOutSeparation(tp, tn, hp, hn);
+    if (!Number.isFinite(d)) continue;
+    ds.push(d);
+    if (d >= observed) reached++;
+  }
+  return { d95: ds.length ? percentile(ds, 95) : Number.NaN, permutations: ds.length, p: (reached + 1) / (ds.length + 1) };
 }

@@ -14,7 +14,7 @@ import { runRoles, type RunRole } from '../runner/roles.js';
 import { readVectorFile, writeVectorFile } from '../engine/formats/vector-files.js';
 import { addIntervention } from '../engine/interventions.js';
 import { getInstrument } from '../instruments/index.js';
-import { differenceOfMeans, firstPrincipalComponent, norm, orient, projections, type Vec } from '../metrics/vectors.js';
+import { differenceOfMeans, firstPrincipalComponent, heldOutSeparation, norm, orient, projections, separationNull, type Vec } from '../metrics/vectors.js';
 import { cohensD } from '../metrics/stats.js';
 import { commandSuite, ProbeContext } from '../runner/context.js';
 import type { CallCounters } from '../runner/execute.js';
@@ -57,6 +57,11 @@ export interface LayerResult {
   /** Cohen's d of held-out positive vs negative answers projected on the unit vector. */
   separation: number;
   separationPca?: number;
+  /** The 95th percentile of the separation with the labels permuted (same sample sizes), and the permutation p-value. */
+  nullD95: number;
+  nullP: number;
+  /** Whether the separation clears the null: only such a layer is recommended. */
+  clearsNull: boolean;
 }
 
 export interface ExtractionResult {
@@ -65,7 +70,8 @@ export interface ExtractionResult {
   trait: string;
   model: string;
   layers: LayerResult[];
-  recommendedLayer: number;
+  /** The layer with the largest separation among those that clear the null; null when none does. */
+  recommendedLayer: number | null;
   vectors: Map<number, Float32Array>;
   pca?: Map<number, Float32Array>;
   counts: { answers: number; kept: { positive: number; negative: number }; heldOut: { positive: number; negative: number }; judgeFailures: number; missing: number };
@@ -202,8 +208,9 @@ export function computeVectors(
     vectors.set(l, Float32Array.from(diff));
     const hp = test(kept.pos);
     const hn = test(kept.neg);
-    const separation = hp.length && hn.length && norm(diff) > 0 ? cohensD(projections(at(hp, l), diff), projections(at(hn, l), diff)) : Number.NaN;
-    const row: LayerResult = { layer: l, norm: norm(diff), separation };
+    const separation = heldOutSeparation(at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l));
+    const nul = Number.isFinite(separation) ? separationNull(at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l), separation, { seed: `${trait.id}/null/${l}/${o.seed}` }) : { d95: Number.NaN, p: Number.NaN };
+    const row: LayerResult = { layer: l, norm: norm(diff), separation, nullD95: nul.d95, nullP: nul.p, clearsNull: separation > nul.d95 };
     if (pca) {
       // Paired differences: the same pair of instructions and the same question, both kept.
       const negBy = new Map(trainNeg.map((s) => [`${s.pair}|${s.question}`, s]));
@@ -216,8 +223,9 @@ export function computeVectors(
     }
     layers.push(row);
   }
-  const finite = layers.filter((r) => Number.isFinite(r.separation));
-  const recommendedLayer = finite.length ? finite.reduce((best, r) => (r.separation > best.separation ? r : best)).layer : layerIds[Math.floor(layerIds.length / 2)]!;
+  // Recommended only where the separation is more than label noise would give.
+  const clearing = layers.filter((r) => r.clearsNull);
+  const recommendedLayer = clearing.length ? clearing.reduce((best, r) => (r.separation > best.separation ? r : best)).layer : null;
   return {
     layers,
     recommendedLayer,
@@ -236,7 +244,7 @@ export function saveVectors(path: string, r: ExtractionResult): void {
       model: r.model,
       hook: 'hook_resid_post',
       method: 'difference of means over answer tokens',
-      recommended_layer: String(r.recommendedLayer),
+      ...(r.recommendedLayer !== null ? { recommended_layer: String(r.recommendedLayer) } : {}),
       separation: JSON.stringify(Object.fromEntries(r.layers.map((l) => [l.layer, l.separation]))),
       run: r.runId,
       ...(r.parts.some((p) => p.simulated) ? { simulated: `yes: ${r.parts.filter((p) => p.simulated).map((p) => `${p.role} ${p.backend}`).join(', ')}` } : {}),
@@ -316,6 +324,7 @@ export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; r
   // Loaded on use: the engine backend pulls in onnxruntime, which other commands do not need.
   const { EngineBackend } = await import('../backends/engine.js');
   const set = readVectorFile(o.vectorsFile);
+  if (!o.layers && set.metadata.recommended_layer === undefined) throw new UserError(`${o.vectorsFile}: no recommended layer (no layer's separation cleared the null); pass --layers`);
   const layers = o.layers ?? [Number(set.metadata.recommended_layer)];
   for (const l of layers) if (!set.layers.has(l)) throw new UserError(`${o.vectorsFile}: no vector for layer ${l} (has ${[...set.layers.keys()].join(', ')})`);
   if (o.judge && !o.trait) throw new UserError('vectors sweep: a judge needs --trait (its questions and rubric)');

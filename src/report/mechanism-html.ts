@@ -23,8 +23,8 @@ export async function vectorsPage(r: Pick<ExtractionResult, 'trait' | 'model' | 
   const chart = await chartFigure(separationSpec(rows, `Separation per layer: ${r.trait}`), `Separation of held-out answers per layer for ${escapeHtml(r.trait)}: the layer where the vector reads the trait best.`);
   return {
     title: `persona vectors: ${r.trait}`,
-    body: `${simulationNote(r.parts)}<p>Model <code>${escapeHtml(r.model)}</code>, run <code>${escapeHtml(r.runId)}</code>. Recommended layer: <strong>${r.recommendedLayer}</strong>. Answers ${r.counts.answers}; kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative; held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative}; unparsable judgments ${r.counts.judgeFailures}.</p>
-${chart}${table(['Layer', '|v|', "Cohen's d (held out)", "PCA Cohen's d"], r.layers.map((l) => [String(l.layer), f2(l.norm), f2(l.separation), f2(l.separationPca)]))}`,
+    body: `${simulationNote(r.parts)}<p>Model <code>${escapeHtml(r.model)}</code>, run <code>${escapeHtml(r.runId)}</code>. Recommended layer: <strong>${r.recommendedLayer ?? 'none (no separation cleared the permutation null)'}</strong>. Answers ${r.counts.answers}; kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative; held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative}; unparsable judgments ${r.counts.judgeFailures}.</p>
+${chart}${table(['Layer', '|v|', "Cohen's d (held out)", 'Null 95% (labels permuted)', 'Clears the null', "PCA Cohen's d"], r.layers.map((l) => [String(l.layer), f2(l.norm), f2(l.separation), f2(l.nullD95), l.clearsNull === undefined ? '—' : l.clearsNull ? 'yes' : 'no', f2(l.separationPca)]))}`,
   };
 }
 

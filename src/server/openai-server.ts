@@ -175,6 +175,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         } catch (err) {
           throw new HttpError(400, `model "${model}": ${errorMessage(err)}`, 'invalid_vector');
         }
+        if (m[3] === undefined && set.metadata.recommended_layer === undefined) throw new HttpError(400, `model "${model}": ${m[1]} has no recommended layer (no layer's separation cleared the null); name one: ${o.name}+${m[1]}@${m[2]}:LAYER`, 'invalid_value');
         const layer = m[3] !== undefined ? Number(m[3]) : Number(set.metadata.recommended_layer);
         const vector = set.layers.get(layer);
         if (!vector) throw new HttpError(404, `model "${model}": ${m[1]} has no vector for layer ${m[3] ?? set.metadata.recommended_layer}`, 'model_not_found');
