@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readConfig, writeGgufModel, writeRandomModelFolder } from '../src/engine/random-model.js';
+import * as ort from 'onnxruntime-node';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SMOLLM = resolve(ROOT, '..', 'shared', 'models', 'smollm2-135m-instruct');
@@ -25,6 +26,8 @@ interface PartResult {
   captureOverhead?: number;
   loadS: number;
   peakRssMB: number;
+  /** What actually ran: the runtime build and the threads it used. */
+  runtime: string;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -77,6 +80,7 @@ async function engineBench(): Promise<PartResult> {
     captureOverhead: median(all) / median(none) - 1,
     loadS,
     peakRssMB,
+    runtime: `onnxruntime-node ${ort.env.versions.node ?? '?'} (CPU execution provider), ${THREADS} intra-op threads`,
   };
 }
 
@@ -88,6 +92,7 @@ async function llamaCppBench(): Promise<PartResult> {
   // llama.cpp's defaults (flash attention auto, F16 KV cache): what a user of it gets.
   const context = await model.createContext({ contextSize: 1024, batchSize: PROMPT_TOKENS, threads: THREADS });
   const loadS = (performance.now() - t0) / 1000;
+  const runtime = `node-llama-cpp, llama.cpp ${llama.llamaCppRelease.release} (${llama.buildType} binary, gpu ${String(llama.gpu)}), ${context.currentThreads} threads`;
   const ids = promptIds() as never[];
   const prefill: number[] = [];
   const decode: number[] = [];
@@ -108,7 +113,7 @@ async function llamaCppBench(): Promise<PartResult> {
   }
   await context.dispose();
   await model.dispose();
-  return { prefillTokS: PROMPT_TOKENS / median(prefill), decodeTokS: DECODE_TOKENS / median(decode), loadS, peakRssMB: process.resourceUsage().maxRSS / 1024 };
+  return { prefillTokS: PROMPT_TOKENS / median(prefill), decodeTokS: DECODE_TOKENS / median(decode), loadS, peakRssMB: process.resourceUsage().maxRSS / 1024, runtime };
 }
 
 function runPart(part: string): PartResult {
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`SmolLM2-135M shape, random fp32 weights, CPU, ${THREADS} threads, median of ${REPS}`);
   for (const r of rows) console.log(r.map((x, c) => x.padEnd(widths[c]!)).join('  '));
+  console.log(`engine: ${e.runtime}\nllama.cpp: ${l.runtime}\nThe ratios depend on the machine (cores, memory bandwidth, instruction set); rerun on yours.`);
 }
 
 await main();

@@ -16,6 +16,8 @@ export interface ModelConfig {
   logprobs?: boolean;
   topLogprobs?: number;
   timeoutMs?: number;
+  /** llamacpp: and engine: CPU threads (default: the machine's available parallelism). */
+  threads?: number;
   /** engine: only: an interventions YAML applied to every call (relative to the suite file). */
   interventions?: string;
 }
@@ -88,13 +90,13 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
       if (!rest) throw new UserError('llamacpp: name a model file or hf: URI, e.g. llamacpp:./model.gguf');
       const { LlamaCppBackend, isRemoteModelRef } = await import('./llamacpp.js');
       if (!isRemoteModelRef(rest)) checkGgufFile(rest);
-      return new LlamaCppBackend({ model: rest, cacheDir: ctx.cacheDir });
+      return new LlamaCppBackend({ model: rest, cacheDir: ctx.cacheDir, threads: cfg.threads });
     }
     case 'engine': {
       if (!rest) throw new UserError('engine: name a Hugging Face model folder, e.g. engine:./SmolLM2-135M-Instruct');
       const { EngineBackend } = await import('./engine.js');
       const interventionsFile = cfg.interventions ? resolve(ctx.baseDir ?? '.', cfg.interventions) : undefined;
-      return EngineBackend.create({ model: rest, interventionsFile, hubCacheDir: ctx.cacheDir });
+      return EngineBackend.create({ model: rest, interventionsFile, hubCacheDir: ctx.cacheDir, threads: cfg.threads });
     }
   }
 }

@@ -83,6 +83,7 @@ export const modelSchema = z.union([
       logprobs: z.boolean().optional(),
       topLogprobs: z.number().int().min(1).max(1_000_000).optional().describe('openai: how many top_logprobs to ask for when scoring options (OpenAI allows 20; vLLM and persona-probe serve allow more)'),
       timeoutMs: z.number().int().positive().optional(),
+      threads: z.number().int().min(1).max(1024).optional().describe('llamacpp: and engine: CPU threads (default: the machine\'s available parallelism)'),
       interventions: z.string().optional().describe('engine: only: interventions YAML (add/cap on hook points) applied to every call, relative to the suite file'),
     })
     .strict(),
