@@ -19,7 +19,7 @@ import { getInstrument } from '../src/instruments/index.js';
 import { UserError } from '../src/util/errors.js';
 import { startFakeOpenAI, type FakeServer } from './fake-openai-server.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
-import { cliAsync, tempDir } from './helpers.js';
+import { cliAsync, storedCallCount, tempDir } from './helpers.js';
 
 const config = familyConfig('llama', { layers: 2 });
 const model = makeModel(config);
@@ -390,19 +390,7 @@ test('concurrent runs: a second process on the same run and store refuses in one
   writeFileSync(suiteFile, SIM_SUITE.replace('items: 4', 'items: 60').replace('"sim:"', '"sim:latencyMs=300"') + 'run: { concurrency: 4 }\n');
   const dir = join(base, 'out');
   const first = cliAsync(['run', suiteFile, '--dir', dir, '--quiet']);
-  const Database = (await import('better-sqlite3')).default;
-  const stored = () => {
-    try {
-      const db = new Database(join(dir, 'persona-probe.sqlite'), { readonly: true, fileMustExist: true });
-      try {
-        return (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    } catch {
-      return 0;
-    }
-  };
+  const stored = () => storedCallCount(dir);
   const deadline = Date.now() + 30_000;
   while (stored() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   const second = await cliAsync(['run', suiteFile, '--dir', dir, '--quiet']);

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,4 +48,20 @@ export function allFileText(dir: string): { path: string; text: string }[] {
   };
   walk(dir);
   return out;
+}
+
+/** How many calls a store holds (0 when it does not exist yet or is mid-write): for tests that watch a run from outside. */
+export function storedCallCount(dir: string): number {
+  const path = join(dir, 'persona-probe.sqlite');
+  if (!existsSync(path)) return 0;
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
 }

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, ROOT, cliAsync, tempDir } from './helpers.js';
+import { BIN, ROOT, cliAsync, storedCallCount, tempDir } from './helpers.js';
 
 const SUITE = `name: resume-check
 instrument: { id: ipip-neo-120 }
@@ -17,20 +17,7 @@ repetitions: 3
 run: { concurrency: 4 }
 `;
 
-function callCount(dir: string): number {
-  const path = join(dir, 'persona-probe.sqlite');
-  if (!existsSync(path)) return 0;
-  try {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
-    try {
-      return (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
-}
+const callCount = storedCallCount;
 
 /** Start `run` in a child process and SIGKILL it once `calls` calls are stored; returns its output folder. */
 async function killedRun(suiteFile: string, calls: number): Promise<string> {

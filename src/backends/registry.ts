@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readHead } from '../util/files.js';
 import { resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
@@ -103,18 +103,12 @@ export async function createBackend(model: string | ModelConfig, ctx: BackendCon
 
 /** Fail before any run starts if a local model file is missing, unreadable or not GGUF. */
 function checkGgufFile(path: string): void {
-  let fd: number;
+  let magic: string;
   try {
-    fd = openSync(path, 'r');
+    magic = readHead(path, 4).toString('latin1');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(code === 'ENOENT' ? `llamacpp: model file not found: ${path}` : `llamacpp: cannot read model file ${path} (${code})`);
   }
-  try {
-    const magic = Buffer.alloc(4);
-    readSync(fd, magic, 0, 4, 0);
-    if (magic.toString('latin1') !== 'GGUF') throw new UserError(`llamacpp: ${path} is not a GGUF file`);
-  } finally {
-    closeSync(fd);
-  }
+  if (magic !== 'GGUF') throw new UserError(`llamacpp: ${path} is not a GGUF file`);
 }

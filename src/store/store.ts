@@ -5,7 +5,8 @@
 // a SIGKILL at any moment leaves the file consistent.
 
 import Database from 'better-sqlite3';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { readHead } from '../util/files.js';
 import { hostname, tmpdir } from 'node:os';
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -127,14 +128,7 @@ const BLOB_REF = '$blob';
 function checkMagic(path: string): void {
   const size = statSync(path).size;
   if (size === 0) return; // SQLite treats an empty file as an empty database
-  const head = Buffer.alloc(16);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, head, 0, 16, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (head.toString('latin1') !== SQLITE_MAGIC) throw new UserError(`${path}: not a persona-probe store (not an SQLite database${size < 100 ? `; ${size} bytes, truncated?` : ''})`);
+  if (readHead(path, 16).toString('latin1') !== SQLITE_MAGIC) throw new UserError(`${path}: not a persona-probe store (not an SQLite database${size < 100 ? `; ${size} bytes, truncated?` : ''})`);
   // An SQLite file is at least its 100-byte header and one page.
   if (size < 512) throw new UserError(`${path}: damaged run store (truncated to ${size} bytes)`);
 }

@@ -10,7 +10,7 @@
 // that is blocks.N.hook_resid_post. (Hugging Face's hidden_states[N] is the output of
 // block N-1: the anchors differ by one, which is why the mapping is stated and tested.)
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readHead } from '../../util/files.js';
 import { UserError } from '../../util/errors.js';
 import { gguf, GgmlType, readGguf, writeGguf } from './gguf.js';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors.js';
@@ -64,14 +64,7 @@ export function writeVectorFile(path: string, set: VectorSet): void {
 export function readVectorFile(path: string): VectorSet & { format: 'persona-probe' | 'llama.cpp' } {
   let magic = '';
   try {
-    const head = Buffer.alloc(4);
-    const fd = openSync(path, 'r');
-    try {
-      readSync(fd, head, 0, 4, 0);
-    } finally {
-      closeSync(fd);
-    }
-    magic = head.toString('latin1');
+    magic = readHead(path, 4).toString('latin1');
   } catch (err) {
     throw new UserError(`${path}: cannot read vector file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
