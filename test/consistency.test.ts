@@ -83,7 +83,7 @@ function partsSuite(leakRate: number): SuiteInput {
       persona('cy', { O: 4, C: 3, E: 2, A: 4.5, N: 3 }, { behavior: 1, commitment_flip: 0 }, [{ text: 'Your sister Ilka flies planes.', marker: 'Ilka' }]),
       persona('dee', { O: 2, C: 2, E: 3.5, A: 1.5, N: 2 }, { behavior: 1, commitment_flip: 0 }, [{ text: 'You keep bees on a roof in Porto.', marker: 'Porto' }]),
     ],
-    judges: [{ id: 'j', model: 'sim:judgeNoise=0.25', repeats: 3 }],
+    judges: [{ id: 'j', model: 'sim:judgeNoise=0.25', temperature: 1, repeats: 3 }],
     consistency: { judge: 'j', regeneration: { seeds: 6, items_per_domain: 6 }, tenancy: { turns: 6 }, self_report: { turns: 4, items_per_domain: 6 }, twenty_questions: { games: 4 } },
     models: [`sim:leakRate=${leakRate},noise=0,itemNoise=0.2`],
   };

@@ -59,7 +59,12 @@ test('engine: a stickiness suite runs end to end with forked inventories, a judg
     const judged = rows.filter((x) => x.k.startsWith(`st|${c.id}|`) && x.k.includes('|judge|r'));
     assert.equal(c.judge!.judgments, judged.length);
     assert.equal(c.judge!.failures, judged.filter((x) => !/SCORE:\s*\d/i.test((JSON.parse(x.r) as { text: string }).text)).length);
-    assert.equal(c.judge!.judgments, 2 * 3 * 2, 'families x turns x repeats');
+    // The judge runs at temperature 0 on a deterministic engine: its 2 repeats would be one request
+    // answered identically, so each judgment is asked once and no spread across repeats is claimed.
+    assert.equal(c.judge!.judgments, 2 * 3, 'families x turns, one judgment each');
+    assert.equal(c.judge!.repeats, 1);
+    assert.ok(Number.isNaN(c.judge!.meanRepeatSd));
+    assert.match(c.judge!.note ?? '', /temperature 0: its 2 repeats would be identical/);
   }
   // 2 conditions x 2 families x 3 turns, plus the default reference's opening.
   const replies = rows.filter((x) => x.k.endsWith('|reply'));

@@ -25,7 +25,7 @@ import type { ConsistencySpec } from '../suite/probe-schemas.js';
 import { backstoryOf, factMarker } from './conditioning.js';
 import { administerFork, counterpartMessages, forkProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
 import { optionLabels, itemPrompt, DEFAULT_VARIANTS } from './fidelity.js';
-import { backstoryRequest, linesRequest, parseLineList, parseTraits, parseYesNo, traitsRequest, type Judgment } from './judges.js';
+import { backstoryRequest, effectiveRepeats, linesRequest, parseLineList, parseTraits, parseYesNo, traitsRequest, type Judgment } from './judges.js';
 
 export const INTERLOCUTOR_BRIEF =
   'You are chatting with someone you have just met. Ask one short question at a time about their life, work, past, habits and opinions, and follow up on what they tell you. Write only your next message.';
@@ -159,7 +159,7 @@ async function runDialogue(ctx: ProbeContext, model: string, persona: PersonaSpe
         const lines = transcript.filter((m) => m.role === 'assistant').map((m) => m.content);
         const line = lines[lines.length - 1]!;
         const jobs: Promise<unknown>[] = [];
-        for (let r = 0; r < judge.spec.repeats; r++) {
+        for (let r = 0; r < effectiveRepeats(judge.spec); r++) {
           const jc = { judge: judge.spec, repetition: r, conversation: key, turn: t };
           jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|p2l|r${r}`, kind: 'chat', request: backstoryRequest(jc, backstory, line) }, 'consistency'));
           if (lines.length > 1) jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|l2l|r${r}`, kind: 'chat', request: linesRequest(jc, lines.slice(0, -1), line) }, 'consistency'));
@@ -224,7 +224,7 @@ async function runSelfReport(ctx: ProbeContext, model: string, persona: PersonaS
   if (transcript.length === 0) return;
   const judge = ctx.judge(c.judge!);
   await Promise.all(
-    Array.from({ length: judge.spec.repeats }, (_, r) => ctx.call(judge.backend, { key: `${key}|traits|r${r}`, kind: 'chat', request: traitsRequest({ judge: judge.spec, repetition: r, conversation: key, turn: 0 }, transcript) }, 'consistency')),
+    Array.from({ length: effectiveRepeats(judge.spec) }, (_, r) => ctx.call(judge.backend, { key: `${key}|traits|r${r}`, kind: 'chat', request: traitsRequest({ judge: judge.spec, repetition: r, conversation: key, turn: 0 }, transcript) }, 'consistency')),
   );
 }
 
@@ -260,7 +260,7 @@ export async function runConsistency(ctx: ProbeContext): Promise<void> {
   const c = suite.consistency!;
   const models = consistencyModels(suite);
   const personas = consistencyPersonas(suite);
-  const judgeRepeats = c.judge ? ctx.judge(c.judge).spec.repeats : 0;
+  const judgeRepeats = c.judge ? effectiveRepeats(ctx.judge(c.judge).spec) : 0;
   const instrument = getInstrument(suite.instrument.id);
   const jobs: (() => Promise<void>)[] = [];
   for (const model of models) {

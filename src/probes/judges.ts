@@ -16,10 +16,25 @@ function request(judge: JudgeSpec, kind: JudgeKind, prompt: string, repetition: 
       { role: 'system', content: SYSTEM },
       { role: 'user', content: prompt },
     ],
-    sampling: { temperature: judge.temperature, seed: judge.seed, maxTokens: judge.maxTokens },
+    // Each repeat has its own seed: at a temperature above 0 that is what makes repeats differ on a real backend.
+    sampling: { temperature: judge.temperature, seed: judge.seed + repetition, maxTokens: judge.maxTokens },
     // The repetition is part of the request so each repeat is its own stored call.
     hints: { task: 'judge', judge: kind, repetition, conversation, turn },
   };
+}
+
+/**
+ * How many times each judgment is asked. At temperature 0 a judge decodes greedily, so
+ * repeats would be the same request answered the same way on any deterministic backend (a
+ * seed changes nothing): one judgment is asked, and no spread across repeats is reported.
+ */
+export function effectiveRepeats(judge: JudgeSpec): number {
+  return judge.temperature > 0 ? judge.repeats : 1;
+}
+
+/** The note a report gives when repeats were collapsed. */
+export function repeatsNote(judge: JudgeSpec): string | undefined {
+  return judge.repeats > 1 && effectiveRepeats(judge) === 1 ? `judge "${judge.id}" runs at temperature 0: its ${judge.repeats} repeats would be identical, so each judgment was asked once and no spread across repeats is reported (set a temperature above 0 to measure the judge's own variance)` : undefined;
 }
 
 export interface JudgeCallContext {

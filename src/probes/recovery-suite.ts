@@ -62,7 +62,7 @@ export function stickinessRecoverySuite(options: { conditions?: number; seed?: n
     instrument: { id: 'ipip-neo-120' },
     fidelity: false,
     personas,
-    judges: [{ id: 'sim-judge', model: `sim:seed=${options.seed ?? 1},judgeNoise=${options.judgeNoise ?? 0.8},judgeFailRate=${options.judgeFailRate ?? 0}`, repeats: 2 }],
+    judges: [{ id: 'sim-judge', model: `sim:seed=${options.seed ?? 1},judgeNoise=${options.judgeNoise ?? 0.8},judgeFailRate=${options.judgeFailRate ?? 0}`, temperature: 1, repeats: 2 }],
     stickiness: {
       conditions,
       conversations: options.conversations ?? 2,

@@ -34,7 +34,7 @@ import type { ConditionSpec, StickinessSpec } from '../suite/probe-schemas.js';
 import { ADAPTIVE_FAMILY, DEFAULT_ATTACKER_BRIEF, attackerMessages, scriptedAttack, type AttackFamily } from './attacks.js';
 import { backstoryOf, targetProfile } from './conditioning.js';
 import { administerFork, forkProfile, meanProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
-import { adherenceRequest, parseScore, pooledJudgment, type Judgment } from './judges.js';
+import { adherenceRequest, effectiveRepeats, parseScore, pooledJudgment, repeatsNote, type Judgment } from './judges.js';
 import { optionLabels } from './fidelity.js';
 
 export const MEASURES = ['inventory', 'judge', 'activations'] as const;
@@ -102,7 +102,7 @@ async function measureTurn(o: TurnMeasureOptions): Promise<void> {
   }
   if (st.retention.judge && o.character !== undefined) {
     const judge = ctx.judge(st.retention.judge);
-    for (let r = 0; r < judge.spec.repeats; r++) {
+    for (let r = 0; r < effectiveRepeats(judge.spec); r++) {
       const request = adherenceRequest({ judge: judge.spec, repetition: r, conversation: o.hints.conversation ?? '', turn: o.hints.turn ?? 0 }, o.character, o.reply);
       jobs.push(ctx.call(judge.backend, { key: `${o.key}|judge|r${r}`, kind: 'chat', request }, 'stickiness'));
     }
@@ -115,7 +115,7 @@ async function measureTurn(o: TurnMeasureOptions): Promise<void> {
 function callsPerTurn(ctx: ProbeContext, backend: Backend, items: number, judged: boolean): number {
   const st = ctx.suite.stickiness!;
   const inv = backend.capabilities.optionProbs ? items : items * ctx.suite.instrument.samples;
-  const judge = judged && st.retention.judge ? ctx.judge(st.retention.judge).spec.repeats : 0;
+  const judge = judged && st.retention.judge ? effectiveRepeats(ctx.judge(st.retention.judge).spec) : 0;
   return 1 + inv + judge + (activationHook(st, backend) ? 1 : 0);
 }
 
@@ -224,7 +224,8 @@ export interface ConditionResult {
   model: string;
   method: string;
   measures: MeasureResult[];
-  judge?: { judgments: number; failures: number; failureExamples: string[]; meanRepeatSd: number };
+  /** meanRepeatSd is NaN and `note` says why when repeats were collapsed (a judge at temperature 0). */
+  judge?: { judgments: number; failures: number; failureExamples: string[]; meanRepeatSd: number; repeats: number; note?: string };
   /** Every conversation as stored, with its realization index and breaking turn on the primary measure (NaN / null without one). */
   conversations: ConversationRecord[];
   /** The conversation that kept the least of the persona (primary measure). */
@@ -385,7 +386,11 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
     riByCondition.set(c.spec.id, riMaps);
 
     const result: ConditionResult = { id: c.spec.id, persona: c.persona.id, model: c.model, method: c.spec.method, measures, conversations: [] };
-    if (st.retention.judge) result.judge = { judgments, failures, failureExamples, meanRepeatSd: repeatSds.length ? mean(repeatSds) : Number.NaN };
+    if (st.retention.judge) {
+      const spec = suite.judges.find((j) => j.id === st.retention.judge)!;
+      const note = repeatsNote(spec);
+      result.judge = { judgments, failures, failureExamples, meanRepeatSd: repeatSds.length ? mean(repeatSds) : Number.NaN, repeats: effectiveRepeats(spec), ...(note ? { note } : {}) };
+    }
     // Every conversation's transcript, scored on the primary measure; the worst is the one that kept least.
     const primary = measures[0];
     const primaryCurves = primary ? curves.get(primary.measure)! : undefined;

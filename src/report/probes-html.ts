@@ -42,7 +42,8 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
   }
   const judged = s.conditions.filter((c) => c.judge);
   if (judged.length) {
-    parts.push(`<h4>Judge</h4>${table(['Condition', 'Judgments', 'Unparsable (failures)', 'Mean SD across repeats (0–10)', 'Examples of failures'], judged.map((c) => [escapeHtml(c.id), String(c.judge!.judgments), String(c.judge!.failures), f2(c.judge!.meanRepeatSd), escapeHtml(c.judge!.failureExamples.join('; '))]))}`);
+    const notes = [...new Set(judged.map((c) => c.judge!.note).filter((n): n is string => Boolean(n)))];
+    parts.push(`<h4>Judge</h4>${table(['Condition', 'Judgments', 'Unparsable (failures)', 'Repeats per judgment', 'Mean SD across repeats (0–10)', 'Examples of failures'], judged.map((c) => [escapeHtml(c.id), String(c.judge!.judgments), String(c.judge!.failures), String(c.judge!.repeats ?? '—'), c.judge!.note ? '— (one judgment each)' : f2(c.judge!.meanRepeatSd), escapeHtml(c.judge!.failureExamples.join('; '))]))}${notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('')}`);
   }
   const breaks = s.conditions.flatMap((c) => {
     const m = c.measures[0];

@@ -13,7 +13,7 @@ export const judgeSchema = z
     model: z.string().describe('a model entry\'s name or id from `models`, or any backend id (e.g. openai:gpt-4o, sim:judgeNoise=0.5)'),
     temperature: z.number().min(0).max(2).default(0),
     seed: z.number().int().default(1),
-    repeats: z.number().int().min(1).max(20).default(3).describe('each judgment is asked this many times; the spread is reported beside the score'),
+    repeats: z.number().int().min(1).max(20).default(3).describe('each judgment is asked this many times, each with its own seed (seed + repeat), and the spread is reported beside the score; at temperature 0 repeats would be identical, so a judgment is asked once'),
     maxTokens: z.number().int().min(8).max(4096).default(200),
   })
   .strict();
