@@ -185,3 +185,27 @@ test('hf:owner/repo downloads a model folder once, checks each LFS file against 
     server.close();
   }
 });
+
+test('engine: repetitions of an option-probability inventory collapse to one call per item on a deterministic backend, with no spread and a note', async () => {
+  const suite = suiteSchema.parse({
+    name: 'engine-repetitions',
+    instrument: { id: 'ipip-neo-120', items: 6, min_coverage: 0 },
+    personas: [{ id: 'p', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }],
+    baseline: false,
+    repetitions: 3,
+    models: [`engine:${model.dir}`, 'sim:'],
+  });
+  const r = await runSuite(suite, { outDir: tempDir() });
+  assert.equal(r.counters.errors, 0);
+  const [engine, sim] = r.analysis.models;
+  // 6 items once on the engine; 6 items x 3 repetitions on the simulated panel (its answers vary by repetition).
+  assert.equal(r.counters.calls, 6 + 18);
+  assert.deepEqual({ asked: engine!.repetitions.asked, administered: engine!.repetitions.administered }, { asked: 3, administered: 1 });
+  assert.match(engine!.repetitions.note ?? '', /repetitions would be identical, so each item was asked once and no run-to-run spread is reported/);
+  const p = engine!.methods[0]!.personas[0]!;
+  assert.equal(p.administrations, 1);
+  for (const d of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Number.isNaN(p.spread[d]), 'no spread from one administration');
+  assert.equal(sim!.repetitions.administered, 3);
+  assert.equal(sim!.repetitions.note, undefined);
+  assert.equal(sim!.methods[0]!.personas[0]!.administrations, 3);
+});

@@ -35,6 +35,7 @@ const chains = new WeakMap<Engine, Promise<unknown>>();
 export class EngineBackend implements Backend {
   readonly kind = 'engine';
   readonly simulated = false;
+  readonly deterministic = true;
   readonly capabilities = { optionProbs: true, activations: true };
   readonly id: string;
 

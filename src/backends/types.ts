@@ -109,6 +109,12 @@ export interface Backend {
   readonly kind: string;
   /** True only for the simulated panel: every output it touches is labelled as a simulation. */
   readonly simulated: boolean;
+  /**
+   * The same request always gets the same answer (exact probabilities, greedy or seeded
+   * decoding on one machine). Repeating an identical request then measures nothing, so the
+   * runner asks it once.
+   */
+  readonly deterministic?: boolean;
   readonly capabilities: BackendCapabilities;
   chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult>;
   optionProbs?(request: OptionProbsRequest, signal?: AbortSignal): Promise<OptionProbsResult>;

@@ -16,6 +16,7 @@ export function summaryText(a: RunAnalysis): string {
   if (a.simulated) out.push('SIMULATION: numbers from the simulated panel (sim:), not from a language model.');
   for (const m of a.models) {
     for (const w of offFormat(m.methods)) out.push(offFormatWarning(m.model, w));
+    if (m.repetitions?.note) out.push(`NOTE: ${m.repetitions.note}.`);
   }
   for (const m of a.models) {
     for (const r of m.methods) {

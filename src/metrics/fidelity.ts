@@ -65,7 +65,7 @@ export interface PersonaFidelity {
    * (measured - target) on (default - target); null when target and default are too close to tell.
    */
   defaultPull: number | null;
-  /** SD across repetitions of each domain score (run-to-run spread). */
+  /** SD across administrations (repetitions and prompt variants) of each domain score; NaN with one administration (no spread to report). */
   spread: Record<Domain, number>;
   administrations: number;
   missingAnswers: number;
@@ -121,7 +121,7 @@ export function personaFidelity(instrument: Instrument, sheets: readonly Adminis
     const itemMeans = matrix[0]!.map((_, j) => mean(finite(matrix.map((r) => r[j]!))));
     const est = bootstrapMean(finite(itemMeans), { seed: `${first.personaId}/${d}/${seed}` });
     measured[d] = { ...est, value: mean(finite(profiles.map((p) => p[d]))) };
-    spread[d] = sheets.length > 1 ? sd(finite(profiles.map((p) => p[d]))) : 0;
+    spread[d] = sheets.length > 1 ? sd(finite(profiles.map((p) => p[d]))) : Number.NaN;
   }
   const point = Object.fromEntries(DOMAINS.map((d) => [d, measured[d].value])) as Profile;
   const absErr = DOMAINS.map((d) => Math.abs(point[d] - target[d]));

@@ -43,6 +43,17 @@ export interface PlanContext {
   instrument: Instrument;
   /** Per model (same order as suite.models): whether it gives option probabilities. */
   optionProbs: boolean[];
+  /**
+   * Per model: how many repetitions are administered (default: the suite's). An option-
+   * probability request to a deterministic backend is answered identically every time, so
+   * its repetitions collapse to one.
+   */
+  repetitions?: number[];
+}
+
+/** Repetitions per model: one where repeating would send the same request to a backend that answers it the same way. */
+export function repetitionsFor(suite: Suite, backends: readonly { deterministic?: boolean; capabilities: { optionProbs: boolean } }[]): number[] {
+  return backends.map((b) => (b.capabilities.optionProbs && b.deterministic ? 1 : suite.repetitions));
 }
 
 export function administeredItems(suite: Suite, instrument: Instrument): InstrumentItem[] {
@@ -66,7 +77,7 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
   const tasks: FidelityTask[] = [];
   suite.models.forEach((_, modelIndex) => {
     for (const c of conditions) {
-      for (let repetition = 0; repetition < suite.repetitions; repetition++) {
+      for (let repetition = 0; repetition < (ctx.repetitions?.[modelIndex] ?? suite.repetitions); repetition++) {
         for (const variant of variants) {
           for (const item of items) {
             const messages: ChatMessage[] = [...c.system, { role: 'user', content: itemPrompt(item, options, variant) }];

@@ -53,6 +53,7 @@ function summarySection(a: RunAnalysis): string {
     ['Errors', `${c.failedAttempts} failed attempts; ${c.finalErrors} tasks left without an answer`],
     ['Failed judgments', `${judged.failed} unparsable of ${judged.total} judgments`],
     ...a.models.flatMap((m) => offFormat(m.methods).map((w): [string, string] => ['Off-format answers', `<strong class="warn">${escapeHtml(offFormatWarning(m.model, w))}</strong>`])),
+    ...a.models.flatMap((m): [string, string][] => (m.repetitions?.note ? [['Repetitions', escapeHtml(`${m.repetitions.administered} of ${m.repetitions.asked} administered: ${m.repetitions.note}.`)]] : [])),
   ];
   const byBackend = c.byBackend.length > 1 ? table(['Backend', 'Tasks', 'Calls', 'Input tokens', 'Output tokens', 'Without usage'], c.byBackend.map((b) => [`<code>${escapeHtml(b.backend)}</code>`, String(b.tasks), String(b.calls), String(b.inputTokens), String(b.outputTokens), String(b.withoutUsage)]), 'Cost per backend') : '';
   return `<table class="summary"><tbody>${rows.map(([k, v]) => `<tr><th scope="row">${k}</th><td style="text-align:left">${v}</td></tr>`).join('')}</tbody></table>${byBackend}`;

@@ -6,7 +6,7 @@ import { getInstrument } from '../instruments/index.js';
 import type { Profile } from '../instruments/types.js';
 import { fidelityReport, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { BASELINE_ID, targetProfile } from '../probes/conditioning.js';
-import { assembleAdministrations, optionLabels, planFidelity, type FidelityTask } from '../probes/fidelity.js';
+import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor, type FidelityTask } from '../probes/fidelity.js';
 import { RunStore, STORE_FILE, type RunCost } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { ProbeContext } from './context.js';
@@ -35,6 +35,8 @@ export interface ModelAnalysis {
   model: string;
   simulated: boolean;
   optionProbs: boolean;
+  /** Repetitions the suite asked for and those administered, with the reason when they differ. */
+  repetitions: { asked: number; administered: number; note?: string };
   methods: FidelityReport[];
   recovery?: RecoveryReport;
 }
@@ -152,9 +154,11 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
     if (direction) store.putResult(runId, 'stickiness-direction', direction);
     const optionProbs = backends.map((b) => b.capabilities.optionProbs);
+    const repetitions = repetitionsFor(suite, backends);
     // How each model was asked is stored, so analysis never guesses it from which calls succeeded.
     store.putResult(runId, 'option-probs', optionProbs);
-    const tasks: (FidelityTask | TwinTask)[] = [...(suite.fidelity ? planFidelity({ suite, instrument, optionProbs }) : []), ...(twinPlan ? twinTasks(suite, twinPlan, optionProbs) : [])];
+    store.putResult(runId, 'repetitions', repetitions);
+    const tasks: (FidelityTask | TwinTask)[] = [...(suite.fidelity ? planFidelity({ suite, instrument, optionProbs, repetitions }) : []), ...(twinPlan ? twinTasks(suite, twinPlan, optionProbs) : [])];
     const counters: CallCounters = { done: 0, total: tasks.length, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     for (let m = 0; m < backends.length; m++) {
       const mine = tasks.filter((t) => t.modelIndex === m);
@@ -215,7 +219,8 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
   // Whether a model used option probabilities is read off the stored tasks.
   // Runs stored before this was recorded: read it off the stored task keys.
   const optionProbs = store.getResult<boolean[]>(runId, 'option-probs') ?? suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
-  const tasks: FidelityTask[] = planFidelity({ suite, instrument, optionProbs });
+  const repetitions = store.getResult<number[]>(runId, 'repetitions') ?? suite.models.map(() => suite.repetitions);
+  const tasks: FidelityTask[] = planFidelity({ suite, instrument, optionProbs, repetitions });
   const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument), suite.instrument.min_coverage ?? 0);
   const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));
   const models: ModelAnalysis[] = suite.models.map((m, index) => {
@@ -231,7 +236,9 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
       return fidelityReport(instrument, method.id, bySheet, targets, baseline, suite.instrument.min_coverage ?? 0);
     });
     const simulated = id.startsWith('sim:');
-    const analysis: ModelAnalysis = { model: id, simulated, optionProbs: optionProbs[index] ?? false, methods };
+    const administered = repetitions[index] ?? suite.repetitions;
+    const note = administered < suite.repetitions ? `${id} answers a request the same way every time (exact option probabilities): its ${suite.repetitions} repetitions would be identical, so each item was asked once and no run-to-run spread is reported; vary the prompt (instrument.variants) to measure variation` : undefined;
+    const analysis: ModelAnalysis = { model: id, simulated, optionProbs: optionProbs[index] ?? false, repetitions: { asked: suite.repetitions, administered, ...(note ? { note } : {}) }, methods };
     if (simulated && methods[0]) {
       const truths = new Map(suite.personas.map((p) => [p.id, p.sim?.fidelity ?? simDefaultFidelity(id)]));
       analysis.recovery = simulationRecovery(methods[0], truths);
