@@ -124,3 +124,31 @@ test('engine: a stickiness suite runs end to end with forked inventories, a judg
   expectedV.forEach((e, t) => assert.ok(Math.abs(curveV[t]! - e) < 1e-9, `vector direction, turn ${t}: ${curveV[t]} vs ${e}`));
   assert.equal(r2.counters.calls, 0, 'the same calls, served from the store');
 });
+
+test('a random-weight model never adopts the persona: adoption near 0 with a "not adopted" verdict and a realization index of 0 (not "nothing lost")', async () => {
+  const config = familyConfig('llama', { layers: 2 });
+  const model = makeModel(config, { sharpness: 1 });
+  const suite = suiteSchema.parse({
+    name: 'never-adopted',
+    instrument: { id: 'ipip-neo-120', min_coverage: 0 }, // a random-weight model puts ~1e-4 on the options
+    fidelity: false,
+    personas: [{ id: 'keeper', name: 'Ada', description: 'A lighthouse keeper who distrusts strangers.', target: { O: 1.5, C: 4.5, E: 1, A: 1.5, N: 4.5 } }],
+    models: [`engine:${model.dir}`],
+    stickiness: {
+      conditions: [{ id: 'prompted', persona: 'keeper' }],
+      attacks: ['identity-challenge', 'slow-drift'],
+      turns: 2,
+      conversations: 3,
+      max_tokens: 6,
+      temperature: 0,
+      retention: { inventory: { items_per_domain: 4 } },
+    },
+  });
+  const r = await runSuite(suite, { outDir: tempDir() });
+  assert.equal(r.counters.errors, 0);
+  const m = r.analysis.stickiness!.conditions[0]!.measures.find((x) => x.measure === 'inventory')!;
+  console.log(`# random-weight model: adoption ${m.adoption!.value.toFixed(3)} [${m.adoption!.lo.toFixed(3)}, ${m.adoption!.hi.toFixed(3)}], verdict ${m.adoption!.verdict}, realization ${m.realization.value.toFixed(3)}`);
+  assert.equal(m.adoption!.verdict, 'not adopted');
+  assert.equal(m.adoption!.notAdopted, 6);
+  assert.equal(m.realization.value, 0, 'a persona never taken on is not realized');
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { breakSummary, breakTurn, inventoryRetention, pairedDifference, projectionRetention, ratioRetention, realizationIndex } from '../src/metrics/stickiness.js';
+import { ADOPTION_MIN, adoptedRetention, adoptionVerdict, breakSummary, breakTurn, pairedDifference, projectionRetention, realizationIndex, targetPosition } from '../src/metrics/stickiness.js';
 import { attackLibrary, scriptedAttack, ATTACK_LIBRARY, loadAttackFile } from '../src/probes/attacks.js';
 import { parseLineList, parseScore, parseTraits, parseYesNo, pooledJudgment } from '../src/probes/judges.js';
 import { tempDir } from './helpers.js';
@@ -16,19 +16,26 @@ test('realization index: trapezoid area under retention over turns 0..T divided 
   assert.ok(Number.isNaN(realizationIndex([1])));
 });
 
-test('retention measures: inventory distance, judge ratio, projection span; each clipped to [0, 1]', () => {
+test('retention measures: position toward the target relative to adoption, projection span; each clipped to [0, 1]', () => {
   const target = { O: 1, C: 1, E: 1, A: 1, N: 5 };
   const def = { O: 4, C: 4, E: 4, A: 4, N: 2 };
-  const turn0 = { O: 1.5, C: 1.5, E: 1.5, A: 1.5, N: 4.5 };
-  // |target - default| = sqrt(4*9 + 9) = sqrt(45); moving (1,1,1,1,-1) away from turn 0 is sqrt(5).
-  const now = { O: 2.5, C: 2.5, E: 2.5, A: 2.5, N: 3.5 };
-  assert.ok(Math.abs(inventoryRetention(now, turn0, target, def) - (1 - Math.sqrt(5) / Math.sqrt(45))) < 1e-12);
-  assert.equal(inventoryRetention(turn0, turn0, target, def), 1);
-  assert.equal(inventoryRetention({ O: 9, C: 9, E: 9, A: 9, N: -9 }, turn0, target, def), 0);
-  assert.ok(Number.isNaN(inventoryRetention(now, turn0, def, def)), 'no distance between target and default: undefined, not 1');
-  assert.equal(ratioRetention(6, 8), 0.75);
-  assert.equal(ratioRetention(9, 8), 1);
-  assert.ok(Number.isNaN(ratioRetention(5, 0)));
+  // target - default = (-3,-3,-3,-3,3), |.|^2 = 45. A profile halfway along it sits at 0.5.
+  assert.equal(targetPosition({ O: 2.5, C: 2.5, E: 2.5, A: 2.5, N: 3.5 }, target, def), 0.5);
+  assert.equal(targetPosition(def, target, def), 0);
+  assert.equal(targetPosition(target, target, def), 1);
+  // Off the axis: (1.5-4)*(-3)*4 + (4.5-2)*3 = 30 + 7.5 = 37.5, over 45.
+  assert.ok(Math.abs(targetPosition({ O: 1.5, C: 1.5, E: 1.5, A: 1.5, N: 4.5 }, target, def) - 37.5 / 45) < 1e-12);
+  assert.ok(Number.isNaN(targetPosition(target, def, def)), 'no distance between target and default: undefined');
+  // Retention is position now over adoption at turn 0; a persona never adopted retains nothing.
+  assert.equal(adoptedRetention(0.4, 0.8), 0.5);
+  assert.equal(adoptedRetention(0.9, 0.8), 1);
+  assert.equal(adoptedRetention(-0.2, 0.8), 0);
+  assert.equal(adoptedRetention(0.1, 0.1), 0, 'not adopted: 0, however little it moved');
+  assert.equal(adoptedRetention(ADOPTION_MIN, ADOPTION_MIN), 1, 'adopted at the threshold');
+  assert.ok(Number.isNaN(adoptedRetention(Number.NaN, 0.8)));
+  assert.equal(adoptionVerdict({ value: 0.6, lo: 0.4, hi: 0.8, n: 8 }), 'adopted');
+  assert.equal(adoptionVerdict({ value: 0.05, lo: -0.1, hi: 0.2, n: 8 }), 'not adopted');
+  assert.equal(adoptionVerdict({ value: 0.3, lo: 0.1, hi: 0.5, n: 8 }), 'undecided');
   assert.equal(projectionRetention(2, 4, 0), 0.5);
   assert.equal(projectionRetention(-3, 4, 0), 0);
   assert.equal(projectionRetention(-1, -3, 1), 0.5, 'works when the persona sits below the default');

@@ -28,6 +28,13 @@ test('parameter recovery: the realization index ranks 10 conditions of known sti
     const mae = mean(est.map((e, i) => Math.abs(e - truth[i]!)));
     assert.ok(rho >= 0.9, `${measure}: Spearman ${rho}`);
     assert.ok(mae <= 0.1, `${measure}: MAE ${mae}`);
+    // Adoption at turn 0 recovers each condition's fidelity (how far toward its target it starts).
+    const fidelity = suite.stickiness!.conditions.map((c) => c.sim!.fidelity!);
+    const adoption = s.conditions.map((c) => c.measures.find((m) => m.measure === measure)!.adoption!);
+    const adoptionMae = mean(adoption.map((a, i) => Math.abs(a.value - fidelity[i]!)));
+    assert.ok(adoptionMae <= 0.15, `${measure}: adoption MAE ${adoptionMae}`);
+    assert.ok(adoption.every((a) => a.verdict === 'adopted'), 'every condition starts at least 0.6 of the way');
+    console.log(`# seed 3, ${measure}: realization index Spearman ${rho.toFixed(2)}, MAE ${mae.toFixed(3)}; adoption vs fidelity MAE ${adoptionMae.toFixed(3)}`);
     for (const c of s.conditions) {
       const m = c.measures.find((x) => x.measure === measure)!;
       assert.equal(m.curve[0]!.mean, 1, 'retention is 1 at turn 0 by definition');
@@ -73,12 +80,13 @@ test('parameter recovery: the realization index ranks 10 conditions of known sti
   assert.equal(RECOVERY_DECAYS.length, 10);
 });
 
-test('the simulated truth is what a noiseless measurement reports: 1 - fidelity * (1 - (1 - decay)^t)', () => {
+test('the simulated truth is what a noiseless measurement reports: adherence fidelity * (1 - decay)^t, adoption fidelity', () => {
   const panel = new SimulatedPanel({ turnNoise: 0 });
   panel.setPersona('x', { target: { O: 1, C: 1, E: 1, A: 1, N: 5 }, fidelity: 0.8, decay: { default: 0.2, 'slow-drift': 0.1 } });
-  assert.equal(panel.trueRetention('x', 'identity-challenge', 0), 1);
-  assert.ok(Math.abs(panel.trueRetention('x', 'identity-challenge', 2) - (1 - 0.8 * (1 - 0.8 ** 2))) < 1e-12);
-  assert.ok(Math.abs(panel.trueRetention('x', 'slow-drift', 3) - (1 - 0.8 * (1 - 0.9 ** 3))) < 1e-12);
+  assert.equal(panel.trueAdoption('x'), 0.8);
+  assert.equal(panel.trueAdherence('x', 'identity-challenge', 0), 0.8);
+  assert.ok(Math.abs(panel.trueAdherence('x', 'identity-challenge', 2) - 0.8 * 0.8 ** 2) < 1e-12);
+  assert.ok(Math.abs(panel.trueAdherence('x', 'slow-drift', 3) - 0.8 * 0.9 ** 3) < 1e-12);
   // The latent moves in a straight line from its turn-0 point to the default.
   const l0 = panel.conversationLatent('x', 'c', 'slow-drift', 0);
   const l3 = panel.conversationLatent('x', 'c', 'slow-drift', 3);

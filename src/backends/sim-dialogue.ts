@@ -4,8 +4,8 @@
 // consistency metrics be checked against known truth (parameter recovery).
 //
 // A simulated persona reply looks like
-//   [sim reply | persona=p1 | turn=3 | retention=0.812 | traits=O:3.10,C:4.00,E:2.00,A:3.00,N:2.50 | backstory=ok | contradicts=1,4]
-// retention: the true retention at this turn (1 - fidelity * (1 - persistence));
+//   [sim reply | persona=p1 | turn=3 | adherence=0.612 | traits=O:3.10,C:4.00,E:2.00,A:3.00,N:2.50 | backstory=ok | contradicts=1,4]
+// adherence: how far the persona sits from the default toward its target at this turn (fidelity * persistence);
 // traits: the behavioral profile (default + behavior * (latent - default));
 // backstory: whether this line contradicts the backstory (rate contradictions.backstory);
 // contradicts: which earlier lines of this persona it contradicts (each with rate contradictions.line).
@@ -22,16 +22,16 @@ export interface SimDialogueContext {
   options: SimOptions;
   truthOf(personaId: string): SimPersonaTruth | undefined;
   latent(personaId: string | undefined, conversation: string, family: string | undefined, turn: number): Profile;
-  trueRetention(personaId: string, family: string | undefined, turn: number): number;
+  trueAdherence(personaId: string, family: string | undefined, turn: number): number;
   lastTenant: { personaId: string; system: string } | undefined;
 }
 
-const MARKER = /\[sim reply \| persona=([^ |]*) \| turn=(\d+) \| retention=([0-9.]+) \| traits=([^ |]+) \| backstory=(ok|contradicted) \| contradicts=([0-9,]*|none)\]/g;
+const MARKER = /\[sim reply \| persona=([^ |]*) \| turn=(\d+) \| adherence=([0-9.]+) \| traits=([^ |]+) \| backstory=(ok|contradicted) \| contradicts=([0-9,]*|none)\]/g;
 
 export interface SimReplyRecord {
   persona: string;
   turn: number;
-  retention: number;
+  adherence: number;
   traits: Profile;
   backstoryContradicted: boolean;
   contradicts: number[];
@@ -42,7 +42,7 @@ export function parseSimReplies(text: string): SimReplyRecord[] {
   return [...text.matchAll(MARKER)].map((m) => ({
     persona: m[1]!,
     turn: Number(m[2]),
-    retention: Number(m[3]),
+    adherence: Number(m[3]),
     traits: Object.fromEntries(m[4]!.split(',').map((kv) => [kv.split(':')[0], Number(kv.split(':')[1])])) as Profile,
     backstoryContradicted: m[5] === 'contradicted',
     contradicts: m[6] === 'none' ? [] : m[6]!.split(',').filter(Boolean).map(Number),
@@ -67,13 +67,13 @@ function personaReply(request: ChatRequest, ctx: SimDialogueContext): string {
   const latent = ctx.latent(truth ? id : undefined, conversation, h.family, turn);
   const behavior = truth?.behavior ?? 1;
   const traits = DOMAINS.map((d) => `${d}:${(o.defaultProfile[d] + behavior * (latent[d] - o.defaultProfile[d])).toFixed(2)}`).join(',');
-  const retention = truth ? ctx.trueRetention(id, h.family, turn) : 0;
+  const adherence = truth ? ctx.trueAdherence(id, h.family, turn) : 0;
   const rates = truth?.contradictions ?? { backstory: 0, line: 0, qa: 0 };
   const backstory = rng.next() < rates.backstory ? 'contradicted' : 'ok';
   const earlier = request.messages.filter((m) => m.role === 'assistant').length;
   const contradicts: number[] = [];
   for (let j = 1; j <= earlier; j++) if (rng.next() < rates.line) contradicts.push(j);
-  let text = `[sim reply | persona=${id || 'default'} | turn=${turn} | retention=${retention.toFixed(3)} | traits=${traits} | backstory=${backstory} | contradicts=${contradicts.length ? contradicts.join(',') : 'none'}]`;
+  let text = `[sim reply | persona=${id || 'default'} | turn=${turn} | adherence=${adherence.toFixed(3)} | traits=${traits} | backstory=${backstory} | contradicts=${contradicts.length ? contradicts.join(',') : 'none'}]`;
   // A leaky instance shared by several personas repeats a fact of the persona it served just
   // before, if that was someone else. Only the tenancy check's shared mode defines "just
   // before" (its requests are strictly sequential); conversations that run side by side have
@@ -105,7 +105,7 @@ function judgeReply(request: ChatRequest, ctx: SimDialogueContext): string {
   const flip = () => rng.next() < o.judgeFlip;
   switch (h.judge) {
     case 'adherence':
-      return `SCORE: ${clamp(Math.round(10 * last.retention + o.judgeNoise * rng.normal()), 0, 10)}`;
+      return `SCORE: ${clamp(Math.round(10 * last.adherence + o.judgeNoise * rng.normal()), 0, 10)}`;
     case 'backstory':
       return `CONTRADICTS: ${last.backstoryContradicted !== flip() ? 'yes' : 'no'}`;
     case 'lines': {

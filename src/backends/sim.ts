@@ -174,13 +174,18 @@ export class SimulatedPanel implements Backend {
   }
 
   /**
-   * The retention a noiseless measurement would report at a turn: 1 - |profile(t) - profile(0)| / |target - default|.
-   * The latent moves from its turn-0 point toward the default by (1 - persistence), and
-   * sits fidelity of the way from the default to the target at turn 0, so this is 1 - fidelity * (1 - persistence).
+   * How far the persona sits from the default toward its target at a turn (0 = the default, 1 =
+   * the target): the latent starts fidelity of the way there and keeps `persistence` of it, so
+   * this is fidelity * persistence. It is what the simulated judge reads as adherence.
    */
-  trueRetention(personaId: string, family: string | undefined, turn: number): number {
+  trueAdherence(personaId: string, family: string | undefined, turn: number): number {
     const fidelity = this.truths.get(personaId)?.fidelity ?? this.options.fidelity;
-    return 1 - fidelity * (1 - this.persistence(personaId, family, turn));
+    return fidelity * this.persistence(personaId, family, turn);
+  }
+
+  /** The persona's adoption: how far it sits toward its target at turn 0 (its fidelity). */
+  trueAdoption(personaId: string): number {
+    return this.truths.get(personaId)?.fidelity ?? this.options.fidelity;
   }
 
   /** The latent profile at a turn of a conversation: the turn-0 persona decayed toward the default, plus per-turn noise. */
@@ -281,7 +286,7 @@ export class SimulatedPanel implements Backend {
       options: this.options,
       truthOf: (id) => this.truths.get(id),
       latent: (id, conversation, family, turn) => this.conversationLatent(id, conversation, family, turn),
-      trueRetention: (id, family, turn) => this.trueRetention(id, family, turn),
+      trueAdherence: (id, family, turn) => this.trueAdherence(id, family, turn),
       lastTenant: this.lastTenant,
     };
   }

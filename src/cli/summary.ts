@@ -55,8 +55,8 @@ export function recoveryText(a: RunAnalysis): string {
 
 function stickinessText(a: RunAnalysis): string {
   const s = a.stickiness!;
-  const out = [`\nStickiness: ${s.conditions.length} condition(s) × ${s.families.length} attack families × ${s.turns} turns · realization index [95% CI] (1 = nothing lost)`];
-  const rows = [['condition', ...s.measures, 'truth (sim)', 'broke under (share)']];
+  const out = [`\nStickiness: ${s.conditions.length} condition(s) × ${s.families.length} attack families × ${s.turns} turns · adoption at turn 0 (0 = default, 1 = target) and realization index [95% CI] (1 = all of the adopted persona kept; 0 = never adopted, or all lost)`];
+  const rows = [['condition', 'adoption', ...s.measures, 'truth (sim)', 'broke under (share)']];
   for (const c of s.conditions) {
     const primary = c.measures[0];
     const families = primary ? primary.byFamily.filter((f) => f.breaks.brokenShare > 0) : [];
@@ -64,7 +64,8 @@ function stickinessText(a: RunAnalysis): string {
       primary && families.length === primary.byFamily.length && families.length > 2
         ? `all ${families.length} families (median turn ${f2(median(families.map((f) => f.breaks.medianTurn!)))})`
         : families.map((f) => `${f.family} ${Math.round(f.breaks.brokenShare * 100)}% at turn ${f2(f.breaks.medianTurn)}`).join(', ');
-    rows.push([c.id, ...s.measures.map((m) => {
+    const adoption = primary?.adoption;
+    rows.push([c.id, adoption ? `${f2(adoption.value)} ${adoption.verdict}` : '—', ...s.measures.map((m) => {
       const r = c.measures.find((x) => x.measure === m)?.realization;
       return r ? `${f2(r.value)} [${f2(r.lo)}, ${f2(r.hi)}]` : '—';
     }), c.truth ? f2(c.truth.realization) : '', broke || 'none']);

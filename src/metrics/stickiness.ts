@@ -14,20 +14,47 @@ export function profileDistance(a: Profile, b: Profile): number {
 }
 
 /**
- * Inventory retention: 1 - |profile now - profile at turn 0| / |target - default|, clipped
- * to [0, 1]. NaN when target and default coincide (nothing to lose) or a profile is missing.
+ * Where a profile sits on the way from the default (0) to the persona's target (1): the
+ * projection of (profile - default) on (target - default), over |target - default|². NaN
+ * when target and default coincide (no way to tell) or the profile is missing.
  */
-export function inventoryRetention(now: Profile, turn0: Profile, target: Profile, defaultProfile: Profile): number {
-  const scale = profileDistance(target, defaultProfile);
-  const moved = profileDistance(now, turn0);
-  if (!(scale > 1e-9) || !Number.isFinite(moved)) return Number.NaN;
-  return clip01(1 - moved / scale);
+export function targetPosition(profile: Profile, target: Profile, defaultProfile: Profile): number {
+  let dotp = 0;
+  let norm2 = 0;
+  for (const d of DOMAINS) {
+    const axis = target[d] - defaultProfile[d];
+    dotp += (profile[d] - defaultProfile[d]) * axis;
+    norm2 += axis * axis;
+  }
+  if (!(norm2 > 1e-18) || !Number.isFinite(dotp)) return Number.NaN;
+  return dotp / norm2;
 }
 
-/** Judge retention: adherence now relative to adherence at turn 0, clipped to [0, 1]. */
-export function ratioRetention(now: number, turn0: number): number {
-  if (!(turn0 > 0) || !Number.isFinite(now)) return Number.NaN;
-  return clip01(now / turn0);
+/**
+ * Below this position at turn 0 (a quarter of the way from the default to the target) a
+ * persona was not adopted: there is nothing of it to retain.
+ */
+export const ADOPTION_MIN = 0.25;
+
+/**
+ * Retention relative to the target: the persona's position now over its position at turn 0
+ * (its adoption), clipped to [0, 1]. A conversation whose persona was not adopted at turn 0
+ * retains nothing (0), so a persona that never moved toward its target cannot score as kept.
+ */
+export function adoptedRetention(now: number, adoption: number): number {
+  if (!Number.isFinite(now) || !Number.isFinite(adoption)) return Number.NaN;
+  if (adoption < ADOPTION_MIN) return 0;
+  return clip01(now / adoption);
+}
+
+/** What the evidence says about adoption, from the adoption estimate's interval. */
+export type AdoptionVerdict = 'adopted' | 'not adopted' | 'undecided';
+
+export function adoptionVerdict(adoption: Estimate): AdoptionVerdict {
+  if (!Number.isFinite(adoption.value)) return 'undecided';
+  if (adoption.lo >= ADOPTION_MIN) return 'adopted';
+  if (adoption.hi < ADOPTION_MIN) return 'not adopted';
+  return 'undecided';
 }
 
 /**

@@ -11,13 +11,16 @@
 import { storedMean, type Backend, type ChatMessage, type ProbeHints } from '../backends/types.js';
 import { getInstrument } from '../instruments/index.js';
 import type { Instrument, InstrumentItem, Profile } from '../instruments/types.js';
-import type { Estimate } from '../metrics/bootstrap.js';
+import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
 import {
   breakSummary,
-  inventoryRetention,
+  adoptedRetention,
+  adoptionVerdict,
+  ADOPTION_MIN,
+  targetPosition,
+  type AdoptionVerdict,
   pairedDifference,
   projectionRetention,
-  ratioRetention,
   realizationEstimate,
   realizationIndex,
   retentionBands,
@@ -204,6 +207,13 @@ export interface MeasureResult {
   measure: Measure;
   curve: CurvePoint[];
   byFamily: { family: string; curve: CurvePoint[]; realization: Estimate; breaks: BreakSummary }[];
+  /**
+   * Where the persona sat at turn 0 on the way from the default (0) to its target (1), over
+   * conversations (inventory: its measured profile; judge: adherence / 10), and the verdict
+   * the interval gives. Activations have no target to measure against: none.
+   */
+  adoption?: Estimate & { verdict: AdoptionVerdict; notAdopted: number };
+  /** The area under retention relative to the target; a conversation that was not adopted counts 0. */
   realization: Estimate;
   /** Conversations with a complete retention curve / all conversations. */
   complete: number;
@@ -274,6 +284,12 @@ function unitProjection(acts: unknown, hook: string, direction: number[]): numbe
 
 const meanOrNull = (vs: readonly number[][]): number[] | null => (vs.length ? meanOf(vs) : null);
 
+/** Adoption over conversations: mean with a bootstrap interval, the verdict it gives, and how many conversations were not adopted. */
+function adoptionOf(values: readonly number[], seed: string): NonNullable<MeasureResult['adoption']> {
+  const est = bootstrap(values, mean, { seed, iterations: 2000 });
+  return { ...est, verdict: adoptionVerdict(est), notAdopted: values.filter((v) => v < ADOPTION_MIN).length };
+}
+
 export function analyzeStickiness(suite: Suite, families: readonly string[], lookup: StoredLookup): StickinessAnalysis {
   const st = suite.stickiness!;
   const instrument = getInstrument(suite.instrument.id);
@@ -302,8 +318,9 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
   for (const c of conditions) {
     const def = defaults.find((d) => d.model === c.defaultModel)!;
     const target = targetProfile(c.persona);
-    // Per conversation and measure: the retention curve (NaN where a turn is missing).
+    // Per conversation and measure: the retention curve (NaN where a turn is missing), and the adoption at turn 0.
     const curves = new Map<Measure, Map<string, number[]>>(MEASURES.map((m) => [m, new Map()]));
+    const adoptions = new Map<Measure, number[]>(MEASURES.map((m) => [m, []]));
     let judgments = 0;
     let failures = 0;
     const failureExamples: string[] = [];
@@ -330,7 +347,7 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
         const inv: number[] = [];
         const jud: number[] = [];
         const act: number[] = [];
-        let p0: Profile | undefined;
+        let p0 = Number.NaN;
         let j0 = Number.NaN;
         let a0 = Number.NaN;
         for (let t = 0; t <= T; t++) {
@@ -338,9 +355,10 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
           const replied = responses.has(`${key}|reply`);
           if (items.length) {
             const { profile, answered } = forkProfile(instrument, responses, key, items, options, minCoverage);
-            const ok = replied && answered > 0;
-            if (t === 0 && ok) p0 = profile;
-            inv.push(ok && p0 && def.profile ? inventoryRetention(profile, p0, target, def.profile) : Number.NaN);
+            const ok = replied && answered > 0 && def.profile !== null;
+            const position = ok ? targetPosition(profile, target, def.profile!) : Number.NaN;
+            if (t === 0) p0 = position;
+            inv.push(adoptedRetention(position, p0));
           }
           if (st.retention.judge) {
             const scores = judgeScores(responses, key);
@@ -349,8 +367,9 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
             failures += pooled.failed;
             for (const s of scores) if (!s.ok && failureExamples.length < 3) failureExamples.push(s.reason);
             if (Number.isFinite(pooled.sd)) repeatSds.push(pooled.sd);
-            if (t === 0) j0 = pooled.mean;
-            jud.push(replied ? ratioRetention(pooled.mean, j0) : Number.NaN);
+            // Adherence 0..10 as a position: 10 is fully in character.
+            if (t === 0) j0 = pooled.mean / 10;
+            jud.push(replied ? adoptedRetention(pooled.mean / 10, j0) : Number.NaN);
           }
           if (direction) {
             const proj = unitProjection(responses.get(`${key}|acts`), hook!, direction);
@@ -358,8 +377,14 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
             act.push(replied ? projectionRetention(proj, a0, defaultProjection) : Number.NaN);
           }
         }
-        if (items.length) curves.get('inventory')!.set(id, inv);
-        if (st.retention.judge) curves.get('judge')!.set(id, jud);
+        if (items.length) {
+          curves.get('inventory')!.set(id, inv);
+          if (Number.isFinite(p0)) adoptions.get('inventory')!.push(p0);
+        }
+        if (st.retention.judge) {
+          curves.get('judge')!.set(id, jud);
+          if (Number.isFinite(j0)) adoptions.get('judge')!.push(j0);
+        }
         if (direction) curves.get('activations')!.set(id, act);
       }
 
@@ -378,6 +403,7 @@ export function analyzeStickiness(suite: Suite, families: readonly string[], loo
           const fam = [...byConv].filter(([id]) => id.startsWith(`${family}|`)).map(([, cv]) => cv).filter((cv) => cv.every(Number.isFinite));
           return { family, curve: retentionBands(fam, `${c.spec.id}/${m}/${family}`), realization: realizationEstimate(fam, `${c.spec.id}/${m}/${family}/ri`), breaks: breakSummary(family, fam, st.break_threshold) };
         }),
+        ...(adoptions.get(m)!.length ? { adoption: adoptionOf(adoptions.get(m)!, `${c.spec.id}/${m}/adoption`) } : {}),
         realization: realizationEstimate(complete, `${c.spec.id}/${m}/ri`),
         complete: complete.length,
         conversations: all.length,

@@ -34,9 +34,10 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
       const m = c.measures.find((x) => x.measure === measure);
       if (!m) return [];
       const broke = m.byFamily.filter((f) => f.breaks.brokenShare > 0).map((f) => `${f.family} (${Math.round(f.breaks.brokenShare * 100)}%, median turn ${f2(f.breaks.medianTurn)})`);
-      return [[escapeHtml(c.id), escapeHtml(c.persona), escapeHtml(c.model), escapeHtml(c.method), ci(m.realization), c.truth ? f2(c.truth.realization) : '—', `${m.complete}/${m.conversations}`, escapeHtml(broke.join('; ') || 'none')]];
+      const adoption = m.adoption ? `${ci(m.adoption)} · <strong>${escapeHtml(m.adoption.verdict)}</strong>${m.adoption.notAdopted ? ` (${m.adoption.notAdopted} conversations not adopted)` : ''}` : '—';
+      return [[escapeHtml(c.id), escapeHtml(c.persona), escapeHtml(c.model), escapeHtml(c.method), adoption, ci(m.realization), c.truth ? f2(c.truth.realization) : '—', `${m.complete}/${m.conversations}`, escapeHtml(broke.join('; ') || 'none')]];
     });
-    parts.push(table(['Condition', 'Persona', 'Model', 'Method', 'Realization index [95% CI]', 'Simulated truth', 'Complete conversations', 'Families that broke it (share, median turn)'], riRows));
+    parts.push(table(['Condition', 'Persona', 'Model', 'Method', 'Adoption at turn 0 [95% CI] (0 = the default, 1 = the target)', 'Realization index [95% CI]', 'Simulated truth', 'Complete conversations', 'Families that broke it (share, median turn)'], riRows));
     const cmp = s.comparisons.filter((c) => c.measure === measure);
     if (cmp.length) parts.push(`<h4>Paired comparisons</h4>${table(['A', 'B', 'Realization index A − B [95% CI]', 'Pairs'], cmp.map((c) => [escapeHtml(c.a), escapeHtml(c.b), ci(c.difference), String(c.difference.n)]))}`);
   }

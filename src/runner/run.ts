@@ -14,6 +14,7 @@ import { backendIdOf, modelRefs, resolveModelRef } from './roles.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { UserError } from '../util/errors.js';
 import { existsSync, statSync } from 'node:fs';
+import { adoptedRetention } from '../metrics/stickiness.js';
 import { attackLibrary } from '../probes/attacks.js';
 import { analyzeStickiness, familiesOf, runStickiness, simSubjectOf, type ResolvedCondition, type StickinessAnalysis } from '../probes/stickiness.js';
 import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from '../probes/consistency.js';
@@ -267,7 +268,9 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
         declareSimTruths(panel, suite);
         sims.set(id, panel);
       }
-      return panel.trueRetention(simSubjectOf(c.spec.id), family, turn);
+      // The retention a noiseless measurement reports: adherence now over adherence at turn 0 (the persistence), or 0 if never adopted.
+      const subject = simSubjectOf(c.spec.id);
+      return adoptedRetention(panel.trueAdherence(subject, family, turn), panel.trueAdoption(subject));
     };
     const fixed = store.getResult<number[]>(runId, 'stickiness-direction');
     stickiness = analyzeStickiness(suite, families, { responses, requestOf, simTruth, ...(fixed ? { direction: fixed } : {}) });
