@@ -14,6 +14,9 @@ test("the library API is importable by package name: loadSuite + runSuite on the
   const r = await pp.runSuite(small, { outDir: tempDir() });
   assert.equal(r.analysis.models[0]!.methods.length, 2);
   assert.equal(r.counters.errors, 0);
+  // A verdict per persona and method, with its adoption interval.
+  assert.equal(r.analysis.verdicts.length, 6 * 2);
+  assert.ok(r.analysis.verdicts.every((v) => v.adoptionSource === 'fidelity' && /of the way from the default to the target/.test(v.line)));
 });
 
 test('the committed JSON Schema is the one the code exports', async () => {

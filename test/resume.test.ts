@@ -136,6 +136,12 @@ test('examples/stickiness.yaml as shipped (leakRate set) killed with SIGKILL at 
   const runId = /run ([0-9a-f]{12})/.exec(full.stdout)![1]!;
   const expected = measuredResults(whole, runId);
   assert.ok(expected.consistency?.tenancy, 'the example runs the tenancy check, where the leak lives');
+  // The verdict leads the console summary and the report: one line per condition's persona, model and method.
+  assert.match(full.stdout, /^Verdict \(adopted: moved from the default toward the target; realized: kept under pressure; rules in the README\):\n(  lighthouse-keeper|  stand-up-comic)/m);
+  assert.equal(expected.verdicts.length, 3);
+  assert.ok(expected.verdicts.every((v: { line: string }) => full.stdout.includes(v.line)));
+  const html = readFileSync(join(whole, 'reports', runId, 'report.html'), 'utf8');
+  assert.match(html, /<section class="verdict"><h3>Verdict<\/h3>/);
   // Exact kill points (fault injection): early, mid-stickiness, and inside the strictly
   // sequential tenancy check at the end, where the instance's last tenant matters.
   for (const at of [Math.round(total * 0.15), Math.round(total * 0.5), total - 5]) {

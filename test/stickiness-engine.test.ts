@@ -151,4 +151,9 @@ test('a random-weight model never adopts the persona: adoption near 0 with a "no
   assert.equal(m.adoption!.verdict, 'not adopted');
   assert.equal(m.adoption!.notAdopted, 6);
   assert.equal(m.realization.value, 0, 'a persona never taken on is not realized');
+  const [verdict] = r.analysis.verdicts;
+  assert.equal(r.analysis.verdicts.length, 1);
+  assert.equal(verdict!.adopted, 'not adopted');
+  assert.equal(verdict!.realized, 'not adopted');
+  assert.match(verdict!.line, /^keeper · engine:.* · system-prompt: not adopted \(-0\.00 \[-0\.00, -0\.00\] of the way from the default to the target; the rule: interval below 0\.25\); not realized: never adopted$/);
 });

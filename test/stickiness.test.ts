@@ -47,6 +47,17 @@ test('parameter recovery: the realization index ranks 10 conditions of known sti
       else assert.ok(m.complete >= 12 && m.complete <= 16, `${c.id}: ${m.complete} complete`);
     }
   }
+  // The verdict follows the truth: every condition is adopted (fidelity >= 0.6); a realized one is
+  // truly sticky and a performed one truly fragile, and both kinds occur.
+  assert.equal(r.analysis.verdicts.length, 10);
+  for (const [i, v] of r.analysis.verdicts.entries()) {
+    const t = s.conditions[i]!.truth!.realization;
+    assert.equal(v.adopted, 'adopted');
+    if (v.realized === 'realized') assert.ok(t >= 0.6, `${v.line} (truth ${t})`);
+    if (v.realized === 'performed') assert.ok(t < 0.8, `${v.line} (truth ${t})`);
+  }
+  const kinds = new Set(r.analysis.verdicts.map((v) => v.realized));
+  assert.ok(kinds.has('realized') && kinds.has('performed'), [...kinds].join(', '));
   // The stickiest condition beats the most fragile one, with an interval that excludes 0.
   const first = s.comparisons.find((c) => c.a === 'c01' && c.b === 'c10' && c.measure === 'inventory')!;
   assert.ok(first.difference.lo > 0.2, `c01 - c10: ${JSON.stringify(first.difference)}`);

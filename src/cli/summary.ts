@@ -14,6 +14,10 @@ function table(rows: string[][]): string {
 export function summaryText(a: RunAnalysis): string {
   const out: string[] = [];
   if (a.simulated) out.push('SIMULATION: numbers from the simulated panel (sim:), not from a language model.');
+  if (a.verdicts?.length) {
+    out.push('Verdict (adopted: moved from the default toward the target; realized: kept under pressure; rules in the README):');
+    for (const v of a.verdicts) out.push(`  ${v.line}`);
+  }
   for (const m of a.models) {
     for (const w of offFormat(m.methods)) out.push(offFormatWarning(m.model, w));
     if (m.repetitions?.note) out.push(`NOTE: ${m.repetitions.note}.`);

@@ -6,7 +6,9 @@ import { DOMAINS } from '../instruments/types.js';
 import { keyedScore, profileOf, scoreAnswers } from '../instruments/scoring.js';
 import { bootstrap, bootstrapMean, type Estimate } from './bootstrap.js';
 import { cronbachAlpha, mcdonaldOmega } from './reliability.js';
-import { finite, mean, sd, spearman } from './stats.js';
+import { finite, mean, quantile, sd, spearman } from './stats.js';
+import { targetPosition } from './stickiness.js';
+import { createRng } from '../util/rng.js';
 
 /** One answer sheet: a persona (or the baseline) answering the whole instrument once. */
 export interface Administration {
@@ -65,6 +67,12 @@ export interface PersonaFidelity {
    * (measured - target) on (default - target); null when target and default are too close to tell.
    */
   defaultPull: number | null;
+  /**
+   * Adoption: where the measured profile sits on the way from the unconditioned default (0)
+   * to the target (1), with a bootstrap interval over items (resampled within each domain);
+   * null without a default or when target and default are too close to tell.
+   */
+  adoption: Estimate | null;
   /** SD across administrations (repetitions and prompt variants) of each domain score; NaN with one administration (no spread to report). */
   spread: Record<Domain, number>;
   administrations: number;
@@ -115,10 +123,12 @@ export function personaFidelity(instrument: Instrument, sheets: readonly Adminis
   const profiles = sheets.map((s) => profileOf(scoreAnswers(instrument, s.answers)));
   const measured = {} as Record<Domain, Estimate>;
   const spread = {} as Record<Domain, number>;
+  const itemMeansBy = {} as Record<Domain, number[]>;
   for (const d of DOMAINS) {
     // Interval over items (the unit of measurement error), pooled across repetitions.
     const matrix = keyedMatrix(instrument, sheets, d);
     const itemMeans = matrix[0]!.map((_, j) => mean(finite(matrix.map((r) => r[j]!))));
+    itemMeansBy[d] = finite(itemMeans);
     const est = bootstrapMean(finite(itemMeans), { seed: `${first.personaId}/${d}/${seed}` });
     measured[d] = { ...est, value: mean(finite(profiles.map((p) => p[d]))) };
     spread[d] = sheets.length > 1 ? sd(finite(profiles.map((p) => p[d]))) : Number.NaN;
@@ -137,11 +147,33 @@ export function personaFidelity(instrument: Instrument, sheets: readonly Adminis
     mae: bootstrapMean(absErr, { seed: `${first.personaId}/mae/${seed}` }),
     directionHitRate: nonNeutral.length ? hits / nonNeutral.length : Number.NaN,
     defaultPull: baseline ? defaultPull(point, target, baseline) : null,
+    adoption: baseline ? adoptionEstimate(point, itemMeansBy, target, baseline, `${first.personaId}/adoption/${seed}`) : null,
     spread,
     administrations: sheets.length,
     missingAnswers,
     coverage: coverageOf(sheets, minCoverage),
   };
+}
+
+/** Adoption with a percentile-bootstrap interval: items resampled within each domain, the profile and its position recomputed. */
+function adoptionEstimate(point: Profile, itemMeans: Record<Domain, number[]>, target: Profile, baseline: Profile, seed: string): Estimate | null {
+  if (defaultPull(point, target, baseline) === null) return null;
+  const value = targetPosition(point, target, baseline);
+  const rng = createRng(seed);
+  const draws: number[] = [];
+  for (let b = 0; b < 1000; b++) {
+    const profile = {} as Profile;
+    for (const d of DOMAINS) {
+      const xs = itemMeans[d];
+      let s = 0;
+      for (let i = 0; i < xs.length; i++) s += xs[rng.int(xs.length)]!;
+      profile[d] = xs.length ? s / xs.length : Number.NaN;
+    }
+    const v = targetPosition(profile, target, baseline);
+    if (Number.isFinite(v)) draws.push(v);
+  }
+  const n = Math.min(...DOMAINS.map((d) => itemMeans[d].length));
+  return draws.length ? { value, lo: quantile(draws, 0.025), hi: quantile(draws, 0.975), n } : { value, lo: Number.NaN, hi: Number.NaN, n };
 }
 
 export function measuredProfile(p: PersonaFidelity): Profile {

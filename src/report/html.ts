@@ -5,6 +5,8 @@
 import type { RunAnalysis } from '../runner/run.js';
 import { DOMAINS, DOMAIN_NAMES } from '../instruments/types.js';
 import { offFormat, offFormatWarning, type FidelityReport } from '../metrics/fidelity.js';
+import { ADOPTION_MIN } from '../metrics/stickiness.js';
+import { REALIZED_MIN } from '../metrics/verdict.js';
 import { targetVsMeasuredSpec, type TargetVsMeasuredRow } from './charts.js';
 import { chartFigure, escapeHtml, f2, ci, htmlDocument, table, type Page } from './html-parts.js';
 import { consistencySection, stickinessSection, transcriptsSection, twinsSection } from './probes-html.js';
@@ -56,7 +58,10 @@ function summarySection(a: RunAnalysis): string {
     ...a.models.flatMap((m): [string, string][] => (m.repetitions?.note ? [['Repetitions', escapeHtml(`${m.repetitions.administered} of ${m.repetitions.asked} administered: ${m.repetitions.note}.`)]] : [])),
   ];
   const byBackend = c.byBackend.length > 1 ? table(['Backend', 'Tasks', 'Calls', 'Input tokens', 'Output tokens', 'Without usage'], c.byBackend.map((b) => [`<code>${escapeHtml(b.backend)}</code>`, String(b.tasks), String(b.calls), String(b.inputTokens), String(b.outputTokens), String(b.withoutUsage)]), 'Cost per backend') : '';
-  return `<table class="summary"><tbody>${rows.map(([k, v]) => `<tr><th scope="row">${k}</th><td style="text-align:left">${v}</td></tr>`).join('')}</tbody></table>${byBackend}`;
+  const verdicts = a.verdicts?.length
+    ? `<section class="verdict"><h3>Verdict</h3><p>Adopted: the persona moved from the model's unconditioned default toward its target (interval at or above ${ADOPTION_MIN} of the way). Realized: it kept what it adopted under pressure (realization index interval at or above ${REALIZED_MIN}); performed: it gave it up (interval below). Otherwise the evidence cannot decide, and the verdict says so.</p><ul>${a.verdicts.map((v) => `<li>${escapeHtml(v.line)}</li>`).join('')}</ul></section>`
+    : '';
+  return `${verdicts}<table class="summary"><tbody>${rows.map(([k, v]) => `<tr><th scope="row">${k}</th><td style="text-align:left">${v}</td></tr>`).join('')}</tbody></table>${byBackend}`;
 }
 
 async function fidelitySection(a: RunAnalysis, idPrefix: string): Promise<string> {

@@ -15,6 +15,8 @@ import { readVectorFile } from '../engine/formats/vector-files.js';
 import { UserError } from '../util/errors.js';
 import { existsSync, statSync } from 'node:fs';
 import { adoptedRetention } from '../metrics/stickiness.js';
+import { verdictOf, type Verdict } from '../metrics/verdict.js';
+import type { Estimate } from '../metrics/bootstrap.js';
 import { attackLibrary } from '../probes/attacks.js';
 import { analyzeStickiness, familiesOf, runStickiness, simSubjectOf, type ResolvedCondition, type StickinessAnalysis } from '../probes/stickiness.js';
 import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from '../probes/consistency.js';
@@ -51,6 +53,8 @@ export interface RunAnalysis {
   consistency?: ConsistencyAnalysis;
   twins?: TwinsAnalysis;
   counters: { tasks: number; cacheHits: number; errors: number; finalErrors: number };
+  /** One verdict per persona × model × method (and per stickiness condition): adopted, and realized or performed. */
+  verdicts: Verdict[];
   /** What was run: for the report's summary. */
   overview: { createdAt: string; status: string; models: string[]; personas: { id: string; name: string }[]; methods: string[]; conditions: string[] };
   /** Calls, tokens and errors, read from the stored calls. */
@@ -279,6 +283,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     runId,
     suiteName: suite.name,
     simulated: run.simulated,
+    verdicts: verdictsOf(suite, suite.fidelity ? models : [], stickiness),
     models: suite.fidelity ? models : [],
     ...(stickiness ? { stickiness } : {}),
     ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, requestOf) } : {}),
@@ -294,6 +299,33 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     },
     cost: store.runCost(runId),
   };
+}
+
+/**
+ * The verdicts: adoption from the fidelity inventory where it ran (else from turn 0 of the
+ * stickiness conversations), realization from the stickiness condition with the same persona,
+ * model and method (its primary measure).
+ */
+function verdictsOf(suite: Suite, models: readonly ModelAnalysis[], stickiness: StickinessAnalysis | undefined): Verdict[] {
+  const out: Verdict[] = [];
+  const fromFidelity = new Map<string, { adoption: Estimate | null; used: boolean }>();
+  const key = (persona: string, model: string, method: string) => JSON.stringify([persona, model, method]);
+  for (const m of models) for (const r of m.methods) for (const p of r.personas) fromFidelity.set(key(p.personaId, m.model, r.method), { adoption: p.adoption, used: false });
+  for (const c of stickiness?.conditions ?? []) {
+    const ref = resolveModelRef(suite, c.model);
+    const model = ref.kind === 'entry' ? modelIdOf(suite.models[ref.index]!) : ref.id;
+    const primary = c.measures.find((m) => m.adoption) ?? c.measures[0];
+    const fid = fromFidelity.get(key(c.persona, model, c.method));
+    const method = fid?.used ? `${c.method} (condition ${c.id})` : c.method;
+    if (fid) fid.used = true;
+    out.push(verdictOf({ persona: c.persona, model, method, adoption: fid?.adoption ?? primary?.adoption ?? null, adoptionSource: fid?.adoption ? 'fidelity' : primary?.adoption ? 'stickiness' : null, ...(primary ? { realization: primary.realization } : {}) }));
+  }
+  for (const [k, v] of fromFidelity) {
+    if (v.used) continue;
+    const [persona, model, method] = JSON.parse(k) as [string, string, string];
+    out.push(verdictOf({ persona, model, method, adoption: v.adoption, adoptionSource: v.adoption ? 'fidelity' : null }));
+  }
+  return out;
 }
 
 function directionFromFile(file: string, hook: string): number[] {
