@@ -8,7 +8,8 @@ import { readSafetensorsHeader, readTensorF32, writeSafetensors } from '../src/e
 import { EngineBackend } from '../src/backends/engine.js';
 import { Engine } from '../src/engine/engine.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
-import { cli, cliAsync, tempDir } from './helpers.js';
+import { cli, cliAsync, SMOLLM_DIR, tempDir } from './helpers.js';
+import { writeRandomModelFolder } from '../src/engine/random-model.js';
 
 const config = familyConfig('llama', { layers: 2 });
 const model = makeModel(config);
@@ -208,4 +209,31 @@ test('engine: repetitions of an option-probability inventory collapse to one cal
   assert.equal(sim!.repetitions.administered, 3);
   assert.equal(sim!.repetitions.note, undefined);
   assert.equal(sim!.methods[0]!.personas[0]!.administrations, 3);
+});
+
+test('fresh means fresh: a model rebuilt at the same path with other weights is a new run with new numbers; --fresh makes every call again', async () => {
+  const root = tempDir();
+  const dir = join(root, 'model');
+  const config = familyConfig('llama', { layers: 1 });
+  writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 1 });
+  const suiteFile = join(root, 'suite.yaml');
+  writeFileSync(suiteFile, `name: rebuilt\ninstrument: { id: ipip-neo-120, items: 5, min_coverage: 0 }\npersonas:\n  - { id: p, name: Pat, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }\nbaseline: false\nmodels: ["engine:${dir}"]\n`);
+  const out = join(root, 'out');
+  const first = await cliAsync(['run', suiteFile, '--dir', out, '--quiet']);
+  assert.equal(first.code, 0, first.stderr);
+  const again = await cliAsync(['run', suiteFile, '--dir', out, '--quiet']);
+  assert.match(again.stdout, /\(resumed\) · calls this time 0 · served from store 5/, 'the same weights: served from the store');
+  // Same path, same shape, other weights.
+  writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 2 });
+  const rebuilt = await cliAsync(['run', suiteFile, '--dir', out, '--quiet']);
+  assert.equal(rebuilt.code, 0, rebuilt.stderr);
+  assert.match(rebuilt.stdout, /calls this time 5 · served from store 0/, 'new weights: new calls');
+  const idOf = (s: string) => /run ([0-9a-f]{12})/.exec(s)![1]!;
+  assert.notEqual(idOf(rebuilt.stdout), idOf(first.stdout), 'a new run id');
+  const scores = (s: string) => /^p +(.*)$/m.exec(s)![1];
+  assert.notEqual(scores(rebuilt.stdout), scores(first.stdout), 'other numbers');
+  // --fresh ignores the store, and what it gets replaces what was stored.
+  const fresh = await cliAsync(['run', suiteFile, '--dir', out, '--quiet', '--fresh']);
+  assert.match(fresh.stdout, /calls this time 5 · served from store 0/);
+  assert.equal(scores(fresh.stdout), scores(rebuilt.stdout), 'a deterministic backend gives the same numbers again');
 });

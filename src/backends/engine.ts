@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { encodeF32 } from '../util/f32.js';
+import { weightsFingerprint } from '../util/fingerprint.js';
 import { Engine, logSoftmax, type EngineOptions } from '../engine/engine.js';
 import { loadInterventionFile, type Intervention } from '../engine/interventions.js';
 import { BackendError, normaliseOptionProbs, type ActivationsRequest, type ActivationsResult, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
@@ -27,8 +28,19 @@ export function interventionsFingerprint(list: Intervention[]): string {
   return h.digest('hex').slice(0, 12);
 }
 
-/** One engine per model folder and options, shared by every backend that names it. */
-const engines = new Map<string, Promise<Engine>>();
+/**
+ * One engine per model folder and options, shared by every backend that names it, with the
+ * fingerprint of the weights it loaded: a folder rebuilt with other weights loads again.
+ */
+const engines = new Map<string, Promise<{ engine: Engine; weights: string }>>();
+
+function currentFingerprint(engine: Engine): string | undefined {
+  try {
+    return weightsFingerprint(engine.folder.weightFiles);
+  } catch {
+    return undefined; // a weight file is gone: the folder changed
+  }
+}
 /** The tail of each engine's queue of calls. */
 const chains = new WeakMap<Engine, Promise<unknown>>();
 
@@ -43,22 +55,32 @@ export class EngineBackend implements Backend {
     private readonly engine: Engine,
     private readonly interventions: Intervention[],
     model: string,
+    /** A content fingerprint of the weights (util/fingerprint.ts): part of the id, so of every cache key. */
+    readonly weights: string,
   ) {
-    this.id = interventions.length ? `engine:${model}+interventions:${interventionsFingerprint(interventions)}` : `engine:${model}`;
+    const base = `engine:${model}#w${weights}`;
+    this.id = interventions.length ? `${base}+interventions:${interventionsFingerprint(interventions)}` : base;
   }
 
   static async create(config: EngineBackendConfig): Promise<EngineBackend> {
     const key = JSON.stringify([config.model, config.threads, config.weights, config.executionProviders]);
-    let enginePromise = engines.get(key);
-    if (!enginePromise) {
-      enginePromise = Engine.load(config.model, config);
-      engines.set(key, enginePromise);
-      enginePromise.catch(() => engines.delete(key));
+    let loaded = engines.get(key);
+    if (loaded) {
+      const { engine, weights } = await loaded;
+      if (currentFingerprint(engine) !== weights) {
+        engines.delete(key);
+        loaded = undefined;
+      }
     }
-    const engine = await enginePromise;
+    if (!loaded) {
+      loaded = Engine.load(config.model, config).then((engine) => ({ engine, weights: weightsFingerprint(engine.folder.weightFiles) }));
+      engines.set(key, loaded);
+      loaded.catch(() => engines.delete(key));
+    }
+    const { engine, weights } = await loaded;
     const interventions = [...(config.interventions ?? []), ...(config.interventionsFile ? loadInterventionFile(config.interventionsFile, engine.spec) : [])];
     engine.checkInterventions(interventions);
-    return new EngineBackend(engine, interventions, config.model);
+    return new EngineBackend(engine, interventions, config.model, weights);
   }
 
   /**

@@ -4,6 +4,7 @@
 import type { Llama, LlamaContext, LlamaModel, Token, ChatHistoryItem, ChatWrapper } from 'node-llama-cpp';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { weightsFingerprint } from '../util/fingerprint.js';
 import { UserError } from '../util/errors.js';
 import { BackendError, normaliseOptionProbs, type Backend, type ChatMessage, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
 
@@ -61,8 +62,12 @@ export class LlamaCppBackend implements Backend {
   /** The CPU threads this backend runs with. */
   readonly threads: number;
 
+  /** For a local file, a content fingerprint of it (part of the id): a file rebuilt at the same path is a new model. */
+  readonly weights?: string;
+
   constructor(private readonly config: LlamaCppBackendConfig) {
-    this.id = `llamacpp:${config.model}`;
+    this.weights = isRemoteModelRef(config.model) ? undefined : weightsFingerprint([config.model]);
+    this.id = `llamacpp:${config.model}${this.weights ? `#w${this.weights}` : ''}`;
     this.threads = config.threads ?? availableParallelism();
   }
 

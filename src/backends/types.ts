@@ -115,6 +115,8 @@ export interface Backend {
    * runner asks it once.
    */
   readonly deterministic?: boolean;
+  /** A content fingerprint of a local model's weights (part of the id, and of the run id): rebuilt weights are new calls. */
+  readonly weights?: string;
   readonly capabilities: BackendCapabilities;
   chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult>;
   optionProbs?(request: OptionProbsRequest, signal?: AbortSignal): Promise<OptionProbsResult>;

@@ -35,7 +35,7 @@ const USAGE = `persona-probe: is this persona realized by the model, or merely p
 
 Usage:
   persona-probe demo [--model ID] [--dir DIR]        run the built-in example suite
-  persona-probe run SUITE.yaml [--model ID[,ID]] [--dir DIR] [--quiet]
+  persona-probe run SUITE.yaml [--model ID[,ID]] [--dir DIR] [--quiet] [--fresh]   --fresh: make every call again
   persona-probe report RUN [--out report.html] [--dir DIR]  one self-contained HTML report of a stored run (no model calls)
   persona-probe report RUN [--dir DIR] [--to DIR]    re-render a stored run's report folder (HTML, JSON, CSV)
   persona-probe view [DIR] [--host H] [--port P]     browse, compare and export the runs under DIR (default 127.0.0.1)
@@ -69,9 +69,9 @@ function reportLines(files: ReportFiles): string {
   return `report: ${[files.html, files.json, files.csv, files.retentionCsv].filter(Boolean).join('\n        ')}`;
 }
 
-async function runAndReport(suite: Suite, outDir: string, suitePath: string | undefined, quiet: boolean, io: Out): Promise<RunResult> {
+async function runAndReport(suite: Suite, outDir: string, suitePath: string | undefined, quiet: boolean, io: Out, fresh = false): Promise<RunResult> {
   const bar = quiet ? undefined : new ProgressBar(process.stderr, suite.name);
-  const result = await runSuite(suite, { outDir, suitePath, onProgress: (c, phase) => bar?.update(c, phase) });
+  const result = await runSuite(suite, { outDir, suitePath, fresh, onProgress: (c, phase) => bar?.update(c, phase) });
   bar?.done();
   const files = await writeReport(result.analysis, join(resolve(outDir), 'reports', result.runId));
   io.log(summaryText(result.analysis));
@@ -107,11 +107,11 @@ async function cmdDemo(args: string[], io: Out): Promise<number> {
 }
 
 async function cmdRun(args: string[], io: Out): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' }, fresh: { type: 'boolean' } } });
   const file = positionals[0];
   if (!file) throw new UserError('run: name a suite file, e.g. persona-probe run suite.yaml');
   const suite = withModels(loadSuite(file), values.model);
-  const result = await runAndReport(suite, values.dir ?? values.out ?? DEFAULT_OUT, resolve(file), Boolean(values.quiet), io);
+  const result = await runAndReport(suite, values.dir ?? values.out ?? DEFAULT_OUT, resolve(file), Boolean(values.quiet), io, Boolean(values.fresh));
   if (result.counters.errors > 0) io.err(`persona-probe: ${result.counters.errors} item(s) got no answer after all retries; they are recorded as missing (see the report). Run the same command again to retry them.`);
   return result.counters.errors > 0 ? 1 : 0;
 }

@@ -49,6 +49,8 @@ export class ProbeContext {
     readonly baseDir: string | undefined,
     private readonly onProgress?: (phase: string) => void,
     readonly signal?: AbortSignal,
+    /** Make every call again, ignoring (and replacing) what the store holds. */
+    readonly fresh = false,
   ) {
     this.slots = new Semaphore(suite.run.concurrency);
   }
@@ -94,6 +96,7 @@ export class ProbeContext {
         counters: this.counters,
         onProgress: () => this.onProgress?.(phase),
         signal: this.signal,
+        fresh: this.fresh,
       },
       limiter,
     ));

@@ -37,6 +37,8 @@ export interface ExecuteOptions {
   counters: CallCounters;
   onProgress?: () => void;
   signal?: AbortSignal;
+  /** Ignore stored calls: make each call again and replace what was stored. */
+  fresh?: boolean;
 }
 
 /** The cache key of a call: the backend's identity plus everything in the request. */
@@ -92,7 +94,7 @@ function validResponse(task: CallTask, value: unknown, backendId: string): boole
 export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLimiter = new RateLimiter(o.ratePerMinute)): Promise<unknown> {
   const policy = { ...DEFAULT_RETRY, ...o.retry };
   const hash = callHash(o.backend, task);
-  let stored = o.store.getCall(hash);
+  let stored = o.fresh ? undefined : o.store.getCall(hash);
   if (stored && !validResponse(task, stored.response, o.backend.id)) {
     // A bad answer stored before answers were checked is made again, not served forever.
     o.store.deleteCall(hash);
@@ -120,7 +122,7 @@ export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLi
       },
       o.signal,
     );
-    o.store.putCall(o.runId, task.key, { hash, backend: o.backend.id, kind: task.kind, request: task.request, response: value, latencyMs: performance.now() - started, attempts });
+    o.store.putCall(o.runId, task.key, { hash, backend: o.backend.id, kind: task.kind, request: task.request, response: value, latencyMs: performance.now() - started, attempts }, o.fresh);
     o.counters.calls++;
     afterStoredCall();
     return value;

@@ -32,6 +32,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   onProgress?: (counters: Readonly<CallCounters>, phase: string) => void;
   signal?: AbortSignal;
+  /** Make every call again instead of serving it from the store (the new answers replace the stored ones). */
+  fresh?: boolean;
 }
 
 export interface ModelAnalysis {
@@ -74,8 +76,12 @@ import { modelIdOf } from './roles.js';
 export { modelIdOf };
 
 /** The run id: a hash of everything that determines the calls, so the same command resumes the same run. */
-export function runIdOf(suite: Suite): string {
-  return hashOf(suite).slice(0, 12);
+/**
+ * A run's id: a hash of its suite and, where it names local models, of their weights (so a
+ * model folder rebuilt at the same path with other weights is a new run, not the old numbers).
+ */
+export function runIdOf(suite: Suite, weights: readonly (string | undefined)[] = []): string {
+  return hashOf(weights.some((w) => w !== undefined) ? { suite, weights } : suite).slice(0, 12);
 }
 
 function simTruthOf(persona: PersonaSpec, fallbackFidelity: number, override?: { fidelity?: number; decay?: number | Record<string, number> }): SimPersonaTruth {
@@ -141,7 +147,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   const twinPlan = suite.twins ? planTwins(suite, twinsBaseDir(options.suitePath)) : undefined;
   // The output folder and an existing store are checked before any backend opens (nothing is
   // written for bad input); the store is created once the backends are ready.
-  checkOutputDir(outDir, runIdOf(suite));
+  checkOutputDir(outDir);
   const opened = await openBackends(suite, options.env, join(outDir, 'models'), baseDir);
   const backends = opened.models;
   let store: RunStore;
@@ -153,7 +159,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   }
   try {
     const instrument = getInstrument(suite.instrument.id);
-    const runId = runIdOf(suite);
+    const runId = runIdOf(suite, backends.map((b) => b.weights));
+    checkOutputDir(outDir, runId);
     const { resumed } = store.startRun({ id: runId, suiteName: suite.name, suitePath: options.suitePath ?? null, config: suite, models: suite.models.map(modelIdOf), simulated: [...backends, ...opened.extras.values()].some((b) => b.simulated) });
     // The families a stickiness block runs are fixed here and stored, so a re-render needs no attack files.
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
@@ -178,9 +185,10 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
         counters,
         onProgress: () => options.onProgress?.(counters, 'fidelity'),
         signal: options.signal,
+        fresh: options.fresh,
       });
     }
-    const ctx = new ProbeContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal);
+    const ctx = new ProbeContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal, options.fresh);
     if (suite.stickiness) await runStickiness(ctx, library);
     if (suite.consistency) await runConsistency(ctx);
     // Every call is in. The run is marked complete only once its analysis is stored: a run
@@ -203,8 +211,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
 }
 
 /** The folders a run writes to must be folders (or not exist yet): one line naming the one that is not. */
-export function checkOutputDir(outDir: string, runId: string): void {
-  for (const p of [outDir, join(outDir, 'reports'), join(outDir, 'reports', runId)]) {
+export function checkOutputDir(outDir: string, runId?: string): void {
+  for (const p of [outDir, join(outDir, 'reports'), ...(runId ? [join(outDir, 'reports', runId)] : [])]) {
     if (existsSync(p) && !statSync(p).isDirectory()) throw new UserError(`${p}: is a file, but the run writes a folder there (pass another --out)`);
   }
   // An existing store that is damaged or someone else's is refused now, read-only.

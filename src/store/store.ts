@@ -243,11 +243,11 @@ export class RunStore {
   }
 
   /** Record a successful call and link it to the run's task, atomically. */
-  putCall(runId: string, taskKey: string, call: Omit<CallRecord, 'createdAt'>): void {
+  putCall(runId: string, taskKey: string, call: Omit<CallRecord, 'createdAt'>, replace = false): void {
     const now = new Date().toISOString();
     this.db.transaction(() => {
       this.db
-        .prepare('INSERT OR IGNORE INTO calls (hash, backend, kind, request_json, response_json, latency_ms, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .prepare(`INSERT OR ${replace ? 'REPLACE' : 'IGNORE'} INTO calls (hash, backend, kind, request_json, response_json, latency_ms, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
         .run(call.hash, call.backend, call.kind, this.pack(call.request), redact(JSON.stringify(call.response)), call.latencyMs, call.attempts, now);
       this.db.prepare('INSERT OR REPLACE INTO run_tasks (run_id, task_key, call_hash, cache_hit) VALUES (?, ?, ?, 0)').run(runId, taskKey, call.hash);
     })();
