@@ -162,3 +162,41 @@ models:
   assert.equal(lenient.code, 0, lenient.stderr);
   assert.doesNotMatch(lenient.stdout, /WARNING/);
 });
+
+test('fail fast: a dead base URL stops the run before any call with the real cause; the same error 20 times in a row stops it too', async () => {
+  // A port nothing listens on: bind one, then close it.
+  const probe = (await import('node:net')).createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const out = tempDir();
+  const file = join(tempDir(), 'suite.yaml');
+  writeFileSync(file, `name: dead
+instrument: { id: ipip-neo-120, items: 10 }
+personas:
+  - { id: p1, name: Pat, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }
+models:
+  - { id: "openai:gpt-x", baseURL: "http://127.0.0.1:${port}/v1", apiKeyEnv: TEST_OPENAI_KEY }
+`);
+  const started = Date.now();
+  const dead = await cliAsync(['run', file, '--dir', out, '--quiet'], { env: { TEST_OPENAI_KEY: KEY } });
+  assert.equal(dead.code, 2, dead.stderr);
+  assert.match(dead.stderr, new RegExp(`openai:gpt-x@http://127\\.0\\.0\\.1:${port}/v1: cannot be used \\(openai: Connection error\\. \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)\\); no call was made`));
+  assert.equal(dead.stderr.trim().split('\n').length, 1);
+  assert.ok(Date.now() - started < 20_000, 'within seconds');
+  const store = new RunStore(out, { readOnly: true });
+  try {
+    const run = store.listRuns()[0]!;
+    assert.equal(store.errors(run.id).length, 0, 'no call attempted');
+  } finally {
+    store.close();
+  }
+  // A server that is up but answers every call with a 500: stopped after 20 failures in a row, with the error.
+  writeFileSync(file, readFileSync(file, 'utf8').replace(`http://127.0.0.1:${port}/v1`, server.url).replace('openai:gpt-x', 'openai:broken').replace('items: 10', 'items: 120'));
+  const before = server.requests.filter((r) => r.model === 'broken').length;
+  const broken = await cliAsync(['run', file, '--dir', tempDir(), '--quiet'], { env: { TEST_OPENAI_KEY: KEY } });
+  assert.equal(broken.code, 2, broken.stderr);
+  assert.match(broken.stderr, /openai:broken@.*: the last 20 calls failed with the same error, stopping the run: openai: 500 .*internal failure/);
+  const made = server.requests.filter((r) => r.model === 'broken').length - before;
+  assert.ok(made < 240 * 4 / 4, `${made} requests, not the 960 that 240 items x 4 attempts would make`);
+});

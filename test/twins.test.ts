@@ -131,3 +131,14 @@ models: ["sim:", "sim:twinCompression=0.5"]
   const e = t.results[0]!.effects.find((x) => x.effect.startsWith('A:'))!;
   assert.ok(e.realD > 0.2, `women higher in agreeableness in bfi too: d = ${e.realD}`);
 });
+
+test('twins: a wrong retest file fails before any call, naming the file', async () => {
+  const bad = join(tempDir(), 'not-a-retest.csv');
+  writeFileSync(bad, 'a,b\n1,2\n');
+  const file = suiteFile(['sim:']).replace(/$/, '');
+  const text = (await import('node:fs')).readFileSync(file, 'utf8').replace(join(HUMAN, 'psychtools_epiR', 'epiR.csv'), bad);
+  writeFileSync(file, text);
+  const out = tempDir();
+  await assert.rejects(runSuite(loadSuite(file), { outDir: out, suitePath: file }), (err: Error) => err.message.includes('not-a-retest.csv'));
+  assert.equal((await import('./helpers.js')).storedCallCount(out), 0, 'no call was made');
+});

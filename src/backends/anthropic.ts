@@ -25,6 +25,15 @@ export class AnthropicBackend implements Backend {
     this.client = new Anthropic({ apiKey: config.apiKey, baseURL: config.baseURL, defaultQuery: config.secretQuery, maxRetries: 0, timeout: config.timeoutMs ?? 60_000 });
   }
 
+  async preflight(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.models.list({}, { signal, timeout: 15_000 });
+    } catch (err) {
+      const e = toBackendError(err, 'anthropic');
+      if ((e.status === undefined && e.retriable) || e.status === 401 || e.status === 403) throw e;
+    }
+  }
+
   async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
     const s = request.sampling ?? {};
     const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');

@@ -6,17 +6,32 @@ import { BackendError } from './types.js';
  * `headers`, and named connection/timeout errors) onto a BackendError that says
  * whether a retry can help. Messages are redacted: SDKs sometimes echo headers.
  */
+/** The innermost cause of an error (fetch wraps the real one: connection refused, host not found), as text. */
+function rootCause(err: unknown): string | undefined {
+  const chain: { message?: string; code?: string }[] = [];
+  let x = (err as { cause?: unknown } | undefined)?.cause;
+  while (x && typeof x === 'object' && chain.length < 8) {
+    chain.push(x as { message?: string; code?: string });
+    x = (x as { cause?: unknown }).cause;
+  }
+  const last = chain.at(-1);
+  if (!last) return undefined;
+  const text = last.message ?? '';
+  return last.code && !text.includes(last.code) ? `${last.code}: ${text}` : text || last.code;
+}
+
 export function toBackendError(err: unknown, provider: string): BackendError {
   if (err instanceof BackendError) return err;
   const e = err as { status?: number; name?: string; message?: string; headers?: Headers | Record<string, string> };
-  const message = redact(`${provider}: ${e?.message ?? String(err)}`);
+  const cause = rootCause(err);
+  const message = redact(`${provider}: ${e?.message ?? String(err)}${cause && !(e?.message ?? '').includes(cause) ? ` (${cause})` : ''}`);
   const status = typeof e?.status === 'number' ? e.status : undefined;
   if (status !== undefined) {
     const retriable = status === 408 || status === 409 || status === 429 || status >= 500;
     return new BackendError(message, retriable, status, retryAfterMs(e.headers));
   }
-  const name = e?.name ?? '';
-  if (/Timeout|Connection|AbortError|FetchError/i.test(name) || /timed out|ECONNRESET|ECONNREFUSED|socket hang up|fetch failed/i.test(e?.message ?? '')) {
+  const name = `${e?.name ?? ''} ${(err as object | undefined)?.constructor?.name ?? ''}`;
+  if (/Timeout|Connection|AbortError|FetchError/i.test(name) || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH/.test(cause ?? '') || /timed out|ECONNRESET|ECONNREFUSED|socket hang up|fetch failed/i.test(e?.message ?? '')) {
     return new BackendError(message, true);
   }
   // A body that is not the JSON the SDK expects: the server is misbehaving; a retry may get a good one.

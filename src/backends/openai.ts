@@ -31,6 +31,16 @@ export class OpenAIBackend implements Backend {
     this.client = new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, defaultQuery: config.secretQuery, maxRetries: 0, timeout: config.timeoutMs ?? 60_000 });
   }
 
+  async preflight(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.models.list({ signal, timeout: 15_000 });
+    } catch (err) {
+      const e = toBackendError(err, 'openai');
+      // Unreachable, or the key is refused: stop. Anything else (a server without /models) is left to the calls.
+      if ((e.status === undefined && e.retriable) || e.status === 401 || e.status === 403) throw e;
+    }
+  }
+
   async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
     const s = request.sampling ?? {};
     let res;

@@ -127,6 +127,12 @@ export interface Backend {
    * makes it, so a resumed run rebuilds the state an uninterrupted run would have had.
    */
   observe?(request: ChatRequest): void;
+  /**
+   * Reach the backend once, cheaply (a model list), before its first call is made: a
+   * backend that cannot be reached or refuses the key fails here with the real cause,
+   * instead of after thousands of retried calls.
+   */
+  preflight?(signal?: AbortSignal): Promise<void>;
   close?(): Promise<void>;
 }
 

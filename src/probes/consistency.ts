@@ -18,7 +18,7 @@ import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
 import { consistentObjects, icc1, leakedMarkers, lineToLineConsistency, promptToLineConsistency } from '../metrics/consistency.js';
 import { finite, mean, pearson, sd } from '../metrics/stats.js';
 import type { ProbeContext } from '../runner/context.js';
-import { forEachConcurrent } from '../runner/execute.js';
+import { forEachConcurrent, settleAll } from '../runner/execute.js';
 import { backendIdOf, modelIdOf } from '../runner/roles.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConsistencySpec } from '../suite/probe-schemas.js';
@@ -170,7 +170,7 @@ async function runDialogue(ctx: ProbeContext, model: string, persona: PersonaSpe
             jobs.push(ctx.call(backend, { key: `${key}|t${t}|qa|q${i}`, kind: 'chat', request }, 'consistency'));
           });
         }
-        await Promise.all(jobs);
+        await settleAll(jobs);
       },
     });
   }
@@ -189,7 +189,7 @@ async function runRegeneration(ctx: ProbeContext, model: string, persona: Person
       const request = { messages: [...system, { role: 'user' as const, content: itemPrompt(item, options, DEFAULT_VARIANTS[0]!) }], sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, `regen/${persona.id}`, s) }, hints: { personaId: persona.id, item: { id: item.id, keyed: item.keyed, domain: item.domain }, sample: s } };
       jobs.push(ctx.call(backend, { key: `cs|regen|${label(model)}|${persona.id}|s${s}|${item.id}`, kind: 'chat', request }, 'consistency'));
     }
-  await Promise.all(jobs);
+  await settleAll(jobs);
 }
 
 /** Each persona alone (one after another), then all interleaved turn by turn: same questions, same seeds. */
@@ -223,7 +223,7 @@ async function runSelfReport(ctx: ProbeContext, model: string, persona: PersonaS
   const transcript = await talk({ ctx, backend, interlocutor, key, system, turns: c.self_report!.turns, personaId: persona.id });
   if (transcript.length === 0) return;
   const judge = ctx.judge(c.judge!);
-  await Promise.all(
+  await settleAll(
     Array.from({ length: effectiveRepeats(judge.spec) }, (_, r) => ctx.call(judge.backend, { key: `${key}|traits|r${r}`, kind: 'chat', request: traitsRequest({ judge: judge.spec, repetition: r, conversation: key, turn: 0 }, transcript) }, 'consistency')),
   );
 }

@@ -31,7 +31,7 @@ import {
 import { mean } from '../metrics/stats.js';
 import { differenceOfMeans, dot, meanOf, norm, unit } from '../metrics/vectors.js';
 import type { ProbeContext } from '../runner/context.js';
-import { forEachConcurrent } from '../runner/execute.js';
+import { forEachConcurrent, settleAll } from '../runner/execute.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConditionSpec, StickinessSpec } from '../suite/probe-schemas.js';
 import { ADAPTIVE_FAMILY, DEFAULT_ATTACKER_BRIEF, attackerMessages, scriptedAttack, type AttackFamily } from './attacks.js';
@@ -112,7 +112,7 @@ async function measureTurn(o: TurnMeasureOptions): Promise<void> {
   }
   const hook = activationHook(st, o.backend);
   if (hook) jobs.push(ctx.call(o.backend, { key: `${o.key}|acts`, kind: 'activations', request: { messages: [...o.messages], hooks: [hook], hints: o.hints } }, 'stickiness'));
-  await Promise.all(jobs);
+  await settleAll(jobs);
 }
 
 function callsPerTurn(ctx: ProbeContext, backend: Backend, items: number, judged: boolean): number {

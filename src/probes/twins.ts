@@ -16,7 +16,7 @@ import type { TwinsSpec } from '../suite/probe-schemas.js';
 import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
 import { baselinePredictors, varianceCompression, effectReplication, groupDifferences, retestCeiling, scorePredictor, splitItems, splitPeople, structureRecovery, correlationMatrix, type EffectReplication, type IndividualScores, type Predictor } from '../metrics/human.js';
 import { mean } from '../metrics/stats.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 
 const LAYOUT_DEFAULTS: Record<'big5-osp' | 'sapa-spi', { covariates: string[]; group: string; labels: string[] }> = {
   'big5-osp': { covariates: ['age', 'gender', 'country'], group: 'gender', labels: ['Disagree', 'Slightly disagree', 'Neutral', 'Slightly agree', 'Agree'] },
@@ -34,9 +34,28 @@ export interface TwinPlan {
   covariates: string[];
   group: string;
   effects: { covariate: string; a: string | number; b: string | number }[];
+  /** The human retest ceiling, read with the data (a bad retest file fails before any call). */
+  ceiling?: { value: number; source: string };
 }
 
-/** Load and split: everything the tasks depend on, from the suite and the file alone. */
+/** The ceiling the suite asks for: configured, computed from a retest file, or the documented EPI default. */
+function ceilingOf(suite: Suite, baseDir: string): { value: number; source: string } {
+  const t = suite.twins!;
+  if (t.ceiling && 'value' in t.ceiling) return { value: t.ceiling.value, source: 'configured' };
+  if (t.ceiling) {
+    const file = resolve(baseDir, t.ceiling.retest);
+    let c;
+    try {
+      c = retestCeiling(loadEpiRetest(file));
+    } catch (err) {
+      throw new UserError(`twins.ceiling.retest ${file}: ${errorMessage(err)}`);
+    }
+    return { value: c.itemAgreement, source: `retest agreement computed from ${t.ceiling.retest} (${c.people} people)` };
+  }
+  return { value: 0.813, source: 'EPI retest agreement from the psychTools epiR documentation (default; configure twins.ceiling)' };
+}
+
+/** Load and split: everything the tasks depend on, from the suite and the files alone. */
 export function planTwins(suite: Suite, baseDir: string): TwinPlan {
   const t = suite.twins!;
   const spec = t.dataset;
@@ -52,7 +71,8 @@ export function planTwins(suite: Suite, baseDir: string): TwinPlan {
       : LAYOUT_DEFAULTS[spec.layout];
   const covariates = t.covariates ?? d.covariates;
   for (const c of covariates) if (!(c in (ds.respondents[0]?.covariates ?? {}))) throw new UserError(`twins.covariates: "${c}" is not a covariate of ${ds.name} (has ${Object.keys(ds.respondents[0]?.covariates ?? {}).join(', ')})`);
-  return splitPlan(ds, { respondents: t.respondents, givenPerDomain: t.given_per_domain, seed: t.seed, heldOutLimit: t.held_out_items, labels: d.labels, covariates, group: d.group, effects: t.effects });
+  const ceiling = ceilingOf(suite, baseDir);
+  return { ...splitPlan(ds, { respondents: t.respondents, givenPerDomain: t.given_per_domain, seed: t.seed, heldOutLimit: t.held_out_items, labels: d.labels, covariates, group: d.group, effects: t.effects }), ceiling };
 }
 
 /** A seeded split of a loaded dataset: test people and training people, given items and held-out items. */
@@ -192,12 +212,7 @@ export function evaluatePredictor(plan: TwinPlan, predict: Predictor, ceiling: n
 export function analyzeTwins(suite: Suite, plan: TwinPlan, modelIds: string[], responses: ReadonlyMap<string, unknown>, baseDir: string): TwinsAnalysis {
   const t = suite.twins!;
   const options = plan.labels.map((_, i) => String(plan.ds.scale.min + i));
-  let ceiling = { value: 0.813, source: 'EPI retest agreement from the psychTools epiR documentation (default; configure twins.ceiling)' };
-  if (t.ceiling && 'value' in t.ceiling) ceiling = { value: t.ceiling.value, source: 'configured' };
-  else if (t.ceiling) {
-    const c = retestCeiling(loadEpiRetest(resolve(baseDir, t.ceiling.retest)));
-    ceiling = { value: c.itemAgreement, source: `retest agreement computed from ${t.ceiling.retest} (${c.people} people)` };
-  }
+  const ceiling = plan.ceiling ?? ceilingOf(suite, baseDir);
   const results: TwinsStyleResult[] = [];
   modelIds.forEach((model, modelIndex) => {
     for (const style of t.styles) {

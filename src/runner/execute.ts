@@ -8,7 +8,7 @@ import { afterStoredCall } from '../util/fault.js';
 import { DEFAULT_RETRY, RateLimiter, withRetry, type RetryPolicy } from '../backends/retry.js';
 import type { RunStore } from '../store/store.js';
 import { hashOf } from '../util/hash.js';
-import { errorMessage } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 
 export type CallTask =
   | { key: string; kind: 'chat'; request: ChatRequest }
@@ -77,6 +77,45 @@ async function callOnce(backend: Backend, task: CallTask, timeoutMs: number, out
   }
 }
 
+/** Each backend is reached once (its preflight) before its first call; the promise is shared. */
+const reached = new WeakMap<Backend, Promise<void>>();
+
+async function ensureReachable(backend: Backend, signal?: AbortSignal): Promise<void> {
+  if (!backend.preflight) return;
+  let p = reached.get(backend);
+  if (!p) {
+    p = backend.preflight(signal);
+    reached.set(backend, p);
+  }
+  try {
+    await p;
+  } catch (err) {
+    throw new UserError(`${backend.id}: cannot be used (${errorMessage(err)}); no call was made. Check the base URL, the key and the network.`);
+  }
+}
+
+/** A failure repeated this many times in a row, with no success between, stops the run. */
+export const REPEATED_FAILURE_LIMIT = 20;
+const streaks = new WeakMap<Backend, { error: string; count: number }>();
+
+/** Errors that differ only in ids and numbers are the same error. */
+const errorShape = (message: string) => message.replace(/[0-9a-f]{8,}|\d+/gi, '#');
+
+function noteOutcome(backend: Backend, error: string | undefined): void {
+  if (error === undefined) {
+    streaks.delete(backend);
+    return;
+  }
+  const shape = errorShape(error);
+  const s = streaks.get(backend);
+  const next = s && s.error === shape ? { error: shape, count: s.count + 1 } : { error: shape, count: 1 };
+  streaks.set(backend, next);
+  if (next.count >= REPEATED_FAILURE_LIMIT) {
+    streaks.delete(backend);
+    throw new UserError(`${backend.id}: the last ${REPEATED_FAILURE_LIMIT} calls failed with the same error, stopping the run: ${error} (the answers so far are stored; run again to resume)`);
+  }
+}
+
 function validResponse(task: CallTask, value: unknown, backendId: string): boolean {
   try {
     checkResponse(task.kind, value, backendId, task.kind === 'optionProbs' ? task.request.options.length : undefined);
@@ -108,7 +147,9 @@ export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLi
     o.onProgress?.();
     return stored.response;
   }
+  await ensureReachable(o.backend, o.signal);
   const started = performance.now();
+  let failure: string | undefined;
   try {
     const { value, attempts } = await withRetry(
       async () => {
@@ -128,12 +169,14 @@ export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLi
     return value;
   } catch (err) {
     if (o.signal?.aborted) throw err;
-    o.store.recordError(o.runId, hash, o.backend.id, policy.maxAttempts, errorMessage(err), true);
+    failure = errorMessage(err);
+    o.store.recordError(o.runId, hash, o.backend.id, policy.maxAttempts, failure, true);
     o.counters.errors++;
     return undefined;
   } finally {
     o.counters.done++;
     o.onProgress?.();
+    noteOutcome(o.backend, failure);
   }
 }
 
@@ -149,14 +192,32 @@ export async function executeTasks(tasks: readonly CallTask[], o: ExecuteOptions
   });
 }
 
-/** Run `fn` over the items with at most `concurrency` in flight, in order of start. */
+/**
+ * Run `fn` over the items with at most `concurrency` in flight, in order of start. After a
+ * failure no new item starts; the ones in flight finish (so nothing is left writing to a
+ * store that is about to close), then the first failure is thrown.
+ */
 export async function forEachConcurrent<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const i = next++;
-      await fn(items[i]!, i);
+      try {
+        await fn(items[i]!, i);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  if (failure) throw failure.error;
+}
+
+/** Wait for every promise (none is left running), then throw the first failure, if any. */
+export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
