@@ -1,6 +1,6 @@
 // `persona-probe axis build | cap-config`: the Assistant axis and capping thresholds.
 
-import { parseArgs } from 'node:util';
+import { COMMANDS, groupHelp, parseCommand } from './specs.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
@@ -18,7 +18,7 @@ const int = (name: string, v: string | undefined): number | undefined => {
 };
 
 async function build(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, roles: { type: 'string' }, 'limit-roles': { type: 'string' }, instructions: { type: 'string' }, questions: { type: 'string' }, 'max-tokens': { type: 'string' }, 'generate-with': { type: 'string' }, out: { type: 'string' }, map: { type: 'string' }, html: { type: 'string' }, dir: { type: 'string' }, store: { type: 'string' } } });
+  const { values } = parseCommand(COMMANDS['axis build'], args);
   if (!values.model) throw new UserError('axis build: pass --model engine:DIR');
   if (!values.out) throw new UserError('axis build: pass --out axis.safetensors');
   const r = await buildAxis({
@@ -43,7 +43,7 @@ async function build(args: string[], io: Out): Promise<number> {
 }
 
 function capCmd(args: string[], io: Out): number {
-  const { values } = parseArgs({ args, options: { axis: { type: 'string' }, layers: { type: 'string' }, percentile: { type: 'string', default: '25' }, out: { type: 'string' } } });
+  const { values } = parseCommand(COMMANDS['axis cap-config'], args);
   if (!values.axis || !values.layers) throw new UserError('axis cap-config: pass --axis FILE --layers L[,L...]');
   const layers = values.layers.split(',').map((x) => Number(x.trim()));
   if (layers.some((l) => !Number.isInteger(l) || l < 0)) throw new UserError(`axis cap-config: --layers takes layer numbers, got "${values.layers}"`);
@@ -59,6 +59,10 @@ function capCmd(args: string[], io: Out): number {
 
 export async function cmdAxis(args: string[], io: Out): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.log(groupHelp('axis'));
+    return sub === undefined ? 2 : 0;
+  }
   if (sub === 'build') return build(rest, io);
   if (sub === 'cap-config') return capCmd(rest, io);
   throw new UserError(`axis: ${sub ? `unknown command "${sub}"` : 'name a command'} (build, cap-config)`);

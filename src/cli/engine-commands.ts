@@ -1,7 +1,7 @@
 // CLI commands of the activation engine: `trace` (hooks to safetensors) and
 // `make-model` (seeded random-weight model folders for tests and benchmarks).
 
-import { parseArgs } from 'node:util';
+import { COMMANDS, parseCommand } from './specs.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
@@ -12,18 +12,7 @@ import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type 
 import type { Out } from './out.js';
 
 export async function cmdTrace(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string' },
-      text: { type: 'string' },
-      chat: { type: 'boolean' },
-      hooks: { type: 'string', default: 'blocks.*.hook_resid_post,ln_final.hook_normalized' },
-      out: { type: 'string' },
-      interventions: { type: 'string' },
-      threads: { type: 'string' },
-    },
-  });
+  const { values } = parseCommand(COMMANDS['trace'], args);
   if (!values.model) throw new UserError('trace: pass --model DIR (a Hugging Face model folder)');
   if (values.text === undefined) throw new UserError('trace: pass --text "..."');
   if (!values.out) throw new UserError('trace: pass --out FILE.safetensors');
@@ -57,24 +46,7 @@ export async function cmdTrace(args: string[], io: Out): Promise<number> {
 }
 
 export async function cmdMakeModel(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      like: { type: 'string' },
-      out: { type: 'string' },
-      layers: { type: 'string' },
-      hidden: { type: 'string' },
-      heads: { type: 'string' },
-      'kv-heads': { type: 'string' },
-      intermediate: { type: 'string' },
-      arch: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      sharpness: { type: 'string', default: '1' },
-      dtype: { type: 'string', default: 'F32' },
-      shards: { type: 'string', default: '1' },
-      gguf: { type: 'string' },
-    },
-  });
+  const { values } = parseCommand(COMMANDS['make-model'], args);
   if (!values.like || !values.out) throw new UserError('make-model: pass --like DIR (config.json + tokenizer) and --out DIR');
   if (!existsSync(resolve(values.like, 'config.json'))) throw new UserError(`make-model: ${values.like} has no config.json`);
   const dtype = values.dtype!.toUpperCase() as WeightDtype;

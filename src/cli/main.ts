@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { COMMANDS, HelpShown, groupHelp, helpText, parseCommand, type CommandName } from './specs.js';
 import type { Out } from './out.js';
 import { readFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -31,32 +31,31 @@ export const DEMO_SUITE = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
 export const DEMO_MODEL = 'llamacpp:hf:HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/smollm2-360m-instruct-q8_0.gguf';
 const DEFAULT_OUT = 'persona-probe-out';
 
-const USAGE = `persona-probe: is this persona realized by the model, or merely performed?
+/** The top help: every command with its one-line summary, generated from the command specs. */
+function usage(): string {
+  const names = Object.keys(COMMANDS) as CommandName[];
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    `persona-probe ${packageVersion()}: is this persona realized by the model, or merely performed?`,
+    '',
+    'Usage: persona-probe COMMAND [options]     persona-probe COMMAND --help for its options and examples',
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`),
+    '',
+    '--dir DIR is the project folder (run store and reports; default ./persona-probe-out) for every command',
+    'that has one; --out names a file where a command writes one. The old folder spellings still work:',
+    '--out DIR for demo, run, runs and report, --store DIR for vectors and axis.',
+    '',
+    'Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI  engine:MODEL_FOLDER',
+    "Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, or a suite's apiKeyEnv).",
+  ].join('\n');
+}
 
-Usage:
-  persona-probe demo [--model ID] [--dir DIR]        run the built-in example suite
-  persona-probe run SUITE.yaml [--model ID[,ID]] [--dir DIR] [--quiet] [--fresh]   --fresh: make every call again
-  persona-probe report RUN [--out report.html] [--dir DIR]  one self-contained HTML report of a stored run (no model calls)
-  persona-probe report RUN [--dir DIR] [--to DIR]    re-render a stored run's report folder (HTML, JSON, CSV)
-  persona-probe view [DIR] [--host H] [--port P]     browse, compare and export the runs under DIR (default 127.0.0.1)
-  persona-probe runs [--dir DIR]                     list stored runs
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
---dir DIR is the project folder (run store and reports; default ./persona-probe-out) for every command
-that has one; --out names a file where a command writes one. The old folder spellings still work:
---out DIR for demo, run, runs and report, --store DIR for vectors and axis.
-  persona-probe score --instrument ID --answers FILE [--json]
-  persona-probe schema                               print the suite JSON Schema
-  persona-probe trace --model DIR --text "..." [--chat] [--hooks LIST] [--interventions FILE] --out FILE.safetensors
-  persona-probe make-model --like DIR --out DIR [--layers N --hidden N --heads N --kv-heads N] [--arch A]
-                           [--seed N --sharpness X --dtype F32|F16|BF16 --shards N --gguf FILE]
-
-  persona-probe vectors extract|monitor|export|import|traits ...   persona vectors (see: persona-probe vectors)
-  persona-probe axis build --model DIR --out axis.safetensors [--roles FILE] [--limit-roles N] [--instructions N] [--questions N] [--map map.json]
-  persona-probe axis cap-config --axis FILE --layers L[,L] [--percentile 25] [--out capped.yaml]
-  persona-probe serve --model DIR [--name N] [--interventions F] [--alias A=F ...] [--vectors DIR] [--host H] [--port P] [--token-env VAR]
-
-Models: sim:[key=value,...]  openai:MODEL  anthropic:MODEL  llamacpp:PATH.gguf|hf:URI  engine:MODEL_FOLDER
-Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, or a suite's apiKeyEnv).`;
 
 const stdio: Out = { log: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${redact(s)}\n`) };
 
@@ -82,7 +81,7 @@ async function runAndReport(suite: Suite, outDir: string, suitePath: string | un
 }
 
 async function cmdDemo(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const { values } = parseCommand(COMMANDS['demo'], args);
   const outDir = values.dir ?? values.out ?? DEFAULT_OUT;
   let model = values.model;
   if (!model) {
@@ -107,7 +106,7 @@ async function cmdDemo(args: string[], io: Out): Promise<number> {
 }
 
 async function cmdRun(args: string[], io: Out): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' }, fresh: { type: 'boolean' } } });
+  const { values, positionals } = parseCommand(COMMANDS['run'], args);
   const file = positionals[0];
   if (!file) throw new UserError('run: name a suite file, e.g. persona-probe run suite.yaml');
   const suite = withModels(loadSuite(file), values.model);
@@ -123,7 +122,7 @@ function openStore(outDir: string): RunStore {
 }
 
 async function cmdReport(args: string[], io: Out): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, dir: { type: 'string' }, to: { type: 'string' } } });
+  const { values, positionals } = parseCommand(COMMANDS['report'], args);
   // `--out report.html` names the file to write; any other --out is the project directory, as in every command.
   const htmlFile = values.out?.toLowerCase().endsWith('.html') ? resolve(values.out) : undefined;
   if (htmlFile && existsSync(htmlFile) && statSync(htmlFile).isDirectory()) throw new UserError(`${htmlFile}: is a folder; --out names the HTML file to write`);
@@ -154,7 +153,7 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
 }
 
 async function cmdRuns(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { dir: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseCommand(COMMANDS['runs'], args);
   const store = openStore(resolve(values.dir ?? values.out ?? DEFAULT_OUT));
   try {
     for (const r of store.listRuns()) io.log(`${r.id}  ${r.status.padEnd(8)}  ${r.createdAt}  ${r.suiteName}  ${r.models.join(',')}${r.simulated ? '  [simulation]' : ''}`);
@@ -165,7 +164,7 @@ async function cmdRuns(args: string[], io: Out): Promise<number> {
 }
 
 async function cmdScore(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { instrument: { type: 'string', default: 'ipip-neo-120' }, answers: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseCommand(COMMANDS['score'], args);
   if (!values.answers) throw new UserError('score: pass --answers FILE (a JSON object: item id -> 1..5)');
   const instrument = getInstrument(values.instrument!);
   let sheet: unknown;
@@ -189,6 +188,14 @@ async function cmdScore(args: string[], io: Out): Promise<number> {
     for (const [d, s] of Object.entries(scores.domains)) io.log(`${d}  ${s.score === null ? '—' : s.score.toFixed(3)}  (${s.answered} answered, ${s.missing} missing)`);
     io.log(`${scores.answered} items answered, ${scores.missing} missing`);
   }
+  return 0;
+}
+
+function cmdItems(args: string[], io: Out): number {
+  const { values, positionals } = parseCommand(COMMANDS.items, args);
+  const instrument = getInstrument(positionals[0] ?? 'ipip-neo-120');
+  if (values.json) io.log(JSON.stringify(instrument.items, null, 2));
+  else for (const it of instrument.items) io.log(`${it.id}  ${it.domain}${it.facet !== undefined ? `/${it.facet}` : ''}  ${it.keyed === 'plus' ? '+' : '-'}  ${it.text}`);
   return 0;
 }
 
@@ -218,19 +225,38 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdAxis(rest, io);
       case 'view':
         return await cmdView(rest, io);
+      case 'items':
+        return cmdItems(rest, io);
       case 'schema':
+        parseCommand(COMMANDS.schema, rest);
         io.log(JSON.stringify(suiteJsonSchema(), null, 2));
         return 0;
+      case '--version':
+      case '-v':
+      case 'version':
+        io.log(packageVersion());
+        return 0;
+      case 'help': {
+        const topic = rest.join(' ');
+        if (topic === 'vectors' || topic === 'axis') io.log(groupHelp(topic));
+        else if (topic in COMMANDS) io.log(helpText(COMMANDS[topic as CommandName]));
+        else if (topic) throw new UserError(`help: no command "${topic}" (try: persona-probe help)`);
+        else io.log(usage());
+        return 0;
+      }
       case undefined:
-      case 'help':
       case '--help':
       case '-h':
-        io.log(USAGE);
+        io.log(usage());
         return command === undefined ? 2 : 0;
       default:
         throw new UserError(`unknown command "${command}" (try: persona-probe help)`);
     }
   } catch (err) {
+    if (err instanceof HelpShown) {
+      io.log(err.text);
+      return 0;
+    }
     if (err instanceof UserError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`persona-probe: ${errorMessage(err)}`);
       return 2;

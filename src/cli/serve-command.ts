@@ -1,6 +1,6 @@
 // `persona-probe serve`: the OpenAI-compatible server over the engine (src/server).
 
-import { parseArgs } from 'node:util';
+import { COMMANDS, parseCommand } from './specs.js';
 import { basename, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
@@ -10,20 +10,7 @@ import type { Out } from './out.js';
 export const TOKEN_ENV = 'PERSONA_PROBE_SERVE_TOKEN';
 
 export async function cmdServe(args: string[], io: Out, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string' },
-      name: { type: 'string' },
-      interventions: { type: 'string' },
-      alias: { type: 'string', multiple: true },
-      vectors: { type: 'string' },
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8800' },
-      'token-env': { type: 'string' },
-      threads: { type: 'string' },
-    },
-  });
+  const { values } = parseCommand(COMMANDS['serve'], args);
   if (!values.model) throw new UserError('serve: pass --model engine:DIR (a Hugging Face model folder)');
   const model = values.model.startsWith('engine:') ? values.model.slice('engine:'.length) : values.model;
   const aliases: Record<string, string> = {};

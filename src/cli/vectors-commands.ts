@@ -1,7 +1,7 @@
 // `persona-probe vectors ...`: extract persona vectors, monitor a transcript along them,
 // export to / import from llama.cpp control vectors, list the built-in traits.
 
-import { parseArgs } from 'node:util';
+import { COMMANDS, groupHelp, parseCommand } from './specs.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -15,18 +15,9 @@ import { monitorPage, standalone, sweepPage, vectorsPage } from '../report/mecha
 
 import type { Out } from './out.js';
 
-const USAGE = `persona-probe vectors <command>
-  extract --model engine:DIR --trait ID|FILE --out FILE.safetensors [--generate-with MODEL] [--judge MODEL --threshold 50]
-          [--pca] [--held-out 0.25] [--max-tokens 64] [--temperature 0.7] [--seed 1] [--dir DIR]
-  monitor --model engine:DIR --vectors FILE[,FILE] --transcript conv.json [--layer L] [--out rows.json] [--html chart.html]
-  export  --vectors FILE --format llama.cpp --out FILE.gguf --model-hint ARCH [--method mean|pca] [--scale X]
-  sweep   --model engine:DIR --vectors FILE --coefs=-8,-4,0,4,8 [--layers L[,L]] [--items-per-domain 2] [--judge MODEL --trait ID|FILE]
-          [--questions 4] [--out rows.json] [--html page.html] [--dir DIR]
-  import  --from FILE.gguf --out FILE.safetensors
-  traits                                   list the built-in trait definitions`;
 
 async function extract(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, trait: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, 'generate-with': { type: 'string' }, judge: { type: 'string' }, threshold: { type: 'string' }, pca: { type: 'boolean' }, 'held-out': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, store: { type: 'string' }, concurrency: { type: 'string' } } });
+  const { values } = parseCommand(COMMANDS['vectors extract'], args);
   if (!values.model) throw new UserError('vectors extract: pass --model engine:DIR');
   if (!values.trait) throw new UserError('vectors extract: pass --trait ID or FILE (see: persona-probe vectors traits)');
   if (!values.out) throw new UserError('vectors extract: pass --out FILE.safetensors');
@@ -72,7 +63,7 @@ async function extract(args: string[], io: Out): Promise<number> {
 }
 
 async function sweep(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, vectors: { type: 'string' }, coefs: { type: 'string' }, layers: { type: 'string' }, 'items-per-domain': { type: 'string' }, judge: { type: 'string' }, trait: { type: 'string' }, questions: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' }, dir: { type: 'string' }, store: { type: 'string' } } });
+  const { values } = parseCommand(COMMANDS['vectors sweep'], args);
   if (!values.model || !values.vectors || !values.coefs) throw new UserError('vectors sweep: pass --model engine:DIR --vectors FILE --coefs LIST');
   const list = (name: string, v: string) => v.split(',').map((x) => {
     const n = Number(x.trim());
@@ -115,7 +106,7 @@ function readTranscript(path: string): ChatMessage[] {
 }
 
 async function monitor(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { model: { type: 'string' }, vectors: { type: 'string' }, transcript: { type: 'string' }, layer: { type: 'string' }, out: { type: 'string' }, html: { type: 'string' } } });
+  const { values } = parseCommand(COMMANDS['vectors monitor'], args);
   if (!values.model || !values.vectors || !values.transcript) throw new UserError('vectors monitor: pass --model engine:DIR --vectors FILE[,FILE] --transcript conv.json');
   const messages = readTranscript(values.transcript);
   const vectors: MonitoredVector[] = values.vectors.split(',').map((file) => {
@@ -135,7 +126,7 @@ async function monitor(args: string[], io: Out): Promise<number> {
 }
 
 function exportCmd(args: string[], io: Out): number {
-  const { values } = parseArgs({ args, options: { vectors: { type: 'string' }, format: { type: 'string', default: 'llama.cpp' }, out: { type: 'string' }, 'model-hint': { type: 'string' }, method: { type: 'string', default: 'mean' }, scale: { type: 'string', default: '1' } } });
+  const { values } = parseCommand(COMMANDS['vectors export'], args);
   if (values.format !== 'llama.cpp') throw new UserError(`vectors export: unknown format "${values.format}" (known: llama.cpp)`);
   if (!values.vectors || !values.out) throw new UserError('vectors export: pass --vectors FILE.safetensors --out FILE.gguf');
   const set = readVectorFile(values.vectors);
@@ -151,7 +142,7 @@ function exportCmd(args: string[], io: Out): number {
 }
 
 function importCmd(args: string[], io: Out): number {
-  const { values } = parseArgs({ args, options: { from: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseCommand(COMMANDS['vectors import'], args);
   if (!values.from || !values.out) throw new UserError('vectors import: pass --from FILE.gguf --out FILE.safetensors');
   const set = readVectorFile(values.from);
   writeVectorFile(values.out, { layers: set.layers, metadata: { ...set.metadata, imported_from: resolve(values.from) } });
@@ -161,6 +152,10 @@ function importCmd(args: string[], io: Out): number {
 
 export async function cmdVectors(args: string[], io: Out): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.log(groupHelp('vectors'));
+    return sub === undefined ? 2 : 0;
+  }
   switch (sub) {
     case 'extract':
       return extract(rest, io);
@@ -173,9 +168,10 @@ export async function cmdVectors(args: string[], io: Out): Promise<number> {
     case 'sweep':
       return sweep(rest, io);
     case 'traits':
+      parseCommand(COMMANDS['vectors traits'], rest);
       for (const t of builtinTraits().values()) io.log(`${t.id.padEnd(24)} ${t.pairs.length} pairs, ${t.questions.length} questions  ${t.description}`);
       return 0;
     default:
-      throw new UserError(`vectors: ${sub ? `unknown command "${sub}"` : 'name a command'}\n${USAGE}`.split('\n')[0]!);
+      throw new UserError(`vectors: unknown command "${sub}" (extract, monitor, export, import, sweep, traits; see persona-probe vectors --help)`);
   }
 }

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { COMMANDS, parseCommand } from './specs.js';
 import { resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import type { Out } from './out.js';
@@ -9,7 +9,7 @@ const DEFAULT_PORT = 7878;
 
 /** `persona-probe view [DIR]`: the local viewer over every run under DIR, until interrupted. */
 export async function cmdView(args: string[], io: Out): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { dir: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: String(DEFAULT_PORT) } } });
+  const { values, positionals } = parseCommand(COMMANDS['view'], args);
   const dir = resolve(positionals[0] ?? values.dir ?? 'persona-probe-out');
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`view: no folder ${dir} (name the project directory that holds persona-probe.sqlite, or a folder of them)`);
   const port = Number(values.port);

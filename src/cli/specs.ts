@@ -1,0 +1,314 @@
+// Every command's options, described once: the same declaration is what node:util
+// parseArgs parses (Node's own argument parser: no dependency, maintained with Node) and
+// what `--help` prints, so the help cannot drift from what a command accepts. A test
+// checks every usage line of the README against these.
+
+import { parseArgs } from 'node:util';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  default?: string;
+  /** The value's placeholder in help (DIR, FILE, N). */
+  value?: string;
+  description: string;
+  /** An older spelling kept working, not shown as its own line in help. */
+  aliasOf?: string;
+}
+
+export interface CommandSpec {
+  /** As typed: "run", "vectors extract". */
+  name: string;
+  summary: string;
+  /** The positional arguments, as shown in help ("SUITE.yaml", "[RUN]"). */
+  positionals?: string;
+  options: Record<string, OptionSpec>;
+  examples: string[];
+}
+
+const DIR = { type: 'string', value: 'DIR', description: 'project folder: the run store and reports (default ./persona-probe-out)' } as const;
+const OUT_DIR_ALIAS = { type: 'string', value: 'DIR', description: 'older spelling of --dir', aliasOf: 'dir' } as const;
+const STORE_ALIAS = { type: 'string', value: 'DIR', description: 'older spelling of --dir', aliasOf: 'dir' } as const;
+const CONCURRENCY = { type: 'string', value: 'N', description: 'calls in flight at once (default 4)' } as const;
+
+export const COMMANDS = {
+  demo: {
+    name: 'demo',
+    summary: 'run the built-in example suite (offline: on the simulated panel, labelled as such)',
+    options: { model: { type: 'string', value: 'ID', description: 'a backend to run it on instead (see Models below)' }, dir: DIR, out: OUT_DIR_ALIAS, quiet: { type: 'boolean', description: 'no progress bar' } },
+    examples: ['persona-probe demo', 'persona-probe demo --model engine:./SmolLM2-135M-Instruct --dir demo-out'],
+  },
+  run: {
+    name: 'run',
+    summary: 'run a suite: every probe, through the store (a rerun resumes), then its report',
+    positionals: 'SUITE.yaml',
+    options: {
+      model: { type: 'string', value: 'ID[,ID]', description: "run on these backends instead of the suite's models" },
+      dir: DIR,
+      out: OUT_DIR_ALIAS,
+      quiet: { type: 'boolean', description: 'no progress bar' },
+      fresh: { type: 'boolean', description: 'make every call again instead of serving it from the store' },
+    },
+    examples: ['persona-probe run examples/demo.yaml', 'persona-probe run suite.yaml --model openai:gpt-4o-mini,sim: --dir out'],
+  },
+  report: {
+    name: 'report',
+    summary: "render a stored run's report (no model is called): one HTML file with --out FILE.html, else the report folder",
+    positionals: '[RUN]',
+    options: {
+      out: { type: 'string', value: 'FILE.html', description: 'write one self-contained HTML file here' },
+      dir: DIR,
+      to: { type: 'string', value: 'DIR', description: "write the report folder (HTML, JSON, CSV) here instead of DIR/reports/RUN" },
+    },
+    examples: ['persona-probe report 3f2a --out report.html', 'persona-probe report --dir out --to /tmp/report'],
+  },
+  view: {
+    name: 'view',
+    summary: 'browse, compare and export every run under a folder in a local web page',
+    positionals: '[DIR]',
+    options: {
+      dir: { ...DIR, description: 'the folder to browse (or give it as the argument; default ./persona-probe-out)' },
+      host: { type: 'string', value: 'HOST', default: '127.0.0.1', description: 'address to listen on (loopback unless told otherwise)' },
+      port: { type: 'string', value: 'PORT', default: '7878', description: 'port to listen on (0: any free port)' },
+    },
+    examples: ['persona-probe view', 'persona-probe view out --port 0'],
+  },
+  runs: {
+    name: 'runs',
+    summary: 'list the runs in a store',
+    options: { dir: DIR, out: OUT_DIR_ALIAS },
+    examples: ['persona-probe runs --dir out'],
+  },
+  score: {
+    name: 'score',
+    summary: 'score an answer sheet (item id -> answer) on an instrument',
+    options: {
+      instrument: { type: 'string', value: 'ID', default: 'ipip-neo-120', description: 'the instrument' },
+      answers: { type: 'string', value: 'FILE', description: 'a JSON object: item id -> answer (1..5) or null' },
+      json: { type: 'boolean', description: 'print the scores as JSON' },
+    },
+    examples: ['persona-probe score --answers answers.json', 'persona-probe items ipip-neo-120  # the item ids'],
+  },
+  items: {
+    name: 'items',
+    summary: "list an instrument's items (ids, domains, keying, text): the ids `score` takes",
+    positionals: '[INSTRUMENT]',
+    options: { json: { type: 'boolean', description: 'print them as JSON' } },
+    examples: ['persona-probe items ipip-neo-120'],
+  },
+  schema: {
+    name: 'schema',
+    summary: 'print the suite JSON Schema (for editors)',
+    options: {},
+    examples: ['persona-probe schema > suite.schema.json'],
+  },
+  trace: {
+    name: 'trace',
+    summary: 'run a text through the engine and write the hooks it asks for as safetensors',
+    options: {
+      model: { type: 'string', value: 'DIR', description: 'a Hugging Face model folder (or hf:owner/repo)' },
+      text: { type: 'string', value: 'TEXT', description: 'the text (tokenized as is)' },
+      chat: { type: 'boolean', description: "make --text one user message under the model's chat template" },
+      hooks: { type: 'string', value: 'LIST', default: 'blocks.*.hook_resid_post,ln_final.hook_normalized', description: 'hook names or patterns, comma-separated' },
+      out: { type: 'string', value: 'FILE.safetensors', description: 'where to write the activations' },
+      interventions: { type: 'string', value: 'FILE.yaml', description: 'add/cap interventions to apply' },
+      threads: { type: 'string', value: 'N', description: 'CPU threads' },
+    },
+    examples: ['persona-probe trace --model ./SmolLM2-135M-Instruct --text "Who are you?" --chat --out acts.safetensors'],
+  },
+  'make-model': {
+    name: 'make-model',
+    summary: 'write a seeded random-weight model folder of a real shape (for tests and benchmarks; not a trained model)',
+    options: {
+      like: { type: 'string', value: 'DIR', description: 'a folder with config.json and the tokenizer to copy the shape from' },
+      out: { type: 'string', value: 'DIR', description: 'the folder to write' },
+      layers: { type: 'string', value: 'N', description: 'num_hidden_layers' },
+      hidden: { type: 'string', value: 'N', description: 'hidden_size' },
+      heads: { type: 'string', value: 'N', description: 'num_attention_heads' },
+      'kv-heads': { type: 'string', value: 'N', description: 'num_key_value_heads' },
+      intermediate: { type: 'string', value: 'N', description: 'intermediate_size' },
+      arch: { type: 'string', value: 'ARCH', description: 'llama, mistral, qwen2 or qwen3' },
+      seed: { type: 'string', value: 'N', default: '1', description: 'weight seed' },
+      sharpness: { type: 'string', value: 'X', default: '1', description: 'embedding scale (larger: peakier next-token distributions)' },
+      dtype: { type: 'string', value: 'F32|F16|BF16', default: 'F32', description: 'stored dtype' },
+      shards: { type: 'string', value: 'N', default: '1', description: 'safetensors shards' },
+      gguf: { type: 'string', value: 'FILE', description: 'also write the same weights as F32 GGUF' },
+    },
+    examples: ['persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out tiny --layers 2 --hidden 64'],
+  },
+  'vectors extract': {
+    name: 'vectors extract',
+    summary: "extract a trait's persona vectors per layer from answers under positive and negative instructions",
+    options: {
+      model: { type: 'string', value: 'engine:DIR', description: 'the model whose activations are read' },
+      trait: { type: 'string', value: 'ID|FILE', description: 'a built-in trait (vectors traits) or a trait YAML' },
+      out: { type: 'string', value: 'FILE.safetensors', description: 'where to write the vectors' },
+      html: { type: 'string', value: 'FILE.html', description: 'also write the separation page' },
+      'generate-with': { type: 'string', value: 'MODEL', description: 'another backend writes the answers' },
+      judge: { type: 'string', value: 'MODEL', description: 'keep only answers a judge scores on the right side of --threshold' },
+      threshold: { type: 'string', value: 'N', description: 'judge threshold, 0..100 (default 50)' },
+      pca: { type: 'boolean', description: 'also the first principal component of paired differences' },
+      'held-out': { type: 'string', value: 'SHARE', description: 'share of questions held out for separation (default 0.25)' },
+      'max-tokens': { type: 'string', value: 'N', description: 'answer length (default 64)' },
+      temperature: { type: 'string', value: 'X', description: 'answer temperature (default 0.7)' },
+      seed: { type: 'string', value: 'N', description: 'seed (default 1)' },
+      dir: DIR,
+      store: STORE_ALIAS,
+      concurrency: CONCURRENCY,
+    },
+    examples: ['persona-probe vectors extract --model engine:./SmolLM2-135M-Instruct --trait humor --out humor.safetensors --html humor.html'],
+  },
+  'vectors monitor': {
+    name: 'vectors monitor',
+    summary: 'project each turn of a conversation onto persona vectors',
+    options: {
+      model: { type: 'string', value: 'engine:DIR', description: 'the model' },
+      vectors: { type: 'string', value: 'FILE[,FILE]', description: 'vector files' },
+      transcript: { type: 'string', value: 'FILE.json', description: 'a JSON array of chat messages' },
+      layer: { type: 'string', value: 'L', description: "the layer (default: each file's recommended layer)" },
+      out: { type: 'string', value: 'FILE.json', description: 'write the rows as JSON' },
+      html: { type: 'string', value: 'FILE.html', description: 'write the trajectory page' },
+    },
+    examples: ['persona-probe vectors monitor --model engine:DIR --vectors humor.safetensors --transcript conv.json --html drift.html'],
+  },
+  'vectors export': {
+    name: 'vectors export',
+    summary: 'write persona vectors as a llama.cpp control vector',
+    options: {
+      vectors: { type: 'string', value: 'FILE', description: 'a persona-vector file' },
+      format: { type: 'string', value: 'FORMAT', default: 'llama.cpp', description: 'llama.cpp' },
+      out: { type: 'string', value: 'FILE.gguf', description: 'where to write' },
+      'model-hint': { type: 'string', value: 'ARCH', description: "the model's architecture name (llama, qwen2, ...)" },
+      method: { type: 'string', value: 'mean|pca', default: 'mean', description: 'which vectors' },
+      scale: { type: 'string', value: 'X', default: '1', description: 'multiply the vectors' },
+    },
+    examples: ['persona-probe vectors export --vectors humor.safetensors --format llama.cpp --out humor.gguf --model-hint llama'],
+  },
+  'vectors import': {
+    name: 'vectors import',
+    summary: 'read a llama.cpp / repeng control vector into a persona-vector file',
+    options: {
+      from: { type: 'string', value: 'FILE.gguf', description: 'the control vector' },
+      out: { type: 'string', value: 'FILE.safetensors', description: 'where to write' },
+    },
+    examples: ['persona-probe vectors import --from happy.gguf --out happy.safetensors'],
+  },
+  'vectors sweep': {
+    name: 'vectors sweep',
+    summary: 'steer with a vector at several coefficients and layers; measure the inventory, a judge and perplexity',
+    options: {
+      model: { type: 'string', value: 'engine:DIR', description: 'the model' },
+      vectors: { type: 'string', value: 'FILE', description: 'a persona-vector file' },
+      coefs: { type: 'string', value: 'LIST', description: 'coefficients, e.g. --coefs=-8,-4,0,4,8' },
+      layers: { type: 'string', value: 'L[,L]', description: "layers (default: the file's recommended layer)" },
+      'items-per-domain': { type: 'string', value: 'N', description: 'short inventory size (default 2)' },
+      judge: { type: 'string', value: 'MODEL', description: 'a judge of the trait' },
+      trait: { type: 'string', value: 'ID|FILE', description: "the trait the judge rates (its questions and rubric)" },
+      questions: { type: 'string', value: 'N', description: 'questions judged per point (default 4)' },
+      out: { type: 'string', value: 'FILE.json', description: 'write the rows as JSON' },
+      html: { type: 'string', value: 'FILE.html', description: 'write the sweep page' },
+      dir: DIR,
+      store: STORE_ALIAS,
+    },
+    examples: ['persona-probe vectors sweep --model engine:DIR --vectors humor.safetensors --coefs=-8,0,8 --html sweep.html'],
+  },
+  'vectors traits': {
+    name: 'vectors traits',
+    summary: 'list the built-in trait definitions',
+    options: {},
+    examples: ['persona-probe vectors traits'],
+  },
+  'axis build': {
+    name: 'axis build',
+    summary: 'build the Assistant axis from role-play answers (default minus mean of roles, per layer)',
+    options: {
+      model: { type: 'string', value: 'engine:DIR', description: 'the model' },
+      out: { type: 'string', value: 'FILE.safetensors', description: 'where to write the axis' },
+      roles: { type: 'string', value: 'FILE', description: 'role archetypes YAML (default content/roles.yaml)' },
+      'limit-roles': { type: 'string', value: 'N', description: 'use the first N roles' },
+      instructions: { type: 'string', value: 'N', description: 'instructions per role' },
+      questions: { type: 'string', value: 'N', description: 'questions per instruction' },
+      'max-tokens': { type: 'string', value: 'N', description: 'answer length' },
+      'generate-with': { type: 'string', value: 'MODEL', description: 'another backend writes the answers' },
+      map: { type: 'string', value: 'FILE.json', description: 'write the role map' },
+      html: { type: 'string', value: 'FILE.html', description: 'write the role-map page' },
+      dir: DIR,
+      store: STORE_ALIAS,
+    },
+    examples: ['persona-probe axis build --model engine:DIR --out axis.safetensors --limit-roles 20 --html axis.html'],
+  },
+  'axis cap-config': {
+    name: 'axis cap-config',
+    summary: 'write an interventions YAML that caps the axis projection at a percentile of the default',
+    options: {
+      axis: { type: 'string', value: 'FILE', description: 'an axis file' },
+      layers: { type: 'string', value: 'L[,L]', description: 'layers to cap' },
+      percentile: { type: 'string', value: 'P', default: '25', description: 'the floor, as a percentile of the default assistant' },
+      out: { type: 'string', value: 'FILE.yaml', description: 'where to write (default: print)' },
+    },
+    examples: ['persona-probe axis cap-config --axis axis.safetensors --layers 18,19,20 --out capped.yaml'],
+  },
+  serve: {
+    name: 'serve',
+    summary: 'an OpenAI-compatible server over the engine, with steered and capped personas as model names',
+    options: {
+      model: { type: 'string', value: 'DIR', description: 'the model folder (engine:DIR)' },
+      name: { type: 'string', value: 'NAME', description: "the base model's name in requests (default: the folder's name)" },
+      interventions: { type: 'string', value: 'FILE.yaml', description: 'interventions for the base name' },
+      alias: { type: 'string', multiple: true, value: 'A=FILE.yaml', description: 'serve NAME+A with these interventions (repeatable)' },
+      vectors: { type: 'string', value: 'DIR', description: 'persona vectors served as NAME+TRAIT@COEF[:LAYER]' },
+      host: { type: 'string', value: 'HOST', default: '127.0.0.1', description: 'address (beyond loopback only with a token)' },
+      port: { type: 'string', value: 'PORT', default: '8800', description: 'port' },
+      'token-env': { type: 'string', value: 'VAR', description: 'the environment variable holding the bearer token (default PERSONA_PROBE_SERVE_TOKEN)' },
+      threads: { type: 'string', value: 'N', description: 'CPU threads' },
+    },
+    examples: ['persona-probe serve --model engine:./SmolLM2-135M-Instruct --name smollm2 --alias capped=capped.yaml'],
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+/** Thrown for --help: main prints the text and exits 0. */
+export class HelpShown extends Error {
+  constructor(readonly text: string) {
+    super('help');
+  }
+}
+
+export function helpText(spec: CommandSpec): string {
+  const shown = Object.entries(spec.options).filter(([, o]) => !o.aliasOf);
+  const aliases = Object.entries(spec.options).filter(([, o]) => o.aliasOf);
+  const flag = (name: string, o: OptionSpec) => `--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
+  const width = Math.max(0, ...shown.map(([n, o]) => flag(n, o).length));
+  const lines = [
+    `persona-probe ${spec.name}${spec.positionals ? ` ${spec.positionals}` : ''}${shown.length ? ' [options]' : ''}`,
+    '',
+    spec.summary,
+    ...(shown.length ? ['', 'Options:', ...shown.map(([n, o]) => `  ${flag(n, o).padEnd(width)}  ${o.description}${o.default !== undefined ? ` (default ${o.default})` : ''}${o.multiple ? ' (repeatable)' : ''}`)] : []),
+    ...(aliases.length ? ['', `Older spellings still accepted: ${aliases.map(([n, o]) => `--${n} (= --${o.aliasOf})`).join(', ')}`] : []),
+    '  --help'.padEnd(width + 4) + '  this text',
+    '',
+    'Examples:',
+    ...spec.examples.map((e) => `  ${e}`),
+  ];
+  return lines.join('\n');
+}
+
+type Parsed<S extends CommandSpec> = ReturnType<typeof parseArgs<{ options: S['options']; allowPositionals: true; strict: true }>>;
+
+/** Parse a command's arguments against its spec; --help (or -h) shows the command's help instead. */
+export function parseCommand<S extends CommandSpec>(spec: S, args: string[]): Parsed<S> {
+  if (args.includes('--help') || args.includes('-h')) throw new HelpShown(helpText(spec));
+  const options = Object.fromEntries(Object.entries(spec.options).map(([n, o]) => [n, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.default !== undefined ? { default: o.default } : {}) }]));
+  const parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  if (!spec.positionals && parsed.positionals.length) throw Object.assign(new TypeError(`Unexpected argument '${parsed.positionals[0]}'. ${spec.name} takes no positional arguments (see: persona-probe ${spec.name} --help)`), { code: 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' });
+  return parsed as unknown as Parsed<S>;
+}
+
+/** `vectors` and `axis` take a subcommand: their help lists them. */
+export function groupHelp(group: 'vectors' | 'axis'): string {
+  const subs = (Object.keys(COMMANDS) as CommandName[]).filter((n) => n.startsWith(`${group} `));
+  const width = Math.max(...subs.map((n) => n.length));
+  return [`persona-probe ${group} <command> [options]`, '', 'Commands:', ...subs.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`), '', `persona-probe ${group} <command> --help for its options and examples`].join('\n');
+}
+

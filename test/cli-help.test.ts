@@ -1,0 +1,66 @@
+// A tool people can learn by themselves: every command answers --help with its options and
+// an example, --version prints the package's version, the top help lists every command, and
+// every command line the README shows uses only options the CLI has.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMMANDS, type CommandName } from '../src/cli/specs.js';
+import { ROOT, cli } from './helpers.js';
+
+const names = Object.keys(COMMANDS) as CommandName[];
+
+test('every command and subcommand answers --help with each option and an example; --version; the top help lists every command', () => {
+  for (const name of names) {
+    const spec = COMMANDS[name];
+    const r = cli([...name.split(' '), '--help']);
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    assert.ok(r.stdout.startsWith(`persona-probe ${name}`), name);
+    for (const [flag, o] of Object.entries(spec.options)) {
+      if (!('aliasOf' in o)) assert.match(r.stdout, new RegExp(`--${flag}\\b`), `${name} --help shows --${flag}`);
+    }
+    assert.match(r.stdout, /Examples:\n {2}persona-probe /, `${name} has an example`);
+    for (const e of spec.examples) assert.ok(e.startsWith(`persona-probe ${name}`) || e.startsWith('persona-probe '), e);
+  }
+  const version = cli(['--version']);
+  assert.equal(version.stdout.trim(), (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  const top = cli(['--help']);
+  assert.equal(top.code, 0);
+  for (const name of names) assert.match(top.stdout, new RegExp(`^ {2}${name} `, 'm'), `the top help lists ${name}`);
+  // A group without a subcommand lists its subcommands; an option a command does not have is one line naming it.
+  assert.match(cli(['vectors']).stdout, /vectors sweep/);
+  const bad = cli(['run', 'x.yaml', '--frobnicate']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown option '--frobnicate'/);
+});
+
+test("every persona-probe command line in the README names a real command and only options it has", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  // Shell code blocks, with their fences paired line by line.
+  const blocks: string[] = [];
+  let current: string[] | null = null;
+  let shell = false;
+  for (const line of readme.split('\n')) {
+    if (line.startsWith('```')) {
+      if (current) {
+        if (shell) blocks.push(current.join('\n'));
+        current = null;
+      } else {
+        current = [];
+        shell = /^```(sh|bash)?\s*$/.test(line);
+      }
+    } else current?.push(line);
+  }
+  // Join continuation lines, then keep those that run the CLI.
+  const lines = blocks.flatMap((b) => b.replace(/\\\n\s*/g, ' ').split('\n')).map((l) => l.replace(/#.*$/, '').trim()).filter((l) => /(^|\s)(npx )?persona-probe /.test(l) && !/npm /.test(l.split('persona-probe')[0]!));
+  assert.ok(lines.length >= 15, `${lines.length} command lines found`);
+  for (const line of lines) {
+    const words = line.slice(line.indexOf('persona-probe ') + 'persona-probe '.length).split(/\s+/);
+    const two = `${words[0]} ${words[1]}`;
+    const name = (two in COMMANDS ? two : words[0]) as CommandName;
+    assert.ok(name in COMMANDS, `README: "${line}" names no command`);
+    const flags = [...line.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]!).filter((f) => f !== 'help');
+    for (const f of flags) assert.ok(f in COMMANDS[name].options, `README: "${line}": ${name} has no --${f}`);
+  }
+});
