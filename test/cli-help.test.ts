@@ -64,3 +64,22 @@ test("every persona-probe command line in the README names a real command and on
     for (const f of flags) assert.ok(f in COMMANDS[name].options, `README: "${line}": ${name} has no --${f}`);
   }
 });
+
+test('progress off a terminal: run and axis build (vectors extract and sweep share the same bar) print progress lines to stderr (every 10% and every 10 s), with no ETA before it means something', async () => {
+  const { cliAsync, tempDir } = await import('./helpers.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = tempDir();
+  const suite = join(dir, 'suite.yaml');
+  writeFileSync(suite, 'name: progress\ninstrument: { id: ipip-neo-120, items: 40 }\npersonas:\n  - { id: p, name: Pat, target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }\nmodels: ["sim:latencyMs=20"]\nrun: { concurrency: 2 }\n');
+  const r = await cliAsync(['run', suite, '--dir', join(dir, 'out')]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('fidelity ['));
+  assert.ok(lines.length >= 10, `${lines.length} progress lines: ${r.stderr.slice(0, 300)}`);
+  assert.match(lines[0]!, /^fidelity \[-+\] 1\/80 · calls 1 · from store 0 · retries 0 · errors 0 · \d+s · ETA …$/);
+  assert.match(lines.at(-1)!, /\] 80\/80 .* ETA done$/);
+  const { familyConfig, makeModel } = await import('./engine-helpers.js');
+  const model = makeModel(familyConfig('llama', { layers: 1 }));
+  const axis = await cliAsync(['axis', 'build', '--model', `engine:${model.dir}`, '--out', join(dir, 'axis.safetensors'), '--limit-roles', '3', '--instructions', '1', '--questions', '2', '--max-tokens', '3', '--dir', join(dir, 'out')]);
+  assert.equal(axis.code, 0, axis.stderr);
+  assert.match(axis.stderr, /^axis build \[#+\] \d+\/\d+ /m);
+});

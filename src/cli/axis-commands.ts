@@ -1,6 +1,7 @@
 // `persona-probe axis build | cap-config`: the Assistant axis and capping thresholds.
 
 import { COMMANDS, groupHelp, parseCommand } from './specs.js';
+import { ProgressBar } from './progress.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
@@ -21,6 +22,7 @@ async function build(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['axis build'], args);
   if (!values.model) throw new UserError('axis build: pass --model engine:DIR');
   if (!values.out) throw new UserError('axis build: pass --out axis.safetensors');
+  const bar = new ProgressBar(process.stderr, 'axis build');
   const r = await buildAxis({
     outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
@@ -30,7 +32,9 @@ async function build(args: string[], io: Out): Promise<number> {
     questionLimit: int('questions', values.questions),
     maxTokens: int('max-tokens', values['max-tokens']),
     generateWith: values['generate-with'],
+    onProgress: (c) => bar.update(c),
   });
+  bar.done();
   mkdirSync(dirname(resolve(values.out)), { recursive: true });
   saveAxis(values.out, r);
   if (values.map) writeFileSync(values.map, `${JSON.stringify({ model: r.model, layers: r.layers, map: r.map }, null, 2)}\n`);

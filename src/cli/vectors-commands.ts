@@ -2,6 +2,7 @@
 // export to / import from llama.cpp control vectors, list the built-in traits.
 
 import { COMMANDS, groupHelp, parseCommand } from './specs.js';
+import { ProgressBar } from './progress.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -28,7 +29,7 @@ async function extract(args: string[], io: Out): Promise<number> {
     return n;
   };
   const trait = resolveTrait(values.trait);
-  let last = 0;
+  const bar = new ProgressBar(process.stderr, `vectors ${trait.id}`);
   const r = await extractVectors({
     outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
@@ -42,14 +43,9 @@ async function extract(args: string[], io: Out): Promise<number> {
     temperature: num('temperature', values.temperature),
     seed: num('seed', values.seed),
     concurrency: num('concurrency', values.concurrency),
-    onProgress: (c) => {
-      if (process.stderr.isTTY && Date.now() - last > 200) {
-        last = Date.now();
-        process.stderr.write(`\rvectors ${trait.id}: ${c.done}/${c.total} calls`);
-      }
-    },
+    onProgress: (c) => bar.update(c),
   });
-  if (process.stderr.isTTY) process.stderr.write('\n');
+  bar.done();
   mkdirSync(dirname(resolve(values.out)), { recursive: true });
   saveVectors(values.out, r);
   for (const p of r.parts.filter((x) => x.simulated)) io.log(`SIMULATION: the ${p.role} (${p.backend}) is the simulated panel, not a language model; these vectors come from its placeholder text.`);
@@ -70,6 +66,7 @@ async function sweep(args: string[], io: Out): Promise<number> {
     if (!Number.isFinite(n) || x.trim() === '') throw new UserError(`vectors sweep: --${name} takes numbers separated by commas, got "${v}"`);
     return n;
   });
+  const sweepBar = new ProgressBar(process.stderr, 'vectors sweep');
   const r = await sweepSteering({
     outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
@@ -80,7 +77,9 @@ async function sweep(args: string[], io: Out): Promise<number> {
     judge: values.judge,
     trait: values.trait ? resolveTrait(values.trait) : undefined,
     questions: values.questions ? Number(values.questions) : undefined,
+    onProgress: (c) => sweepBar.update(c),
   });
+  sweepBar.done();
   io.log('layer   coef     O     C     E     A     N  judged  perplexity');
   for (const row of r.rows) io.log(`${String(row.layer).padStart(5)} ${f2(row.coef).padStart(6)} ${(['O', 'C', 'E', 'A', 'N'] as const).map((d) => f2(row.inventory[d]).padStart(5)).join(' ')} ${f2(row.judge?.mean).padStart(7)} ${num(row.perplexity).padStart(11)}`);
   if (values.out) writeFileSync(values.out, `${JSON.stringify(r.rows, null, 2)}\n`);
