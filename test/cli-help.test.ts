@@ -57,6 +57,10 @@ test("every persona-probe command line in the README names a real command and on
   assert.ok(lines.length >= 15, `${lines.length} command lines found`);
   for (const line of lines) {
     const words = line.slice(line.indexOf('persona-probe ') + 'persona-probe '.length).split(/\s+/);
+    if (words[0] === '--help' || words[0] === '--version') {
+      assert.equal(cli([words[0]]).code, 0, line);
+      continue;
+    }
     const two = `${words[0]} ${words[1]}`;
     const name = (two in COMMANDS ? two : words[0]) as CommandName;
     assert.ok(name in COMMANDS, `README: "${line}" names no command`);
