@@ -191,6 +191,10 @@ models:
   } finally {
     store.close();
   }
+  // A llamacpp: model to download from a host that cannot be reached: said in seconds, before any call.
+  const offline = await cliAsync(['run', file, '--dir', tempDir(), '--quiet', '--model', 'llamacpp:https://no-such-host.invalid/model.gguf'], { env: { TEST_OPENAI_KEY: KEY } });
+  assert.equal(offline.code, 2, offline.stderr);
+  assert.match(offline.stderr, /llamacpp: https:\/\/no-such-host\.invalid\/model\.gguf is not downloaded yet and no-such-host\.invalid cannot be reached/);
   // A server that is up but answers every call with a 500: stopped after 20 failures in a row, with the error.
   writeFileSync(file, readFileSync(file, 'utf8').replace(`http://127.0.0.1:${port}/v1`, server.url).replace('openai:gpt-x', 'openai:broken').replace('items: 10', 'items: 120'));
   const before = server.requests.filter((r) => r.model === 'broken').length;

@@ -310,6 +310,11 @@ test('vectors extract --generate-with sim: is labelled a simulation in its run, 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /SIMULATION: the generator \(sim:[^)]*\) is the simulated panel, not a language model/);
   assert.match(readVectorFile(out).metadata.simulated ?? '', /generator sim:/);
+  const listed = cli(['vectors', 'list', out]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /persona-probe vectors, 3 layer\(s\), width 64/);
+  assert.match(listed.stdout, /simulated: yes: generator sim:/);
+  assert.match(listed.stdout, /blocks\.2\.hook_resid_post {2}\|v\| \d/);
   const runs = cli(['runs', '--dir', store]);
   assert.match(runs.stdout, /vectors:brisk .*\[simulation\]/);
   const runId = runs.stdout.split(' ')[0]!;

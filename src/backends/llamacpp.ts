@@ -91,6 +91,16 @@ export class LlamaCppBackend implements Backend {
     return this.loaded;
   }
 
+  /** A remote model not yet downloaded needs its host: say so in seconds when it cannot be reached, not after minutes of silence. */
+  async preflight(): Promise<void> {
+    if (!isRemoteModelRef(this.config.model)) return;
+    const cached = await resolveGgufPath(this.config.model, this.config.cacheDir, false).then((p) => existsSync(p), () => false);
+    if (cached) return;
+    const host = /^(?:hf:|huggingface:)/.test(this.config.model) ? 'huggingface.co' : new URL(this.config.model).host;
+    const { reachable } = await import('../util/network.js');
+    if (!(await reachable(host, 5000))) throw new BackendError(`llamacpp: ${this.config.model} is not downloaded yet and ${host} cannot be reached (no network?); download it on a connected machine into the models folder, or use a local .gguf`, false);
+  }
+
   /** Tokens of the chat formatted by the model's own template, ending with the assistant's turn opened. */
   async promptTokens(messages: ChatMessage[]): Promise<Token[]> {
     const { model, wrapper } = await this.load();

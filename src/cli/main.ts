@@ -17,7 +17,7 @@ import { getInstrument } from '../instruments/index.js';
 import { scoreAnswers } from '../instruments/scoring.js';
 import { ProgressBar } from './progress.js';
 import { recoveryText, summaryText } from './summary.js';
-import { reachable } from './network.js';
+import { reachable } from '../util/network.js';
 import { recoverySuite } from '../probes/recovery-suite.js';
 import { cmdMakeModel, cmdTrace } from './engine-commands.js';
 import { cmdVectors } from './vectors-commands.js';

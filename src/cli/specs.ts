@@ -212,6 +212,13 @@ export const COMMANDS = {
     },
     examples: ['persona-probe vectors sweep --model engine:DIR --vectors humor.safetensors --coefs=-8,0,8 --html sweep.html'],
   },
+  'vectors list': {
+    name: 'vectors list',
+    summary: "what a vector file holds: its layers, width, norms, recommended layer and metadata",
+    positionals: 'FILE',
+    options: { json: { type: 'boolean', description: 'print it as JSON' } },
+    examples: ['persona-probe vectors list vectors/extraversion.safetensors'],
+  },
   'vectors traits': {
     name: 'vectors traits',
     summary: 'list the built-in trait definitions',

@@ -166,11 +166,24 @@ export async function cmdVectors(args: string[], io: Out): Promise<number> {
       return importCmd(rest, io);
     case 'sweep':
       return sweep(rest, io);
+    case 'list': {
+      const { values, positionals } = parseCommand(COMMANDS['vectors list'], rest);
+      if (!positionals[0]) throw new UserError('vectors list: name a vector file (see: persona-probe vectors list --help)');
+      const set = readVectorFile(positionals[0]);
+      const layers = [...set.layers].sort((a, b) => a[0] - b[0]).map(([layer, v]) => ({ layer, hook: `blocks.${layer}.hook_resid_post`, width: v.length, norm: Math.hypot(...v) }));
+      if (values.json) io.log(JSON.stringify({ format: set.format, metadata: set.metadata, layers, pca: set.pca ? [...set.pca.keys()] : [] }, null, 2));
+      else {
+        io.log(`${positionals[0]}: ${set.format} vectors, ${layers.length} layer(s), width ${layers[0]?.width ?? 0}${set.pca ? `, PCA option at ${set.pca.size} layer(s)` : ''}`);
+        for (const [k, v] of Object.entries(set.metadata)) if (k !== 'separation') io.log(`  ${k}: ${v}`);
+        for (const l of layers) io.log(`  ${l.hook}  |v| ${l.norm.toFixed(4)}${String(l.layer) === set.metadata.recommended_layer ? '  <- recommended' : ''}`);
+      }
+      return 0;
+    }
     case 'traits':
       parseCommand(COMMANDS['vectors traits'], rest);
       for (const t of builtinTraits().values()) io.log(`${t.id.padEnd(24)} ${t.pairs.length} pairs, ${t.questions.length} questions  ${t.description}`);
       return 0;
     default:
-      throw new UserError(`vectors: unknown command "${sub}" (extract, monitor, export, import, sweep, traits; see persona-probe vectors --help)`);
+      throw new UserError(`vectors: unknown command "${sub}" (extract, monitor, export, import, sweep, list, traits; see persona-probe vectors --help)`);
   }
 }
