@@ -7,13 +7,15 @@ import { bootstrapMean } from '../src/metrics/bootstrap.js';
 import { createRng } from '../src/util/rng.js';
 
 test("Cronbach's alpha matches a hand computation", () => {
-  // 4 respondents x 3 items. Item variances: 1.6667, 1.6667, 0.9167 (sum 4.25); totals 6, 9, 12, 11 -> var 7.0.
+  // 4 respondents x 3 items, worked by hand (sample variances, n - 1 = 3):
+  //   item 1: 1,3,4,4 (mean 3, squares 4+0+1+1 = 6) -> 2; item 2: 2,3,4,3 (mean 3, 1+0+1+0 = 2) -> 2/3;
+  //   item 3: 3,3,4,4 (mean 3.5, 4 x 0.25 = 1) -> 1/3. Sum of item variances: 3.
+  //   totals 6, 9, 12, 11 (mean 9.5, 12.25+0.25+6.25+2.25 = 21) -> 7.
+  //   alpha = k/(k-1) (1 - 3/7) = 1.5 x 4/7 = 6/7.
   const m = [[1, 2, 3], [3, 3, 3], [4, 4, 4], [4, 3, 4]];
-  const alpha = cronbachAlpha(m);
-  const items = [0, 1, 2].map((j) => m.map((r) => r[j]!));
-  const v = (xs: number[]) => { const mu = xs.reduce((a, b) => a + b) / xs.length; return xs.reduce((a, x) => a + (x - mu) ** 2, 0) / (xs.length - 1); };
-  const expected = 1.5 * (1 - items.map(v).reduce((a, b) => a + b) / v(m.map((r) => r[0]! + r[1]! + r[2]!)));
-  assert.ok(Math.abs(alpha - expected) < 1e-12);
+  assert.ok(Math.abs(cronbachAlpha(m) - 6 / 7) < 1e-12, `alpha ${cronbachAlpha(m)}`);
+  // Two identical items are perfectly consistent: alpha 1.
+  assert.ok(Math.abs(cronbachAlpha([[1, 1], [2, 2], [4, 4]]) - 1) < 1e-12);
 });
 
 test('omega equals alpha for parallel items, exceeds it for congeneric ones, and tracks the true loadings', () => {
