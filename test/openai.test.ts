@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { RunAnalysis } from '../src/runner/run.js';
 import { join } from 'node:path';
 import { startFakeOpenAI, type FakeServer } from './fake-openai-server.js';
@@ -203,4 +203,35 @@ models:
   assert.match(broken.stderr, /openai:broken@.*: the last 20 calls failed with the same error, stopping the run: openai: 500 .*internal failure/);
   const made = server.requests.filter((r) => r.model === 'broken').length - before;
   assert.ok(made < 240 * 4 / 4, `${made} requests, not the 960 that 240 items x 4 attempts would make`);
+});
+
+test('--dry-run prints calls, tokens and cost per block and model and makes no call, writes nothing', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'suite.yaml');
+  writeFileSync(file, `name: plan
+instrument: { id: ipip-neo-120, items: 10 }
+personas:
+  - { id: p1, name: Pat, description: A tester., target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }
+  - { id: p2, name: Sam, target: { O: 2, C: 2, E: 4, A: 3, N: 4 } }
+models:
+  - { id: "openai:probs", baseURL: "${server.url}", apiKeyEnv: TEST_OPENAI_KEY }
+  - { id: "openai:chatonly", baseURL: "${server.url}", apiKeyEnv: TEST_OPENAI_KEY, logprobs: false }
+`);
+  const prices = join(dir, 'prices.json');
+  writeFileSync(prices, JSON.stringify({ 'openai:probs': { input: 1, output: 2 }, openai: { input: 10, output: 20 } }));
+  const before = server.requests.length;
+  const out = join(dir, 'out');
+  const r = await cliAsync(['run', file, '--dir', out, '--dry-run', '--prices', prices]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(server.requests.length, before, 'no request reached the server');
+  assert.ok(!existsSync(out), 'nothing written');
+  assert.match(r.stdout, /^DRY RUN of plan: nothing was called and nothing written\./);
+  // Option probabilities: (2 personas + the default) x 10 items, one call each; sampling: x 5 samples, 24 tokens each.
+  const probs = /^fidelity +openai:probs +30 +([\d,]+) +30 +([\d.]+)/m.exec(r.stdout)!;
+  const sampled = /^fidelity +openai:chatonly +150 +([\d,]+) +3,600 +([\d.]+)/m.exec(r.stdout)!;
+  assert.ok(probs && sampled, r.stdout);
+  const tokens = (m: RegExpExecArray) => Number(m[1]!.replace(/,/g, ''));
+  assert.equal(Number(probs[2]), Number(((tokens(probs) * 1 + 30 * 2) / 1e6).toFixed(2)), 'the model-specific price');
+  assert.equal(Number(sampled[2]), Number(((tokens(sampled) * 10 + 3600 * 20) / 1e6).toFixed(2)), 'the backend-kind price');
+  assert.match(r.stdout, /180 calls in all; estimated cost/);
 });

@@ -8,6 +8,7 @@ import { redact } from '../util/redact.js';
 import { loadSuite } from '../suite/load.js';
 import { suiteJsonSchema, suiteSchema, type Suite } from '../suite/schema.js';
 import { runSuite, analyzeRun, type RunResult } from '../runner/run.js';
+import type { PriceTable } from '../runner/dry-run.js';
 import { RunStore, STORE_FILE } from '../store/store.js';
 import { writeReport, type ReportFiles } from '../report/export.js';
 import { renderHtml } from '../report/html.js';
@@ -110,6 +111,8 @@ async function cmdRun(args: string[], io: Out): Promise<number> {
   const file = positionals[0];
   if (!file) throw new UserError('run: name a suite file, e.g. persona-probe run suite.yaml');
   const suite = withModels(loadSuite(file), values.model);
+  if (values['dry-run']) return printPlan(suite, resolve(file), values.prices, io);
+  if (values.prices) throw new UserError('run: --prices goes with --dry-run');
   const result = await runAndReport(suite, values.dir ?? values.out ?? DEFAULT_OUT, resolve(file), Boolean(values.quiet), io, Boolean(values.fresh));
   if (result.counters.errors > 0) io.err(`persona-probe: ${result.counters.errors} item(s) got no answer after all retries; they are recorded as missing (see the report). Run the same command again to retry them.`);
   return result.counters.errors > 0 ? 1 : 0;
@@ -188,6 +191,31 @@ async function cmdScore(args: string[], io: Out): Promise<number> {
     for (const [d, s] of Object.entries(scores.domains)) io.log(`${d}  ${s.score === null ? '—' : s.score.toFixed(3)}  (${s.answered} answered, ${s.missing} missing)`);
     io.log(`${scores.answered} items answered, ${scores.missing} missing`);
   }
+  return 0;
+}
+
+async function printPlan(suite: Suite, suitePath: string, pricesFile: string | undefined, io: Out): Promise<number> {
+  const { dryRun } = await import('../runner/dry-run.js');
+  let prices: PriceTable = {};
+  if (pricesFile) {
+    try {
+      prices = JSON.parse(readFileSync(pricesFile, 'utf8').replace(/^\uFEFF/, '')) as PriceTable;
+    } catch (err) {
+      throw new UserError(`run: cannot read --prices ${pricesFile} (${errorMessage(err)})`);
+    }
+    for (const [k, v] of Object.entries(prices)) {
+      if (!v || !Number.isFinite(v.input) || !Number.isFinite(v.output)) throw new UserError(`${pricesFile}: ${k} needs {"input": USD per 1M tokens, "output": USD per 1M tokens}`);
+    }
+  }
+  const rows = await dryRun(suite, suitePath, prices);
+  const n = (x: number | null) => (x === null ? '—' : x.toLocaleString('en-US'));
+  const table = [['block', 'model', 'calls', 'prompt tokens (est.)', 'output tokens (at most)', 'cost (USD)'], ...rows.map((r) => [r.block, r.model, n(r.calls), n(r.inputTokens), n(r.outputTokens), r.cost === null ? '—' : r.cost.toFixed(2)])];
+  const widths = table[0]!.map((_, j) => Math.max(...table.map((r) => r[j]!.length)));
+  io.log(`DRY RUN of ${suite.name}: nothing was called and nothing written.`);
+  for (const r of table) io.log(r.map((c, j) => c.padEnd(widths[j]!)).join('  '));
+  const total = rows.reduce((s, r) => s + r.calls, 0);
+  const cost = rows.reduce((s, r) => s + (r.cost ?? 0), 0);
+  io.log(`${total.toLocaleString('en-US')} calls in all${rows.some((r) => r.cost !== null) ? `; estimated cost ${cost.toFixed(2)} USD for the rows priced (multi-turn probes are not priced: their prompts grow with the replies)` : pricesFile ? '' : '; no cost without a price table (--prices FILE.json)'}. Calls already in the store would be served from it.`);
   return 0;
 }
 

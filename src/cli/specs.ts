@@ -48,8 +48,10 @@ export const COMMANDS = {
       out: OUT_DIR_ALIAS,
       quiet: { type: 'boolean', description: 'no progress bar' },
       fresh: { type: 'boolean', description: 'make every call again instead of serving it from the store' },
+      'dry-run': { type: 'boolean', description: 'print the plan (calls per block and model, estimated tokens and cost) and call nothing' },
+      prices: { type: 'string', value: 'FILE.json', description: 'with --dry-run: USD per million tokens, {"openai:gpt-4o-mini": {"input": 0.15, "output": 0.6}}' },
     },
-    examples: ['persona-probe run examples/demo.yaml', 'persona-probe run suite.yaml --model openai:gpt-4o-mini,sim: --dir out'],
+    examples: ['persona-probe run examples/demo.yaml', 'persona-probe run suite.yaml --model openai:gpt-4o-mini,sim: --dir out', 'persona-probe run suite.yaml --model openai:gpt-4o-mini --dry-run --prices prices.json'],
   },
   report: {
     name: 'report',
