@@ -87,3 +87,30 @@ test('progress off a terminal: run and axis build (vectors extract and sweep sha
   assert.equal(axis.code, 0, axis.stderr);
   assert.match(axis.stderr, /^axis build \[#+\] \d+\/\d+ /m);
 });
+
+test('init writes a starter suite that runs as is (and refuses to overwrite); --personas, --blocks, --families and --items run a subset', async () => {
+  const { cliAsync, tempDir } = await import('./helpers.js');
+  const dir = tempDir();
+  const file = join(dir, 'mine.yaml');
+  const init = cli(['init', file]);
+  assert.equal(init.code, 0, init.stderr);
+  assert.equal(cli(['init', file]).code, 2, 'an existing file is not overwritten');
+  const out = join(dir, 'out');
+  const whole = await cliAsync(['run', file, '--dir', out, '--quiet']);
+  assert.equal(whole.code, 0, whole.stderr);
+  assert.match(whole.stdout, /^Verdict /m);
+  const plan = cli(['run', file, '--dry-run', '--personas', 'keeper', '--blocks', 'stickiness', '--families', 'slow-drift']);
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.doesNotMatch(plan.stdout, /^fidelity/m);
+  const calls = (s: string) => Number(/^stickiness +all its roles +([\d,]+)/m.exec(s)![1]!.replace(/,/g, ''));
+  const all = cli(['run', file, '--dry-run']);
+  assert.ok(calls(plan.stdout) < calls(all.stdout) / 2, 'one family of three, fewer calls');
+  // A subset's calls are the whole run's: served from the store. (On the simulated panel a subset
+  // that drops personas or conditions changes the panel's declared truths, hence its id: new calls.)
+  const part = await cliAsync(['run', file, '--dir', out, '--quiet', '--items', '10']);
+  assert.equal(part.code, 0, part.stderr);
+  assert.match(part.stdout, /calls this time 0 · served from store \d+/);
+  const bad = cli(['run', file, '--personas', 'nobody']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--personas: no persona "nobody" \(personas: keeper, host\)/);
+});

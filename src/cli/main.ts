@@ -65,6 +65,39 @@ function withModels(suite: Suite, model: string | undefined): Suite {
   return suiteSchema.parse({ ...suite, models: model.split(',').map((m) => m.trim()).filter(Boolean) });
 }
 
+/** A quick look: only some personas, blocks, attack families or items. A subset is its own run; its calls are shared with the whole one through the store. */
+function subset(suite: Suite, o: { personas?: string; blocks?: string; families?: string; items?: string }): Suite {
+  const list = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean));
+  let out: Record<string, unknown> = { ...suite };
+  const personas = list(o.personas);
+  if (personas) {
+    for (const p of personas) if (!suite.personas.some((x) => x.id === p)) throw new UserError(`run: --personas: no persona "${p}" (personas: ${suite.personas.map((x) => x.id).join(', ')})`);
+    out.personas = suite.personas.filter((p) => personas.includes(p.id));
+    if (suite.stickiness) out.stickiness = { ...suite.stickiness, conditions: suite.stickiness.conditions.filter((c) => personas.includes(c.persona)), compare: [] };
+    if (suite.consistency?.personas) out.consistency = { ...suite.consistency, personas: suite.consistency.personas.filter((p) => personas.includes(p)) };
+  }
+  const blocks = list(o.blocks);
+  if (blocks) {
+    const known = ['fidelity', 'stickiness', 'consistency', 'twins'];
+    for (const b of blocks) if (!known.includes(b)) throw new UserError(`run: --blocks: no block "${b}" (${known.join(', ')})`);
+    out.fidelity = suite.fidelity && blocks.includes('fidelity');
+    for (const b of ['stickiness', 'consistency', 'twins'] as const) if (!blocks.includes(b)) delete out[b];
+  }
+  const families = list(o.families);
+  if (families && out.stickiness) out.stickiness = { ...(out.stickiness as object), attacks: families };
+  if (o.items !== undefined) {
+    const n = Number(o.items);
+    if (!Number.isInteger(n) || n < 1) throw new UserError(`run: --items must be a positive whole number, got "${o.items}"`);
+    out = { ...out, instrument: { ...suite.instrument, items: n } };
+  }
+  if (out === suite) return suite;
+  try {
+    return suiteSchema.parse(out);
+  } catch (err) {
+    throw new UserError(`run: the subset is not a valid suite (${errorMessage(err).split('\n')[0]})`);
+  }
+}
+
 function reportLines(files: ReportFiles): string {
   return `report: ${[files.html, files.json, files.csv, files.retentionCsv].filter(Boolean).join('\n        ')}`;
 }
@@ -110,7 +143,7 @@ async function cmdRun(args: string[], io: Out): Promise<number> {
   const { values, positionals } = parseCommand(COMMANDS['run'], args);
   const file = positionals[0];
   if (!file) throw new UserError('run: name a suite file, e.g. persona-probe run suite.yaml');
-  const suite = withModels(loadSuite(file), values.model);
+  const suite = subset(withModels(loadSuite(file), values.model), values);
   if (values['dry-run']) return printPlan(suite, resolve(file), values.prices, io);
   if (values.prices) throw new UserError('run: --prices goes with --dry-run');
   const result = await runAndReport(suite, values.dir ?? values.out ?? DEFAULT_OUT, resolve(file), Boolean(values.quiet), io, Boolean(values.fresh));
@@ -255,6 +288,14 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdView(rest, io);
       case 'items':
         return cmdItems(rest, io);
+      case 'init': {
+        const { positionals } = parseCommand(COMMANDS.init, rest);
+        const target = resolve(positionals[0] ?? 'suite.yaml');
+        if (existsSync(target)) throw new UserError(`init: ${target} exists; name another file (persona-probe init FILE)`);
+        writeFileSync(target, readFileSync(join(PACKAGE_ROOT, 'content', 'starter-suite.yaml'), 'utf8'));
+        io.log(`wrote ${target}: edit it, then: persona-probe run ${positionals[0] ?? 'suite.yaml'} --dry-run`);
+        return 0;
+      }
       case 'schema':
         parseCommand(COMMANDS.schema, rest);
         io.log(JSON.stringify(suiteJsonSchema(), null, 2));
