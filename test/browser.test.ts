@@ -69,13 +69,16 @@ test('report file: charts have one mark per datum, tables and transcripts are re
   const r = await cliAsync(['report', runA, '--dir', project, '--out', file]);
   assert.equal(r.code, 0, r.stderr);
   const a = analysisOf(project, runA);
-  const page = await browser.newPage();
+  // A laptop-width window: the page must not scroll sideways (charts scale down, wide tables scroll in their own box).
+  const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
   const requests: string[] = [];
   const problems: string[] = [];
   page.on('request', (q) => requests.push(q.url()));
   page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
   page.on('pageerror', (e) => problems.push(e.message));
   await page.goto(pathToFileURL(file).href);
+  const widths = await page.evaluate(() => { const el = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement; return { scroll: el.scrollWidth, client: el.clientWidth }; });
+  assert.ok(widths.scroll <= widths.client, `the report scrolls sideways at 1024 px (${widths.scroll} > ${widths.client})`);
 
   // Fidelity: per persona and domain a measured dot, a target ring, an interval and the default's tick.
   const arm = a.models[0]!.methods[0]!;

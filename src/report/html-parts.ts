@@ -16,7 +16,8 @@ export const ci = (e: { value: number; lo: number; hi: number }): string => `${f
 
 /** A real table (copies into a spreadsheet). Cells are HTML: escape text before passing it. */
 export function table(head: string[], rows: string[][], caption?: string): string {
-  return `<table>${caption ? `<caption>${caption}</caption>` : ''}<thead><tr>${head.map((h) => `<th scope="col">${h}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n')}</tbody></table>`;
+  // A wide table scrolls inside its own box, so the page never scrolls sideways.
+  return `<div class="table-wrap"><table>${caption ? `<caption>${caption}</caption>` : ''}<thead><tr>${head.map((h) => `<th scope="col">${h}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n')}</tbody></table></div>`;
 }
 
 /** Numbers of any size: two decimals in the usual range, exponent notation beyond it. */
@@ -47,7 +48,7 @@ header.bar{background:#22313f;color:#fff;padding:.5rem 2rem}header.bar a{color:#
 nav.toc{margin:.5rem 0 1rem}nav.toc a{margin-right:1rem}
 table{border-collapse:collapse;margin:1rem 0}caption{text-align:left;font-weight:600;padding:.25rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;vertical-align:top}th{background:#f4f4f4}td:first-child{text-align:left}td code{overflow-wrap:anywhere}
 .ci{color:#666;font-size:.85em}.sim{background:#fff3cd;border:1px solid #e0b400;padding:.75rem;margin:1rem 0}.tag{background:#e0b400;color:#000;font-size:.7em;padding:.1rem .4rem;border-radius:.2rem}
-figure.chart{margin:1rem 0}figcaption{color:#444;max-width:60rem}details.chart-data summary{color:#555;cursor:pointer;font-size:.9em}
+figure.chart{margin:1rem 0;max-width:100%}figure.chart svg{max-width:100%;height:auto}.table-wrap{max-width:100%;overflow-x:auto}figcaption{color:#444;max-width:60rem}details.chart-data summary{color:#555;cursor:pointer;font-size:.9em}
 .conversation{border:1px solid #ddd;margin:.5rem 0;padding:.25rem .75rem}.conversation[hidden]{display:none}
 .turn{margin:.3rem 0;padding:.3rem .5rem;border-left:3px solid #ccc}.turn.user{background:#f7f7f7}.turn.broke{border-left-color:#d62728;background:#fdecea}
 .turn pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:.2rem 0;font:inherit}.who{color:#666;font-size:.85em}
