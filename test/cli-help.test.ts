@@ -114,3 +114,16 @@ test('init writes a starter suite that runs as is (and refuses to overwrite); --
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--personas: no persona "nobody" \(personas: keeper, host\)/);
 });
+
+test("the demo on a real model is cut to a laptop's size: about 500 calls instead of the full suite's", async () => {
+  const { demoOnRealModel, DEMO_SUITE } = await import('../src/cli/main.js');
+  const { loadSuite } = await import('../src/suite/load.js');
+  const { suiteSchema } = await import('../src/suite/schema.js');
+  const { dryRun } = await import('../src/runner/dry-run.js');
+  const full = suiteSchema.parse({ ...loadSuite(DEMO_SUITE), models: ['llamacpp:model.gguf'] });
+  const calls = async (s: typeof full) => (await dryRun(s, DEMO_SUITE)).reduce((n, r) => n + r.calls, 0);
+  // llamacpp gives exact option probabilities and repeats identically: repetitions collapse even in the full demo.
+  const [all, cut] = [await calls(full), await calls(demoOnRealModel(full))];
+  console.log(`# demo on a real model: ${cut} calls (the full suite: ${all})`);
+  assert.ok(cut <= 600 && cut < all / 2, `${cut} of ${all}`);
+});

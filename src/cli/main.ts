@@ -114,6 +114,11 @@ async function runAndReport(suite: Suite, outDir: string, suitePath: string | un
   return result;
 }
 
+/** The demo suite at a size a laptop runs in minutes on a real model. */
+export function demoOnRealModel(suite: Suite): Suite {
+  return suiteSchema.parse({ ...suite, instrument: { ...suite.instrument, items: 20, variants: suite.instrument.variants?.slice(0, 1) }, repetitions: 1 });
+}
+
 async function cmdDemo(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['demo'], args);
   const outDir = values.dir ?? values.out ?? DEFAULT_OUT;
@@ -128,7 +133,15 @@ async function cmdDemo(args: string[], io: Out): Promise<number> {
       model = 'sim:';
     }
   }
-  const suite = withModels(loadSuite(DEMO_SUITE), model);
+  const full = withModels(loadSuite(DEMO_SUITE), model);
+  // On a real model the demo is cut to a laptop's size: 20 items, one prompt variant, one
+  // repetition (6,515 calls become about 400; see the README for the time).
+  const suite = model.startsWith('sim:') ? full : demoOnRealModel(full);
+  if (suite !== full) {
+    const { dryRun } = await import('../runner/dry-run.js');
+    const calls = (await dryRun(suite, DEMO_SUITE)).reduce((n, r) => n + r.calls, 0);
+    io.err(`persona-probe: the demo on ${model} is cut to a laptop's size: ${calls} calls (20 items, one prompt variant, one repetition); run examples/demo.yaml for all of it.`);
+  }
   const result = await runAndReport(suite, outDir, DEMO_SUITE, Boolean(values.quiet), io);
   if (result.analysis.simulated) {
     // On the simulation the demo also shows that the metrics recover known truth.
