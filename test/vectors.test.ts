@@ -265,6 +265,10 @@ test('vectors sweep: coefficient 0 is the unsteered model; steering moves the in
     const layers = new Set(r.rows.map((x) => x.layer)).size;
     const lines = [...page.matchAll(/<g class="mark-line role-mark effect_marks"[^>]*>(.*?)<\/g>/g)].reduce((n, m) => n + (m[1]!.match(/<path/g) ?? []).length, 0);
     assert.equal(lines, panels * layers);
+    // The page names what was steered, and its axes read as plain numbers (no SI prefixes such as 20E).
+    assert.match(page, new RegExp(`Model <code>[^<]*</code>, vector file <code>${vfile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}</code>, layer 1 \\(blocks\\.L\\.hook_resid_post\\)`));
+    assert.match(page, /log10 perplexity of neutral text/);
+    assert.doesNotMatch(page, /<text[^>]*>-?[\d.]+[kMGTPE]<\/text>/, 'no SI-prefixed tick labels');
   } finally {
     await viewer.close();
   }

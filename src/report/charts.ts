@@ -151,7 +151,7 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    description: 'Effect of steering with the persona vector at each coefficient: inventory domain scores (1..5), judged trait expression (0..100) and the perplexity of a fixed neutral text (fluency guard).',
+    description: 'Effect of steering with the persona vector at each coefficient: inventory domain scores (1..5), judged trait expression (0..100) and the log10 perplexity of a fixed neutral text (fluency guard).',
     data: { values: rows.filter((r) => Number.isFinite(r.value)) },
     facet: { field: 'metric', type: 'nominal', title: 'Measure' },
     columns: 3,
@@ -163,8 +163,8 @@ export function sweepSpec(rows: { layer: string; coef: number; metric: string; v
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'coef', type: 'quantitative', title: 'Steering coefficient' },
-        // SI prefixes keep a random model's astronomical perplexities readable.
-        y: { field: 'value', type: 'quantitative', title: 'Value (units per panel)', axis: { format: '.3~s' } },
+        // Each panel's own range (a 1..5 score is not drawn from 0); perplexity comes as log10, so plain numbers read.
+        y: { field: 'value', type: 'quantitative', title: 'Value (units per panel)', scale: { zero: false }, axis: { format: ',.3~r' } },
         color: { field: 'layer', type: 'nominal', title: 'Layer' },
       },
     },

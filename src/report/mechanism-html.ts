@@ -33,14 +33,14 @@ export async function monitorPage(rows: MonitorRow[], title: string): Promise<Pa
   return { title, body: `${chart}${table(['Turn', 'Message', 'Vector', 'Layer', 'Projection'], rows.map((r) => [String(r.turn), String(r.message), escapeHtml(r.vector), String(r.layer), f2(r.projection)]))}` };
 }
 
-export async function sweepPage(rows: SweepRow[], title: string): Promise<Page> {
+export async function sweepPage(rows: SweepRow[], title: string, about?: string): Promise<Page> {
   const long = rows.flatMap((r) => [
     ...(['O', 'C', 'E', 'A', 'N'] as const).map((d) => ({ layer: String(r.layer), coef: r.coef, metric: `inventory ${d} (1..5)`, value: r.inventory[d] })),
     ...(r.judge ? [{ layer: String(r.layer), coef: r.coef, metric: 'judged trait (0..100)', value: r.judge.mean }] : []),
-    { layer: String(r.layer), coef: r.coef, metric: 'perplexity of neutral text', value: r.perplexity },
+    { layer: String(r.layer), coef: r.coef, metric: 'log10 perplexity of neutral text', value: Math.log10(r.perplexity) },
   ]);
   const chart = await chartFigure(sweepSpec(long, title), 'Steering-effect curves per coefficient and layer, one panel per measure.');
-  return { title, body: `${chart}${table(['Layer', 'Coefficient', 'O', 'C', 'E', 'A', 'N', 'Judged trait', 'Perplexity'], rows.map((r) => [String(r.layer), f2(r.coef), ...(['O', 'C', 'E', 'A', 'N'] as const).map((d) => f2(r.inventory[d])), r.judge ? `${f2(r.judge.mean)} (${r.judge.parsed} parsed, ${r.judge.failed} failed)` : '—', num(r.perplexity)]))}` };
+  return { title, body: `${about ? `<p>${about}</p>` : ''}${chart}${table(['Layer', 'Coefficient', 'O', 'C', 'E', 'A', 'N', 'Judged trait', 'Perplexity'], rows.map((r) => [String(r.layer), f2(r.coef), ...(['O', 'C', 'E', 'A', 'N'] as const).map((d) => f2(r.inventory[d])), r.judge ? `${f2(r.judge.mean)} (${r.judge.parsed} parsed, ${r.judge.failed} failed)` : '—', num(r.perplexity)]))}` };
 }
 
 export async function axisPage(r: Pick<AxisResult, 'model' | 'roles' | 'layers' | 'map' | 'runId'> & { parts?: RunRole[] }, layer?: number): Promise<Page> {
@@ -55,6 +55,13 @@ ${chart}${table(['Layer', '|axis|', 'cos(axis, PC1)', 'Variance explained PC1..P
   };
 }
 
+/** What a sweep steered: the model, the vector file, the layers and the trait, from its stored run. */
+function sweepAbout(store: RunStore, runId: string): string {
+  const run = store.getRun(runId);
+  const c = (run?.config ?? {}) as { model?: string; layers?: number[]; trait?: string | null; coefs?: number[] };
+  return `Model <code>${escapeHtml(c.model ?? '?')}</code>, vector file <code>${escapeHtml(run?.suitePath ?? '?')}</code>, layer${(c.layers?.length ?? 0) > 1 ? 's' : ''} ${escapeHtml((c.layers ?? []).join(', '))} (blocks.L.hook_resid_post)${c.trait ? `, trait <code>${escapeHtml(c.trait)}</code>` : ''}; coefficients ${escapeHtml((c.coefs ?? []).join(', '))}.`;
+}
+
 /** A mechanism page as a self-contained file (the --html option of the commands). */
 export const standalone = async (page: Promise<Page>): Promise<string> => htmlDocument(await page);
 
@@ -63,7 +70,7 @@ export async function storedMechanismPage(store: RunStore, runId: string, kind: 
   const pages: Record<string, [string, (result: never) => Promise<Page>]> = {
     'persona-vectors': ['vectors', (r) => vectorsPage(r)],
     'assistant-axis': ['axis', (r) => axisPage(r)],
-    'steering-sweep': ['sweep', (r) => sweepPage(r, `Steering sweep (run ${runId})`)],
+    'steering-sweep': ['sweep', (r) => sweepPage(r, `Steering sweep (run ${runId})`, sweepAbout(store, runId))],
   };
   if (!kind || !pages[kind]) return undefined;
   const [key, render] = pages[kind];
