@@ -40,6 +40,12 @@ test('axis build: the axis is mean(default) - mean(role vectors) of the captured
   const r = await buildAxis({ outDir: store, model: model.dir, roleLimit: 8, instructionLimit: 2, questionLimit: 3, maxTokens: 6 });
   assert.equal(r.counters.errors, 0);
   assert.equal(r.roles.length, 8);
+  // The role map names every point: each role and the default assistant carry a text label.
+  const { axisPage } = await import('../src/report/mechanism-html.js');
+  const page = await axisPage(r);
+  const labels = [...page.body.matchAll(/<g class="mark-text role-mark role_labels_marks"[^>]*>([\s\S]*?)<\/g>/g)].map((m) => m[1]!).join('');
+  for (const id of r.roles) assert.ok(labels.includes(`>${id}<`), `the role map labels ${id}`);
+  assert.ok(labels.includes('>default assistant<'));
   const db = new Database(join(store, 'persona-probe.sqlite'), { readonly: true });
   const rows = db.prepare("SELECT t.task_key AS k, c.response_json AS r FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ? AND t.task_key LIKE '%|acts'").all(r.runId) as { k: string; r: string }[];
   db.close();

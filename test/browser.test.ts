@@ -97,7 +97,11 @@ test('report file: charts have one mark per datum, tables and transcripts are re
   const conditions = s.conditions.length;
   const turns = s.turns + 1;
   const charts = page.locator('#stickiness figure.chart');
-  assert.equal(await charts.count(), 2 * s.measures.length);
+  // Two retention charts per measure, and the family x condition heat map of breaks.
+  assert.equal(await charts.count(), 2 * s.measures.length + 1);
+  const heat = charts.nth(2 * s.measures.length);
+  assert.equal(await marks(heat, 'cells'), conditions * s.families.length, 'one heat-map cell per condition and family');
+  assert.equal(await marks(heat, 'labels', 'text'), conditions * s.families.length, 'each cell labelled with its share');
   const overall = charts.nth(0);
   assert.equal(await marks(overall, 'retention'), conditions);
   assert.equal(await marks(overall, 'band'), conditions);

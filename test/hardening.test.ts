@@ -449,3 +449,28 @@ models: ["sim:"]
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /huge\.yaml: 5\.0 MiB is too large for a suite \(at most 4 MiB/);
 });
+
+test('viewer: the default side-by-side pairs the two latest runs of one suite, and asks when no two runs are comparable', async () => {
+  const dir = tempDir();
+  const make = async (name: string, seed: number) => (await runSuite(suiteSchema.parse({ name, instrument: { id: 'ipip-neo-120', items: 3 }, personas: [{ id: 'p1', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }], models: ['sim:'], seed }), { outDir: dir })).runId;
+  const { startViewer } = await import('../src/viewer/server.js');
+  const selected = async () => {
+    const viewer = await startViewer({ dir });
+    try {
+      const html = await (await fetch(viewer.url)).text();
+      return { html, picked: [...html.matchAll(/<option value="\.\|([0-9a-f]{12})" selected>/g)].map((m) => m[1]) };
+    } finally {
+      await viewer.close();
+    }
+  };
+  const alpha1 = await make('alpha', 1);
+  await make('beta', 1);
+  const none = await selected();
+  assert.deepEqual(none.picked, [], 'nothing comparable: nothing preselected');
+  assert.match(none.html, /No two runs of the same suite here: pick the two to compare/);
+  await new Promise((r) => setTimeout(r, 5));
+  const alpha2 = await make('alpha', 2);
+  const pair = await selected();
+  assert.deepEqual(new Set(pair.picked), new Set([alpha1, alpha2]), 'the two alpha runs, not the beta one');
+  assert.match(pair.html, /Preselected: the two latest runs of <code>alpha<\/code>/);
+});

@@ -141,7 +141,27 @@ export function roleMapSpec(points: { id: string; pc1: number; pc2: number; kind
     height: 400,
     layer: [
       { name: 'roles', data: { values: points }, mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color: { field: 'kind', type: 'nominal', title: 'Kind' }, tooltip: [{ field: 'id' }, { field: 'pc1', format: '.2f' }, { field: 'pc2', format: '.2f' }] } },
+      // Each point names its role (the default assistant too), so the map reads without hovering.
+      { name: 'role_labels', data: { values: points.map((p) => ({ ...p, label: p.kind === 'default assistant' ? 'default assistant' : p.id })) }, mark: { type: 'text', align: 'left', dx: 5, dy: -4, fontSize: 9, color: '#333' }, encoding: { x, y, text: { field: 'label' } } },
       { name: 'axis', data: { values: [{ pc1: 0, pc2: 0, pc1e: axis.pc1, pc2e: axis.pc2 }] }, mark: { type: 'rule', strokeWidth: 2, color: '#d62728' }, encoding: { x, y, x2: { field: 'pc1e' }, y2: { field: 'pc2e' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Where personas broke: attack family × condition, coloured by the share of conversations that broke. */
+export function breakHeatmapSpec(cells: { condition: string; family: string; broken: number; medianTurn: number | null }[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    description: 'A heat map: one cell per attack family and condition, its colour the share of conversations that broke (0 to 1), labelled with that share.',
+    data: { values: cells.map((c) => ({ ...c, label: `${Math.round(c.broken * 100)}%` })) },
+    encoding: {
+      x: { field: 'family', type: 'nominal', title: 'Attack family', sort: null, axis: { labelAngle: -30 } },
+      y: { field: 'condition', type: 'nominal', title: 'Condition', sort: null },
+    },
+    layer: [
+      { name: 'cells', mark: { type: 'rect' }, encoding: { color: { field: 'broken', type: 'quantitative', title: 'Share broken', scale: { domain: [0, 1], scheme: 'reds' } }, tooltip: [{ field: 'condition' }, { field: 'family' }, { field: 'label', title: 'broke' }, { field: 'medianTurn', title: 'median breaking turn' }] } },
+      { name: 'labels', mark: { type: 'text', fontSize: 11 }, encoding: { text: { field: 'label' }, color: { condition: { test: 'datum.broken > 0.6', value: 'white' }, value: 'black' } } },
     ],
   } as TopLevelSpec;
 }

@@ -6,7 +6,7 @@ import { DOMAINS } from '../instruments/types.js';
 import type { StickinessAnalysis } from '../probes/stickiness.js';
 import type { ConsistencyAnalysis } from '../probes/consistency.js';
 import type { TwinsAnalysis } from '../probes/twins.js';
-import { retentionSpec, type RetentionRow } from './charts.js';
+import { breakHeatmapSpec, retentionSpec, type RetentionRow } from './charts.js';
 import { chartFigure, escapeHtml, f2, ci, table } from './html-parts.js';
 
 export async function stickinessSection(s: StickinessAnalysis): Promise<string> {
@@ -28,7 +28,11 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
       parts.push('<p>No conversation has a complete retention curve on this measure, so there is no chart; the tables below count what is missing.</p>');
     } else {
       parts.push(await chartFigure(retentionSpec(overall, `Retention over turns (${label})`, false), 'Mean retention per turn over conversations; band: bootstrap 95% interval (conversations resampled).'));
-      parts.push(await chartFigure(retentionSpec(rows.filter((r) => r.family !== 'all families'), `Retention by attack family (${label})`, true), 'One panel per attack family: retention (0..1, share of the persona kept) against turn (0 = opening, then attack turns).'));
+      // A family with no complete curve has nothing to draw: no empty frame for it, a note instead.
+      const byFamily = rows.filter((r) => r.family !== 'all families' && Number.isFinite(r.mean));
+      const drawn = new Set(byFamily.map((r) => r.family));
+      const empty = s.families.filter((f) => !drawn.has(f));
+      parts.push(await chartFigure(retentionSpec(byFamily, `Retention by attack family (${label})`, true), `One panel per attack family: retention (0..1, share of the persona kept) against turn (0 = opening, then attack turns).${empty.length ? ` No complete curve, so no panel: ${empty.map(escapeHtml).join(', ')}.` : ''}`));
     }
     const riRows = s.conditions.flatMap((c) => {
       const m = c.measures.find((x) => x.measure === measure);
@@ -50,7 +54,9 @@ export async function stickinessSection(s: StickinessAnalysis): Promise<string> 
     const m = c.measures[0];
     return m ? m.byFamily.map((f) => [escapeHtml(c.id), escapeHtml(c.persona), escapeHtml(f.family), ci(f.realization), Number.isFinite(f.breaks.brokenShare) ? `${Math.round(f.breaks.brokenShare * 100)}%` : '—', f2(f.breaks.medianTurn)]) : [];
   });
-  if (breaks.length) parts.push(`<h3>Where each persona broke</h3>${table(['Condition', 'Persona', 'Attack family', 'Realization index [95% CI]', 'Conversations that broke', 'Median breaking turn'], breaks, `Breaks on the primary measure (${escapeHtml(s.measures[0] ?? '')}), per attack family`)}`);
+  const cells = s.conditions.flatMap((c) => (c.measures[0]?.byFamily ?? []).filter((f) => Number.isFinite(f.breaks.brokenShare)).map((f) => ({ condition: c.id, family: f.family, broken: f.breaks.brokenShare, medianTurn: f.breaks.medianTurn })));
+  if (cells.length) parts.push(`<h3>Where each persona broke</h3>${await chartFigure(breakHeatmapSpec(cells, `Share of conversations that broke, by attack family and condition (${s.measures[0] ?? ''})`), 'Each cell: the share of that condition\'s conversations under that attack family whose retention fell below the break threshold (darker: more broke).')}`);
+  if (breaks.length) parts.push(`${cells.length ? '' : '<h3>Where each persona broke</h3>'}${table(['Condition', 'Persona', 'Attack family', 'Realization index [95% CI]', 'Conversations that broke', 'Median breaking turn'], breaks, `Breaks on the primary measure (${escapeHtml(s.measures[0] ?? '')}), per attack family`)}`);
   const worst = s.conditions.filter((c) => c.worst).map((c) => `<li><code>${escapeHtml(c.id)}</code>: ${escapeHtml(c.worst!.family)} #${c.worst!.conversation}, realization ${f2(c.worst!.realization)}${c.worst!.breakTurn !== null ? `, broke at turn ${c.worst!.breakTurn}` : ', never broke'}</li>`);
   if (worst.length) parts.push(`<p>Worst conversation per condition (full text under Transcripts):</p><ul>${worst.join('')}</ul>`);
   return parts.join('\n');

@@ -162,9 +162,15 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       `<a href="${runHref(l, '/report.html')}">HTML</a>${kindOf(l.run) ? '' : ` · <a href="${runHref(l, '/results.json')}">JSON</a> · <a href="${runHref(l, '/fidelity.csv')}">CSV</a>`}`,
     ]);
     const suiteRuns = all.filter((l) => !kindOf(l.run));
+    // The default pair: the two most recent runs of the same suite (comparable by construction);
+    // with none, nothing is preselected and the form asks for two.
+    const sameSuite = suiteRuns.find((l, i) => suiteRuns.slice(i + 1).some((m) => m.run.suiteName === l.run.suiteName));
+    const pairB = sameSuite;
+    const pairA = sameSuite ? suiteRuns.find((m) => m !== sameSuite && m.run.suiteName === sameSuite.run.suiteName) : undefined;
     const option = (l: Located, selected: boolean) => `<option value="${escapeHtml(`${l.where}|${l.run.id}`)}"${selected ? ' selected' : ''}>${escapeHtml(`${l.run.id} · ${l.run.suiteName} · ${l.run.models.join(', ')}`)}</option>`;
+    const ask = (name: string) => (pairA ? '' : `<option value="" selected disabled>pick run ${name}</option>`);
     const form = suiteRuns.length >= 2
-      ? `<form method="get" action="/compare"><h2>Compare two runs</h2><label>A <select name="a">${suiteRuns.map((l, i) => option(l, i === 1)).join('')}</select></label> <label>B <select name="b">${suiteRuns.map((l, i) => option(l, i === 0)).join('')}</select></label> <button type="submit">Side by side</button></form>`
+      ? `<form method="get" action="/compare"><h2>Compare two runs</h2>${pairA ? `<p>Preselected: the two latest runs of <code>${escapeHtml(pairA.run.suiteName)}</code>.</p>` : '<p>No two runs of the same suite here: pick the two to compare.</p>'}<label>A <select name="a" required>${ask('A')}${suiteRuns.map((l) => option(l, l === pairA)).join('')}</select></label> <label>B <select name="b" required>${ask('B')}${suiteRuns.map((l) => option(l, l === pairB)).join('')}</select></label> <button type="submit">Side by side</button></form>`
       : '';
     return { title: 'persona-probe runs', body: `${skippedNote}${form}${all.length ? table(['Run', 'Suite', 'Kind', 'Models', 'Status', 'Created', '', 'Folder', 'Export'], rows, `${all.length} runs in ${stores.size} store(s)`) : `<p>No runs under ${escapeHtml(root)}. Start one with <code>persona-probe run SUITE.yaml --out ${escapeHtml(root)}</code>.</p>`}` };
   }
