@@ -7,7 +7,8 @@ import { runSuite } from '../src/runner/run.js';
 import { mean, spearman } from '../src/metrics/stats.js';
 import { SimulatedPanel } from '../src/backends/sim.js';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cliAsync, tempDir } from './helpers.js';
+import { ROOT, cliAsync, tempDir } from './helpers.js';
+import type { RunAnalysis } from '../src/runner/run.js';
 import { suiteSchema } from '../src/suite/schema.js';
 
 test('parameter recovery: the realization index ranks 10 conditions of known stickiness (rho >= 0.9) and recovers them (MAE <= 0.1), by inventory and by judge', async () => {
@@ -167,4 +168,24 @@ models: ["sim:"]
   const csv = readFileSync(join(out, 'reports', runId, 'retention.csv'), 'utf8').trim().split('\n');
   assert.equal(csv[0], 'run,simulated,condition,persona,model,method,measure,family,turn,retention,ci_lo,ci_hi,conversations,realization_index,ri_lo,ri_hi');
   assert.equal(csv.length, 1 + 2 * 4, 'all families and the one family, 4 turns each');
+});
+
+test('no empty panel: a family without a complete curve gets no frame in the per-family chart, and the caption names it', async () => {
+  const out = tempDir();
+  const r = await cliAsync(['run', join(ROOT, 'examples', 'stickiness.yaml'), '--dir', out, '--quiet', '--blocks', 'stickiness', '--families', 'identity-challenge,slow-drift']);
+  assert.equal(r.code, 0, r.stderr);
+  const runId = /run ([0-9a-f]{12})/.exec(r.stdout)![1]!;
+  const a = JSON.parse(readFileSync(join(out, 'reports', runId, 'results.json'), 'utf8')) as RunAnalysis;
+  const s = a.stickiness!;
+  // Make every curve of one family incomplete, as a model that never answered under that attack would.
+  for (const c of s.conditions) for (const m of c.measures) for (const f of m.byFamily) if (f.family === 'slow-drift') f.curve = f.curve.map((p) => ({ ...p, mean: Number.NaN, lo: Number.NaN, hi: Number.NaN, n: 0 }));
+  const { stickinessSection } = await import('../src/report/probes-html.js');
+  const html = await stickinessSection(s);
+  const perFamily = [...html.matchAll(/<figure class="chart">[\s\S]*?<\/figure>/g)].map((m) => m[0]).filter((f) => f.includes('Retention by attack family'));
+  assert.equal(perFamily.length, s.measures.length);
+  for (const fig of perFamily) {
+    assert.match(fig, /No complete curve, so no panel: slow-drift\./);
+    const rows = [...fig.matchAll(/<tr><td>([^<]*)<\/td><td>([^<]*)<\/td>/g)].map((m) => m[2]);
+    assert.ok(rows.length > 0 && rows.includes('identity-challenge') && !rows.includes('slow-drift'), `data rows by family: ${[...new Set(rows)].join(', ')}`);
+  }
 });
