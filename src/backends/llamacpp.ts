@@ -37,7 +37,14 @@ export async function resolveGgufPath(ref: string, cacheDir?: string, download: 
     return ref;
   }
   const { resolveModelFile } = await import('node-llama-cpp');
-  return resolveModelFile(ref, { directory: cacheDir, download, cli: false });
+  // A download says how far it is, a line every 10 seconds (stderr), instead of minutes of silence.
+  let last = Date.now();
+  const onProgress = ({ totalSize, downloadedSize }: { totalSize: number; downloadedSize: number }) => {
+    if (Date.now() - last < 10_000) return;
+    last = Date.now();
+    process.stderr.write(`persona-probe: downloading ${ref}: ${(downloadedSize / 1e6).toFixed(0)} of ${(totalSize / 1e6).toFixed(0)} MB\n`);
+  };
+  return resolveModelFile(ref, { directory: cacheDir, download, cli: false, onProgress });
 }
 
 /** A mutex, because one context sequence serves one evaluation at a time. */

@@ -66,11 +66,24 @@ async function download(url: string, target: string, token: string | undefined, 
   if (!res.ok || !res.body) throw new UserError(`download of ${url} failed: HTTP ${res.status}`);
   if (!/^[0-9a-f]{64}$/.test(expected)) expected = '';
   const size = Number(res.headers.get('content-length') ?? 0);
-  if (size > 50e6) log(`persona-probe: downloading ${url.split('/').slice(-1)[0]} (${(size / 1e6).toFixed(0)} MB)`);
+  const name = url.split('/').slice(-1)[0];
+  if (size > 50e6) log(`persona-probe: downloading ${name} (${(size / 1e6).toFixed(0)} MB)`);
   const partial = `${target}.partial`;
   const hash = createHash('sha256');
   const body = Readable.fromWeb(res.body as never);
-  body.on('data', (chunk: Buffer) => hash.update(chunk));
+  // Progress on a large download: a line every 10 seconds (a multi-GB file takes minutes).
+  let received = 0;
+  let lastLine = Date.now();
+  const started = lastLine;
+  body.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    received += chunk.length;
+    if (size > 50e6 && Date.now() - lastLine >= 10_000) {
+      lastLine = Date.now();
+      const rate = received / ((lastLine - started) / 1000);
+      log(`persona-probe: ${name}: ${(received / 1e6).toFixed(0)} of ${(size / 1e6).toFixed(0)} MB (${(rate / 1e6).toFixed(1)} MB/s, ${Math.ceil((size - received) / rate)} s left)`);
+    }
+  });
   await pipeline(body, createWriteStream(partial));
   const actual = hash.digest('hex');
   if (expected && actual !== expected) {
