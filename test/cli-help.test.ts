@@ -79,7 +79,8 @@ test('progress off a terminal: run and axis build (vectors extract and sweep sha
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('fidelity ['));
   assert.ok(lines.length >= 10, `${lines.length} progress lines: ${r.stderr.slice(0, 300)}`);
-  assert.match(lines[0]!, /^fidelity \[-+\] 1\/80 · calls 1 · from store 0 · retries 0 · errors 0 · \d+s · ETA …$/);
+  assert.match(lines[0]!, /^fidelity \[-+\] 1\/80 · …\/s · calls 1 · from store 0 · retries 0 · errors 0 · \d+s · ETA …$/);
+  assert.ok(lines.some((l) => /· [\d.]+\/s ·/.test(l)), 'a rate once there is one');
   assert.match(lines.at(-1)!, /\] 80\/80 .* ETA done$/);
   const { familyConfig, makeModel } = await import('./engine-helpers.js');
   const model = makeModel(familyConfig('llama', { layers: 1 }));

@@ -9,6 +9,11 @@ test('demo offline: says so in one line within seconds, runs on sim:, labels eve
   const started = Date.now();
   const r = await cliAsync(['demo', '--out', out, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
+  // The verdict leads the console summary and the report: 6 personas x 2 methods from fidelity, the stickiness conditions among them.
+  assert.match(r.stdout, /^Verdict \(adopted: /m);
+  const verdicts = r.stdout.split('\n').filter((l) => /^ {2}[a-z-]+ · .* · [a-z-]+.*: (adopted|not adopted|adoption undecided|undecided)/.test(l));
+  assert.equal(verdicts.length, 12, verdicts.join('\n'));
+  assert.match(readFileSync(/report: (\S+report\.html)/.exec(r.stdout)![1]!, 'utf8'), /<section class="verdict"><h3>Verdict<\/h3>/);
   const offline = r.stderr.split('\n').filter((l) => /no network/.test(l));
   if (offline.length) {
     // No network here: the fallback must be quick and labelled.

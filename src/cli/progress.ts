@@ -57,6 +57,9 @@ export class ProgressBar {
     const width = 24;
     const filled = Math.round(frac * width);
     const elapsed = Math.round((now - this.started) / 1000);
-    return `${phase} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${c.done}/${c.total} · calls ${c.calls} · from store ${c.cacheHits} · retries ${c.retries} · errors ${c.errors} · ${elapsed}s · ETA ${this.eta(c, frac, now)}`;
+    const first = this.samples[0];
+    const rate = first && now > first.t ? ((c.done - first.done) * 1000) / (now - first.t) : Number.NaN;
+    const rateText = Number.isFinite(rate) && rate > 0 ? `${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)}/s` : '…/s';
+    return `${phase} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${c.done}/${c.total} · ${rateText} · calls ${c.calls} · from store ${c.cacheHits} · retries ${c.retries} · errors ${c.errors} · ${elapsed}s · ETA ${this.eta(c, frac, now)}`;
   }
 }
