@@ -96,16 +96,10 @@ export const MIDPOINT = 3;
 /** Below this distance (scale points) between target and default, default pull is undefined. */
 export const MIN_PULL_DISTANCE = 0.5;
 
+/** Default pull is the other side of the target position: 1 − ⟨m − d, t − d⟩ / |t − d|² = ⟨m − t, d − t⟩ / |d − t|². */
 export function defaultPull(measured: Profile, target: Profile, baseline: Profile): number | null {
-  let dot = 0;
-  let norm2 = 0;
-  for (const d of DOMAINS) {
-    const axis = baseline[d] - target[d];
-    dot += (measured[d] - target[d]) * axis;
-    norm2 += axis * axis;
-  }
-  if (Math.sqrt(norm2) < MIN_PULL_DISTANCE) return null;
-  return dot / norm2;
+  if (Math.hypot(...DOMAINS.map((d) => baseline[d] - target[d])) < MIN_PULL_DISTANCE) return null;
+  return 1 - targetPosition(measured, target, baseline);
 }
 
 function keyedMatrix(instrument: Instrument, sheets: readonly Administration[], domain: Domain): number[][] {
