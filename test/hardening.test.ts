@@ -19,7 +19,8 @@ import { getInstrument } from '../src/instruments/index.js';
 import { UserError } from '../src/util/errors.js';
 import { startFakeOpenAI, type FakeServer } from './fake-openai-server.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
-import { cliAsync, storedCallCount, tempDir } from './helpers.js';
+import { ROOT, cliAsync, storedCallCount, tempDir } from './helpers.js';
+import { spawnSync } from 'node:child_process';
 
 const config = familyConfig('llama', { layers: 2 });
 const model = makeModel(config);
@@ -237,9 +238,16 @@ test('files: malformed vector, safetensors and GGUF files are one-line errors, c
 });
 
 
-/** Run the CLI so that a folder made read-only really is: as root, chmod alone does not stop writes, so run as nobody. */
+/**
+ * Run the CLI so that a folder made read-only really is: as root, chmod alone does not stop
+ * writes, so run as nobody, when nobody can read this checkout (a clone under a private home
+ * folder cannot be; then the test still checks that nothing in the store changes).
+ */
 function readOnlyUser(): { uid?: number; gid?: number } {
-  return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  if (process.getuid?.() !== 0) return {};
+  const nobody = { uid: 65534, gid: 65534 };
+  const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(join(ROOT, 'dist', 'src', 'cli', 'main.js'))})`], nobody);
+  return probe.status === 0 ? nobody : {};
 }
 
 function chmodTree(dir: string, mode: 'ro' | 'rw'): void {
@@ -257,7 +265,7 @@ personas:
 models: ["sim:"]
 `;
 
-test('stores: a read-only store in a read-only folder is listed, reported and viewed, and nothing in it changes', async () => {
+test('stores: a read-only store in a read-only folder is listed and reported, and nothing in it changes', async () => {
   const base = tempDir();
   chmodSync(base, 0o755);
   const dir = join(base, 'ro');
