@@ -127,14 +127,19 @@ test('config: a field the engine does not read is refused with one line naming i
   assert.equal(archSpecOf({ ...base, attn_logit_softcapping: null, initializer_range: 0.02, use_cache: false, head_dim: null, sliding_window: null }).headDim, 16);
 });
 
-test('config: sliding windows are taken from every layout (and refused past the window at run time)', () => {
+test('config: sliding windows are taken from every layout, per layer', () => {
   const base = familyConfig('llama') as Json;
   assert.equal(archSpecOf({ ...base, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 4096 }).slidingWindow, 4096);
   assert.equal(archSpecOf({ ...base, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: null }).slidingWindow, undefined);
   const qwen = { ...base, model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], sliding_window: 32768, max_window_layers: 28 };
   assert.equal(archSpecOf({ ...qwen, use_sliding_window: false }).slidingWindow, undefined);
-  assert.equal(archSpecOf({ ...qwen, use_sliding_window: true }).slidingWindow, 32768);
-  assert.equal(archSpecOf({ ...base, sliding_window: 128, layer_types: ['sliding_attention', 'full_attention'] }).slidingWindow, 128);
+  // Qwen2 slides from layer max_window_layers on: none of 2 layers at 28, the second at 1.
+  assert.equal(archSpecOf({ ...qwen, use_sliding_window: true }).slidingWindow, undefined);
+  assert.deepEqual(archSpecOf({ ...qwen, use_sliding_window: true, max_window_layers: 1 }).slidingLayers, [false, true]);
+  assert.equal(archSpecOf({ ...qwen, use_sliding_window: true, max_window_layers: 1 }).slidingWindow, 32768);
+  const typed = archSpecOf({ ...base, sliding_window: 128, layer_types: ['sliding_attention', 'full_attention'] });
+  assert.equal(typed.slidingWindow, 128);
+  assert.deepEqual(typed.slidingLayers, [true, false]);
 });
 
 test('config: attention_bias puts a bias on o_proj for Llama (read, not ignored), and a tensor the graph does not read is refused', async () => {
@@ -165,4 +170,65 @@ test('config: an unread field is refused when the folder is loaded, naming the f
   const { dir } = makeModel(familyConfig('qwen3', { layers: 1 }) as never);
   const bad = withConfig(dir, { ...readConfig(dir), rope_parameters: { rope_type: 'default', rope_theta: 1e6 }, rope_theta: undefined, sliding_window: 4096, use_sliding_window: false, max_window_layers: 1, qk_layernorm_eps: 1e-5 });
   await assert.rejects(Engine.load(bad), (err: Error) => err instanceof UserError && /config\.json: field qk_layernorm_eps = 0\.00001 is not read/.test(err.message));
+});
+
+test('sliding window: past the window a sliding layer sees exactly the last W tokens (against the same weights given only those tokens), with and without the KV cache', async () => {
+  const W = 16;
+  const plain = { ...(familyConfig('llama', { layers: 1 }) as Json), tie_word_embeddings: false };
+  const windowed = { ...plain, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: W };
+  const { dir } = makeModel(plain as never);
+  const mistral = withConfig(dir, windowed);
+  const prompt = 'Persona probes ask whether a character is realized by the model or merely performed, turn by turn, under pressure. ';
+  const tokenizer = await Engine.load(mistral, { weights: 'inline' });
+  const ids = tokenizer.tokenizer.encode(prompt.repeat(3));
+  await tokenizer.dispose();
+  const full = await allLogits(mistral, ids);
+  assert.ok(ids.length > 2 * W, `${ids.length} tokens`);
+  const V = (config: Json) => (config.vocab_size as number);
+  const last = (l: Float32Array) => l.subarray(l.length - V(plain), l.length);
+  // One layer: the last position's output depends on the last W tokens only, and rotary attention
+  // depends on relative positions only, so the full model given just those tokens must agree.
+  const tail = await allLogits(dir, ids.slice(-W));
+  const d = maxAbsDiff(last(full.logits), last(tail.logits));
+  assert.ok(d < 1e-3, `windowed vs last-${W}-tokens logits differ by ${d}`);
+  // And the window matters: the same weights without it give other logits there.
+  const unwindowed = await allLogits(dir, ids);
+  assert.ok(maxAbsDiff(last(full.logits), last(unwindowed.logits)) > 1e-2);
+  // Decoding with the KV cache past the window agrees with recomputing from scratch.
+  const engine = await Engine.load(mistral, { weights: 'inline' });
+  try {
+    const greedy = await engine.generate(ids.slice(0, W + 3), { maxTokens: W });
+    assert.ok(greedy.tokens.length >= 4, `${greedy.tokens.length} tokens decoded`);
+    console.log(`# window ${W}: max |dlogit| vs the last ${W} tokens alone ${d.toExponential(2)}; ${greedy.tokens.length} tokens decoded past the window, cached = uncached`);
+    let seq = ids.slice(0, W + 3);
+    for (const t of greedy.tokens) {
+      const { logits } = await engine.forward(seq, { logits: 'last' });
+      let best = 0;
+      for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+      if (engine.tokenizer.stopIds.has(best)) break;
+      assert.equal(best, t, 'cached and uncached decoding agree past the window');
+      seq = [...seq, t];
+    }
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('sliding window per layer (Qwen2 from max_window_layers on): sliding one layer of two differs from sliding none and from sliding both', async () => {
+  const base: Json = { ...(familyConfig('qwen2', { layers: 2 }) as Json), sliding_window: 8, use_sliding_window: false, max_window_layers: 2 };
+  const { dir } = makeModel(base as never);
+  const tokenizer = await Engine.load(dir, { weights: 'inline' });
+  const ids = tokenizer.tokenizer.encode('One persona, many turns, and a window that slides over them as the talk goes on and on. '.repeat(2));
+  await tokenizer.dispose();
+  const lastRow = async (config: Json) => {
+    const { logits } = await allLogits(withConfig(dir, config), ids);
+    return logits.subarray(logits.length - (base.vocab_size as number));
+  };
+  const none = await lastRow(base);
+  const second = await lastRow({ ...base, use_sliding_window: true, max_window_layers: 1 });
+  const both = await lastRow({ ...base, use_sliding_window: true, max_window_layers: 0 });
+  assert.ok(maxAbsDiff(none, second) > 1e-3 && maxAbsDiff(second, both) > 1e-3 && maxAbsDiff(none, both) > 1e-3);
+  // The transformers 5 spelling of the same layout gives the same numbers.
+  const typed = await lastRow({ ...base, use_sliding_window: true, max_window_layers: 1, layer_types: ['full_attention', 'sliding_attention'] });
+  assert.equal(maxAbsDiff(second, typed), 0);
 });

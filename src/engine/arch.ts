@@ -30,8 +30,13 @@ export interface ArchSpec {
   /** o_proj has a bias (Llama and Qwen3 with attention_bias). */
   oBias: boolean;
   qkNorm: boolean;
-  /** Mistral-style sliding window; sequences longer than this are refused rather than silently wrong. */
+  /**
+   * The sliding window, in tokens: a sliding layer's query attends to itself and the
+   * window − 1 tokens before it (transformers: q − k < sliding_window).
+   */
   slidingWindow?: number;
+  /** Which layers slide (Mistral: all; Qwen2: from max_window_layers on; transformers 5: layer_types). */
+  slidingLayers: boolean[];
   bosTokenId?: number;
   eosTokenIds: number[];
 }
@@ -245,15 +250,22 @@ export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
   const eos = config.eos_token_id;
 
   // Sliding windows: Mistral slides every layer when sliding_window is set; Qwen2 only with
-  // use_sliding_window; transformers 5 lists each layer's type. The engine refuses sequences
-  // longer than the window rather than computing full attention there.
+  // use_sliding_window, from layer max_window_layers on (transformers' default 28); transformers 5
+  // lists each layer's type.
   const layerTypes = layerTypesOf(config, layers, where);
   const useSliding = config.use_sliding_window;
   if (useSliding !== undefined && useSliding !== null && typeof useSliding !== 'boolean') throw new UserError(`${where}: use_sliding_window is not a boolean (${show(useSliding)})`);
   if (useSliding === true && family !== 'qwen2') throw new UserError(`${where}: use_sliding_window is true, which ${family} does not have`);
   const windowValue = config.sliding_window === null || config.sliding_window === undefined ? undefined : num(config, 'sliding_window', where);
-  const slides = layerTypes.includes('sliding_attention') || (family === 'mistral' && windowValue !== undefined) || useSliding === true;
+  const maxWindowLayers = num(config, 'max_window_layers', where, 28);
+  const slidingLayers = Array.from({ length: layers }, (_, l) =>
+    config.layer_types !== undefined && config.layer_types !== null
+      ? layerTypes[l] === 'sliding_attention'
+      : (family === 'mistral' && windowValue !== undefined) || (useSliding === true && l >= maxWindowLayers),
+  );
+  const slides = slidingLayers.some(Boolean) || useSliding === true;
   if (slides && windowValue === undefined) throw new UserError(`${where}: layers slide but sliding_window is not set`);
+  if (windowValue !== undefined && !(Number.isInteger(windowValue) && windowValue >= 1)) throw new UserError(`${where}: sliding_window ${windowValue} must be a positive integer`);
   const rope = ropeOf(config, layerTypes, where);
   const first = rope[0]!;
   rope.forEach((r, l) => {
@@ -278,7 +290,8 @@ export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
     // Llama and Qwen3 put attention_bias on o_proj too; Qwen2 never biases o_proj.
     oBias: attentionBias && family !== 'qwen2',
     qkNorm: family === 'qwen3',
-    slidingWindow: slides ? windowValue : undefined,
+    slidingWindow: slidingLayers.some(Boolean) ? windowValue : undefined,
+    slidingLayers,
     bosTokenId: typeof config.bos_token_id === 'number' ? config.bos_token_id : undefined,
     eosTokenIds: Array.isArray(eos) ? (eos as number[]) : typeof eos === 'number' ? [eos] : [],
   };

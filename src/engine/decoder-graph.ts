@@ -39,7 +39,7 @@ export interface WeightProvider {
   get(name: string): WeightSource;
 }
 
-export const GRAPH_INPUTS = { ids: 'input_ids', cos: 'rope_cos', sin: 'rope_sin', bias: 'attn_bias', logitIndex: 'logit_index' } as const;
+export const GRAPH_INPUTS = { ids: 'input_ids', cos: 'rope_cos', sin: 'rope_sin', bias: 'attn_bias', windowBias: 'attn_bias_window', logitIndex: 'logit_index' } as const;
 export const pastKey = (l: number) => `past_key.${l}`;
 export const pastValue = (l: number) => `past_value.${l}`;
 export const newKey = (l: number) => `new_key.${l}`;
@@ -81,6 +81,8 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
   const cosIn = g.input(GRAPH_INPUTS.cos, 'float32', ['T', half]);
   const sinIn = g.input(GRAPH_INPUTS.sin, 'float32', ['T', half]);
   const bias = g.input(GRAPH_INPUTS.bias, 'float32', ['T', 'S']);
+  // Sliding layers attend through their own mask (the same causal mask, minus keys past the window).
+  const windowBias = spec.slidingLayers.some(Boolean) ? g.input(GRAPH_INPUTS.windowBias, 'float32', ['T', 'S']) : bias;
   const logitIndex = g.input(GRAPH_INPUTS.logitIndex, 'int64', ['K']);
   // [T, 1, half]: broadcast over heads.
   const cos = g.node('Unsqueeze', [cosIn, g.constI64([1])]);
@@ -188,7 +190,7 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     const unsq = (x: string) => g.node('Unsqueeze', [x, g.constI64([1])]);
     const pastK = g.input(pastKey(l), 'float32', [KV, hd, 'C']);
     const pastV = g.input(pastValue(l), 'float32', [KV, 'C', hd]);
-    const scores = g.node('Add', [g.node('Concat', [g.node('MatMul', [qg, unsq(pastK)]), g.node('MatMul', [qg, unsq(kNew)])], { axis: -1 }), bias]); // [kv, group, T, C+T]
+    const scores = g.node('Add', [g.node('Concat', [g.node('MatMul', [qg, unsq(pastK)]), g.node('MatMul', [qg, unsq(kNew)])], { axis: -1 }), spec.slidingLayers[l] ? windowBias : bias]); // [kv, group, T, C+T]
     const probs = g.node('Softmax', [scores], { axis: -1 });
     const capacity = g.node('Shape', [pastV], { start: 1, end: 2 });
     const probsPast = g.node('Slice', [probs, g.constI64([0]), capacity, g.constI64([-1])]);

@@ -251,7 +251,6 @@ export class Engine {
     const P = options.past?.length ?? 0;
     const S = P + T;
     const C = Math.max(1, options.past?.capacity ?? 1);
-    if (spec.slidingWindow !== undefined && S > spec.slidingWindow) throw new UserError(`sequence of ${S} tokens passes the model's sliding window (${spec.slidingWindow}), which the engine does not implement`);
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= spec.vocab) throw new UserError(`token id ${id} is outside the vocabulary (0-${spec.vocab - 1})`);
     const hooks = options.hooks ?? [];
     const interventions = options.interventions ?? [];
@@ -270,11 +269,24 @@ export class Engine {
       bias.fill(-Infinity, row + C + i + 1, row + C + T);
     }
     const rows = options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
+    // Sliding layers: the query at absolute position P + i also masks keys at positions <= P + i - W.
+    let windowBias: Float32Array | undefined;
+    const W = spec.slidingWindow;
+    if (W !== undefined) {
+      windowBias = bias.slice();
+      for (let i = 0; i < T; i++) {
+        const row = i * (C + T);
+        const oldest = P + i - W + 1; // the first absolute position still in the window
+        if (oldest > 0) windowBias.fill(-Infinity, row, row + Math.min(P, oldest));
+        if (oldest > P) windowBias.fill(-Infinity, row + C, row + C + Math.min(T, oldest - P));
+      }
+    }
     const feeds: Record<string, ort.Tensor> = {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
       [GRAPH_INPUTS.cos]: new ort.Tensor('float32', cos, [T, half]),
       [GRAPH_INPUTS.sin]: new ort.Tensor('float32', sin, [T, half]),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, C + T]),
+      ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [T, C + T]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
     };
     const emptySlot = new Float32Array(spec.kvHeads * spec.headDim);
