@@ -1,6 +1,7 @@
 // CLI commands of the activation engine: `trace` (hooks to safetensors) and
 // `make-model` (seeded random-weight model folders for tests and benchmarks).
 
+import { hookWidth } from '../engine/hooks.js';
 import { COMMANDS, parseCommand } from './specs.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -28,7 +29,7 @@ export async function cmdTrace(args: string[], io: Out): Promise<number> {
     const r = await engine.forward(ids, { hooks, interventions, logits: 'all' });
     const T = ids.length;
     const tensors = new Map<string, TensorToWrite>();
-    for (const h of hooks) tensors.set(h, { shape: [T, engine.spec.dModel], data: r.hooks.get(h)! });
+    for (const h of hooks) tensors.set(h, { shape: [T, hookWidth(h, engine.spec)], data: r.hooks.get(h)! });
     tensors.set('logits', { shape: [T, engine.spec.vocab], data: r.logits });
     tensors.set('input_ids', { shape: [T], data: BigInt64Array.from(ids, BigInt) });
     mkdirSync(dirname(resolve(values.out)), { recursive: true });

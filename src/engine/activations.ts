@@ -3,6 +3,7 @@
 // row are kept per hook, so memory does not grow with tokens or with the layers
 // left unasked (the graph exposes only the requested hooks; see decoder-graph.ts).
 
+import { hookWidth } from './hooks.js';
 import type { ChatMessage } from '../backends/types.js';
 import type { Engine, GenerateOptions, TokenScope } from './engine.js';
 import type { Intervention } from './interventions.js';
@@ -74,11 +75,10 @@ export async function collectActivations(engine: Engine, request: ActivationRequ
   const pooling = request.pooling ?? ['mean', 'last'];
   const interventions = request.interventions ?? [];
   engine.checkInterventions(interventions);
-  const d = engine.spec.dModel;
   const results: PooledActivations[] = [];
   for (const [index, prompt] of request.prompts.entries()) {
     const ids = engine.promptIds(prompt);
-    const acc = new Map(hooks.map((h) => [h, new HookAccumulator(d)]));
+    const acc = new Map(hooks.map((h) => [h, new HookAccumulator(hookWidth(h, engine.spec))]));
     const feed = (rows: Map<string, Float32Array>, scope: TokenScope) => {
       for (const [h, a] of acc) a.add(rows.get(h)!, scope);
     };

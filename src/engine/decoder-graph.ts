@@ -206,6 +206,9 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     const gateUpW = g.node('Concat', [W(`${p}.mlp.gate_proj.weight`), W(`${p}.mlp.up_proj.weight`)], { axis: 0 });
     const [gate, up] = g.nodeN('Split', [g.node('Gemm', [x2, gateUpW], { transB: 1 }), g.constI64([spec.ffn, spec.ffn])], 2, { axis: 1 }) as [string, string];
     const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
+    // The MLP's hidden activations, [T, ffn]: read-only (interventions are refused on it).
+    const mlpPost = blockHook(l, 'mlp.hook_post');
+    if (exposed.has(mlpPost)) g.output(act, mlpPost, 'float32', ['T', spec.ffn]);
     const mlpOut = hook(at('hook_mlp_out'), linear(act, `${p}.mlp.down_proj.weight`));
     resid = hook(at('hook_resid_post'), g.node('Add', [resid, mlpOut]));
   }

@@ -4,13 +4,23 @@
 //   hook_embed
 //   blocks.{L}.hook_resid_pre -> attention -> blocks.{L}.hook_attn_out
 //   blocks.{L}.hook_resid_mid  (= resid_pre + attn_out)
-//                              -> MLP -> blocks.{L}.hook_mlp_out
+//                              -> MLP: blocks.{L}.mlp.hook_post (its hidden activations, act(gate) * up,
+//                                 [tokens, intermediate_size]: the input of the down projection)
+//                              -> blocks.{L}.hook_mlp_out
 //   blocks.{L}.hook_resid_post (= resid_mid + mlp_out; = resid_pre of L+1)
 //   ln_final.hook_normalized   (final RMSNorm with its weight: what the unembedding reads)
 
 import { UserError } from '../util/errors.js';
 
-export const BLOCK_HOOKS = ['hook_resid_pre', 'hook_attn_out', 'hook_resid_mid', 'hook_mlp_out', 'hook_resid_post'] as const;
+export const BLOCK_HOOKS = ['hook_resid_pre', 'hook_attn_out', 'hook_resid_mid', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'] as const;
+
+/** The MLP's hidden activations (one value per neuron), read-only for now. */
+export const MLP_POST = 'mlp.hook_post';
+
+/** A hook's width: the MLP's hidden size for mlp.hook_post, d_model for every point of the residual stream. */
+export function hookWidth(name: string, spec: { dModel: number; ffn: number }): number {
+  return name.endsWith(`.${MLP_POST}`) ? spec.ffn : spec.dModel;
+}
 export type BlockHook = (typeof BLOCK_HOOKS)[number];
 
 export const HOOK_EMBED = 'hook_embed';

@@ -71,6 +71,7 @@ export function checkInterventions(list: Intervention[], layers: number, dModel:
   list.forEach((iv, i) => {
     const hooks = resolveHooks(iv.hook, layers);
     if (hooks.length !== 1 || hooks[0] !== iv.hook) throw new UserError(`${where}[${i}]: hook must name one hook point, got "${iv.hook}"`);
+    if (iv.hook.endsWith('.mlp.hook_post')) throw new UserError(`${where}[${i}]: ${iv.hook} can be read but not yet intervened on (add and cap act on the residual stream and its writers)`);
     if (iv.vector.length !== dModel) throw new UserError(`${where}[${i}]: vector has width ${iv.vector.length}, the model's d_model is ${dModel}`);
     if (iv.op === 'cap' && !(norm(iv.vector) > 0)) throw new UserError(`${where}[${i}]: cap direction has zero length`);
   });
