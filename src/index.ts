@@ -22,7 +22,7 @@ export { readConfig, shrinkConfig, randomWeights, writeGgufModel, writeRandomMod
 // The activation engine and mechanism (TransformerLens-style hook names are the API).
 export { Engine, logSoftmax, type EngineOptions, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type KvCache, type TokenScope } from './engine/engine.js';
 export { collectActivations, type ActivationRequest, type PooledActivations, type Pooling, type PromptInput } from './engine/activations.js';
-export { addIntervention, capIntervention, checkInterventions, loadInterventionFile, type Intervention, type PositionScope } from './engine/interventions.js';
+export { addIntervention, capIntervention, checkInterventions, loadInterventionFile, neuronIntervention, type Intervention, type PositionScope } from './engine/interventions.js';
 export { allHookNames, blockHook, resolveHooks, BLOCK_HOOKS, HOOK_EMBED, HOOK_FINAL, type BlockHook } from './engine/hooks.js';
 export { archSpecOf, SUPPORTED_ARCHITECTURES, type ArchSpec, type ArchFamily } from './engine/arch.js';
 export { readSafetensorsHeader, readTensorF32, writeSafetensors, type TensorToWrite } from './engine/formats/safetensors.js';

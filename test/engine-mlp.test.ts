@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readSafetensorsHeader, readTensorF32 } from '../src/engine/formats/safetensors.js';
-import { addIntervention } from '../src/engine/interventions.js';
+import { addIntervention, neuronIntervention } from '../src/engine/interventions.js';
 import { UserError } from '../src/util/errors.js';
 import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
 
-test('blocks.L.mlp.hook_post is silu(gate) * up of the normed hook_resid_mid, and the down projection of it is hook_mlp_out; interventions on it are refused in one line', async () => {
+test('blocks.L.mlp.hook_post is silu(gate) * up of the normed hook_resid_mid, and the down projection of it is hook_mlp_out; add and cap are refused on it in one line', async () => {
   const config = familyConfig('llama', { layers: 2 });
   const { dir } = makeModel(config);
   const header = readSafetensorsHeader(join(dir, 'model.safetensors'));
@@ -51,6 +51,39 @@ test('blocks.L.mlp.hook_post is silu(gate) * up of the normed hook_resid_mid, an
     }
     assert.ok(worstPost < 1e-4, `mlp.hook_post vs direct: ${worstPost}`);
     assert.ok(worstOut < 1e-4, `down projection of mlp.hook_post vs hook_mlp_out: ${worstOut}`);
-    assert.throws(() => engine.checkInterventions([addIntervention('blocks.1.mlp.hook_post', new Float32Array(d), 1)]), (err: unknown) => err instanceof UserError && /can be read but not yet intervened on/.test(err.message));
+    assert.throws(() => engine.checkInterventions([addIntervention('blocks.1.mlp.hook_post', new Float32Array(d), 1)]), (err: unknown) => err instanceof UserError && /takes neuron interventions \(zero, set or mean listed neurons\), not add/.test(err.message));
+  });
+});
+
+test('neuron interventions change only the named neurons: zeroed or set at mlp.hook_post, the rest bit for bit, and hook_mlp_out moves by exactly their down-projection columns', async () => {
+  const config = familyConfig('llama', { layers: 2 });
+  const { dir } = makeModel(config);
+  const header = readSafetensorsHeader(join(dir, 'model.safetensors'));
+  const downW = readTensorF32(header, 'model.layers.1.mlp.down_proj.weight').data;
+  const d = config.hidden_size;
+  const ffn = config.intermediate_size as number;
+  const hooks = ['blocks.1.hook_resid_mid', 'blocks.1.mlp.hook_post', 'blocks.1.hook_mlp_out'];
+  await withEngine(dir, async (engine) => {
+    const ids = engine.tokenizer.encode('Ablate two neurons and watch the rest stay put.');
+    const base = await engine.forward(ids, { hooks });
+    const zeroed = await engine.forward(ids, { hooks, interventions: [neuronIntervention('blocks.1.mlp.hook_post', ffn, [3, 40])] });
+    const set = await engine.forward(ids, { hooks, interventions: [neuronIntervention('blocks.1.mlp.hook_post', ffn, [5], [2.5])] });
+    const [p0, pz, ps] = [base, zeroed, set].map((r) => r.hooks.get('blocks.1.mlp.hook_post')!);
+    assert.deepEqual(zeroed.hooks.get('blocks.1.hook_resid_mid'), base.hooks.get('blocks.1.hook_resid_mid'), 'upstream untouched');
+    for (let t = 0; t < ids.length; t++) {
+      for (let j = 0; j < ffn; j++) {
+        const i = t * ffn + j;
+        assert.equal(pz![i], j === 3 || j === 40 ? 0 : p0![i], `zeroed t${t} n${j}`);
+        assert.equal(ps![i], j === 5 ? 2.5 : p0![i], `set t${t} n${j}`);
+      }
+      // hook_mlp_out moves by -act_j * down[:, j] for each zeroed neuron.
+      for (let k = 0; k < d; k++) {
+        const expected = base.hooks.get('blocks.1.hook_mlp_out')![t * d + k]! - p0![t * ffn + 3]! * downW[k * ffn + 3]! - p0![t * ffn + 40]! * downW[k * ffn + 40]!;
+        const got = zeroed.hooks.get('blocks.1.hook_mlp_out')![t * d + k]!;
+        assert.ok(Math.abs(got - expected) < 1e-4 * (1 + Math.abs(expected)), `mlp_out t${t} [${k}]: ${got} vs ${expected}`);
+      }
+    }
+    assert.throws(() => neuronIntervention('blocks.1.mlp.hook_post', ffn, [ffn]), (err: unknown) => err instanceof UserError && new RegExp(`neuron ${ffn} is out of range \\(0-${ffn - 1}\\)`).test(err.message));
+    assert.throws(() => engine.checkInterventions([neuronIntervention('blocks.1.hook_resid_post', ffn, [1])]), /a neuron intervention goes on blocks\.L\.mlp\.hook_post/);
   });
 });

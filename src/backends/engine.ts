@@ -24,6 +24,7 @@ export function interventionsFingerprint(list: Intervention[]): string {
   for (const iv of list) {
     h.update(JSON.stringify([iv.hook, iv.op, iv.coef, iv.min, iv.max, iv.positions]));
     h.update(new Uint8Array(iv.vector.buffer, iv.vector.byteOffset, iv.vector.byteLength));
+    if (iv.keep) h.update(new Uint8Array(iv.keep.buffer, iv.keep.byteOffset, iv.keep.byteLength));
   }
   return h.digest('hex').slice(0, 12);
 }

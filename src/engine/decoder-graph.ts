@@ -18,7 +18,7 @@ import { allHookNames, blockHook, HOOK_EMBED, HOOK_FINAL, type BlockHook } from 
 import type { ArchSpec } from './arch.js';
 import { GraphBuilder, type ElemType, type ExternalRef } from './onnx/builder.js';
 
-export type InterventionOp = 'add' | 'cap';
+export type InterventionOp = 'add' | 'cap' | 'neurons';
 
 export interface GraphLayout {
   /** Hook names exposed as outputs. */
@@ -45,8 +45,11 @@ export const pastValue = (l: number) => `past_value.${l}`;
 export const newKey = (l: number) => `new_key.${l}`;
 export const newValue = (l: number) => `new_value.${l}`;
 
-/** Intervention i's inputs. add: vector [d] (coef * v), gate [T, 1]. cap: unit [d, 1], min/max [T, 1]. */
-export const ivInput = (i: number, part: 'vector' | 'gate' | 'unit' | 'min' | 'max') => `intervention.${i}.${part}`;
+/**
+ * Intervention i's inputs. add: vector [d] (coef * v), gate [T, 1]. cap: unit [d, 1], min/max [T, 1].
+ * neurons (on mlp.hook_post): value [ffn], replace [ffn] (1 where the neuron is replaced), gate [T, 1].
+ */
+export const ivInput = (i: number, part: 'vector' | 'gate' | 'unit' | 'min' | 'max' | 'value' | 'replace') => `intervention.${i}.${part}`;
 
 export function layoutKey(layout: GraphLayout): string {
   return JSON.stringify([layout.hooks, layout.interventions.map((i) => `${i.hook}:${i.op}`), layout.kvCache]);
@@ -98,6 +101,10 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     ivAt.set(iv.hook, list);
     if (iv.op === 'add') {
       g.input(ivInput(index, 'vector'), 'float32', [d]);
+      g.input(ivInput(index, 'gate'), 'float32', ['T', 1]);
+    } else if (iv.op === 'neurons') {
+      g.input(ivInput(index, 'value'), 'float32', [spec.ffn]);
+      g.input(ivInput(index, 'replace'), 'float32', [spec.ffn]);
       g.input(ivInput(index, 'gate'), 'float32', ['T', 1]);
     } else {
       g.input(ivInput(index, 'unit'), 'float32', [d, 1]);
@@ -205,9 +212,15 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     const x2 = rmsNorm(resid, `${p}.post_attention_layernorm.weight`);
     const gateUpW = g.node('Concat', [W(`${p}.mlp.gate_proj.weight`), W(`${p}.mlp.up_proj.weight`)], { axis: 0 });
     const [gate, up] = g.nodeN('Split', [g.node('Gemm', [x2, gateUpW], { transB: 1 }), g.constI64([spec.ffn, spec.ffn])], 2, { axis: 1 }) as [string, string];
-    const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
-    // The MLP's hidden activations, [T, ffn]: read-only (interventions are refused on it).
+    let act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
+    // The MLP's hidden activations, [T, ffn]. Neuron interventions replace the listed neurons:
+    // act <- act + gate * replace * (value - act), so every other neuron is left bit for bit.
     const mlpPost = blockHook(l, 'mlp.hook_post');
+    for (const { index, op } of ivAt.get(mlpPost) ?? []) {
+      if (op !== 'neurons') continue;
+      const change = g.node('Mul', [ivInput(index, 'replace'), g.node('Sub', [ivInput(index, 'value'), act])]);
+      act = g.node('Add', [act, g.node('Mul', [ivInput(index, 'gate'), change])]);
+    }
     if (exposed.has(mlpPost)) g.output(act, mlpPost, 'float32', ['T', spec.ffn]);
     const mlpOut = hook(at('hook_mlp_out'), linear(act, `${p}.mlp.down_proj.weight`));
     resid = hook(at('hook_resid_post'), g.node('Add', [resid, mlpOut]));

@@ -240,7 +240,7 @@ export class Engine {
   }
 
   checkInterventions(list: Intervention[]): void {
-    checkInterventions(list, this.spec.layers, this.spec.dModel);
+    checkInterventions(list, this.spec.layers, this.spec.dModel, 'interventions', this.spec.ffn);
   }
 
   /** One forward pass over `ids` (appended to `past` when given). */
@@ -299,6 +299,10 @@ export class Engine {
       const active = iv.positions === 'all' || iv.positions === scope;
       if (iv.op === 'add') {
         feeds[ivInput(i, 'vector')] = new ort.Tensor('float32', iv.vector.map((x) => x * iv.coef), [spec.dModel]);
+        feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? 1 : 0), [T, 1]);
+      } else if (iv.op === 'neurons') {
+        feeds[ivInput(i, 'value')] = new ort.Tensor('float32', iv.vector, [spec.ffn]);
+        feeds[ivInput(i, 'replace')] = new ort.Tensor('float32', iv.keep!.map((k) => 1 - k), [spec.ffn]);
         feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? 1 : 0), [T, 1]);
       } else {
         const n = norm(iv.vector);

@@ -56,6 +56,24 @@ export interface Intervention {
   min: number;
   max: number;
   positions: PositionScope;
+  /** neurons only: 1 for every neuron left alone, 0 for the ones replaced by `vector`'s values. */
+  keep?: Float32Array;
+}
+
+/**
+ * Replace MLP neurons at blocks.L.mlp.hook_post: zero them (values 0, the default), set them
+ * to given values, or to their mean (pass the means). Every other neuron is left unchanged.
+ */
+export function neuronIntervention(hook: string, width: number, neurons: readonly number[], values: number | readonly number[] = 0, positions: PositionScope = 'all'): Intervention {
+  const keep = new Float32Array(width).fill(1);
+  const vector = new Float32Array(width);
+  neurons.forEach((n, i) => {
+    if (!Number.isInteger(n) || n < 0 || n >= width) throw new UserError(`neuron ${n} is out of range (0-${width - 1})`);
+    keep[n] = 0;
+    vector[n] = typeof values === 'number' ? values : (values[i] ?? Number.NaN);
+    if (!Number.isFinite(vector[n]!)) throw new UserError(`neuron ${n}: no finite value to set`);
+  });
+  return { hook, op: 'neurons', vector, coef: 1, min: -Infinity, max: Infinity, positions, keep };
 }
 
 export function addIntervention(hook: string, vector: Float32Array, coef: number, positions: PositionScope = 'all'): Intervention {
@@ -67,11 +85,16 @@ export function capIntervention(hook: string, vector: Float32Array, bounds: { mi
 }
 
 /** Check hook names and vector widths against a model; errors name the offending entry. */
-export function checkInterventions(list: Intervention[], layers: number, dModel: number, where = 'interventions'): void {
+export function checkInterventions(list: Intervention[], layers: number, dModel: number, where = 'interventions', ffn?: number): void {
   list.forEach((iv, i) => {
     const hooks = resolveHooks(iv.hook, layers);
     if (hooks.length !== 1 || hooks[0] !== iv.hook) throw new UserError(`${where}[${i}]: hook must name one hook point, got "${iv.hook}"`);
-    if (iv.hook.endsWith('.mlp.hook_post')) throw new UserError(`${where}[${i}]: ${iv.hook} can be read but not yet intervened on (add and cap act on the residual stream and its writers)`);
+    const onNeurons = iv.hook.endsWith('.mlp.hook_post');
+    if (onNeurons !== (iv.op === 'neurons')) throw new UserError(`${where}[${i}]: ${onNeurons ? `${iv.hook} takes neuron interventions (zero, set or mean listed neurons), not ${iv.op}` : `a neuron intervention goes on blocks.L.mlp.hook_post, not ${iv.hook}`}`);
+    if (onNeurons) {
+      if (ffn !== undefined && (iv.vector.length !== ffn || iv.keep?.length !== ffn)) throw new UserError(`${where}[${i}]: neuron values have width ${iv.vector.length}, the model's MLP has ${ffn} neurons`);
+      return;
+    }
     if (iv.vector.length !== dModel) throw new UserError(`${where}[${i}]: vector has width ${iv.vector.length}, the model's d_model is ${dModel}`);
     if (iv.op === 'cap' && !(norm(iv.vector) > 0)) throw new UserError(`${where}[${i}]: cap direction has zero length`);
   });
