@@ -8,7 +8,7 @@
 import type { Backend, ChatMessage } from '../backends/types.js';
 import { parseModelId } from '../backends/registry.js';
 import { getInstrument } from '../instruments/index.js';
-import { planFidelity } from '../probes/fidelity.js';
+import { planFidelity, repetitionsFor } from '../probes/fidelity.js';
 import { runStickiness } from '../probes/stickiness.js';
 import { runConsistency } from '../probes/consistency.js';
 import { planTwins, twinTasks, twinsBaseDir } from '../probes/twins.js';
@@ -65,7 +65,7 @@ export async function dryRun(suite: Suite, suitePath: string | undefined, prices
   });
   const instrument = getInstrument(suite.instrument.id);
   const optionProbs = models.map((b) => b.capabilities.optionProbs);
-  const repetitions = models.map((b) => (b.capabilities.optionProbs && b.deterministic ? 1 : suite.repetitions));
+  const repetitions = repetitionsFor(suite, models);
   const rows: PlanRow[] = [];
   const price = (model: string) => prices[model] ?? prices[parseModelId(model).kind];
   const add = (block: string, model: string, tasks: readonly CallTask[]) => {
