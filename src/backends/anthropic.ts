@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { toBackendError } from './http-errors.js';
+import { throwIfPreflightBlocks, toBackendError } from './http-errors.js';
 import { BackendError, type Backend, type ChatRequest, type ChatResult } from './types.js';
 
 export interface AnthropicBackendConfig {
@@ -29,8 +29,7 @@ export class AnthropicBackend implements Backend {
     try {
       await this.client.models.list({}, { signal, timeout: 15_000 });
     } catch (err) {
-      const e = toBackendError(err, 'anthropic');
-      if ((e.status === undefined && e.retriable) || e.status === 401 || e.status === 403) throw e;
+      throwIfPreflightBlocks(err, 'anthropic');
     }
   }
 

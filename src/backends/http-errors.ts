@@ -1,11 +1,6 @@
 import { redact } from '../util/redact.js';
 import { BackendError } from './types.js';
 
-/**
- * Map an SDK error (openai and @anthropic-ai/sdk share the same shape: `status`,
- * `headers`, and named connection/timeout errors) onto a BackendError that says
- * whether a retry can help. Messages are redacted: SDKs sometimes echo headers.
- */
 /** The innermost cause of an error (fetch wraps the real one: connection refused, host not found), as text. */
 function rootCause(err: unknown): string | undefined {
   const chain: { message?: string; code?: string }[] = [];
@@ -20,6 +15,11 @@ function rootCause(err: unknown): string | undefined {
   return last.code && !text.includes(last.code) ? `${last.code}: ${text}` : text || last.code;
 }
 
+/**
+ * Map an SDK error (openai and @anthropic-ai/sdk share the same shape: `status`,
+ * `headers`, and named connection/timeout errors) onto a BackendError that says
+ * whether a retry can help. Messages are redacted: SDKs sometimes echo headers.
+ */
 export function toBackendError(err: unknown, provider: string): BackendError {
   if (err instanceof BackendError) return err;
   const e = err as { status?: number; name?: string; message?: string; headers?: Headers | Record<string, string> };
@@ -47,4 +47,13 @@ function retryAfterMs(headers: Headers | Record<string, string> | undefined): nu
   if (!raw) return undefined;
   const seconds = Number(raw);
   return Number.isFinite(seconds) ? Math.min(seconds * 1000, 60_000) : undefined;
+}
+
+/**
+ * A preflight's verdict on a failed model listing: unreachable, or the key is refused, stops the run
+ * (thrown as a BackendError); anything else (a server without /models) is left to the calls.
+ */
+export function throwIfPreflightBlocks(err: unknown, provider: string): void {
+  const e = toBackendError(err, provider);
+  if ((e.status === undefined && e.retriable) || e.status === 401 || e.status === 403) throw e;
 }

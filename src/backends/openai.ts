@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { toBackendError } from './http-errors.js';
+import { throwIfPreflightBlocks, toBackendError } from './http-errors.js';
 import { BackendError, normaliseOptionProbs, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
 
 export interface OpenAIBackendConfig {
@@ -35,9 +35,7 @@ export class OpenAIBackend implements Backend {
     try {
       await this.client.models.list({ signal, timeout: 15_000 });
     } catch (err) {
-      const e = toBackendError(err, 'openai');
-      // Unreachable, or the key is refused: stop. Anything else (a server without /models) is left to the calls.
-      if ((e.status === undefined && e.retriable) || e.status === 401 || e.status === 403) throw e;
+      throwIfPreflightBlocks(err, 'openai');
     }
   }
 
