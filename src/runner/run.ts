@@ -75,7 +75,6 @@ import { modelIdOf } from './roles.js';
 
 export { modelIdOf };
 
-/** The run id: a hash of everything that determines the calls, so the same command resumes the same run. */
 /**
  * A run's id: a hash of its suite and, where it names local models, of their weights (so a
  * model folder rebuilt at the same path with other weights is a new run, not the old numbers).
@@ -160,7 +159,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   try {
     const instrument = getInstrument(suite.instrument.id);
     const runId = runIdOf(suite, backends.map((b) => b.weights));
-    checkOutputDir(outDir, runId);
+    checkFolders([join(outDir, 'reports', runId)]);
     const { resumed } = store.startRun({ id: runId, suiteName: suite.name, suitePath: options.suitePath ?? null, config: suite, models: suite.models.map(modelIdOf), simulated: [...backends, ...opened.extras.values()].some((b) => b.simulated) });
     // The families a stickiness block runs are fixed here and stored, so a re-render needs no attack files.
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
@@ -211,10 +210,15 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
 }
 
 /** The folders a run writes to must be folders (or not exist yet): one line naming the one that is not. */
-export function checkOutputDir(outDir: string, runId?: string): void {
-  for (const p of [outDir, join(outDir, 'reports'), ...(runId ? [join(outDir, 'reports', runId)] : [])]) {
+function checkFolders(paths: readonly string[]): void {
+  for (const p of paths) {
     if (existsSync(p) && !statSync(p).isDirectory()) throw new UserError(`${p}: is a file, but the run writes a folder there (pass another --out)`);
   }
+}
+
+/** The output folder before any backend opens: its folders, and an existing store. */
+export function checkOutputDir(outDir: string): void {
+  checkFolders([outDir, join(outDir, 'reports')]);
   // An existing store that is damaged or someone else's is refused now, read-only.
   if (existsSync(join(outDir, STORE_FILE))) new RunStore(outDir, { readOnly: true }).close();
 }
