@@ -186,9 +186,10 @@ async function cmdReport(args: string[], io: Out): Promise<number> {
     // A mechanism run's report is its page; a suite run's is its analysis, as one file or as the report folder.
     const page = await storedMechanismPage(store, run.id, (run.config as { kind?: string }).kind);
     // A large run takes seconds to analyse and render: say what is happening.
-    const big = store.taskStats(run.id).tasks >= 5000;
+    const stored = store.taskStats(run.id).tasks;
+    const big = stored >= 5000;
     const started = Date.now();
-    if (big && !page) io.err(`persona-probe: analysing run ${run.id} (${store.taskStats(run.id).tasks} stored calls)...`);
+    if (big && !page) io.err(`persona-probe: analysing run ${run.id} (${stored} stored calls)...`);
     const analysis = page ? undefined : analyzeRun(store, run.id);
     if (big && analysis) io.err(`persona-probe: analysed in ${((Date.now() - started) / 1000).toFixed(1)} s; rendering the report...`);
     if (analysis) io.log(summaryText(analysis));
