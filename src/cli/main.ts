@@ -4,6 +4,7 @@ import { readFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'no
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, errorMessage } from '../util/errors.js';
+import { readJsonFile } from '../util/files.js';
 import { redact } from '../util/redact.js';
 import { loadSuite } from '../suite/load.js';
 import { suiteJsonSchema, suiteSchema, type Suite } from '../suite/schema.js';
@@ -224,8 +225,7 @@ async function cmdScore(args: string[], io: Out): Promise<number> {
   const instrument = getInstrument(values.instrument!);
   let sheet: unknown;
   try {
-    // A UTF-8 byte-order mark (as some editors save JSON) is not part of the text.
-    sheet = JSON.parse(readFileSync(values.answers, 'utf8').replace(/^\uFEFF/, ''));
+    sheet = readJsonFile(values.answers);
   } catch (err) {
     throw new UserError(`score: cannot read ${values.answers}: ${errorMessage(err)}`);
   }
@@ -251,7 +251,7 @@ async function printPlan(suite: Suite, suitePath: string, pricesFile: string | u
   let prices: PriceTable = {};
   if (pricesFile) {
     try {
-      prices = JSON.parse(readFileSync(pricesFile, 'utf8').replace(/^\uFEFF/, '')) as PriceTable;
+      prices = readJsonFile(pricesFile) as PriceTable;
     } catch (err) {
       throw new UserError(`run: cannot read --prices ${pricesFile} (${errorMessage(err)})`);
     }

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** The first `bytes` bytes of a file (fewer if it is shorter): enough to tell its format by its magic. */
 export function readHead(path: string, bytes: number): Buffer {
@@ -10,4 +10,9 @@ export function readHead(path: string, bytes: number): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A JSON file's value; a UTF-8 byte-order mark (as some editors save JSON) is not part of the text. Throws as JSON.parse and readFileSync do. */
+export function readJsonFile(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
 }
