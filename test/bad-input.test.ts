@@ -88,6 +88,7 @@ test('a stickiness block naming an attack family, judge, condition, persona or m
   assertOneLineFailure(runBad(STICKY.replace('[[prompted, bare]]', '[[prompted, trained]]')), /suite\.yaml:13: stickiness\.compare\[0\]\[1\]: unknown condition "trained" \(conditions: "prompted", "bare"\)/);
   assertOneLineFailure(runBad(STICKY.replace('persona: p1, method', 'persona: p2, method')), /suite\.yaml:10: stickiness\.conditions\[1\]\.persona: unknown persona "p2"/);
   assertOneLineFailure(runBad(STICKY.replace('method: none', 'method: finetune')), /suite\.yaml:10: stickiness\.conditions\[1\]\.method: unknown method "finetune"/);
+  assertOneLineFailure(runBad(STICKY.replace('[identity-challenge, slow-drift]', '[slow-drift, slow-drift]')), /suite\.yaml:11: stickiness\.attacks\[1\]: duplicate attack family "slow-drift" \(also at stickiness\.attacks\[0\]\)/);
   assertOneLineFailure(runBad(STICKY.replace('[identity-challenge, slow-drift]', '[adaptive]')), /stickiness\.attacks\[0\]: the "adaptive" family needs an adaptive: block/);
   assertOneLineFailure(runBad(STICKY.replace('model: "sim:" }', 'model: "gemini:pro" }')), /suite\.yaml:6: judges\[0\]\.model: "gemini:pro" is neither a model entry's name or id nor a backend id/);
   assertOneLineFailure(runBad(`${STICKY}consistency: { dialogue: {} }\n`), /consistency\.judge: dialogue and self_report need a judge/);

@@ -13,10 +13,6 @@ export class SuiteError extends YamlError {}
 
 type ErrorAt = (path: (string | number)[], message: string) => YamlError;
 
-/**
- * Cross-references the schema cannot express: every persona, method, judge, condition,
- * attack family and model a probe names must exist, so a typo fails before any call.
- */
 /** The method id of the unconditioned baseline, and the persona id it runs as: no suite entry may take them. */
 const RESERVED_METHODS = new Set(['none']);
 const RESERVED_PERSONAS = new Set([BASELINE_ID]);
@@ -27,15 +23,17 @@ const RESERVED_PERSONAS = new Set([BASELINE_ID]);
  * the harness makes itself (the baseline) are reserved.
  */
 function checkUniqueIds(suite: Suite, errorAt: ErrorAt): void {
-  const unique = (field: string, ids: (string | undefined)[], reserved = new Set<string>(), what = 'id') => {
+  // `what` is the entry's field holding the id, or null where the entry is the id itself (named `noun`).
+  const unique = (field: string, ids: readonly (string | undefined)[], reserved = new Set<string>(), what: string | null = 'id', noun = what ?? 'entry') => {
     const seen = new Map<string, number>();
     ids.forEach((id, i) => {
       if (id === undefined) return;
       const path: (string | number)[] = [];
       for (const part of field.split('.')) path.push(part === '#' ? i : part);
-      if (reserved.has(id)) throw errorAt([...path, what], `"${id}" is reserved (it names what the harness runs itself); choose another ${what}`);
+      if (what !== null) path.push(what);
+      if (reserved.has(id)) throw errorAt(path, `"${id}" is reserved (it names what the harness runs itself); choose another ${noun}`);
       const first = seen.get(id);
-      if (first !== undefined) throw errorAt([...path, what], `duplicate ${what} "${id}" (also at ${field.replace('.#', `[${first}]`)})`);
+      if (first !== undefined) throw errorAt(path, `duplicate ${noun} "${id}" (also at ${field.replace('.#', `[${first}]`)})`);
       seen.set(id, i);
     });
   };
@@ -52,15 +50,13 @@ function checkUniqueIds(suite: Suite, errorAt: ErrorAt): void {
     if (first !== undefined) throw errorAt(['models', i], `the same model as models[${first}]; give each entry a different backend, setting or interventions`);
     seen.set(key, i);
   });
-  if (suite.stickiness?.attacks) {
-    const fams = new Map<string, number>();
-    suite.stickiness.attacks.forEach((f, i) => {
-      if (fams.has(f)) throw errorAt(['stickiness', 'attacks', i], `duplicate attack family "${f}" (also at stickiness.attacks[${fams.get(f)}])`);
-      fams.set(f, i);
-    });
-  }
+  if (suite.stickiness?.attacks) unique('stickiness.attacks.#', suite.stickiness.attacks, new Set(), null, 'attack family');
 }
 
+/**
+ * Cross-references the schema cannot express: every persona, method, judge, condition,
+ * attack family and model a probe names must exist, so a typo fails before any call.
+ */
 function checkReferences(suite: Suite, errorAt: ErrorAt, baseDir: string): void {
   checkUniqueIds(suite, errorAt);
   const personas = new Set(suite.personas.map((p) => p.id));
