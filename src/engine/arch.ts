@@ -263,8 +263,8 @@ export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
       ? layerTypes[l] === 'sliding_attention'
       : (family === 'mistral' && windowValue !== undefined) || (useSliding === true && l >= maxWindowLayers),
   );
-  const slides = slidingLayers.some(Boolean) || useSliding === true;
-  if (slides && windowValue === undefined) throw new UserError(`${where}: layers slide but sliding_window is not set`);
+  const anySliding = slidingLayers.some(Boolean);
+  if ((anySliding || useSliding === true) && windowValue === undefined) throw new UserError(`${where}: layers slide but sliding_window is not set`);
   if (windowValue !== undefined && !(Number.isInteger(windowValue) && windowValue >= 1)) throw new UserError(`${where}: sliding_window ${windowValue} must be a positive integer`);
   const rope = ropeOf(config, layerTypes, where);
   const first = rope[0]!;
@@ -290,7 +290,7 @@ export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
     // Llama and Qwen3 put attention_bias on o_proj too; Qwen2 never biases o_proj.
     oBias: attentionBias && family !== 'qwen2',
     qkNorm: family === 'qwen3',
-    slidingWindow: slidingLayers.some(Boolean) ? windowValue : undefined,
+    slidingWindow: anySliding ? windowValue : undefined,
     slidingLayers,
     bosTokenId: typeof config.bos_token_id === 'number' ? config.bos_token_id : undefined,
     eosTokenIds: Array.isArray(eos) ? (eos as number[]) : typeof eos === 'number' ? [eos] : [],
