@@ -297,13 +297,13 @@ export class Engine {
     const scope = options.scope ?? 'prompt';
     interventions.forEach((iv, i) => {
       const active = iv.positions === 'all' || iv.positions === scope;
+      // add and neurons are switched on per token by a 0/1 gate; cap by its bounds.
+      if (iv.op !== 'cap') feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? 1 : 0), [T, 1]);
       if (iv.op === 'add') {
         feeds[ivInput(i, 'vector')] = new ort.Tensor('float32', iv.vector.map((x) => x * iv.coef), [spec.dModel]);
-        feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? 1 : 0), [T, 1]);
       } else if (iv.op === 'neurons') {
         feeds[ivInput(i, 'value')] = new ort.Tensor('float32', iv.vector, [spec.ffn]);
         feeds[ivInput(i, 'replace')] = new ort.Tensor('float32', iv.keep!.map((k) => 1 - k), [spec.ffn]);
-        feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? 1 : 0), [T, 1]);
       } else {
         const n = norm(iv.vector);
         feeds[ivInput(i, 'unit')] = new ort.Tensor('float32', iv.vector.map((x) => x / n), [spec.dModel, 1]);
