@@ -14,7 +14,7 @@ import { UserError } from '../util/errors.js';
 
 export const BLOCK_HOOKS = ['hook_resid_pre', 'hook_attn_out', 'hook_resid_mid', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'] as const;
 
-/** The MLP's hidden activations (one value per neuron), read-only for now. */
+/** The MLP's hidden activations (one value per neuron); the one hook where neuron interventions act. */
 export const MLP_POST = 'mlp.hook_post';
 
 /** A hook's width: the MLP's hidden size for mlp.hook_post, d_model for every point of the residual stream. */
