@@ -77,9 +77,7 @@ export function readVectorFile(path: string): VectorSet & { format: 'persona-pro
     const viaPca = name.startsWith('pca.') ? RESID_POST.exec(name.slice(4)) : null;
     if (!plain && !viaPca) continue;
     if (info.shape.length !== 1) throw new UserError(`${path}: ${name} has shape [${info.shape.join(', ')}], expected [d_model]`);
-    const layer = Number((plain ?? viaPca)![1]);
-    if (layer > MAX_LAYER) throw new UserError(`${path}: ${name}: layer ${layer} is out of range (0..${MAX_LAYER})`);
-    (plain ? layers : pca).set(layer, readTensorF32(header, name).data);
+    (plain ? layers : pca).set(Number((plain ?? viaPca)![1]), readTensorF32(header, name).data);
   }
   if (layers.size === 0) throw new UserError(`${path}: no blocks.L.hook_resid_post tensors (not a persona-vector file)`);
   checkDirections(path, [[residPost, layers], [(l) => `pca.${residPost(l)}`, pca]]);
