@@ -170,7 +170,7 @@ export async function cmdVectors(args: string[], io: Out): Promise<number> {
       const { values, positionals } = parseCommand(COMMANDS['vectors list'], rest);
       if (!positionals[0]) throw new UserError('vectors list: name a vector file (see: persona-probe vectors list --help)');
       const set = readVectorFile(positionals[0]);
-      const layers = [...set.layers].sort((a, b) => a[0] - b[0]).map(([layer, v]) => ({ layer, hook: `blocks.${layer}.hook_resid_post`, width: v.length, norm: Math.hypot(...v) }));
+      const layers = [...set.layers].sort((a, b) => a[0] - b[0]).map(([layer, v]) => ({ layer, hook: residPost(layer), width: v.length, norm: Math.hypot(...v) }));
       if (values.json) io.log(JSON.stringify({ format: set.format, metadata: set.metadata, layers, pca: set.pca ? [...set.pca.keys()] : [] }, null, 2));
       else {
         io.log(`${positionals[0]}: ${set.format} vectors, ${layers.length} layer(s), width ${layers[0]?.width ?? 0}${set.pca ? `, PCA option at ${set.pca.size} layer(s)` : ''}`);
