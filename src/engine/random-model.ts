@@ -261,9 +261,13 @@ function encodeAs(data: Float32Array, dtype: WeightDtype): { stored: Float32Arra
  * the stored dtype), for writing the same model as GGUF.
  */
 export function writeRandomModelFolder(dir: string, config: LlamaLikeConfig, tokenizerDir: string, options: RandomFolderOptions = {}): Map<string, Weight> {
+  return writeModelFolder(dir, config, tokenizerDir, randomWeights(config, options), options);
+}
+
+/** A Hugging Face model folder holding the given weights (see writeRandomModelFolder). */
+export function writeModelFolder(dir: string, config: LlamaLikeConfig, tokenizerDir: string, weights: Map<string, Weight>, options: Pick<RandomFolderOptions, 'dtype' | 'shards'> = {}): Map<string, Weight> {
   mkdirSync(dir, { recursive: true });
   const dtype = options.dtype ?? 'F32';
-  const weights = randomWeights(config, options);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype] }, null, 2));
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json']) {
     if (existsSync(join(tokenizerDir, f))) copyFileSync(join(tokenizerDir, f), join(dir, f));

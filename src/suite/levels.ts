@@ -19,12 +19,12 @@ export function levelToNumber(level: number | string): number | undefined {
 }
 
 /** Trait markers used to describe a target level in words (the project's own wording). */
-const MARKERS: Record<Domain, { high: string[]; low: string[] }> = {
-  O: { high: ['imaginative', 'curious', 'open to new ideas'], low: ['conventional', 'practical', 'set in familiar ways'] },
-  C: { high: ['organized', 'disciplined', 'dependable'], low: ['disorganized', 'spontaneous', 'careless with plans'] },
+export const MARKERS: Record<Domain, { high: string[]; low: string[] }> = {
+  O: { high: ['imaginative', 'curious', 'open to new ideas'], low: ['practical', 'conventional', 'set in familiar ways'] },
+  C: { high: ['organized', 'disciplined', 'dependable'], low: ['spontaneous', 'disorganized', 'careless with plans'] },
   E: { high: ['outgoing', 'talkative', 'energetic'], low: ['reserved', 'quiet', 'solitary'] },
   A: { high: ['warm', 'cooperative', 'trusting'], low: ['blunt', 'competitive', 'skeptical of others'] },
-  N: { high: ['anxious', 'moody', 'easily stressed'], low: ['calm', 'even-tempered', 'emotionally steady'] },
+  N: { high: ['anxious', 'moody', 'easily stressed'], low: ['composed', 'calm', 'emotionally steady'] },
 };
 
 /** "very outgoing, very talkative and very energetic"; "neither ... nor ..." at the midpoint. */

@@ -1,0 +1,133 @@
+// Recovery against truth planted in the weights: glass-box models (src/engine/glass-box.ts)
+// run through the real path (chat template -> tokenizer -> engine -> option probabilities
+// -> scores -> metrics), with requests that carry text only. The expected values come from
+// the planted parameters (glassBoxAnswer, float64), never from the metrics under test.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { makeGlassBoxModel } from '../src/cli/glass-box.js';
+import { glassBoxAnswer, type GlassBoxSpec } from '../src/engine/glass-box.js';
+import { ModelTokenizer } from '../src/engine/tokenizer.js';
+import { DOMAINS, getInstrument, keyedScore, type Domain } from '../src/instruments/index.js';
+import { conditioningMessages } from '../src/probes/conditioning.js';
+import { DEFAULT_VARIANTS, itemPrompt } from '../src/probes/fidelity.js';
+import { runSuite } from '../src/runner/run.js';
+import { suiteSchema, type Suite } from '../src/suite/schema.js';
+import type { ChatMessage } from '../src/backends/types.js';
+import { SMOLLM_DIR, tempDir } from './helpers.js';
+import { withEngine } from './engine-helpers.js';
+
+const instrument = getInstrument('ipip-neo-120');
+
+const PERSONAS = [
+  { id: 'host', name: 'Dex', description: 'Lives for crowds.', target: { O: 'very high', C: 'low', E: 'very high', A: 'high', N: 'very low' } },
+  { id: 'sergeant', name: 'Ilse', description: 'Exacting.', target: { O: 'very low', C: 'very high', E: 'high', A: 'very low', N: 'low' } },
+  { id: 'intern', name: 'Theo', description: 'Eager to please.', target: { O: 'neutral', C: 'low', E: 'low', A: 'very high', N: 'very high' } },
+];
+
+function fidelitySuite(model: string): Suite {
+  return suiteSchema.parse({
+    name: 'glass-box',
+    instrument: { id: 'ipip-neo-120' },
+    personas: PERSONAS,
+    methods: [
+      { id: 'role-personality', kind: 'role-personality' },
+      // A backstory with no trait words: the glass-box model understands trait words only, so nothing is adopted.
+      { id: 'backstory', kind: 'system-prompt', template: 'You are {name}. {description}' },
+    ],
+    baseline: true,
+    models: [{ name: 'glass', id: `engine:${model}` }],
+  });
+}
+
+/** The planted truth of a domain score: the mean keyed expected answer, from the spec and the prompt's tokens. */
+function truthScores(spec: GlassBoxSpec, tok: ModelTokenizer, system: ChatMessage[]): Record<Domain, number> {
+  const sums = Object.fromEntries(DOMAINS.map((d) => [d, [] as number[]])) as Record<Domain, number[]>;
+  for (const item of instrument.items) {
+    const ids = tok.chatIds([...system, { role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
+    const { probs } = glassBoxAnswer(spec, ids);
+    sums[item.domain].push(keyedScore(item, probs.reduce((s, p, k) => s + p * (k + 1), 0), 5));
+  }
+  return Object.fromEntries(DOMAINS.map((d) => [d, sums[d].reduce((a, b) => a + b, 0) / sums[d].length])) as Record<Domain, number>;
+}
+
+for (const arch of ['llama', 'qwen2'] as const) {
+  test(`glass-box ${arch}: the engine's option probabilities are the planted ones, and inventories recover the planted profiles`, async (t) => {
+    const dir = join(tempDir('pp-glass-'), 'model');
+    const spec = await makeGlassBoxModel(dir, SMOLLM_DIR, { arch });
+    const tok = await ModelTokenizer.load(dir, []);
+
+    // 1. The forward pass realises the construction: every option probability to 1e-4.
+    await withEngine(dir, async (engine) => {
+      let worst = 0;
+      const systems: ChatMessage[][] = [[], conditioningMessages(fidelitySuite(dir).personas[1]!, fidelitySuite(dir).methods[0]!)];
+      for (const system of systems) {
+        for (const item of instrument.items.slice(0, 20)) {
+          const ids = tok.chatIds([...system, { role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
+          const lp = await engine.nextTokenLogProbs(ids, []);
+          const truth = glassBoxAnswer(spec, ids);
+          const p = spec.optionTokens.map((t) => Math.exp(lp[t]!));
+          const mass = p.reduce((a, b) => a + b, 0);
+          assert.ok(Math.abs(mass - truth.coverage) < 1e-4, `coverage ${mass} vs ${truth.coverage}`);
+          p.forEach((x, k) => (worst = Math.max(worst, Math.abs(x / mass - truth.probs[k]!))));
+        }
+      }
+      assert.ok(worst < 1e-4, `max |p - planted| = ${worst}`);
+      t.diagnostic(`max |p - planted| over 40 prompts: ${worst.toExponential(1)}`);
+    });
+
+    // 2. A full run: measured domain scores equal the planted truth, personas move each domain
+    //    in the direction of their trait words, and the backstory-only method is not adopted.
+    const suite = fidelitySuite(dir);
+    const r = await runSuite(suite, { outDir: join(dir, '..', 'out') });
+    assert.equal(r.counters.errors, 0);
+    const model = r.analysis.models[0]!;
+    assert.equal(model.simulated, false);
+    const rp = model.methods.find((m) => m.method === 'role-personality')!;
+    const baselineTruth = truthScores(spec, tok, []);
+    for (const d of DOMAINS) {
+      assert.ok(Math.abs(rp.baseline![d] - baselineTruth[d]) < 1e-3, `baseline ${d}: ${rp.baseline![d]} vs planted ${baselineTruth[d]}`);
+      // The unconditioned default sits on the side of the midpoint its planted level gives.
+      assert.equal(Math.sign(rp.baseline![d] - 3), Math.sign(spec.defaultLevel[d]), `default ${d}`);
+    }
+    let worstScore = 0;
+    for (const persona of suite.personas) {
+      const measured = rp.personas.find((p) => p.personaId === persona.id)!;
+      const truth = truthScores(spec, tok, conditioningMessages(persona, suite.methods[0]!));
+      for (const d of DOMAINS) {
+        const m = measured.measured[d].value;
+        assert.ok(Math.abs(m - truth[d]) < 1e-3, `${persona.id} ${d}: ${m} vs planted ${truth[d]}`);
+        worstScore = Math.max(worstScore, Math.abs(m - truth[d]));
+        const target = measured.target[d];
+        if (target === 3) assert.ok(Math.abs(m - rp.baseline![d]) < 0.1, `${persona.id} ${d}: a neutral target leaves the default (${m} vs ${rp.baseline![d]})`);
+        else assert.equal(Math.sign(m - rp.baseline![d]), Math.sign(target - 3), `${persona.id} ${d}: moved toward its trait words`);
+      }
+      assert.ok(measured.adoption!.value > 0.3, `${persona.id} adopted: ${measured.adoption!.value}`);
+      assert.equal(measured.coverage!.below, 0);
+    }
+    t.diagnostic(`max |domain score - planted| ${worstScore.toExponential(1)}; adoption ${rp.personas.map((p) => `${p.personaId} ${p.adoption!.value.toFixed(2)}`).join(', ')}`);
+    const backstory = model.methods.find((m) => m.method === 'backstory')!;
+    for (const p of backstory.personas) assert.ok(Math.abs(p.adoption!.value) < 0.05, `${p.personaId}: a backstory without trait words moves nothing (${p.adoption!.value})`);
+    const verdicts = r.analysis.verdicts.filter((v) => v.method === 'backstory');
+    assert.equal(verdicts.length, 3);
+    for (const v of verdicts) assert.equal(v.adopted, 'not adopted', JSON.stringify(v));
+
+    // 3. Reverse-keyed items are answered consistently: for each domain a persona moved, plus-keyed
+    //    and minus-keyed items (those with planted item words) land on opposite sides of the midpoint.
+    const host = suite.personas[0]!;
+    const system = conditioningMessages(host, suite.methods[0]!);
+    for (const d of ['E', 'N'] as const) {
+      const sides = new Set<string>();
+      for (const item of instrument.items.filter((i) => i.domain === d)) {
+        const ids = tok.chatIds([...system, { role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
+        const a = glassBoxAnswer(spec, ids);
+        if (a.item[d] === 0) continue;
+        const raw = a.probs.reduce((s, p, k) => s + p * (k + 1), 0);
+        sides.add(`${item.keyed}:${Math.sign(keyedScore(item, raw, 5) - 3)}`);
+      }
+      const want = d === 'E' ? 1 : -1;
+      assert.deepEqual([...sides].sort(), [`minus:${want}`, `plus:${want}`], `${d}: keyed answers agree`);
+    }
+  });
+}
