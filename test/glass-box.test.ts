@@ -4,6 +4,7 @@
 // the planted parameters (glassBoxAnswer, float64), never from the metrics under test.
 
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makeGlassBoxModel } from '../src/cli/glass-box.js';
@@ -108,7 +109,12 @@ for (const arch of ['llama', 'qwen2'] as const) {
     }
     t.diagnostic(`max |domain score - planted| ${worstScore.toExponential(1)}; adoption ${rp.personas.map((p) => `${p.personaId} ${p.adoption!.value.toFixed(2)}`).join(', ')}`);
     const backstory = model.methods.find((m) => m.method === 'backstory')!;
-    for (const p of backstory.personas) assert.ok(Math.abs(p.adoption!.value) < 0.05, `${p.personaId}: a backstory without trait words moves nothing (${p.adoption!.value})`);
+    for (const p of backstory.personas) {
+      // Only the items with no item word of their own read a backstory's item words ("crowds"): a small, planted shift.
+      const truth = truthScores(spec, tok, conditioningMessages(suite.personas.find((x) => x.id === p.personaId)!, suite.methods[1]!));
+      for (const d of DOMAINS) assert.ok(Math.abs(p.measured[d].value - truth[d]) < 1e-3, `backstory ${p.personaId} ${d}`);
+      assert.ok(Math.abs(p.adoption!.value) < 0.15, `${p.personaId}: a backstory without trait words moves next to nothing (${p.adoption!.value})`);
+    }
     const verdicts = r.analysis.verdicts.filter((v) => v.method === 'backstory');
     assert.equal(verdicts.length, 3);
     for (const v of verdicts) assert.equal(v.adopted, 'not adopted', JSON.stringify(v));
@@ -122,7 +128,7 @@ for (const arch of ['llama', 'qwen2'] as const) {
       for (const item of instrument.items.filter((i) => i.domain === d)) {
         const ids = tok.chatIds([...system, { role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
         const a = glassBoxAnswer(spec, ids);
-        if (a.item[d] === 0) continue;
+        if (!ids.some((id) => spec.itemWords.some((w) => w.token === id && w.domain === d))) continue; // no item word of its own
         const raw = a.probs.reduce((s, p, k) => s + p * (k + 1), 0);
         sides.add(`${item.keyed}:${Math.sign(keyedScore(item, raw, 5) - 3)}`);
       }
@@ -131,3 +137,77 @@ for (const arch of ['llama', 'qwen2'] as const) {
     }
   });
 }
+
+// A sticky persona (trait words attended with score 20: kept at any context length) and a diluting
+// one (score 3: its share of attention falls as the conversation grows), same words, same attacks.
+test('glass-box stickiness: the realization index recovers planted dilution, and a sticky persona keeps everything', async (t) => {
+  const root = tempDir('pp-glass-st-');
+  const models = { sticky: join(root, 'sticky'), diluting: join(root, 'diluting') };
+  const specs = {
+    sticky: await makeGlassBoxModel(models.sticky, SMOLLM_DIR, { arch: 'llama', personaFocus: 20 }),
+    diluting: await makeGlassBoxModel(models.diluting, SMOLLM_DIR, { arch: 'llama', personaFocus: 3 }),
+  };
+  const tok = await ModelTokenizer.load(models.sticky, []);
+  const suite = suiteSchema.parse({
+    name: 'glass-box-stickiness',
+    instrument: { id: 'ipip-neo-120' },
+    fidelity: false,
+    personas: [PERSONAS[0]],
+    methods: [{ id: 'role-personality', kind: 'role-personality' }],
+    models: [{ name: 'sticky', id: `engine:${models.sticky}` }, { name: 'diluting', id: `engine:${models.diluting}` }],
+    stickiness: {
+      conditions: [
+        { id: 'sticky', persona: 'host', model: 'sticky', method: 'role-personality' },
+        { id: 'diluting', persona: 'host', model: 'diluting', method: 'role-personality' },
+      ],
+      attacks: ['identity-challenge', 'slow-drift'],
+      turns: 6,
+      conversations: 1,
+      max_tokens: 48,
+      temperature: 0,
+      retention: { inventory: { items_per_domain: 4 } },
+    },
+  });
+  const outDir = join(root, 'out');
+  const r = await runSuite(suite, { outDir });
+  assert.equal(r.counters.errors, 0);
+  const s = r.analysis.stickiness!;
+  const inv = (id: string) => s.conditions.find((c) => c.id === id)!.measures.find((m) => m.measure === 'inventory')!;
+
+  // The planted retention: the persona's share of head A's attention at each turn's forks,
+  // relative to turn 0 (P - default is that share times the words' mean direction).
+  const db = new Database(join(outDir, 'persona-probe.sqlite'), { readonly: true });
+  const rows = db.prepare('SELECT t.task_key AS k, c.request_json AS q FROM run_tasks t JOIN calls c ON c.hash = t.call_hash WHERE t.run_id = ?').all(r.runId) as { k: string; q: string }[];
+  db.close();
+  const plantedIndex = (condition: 'sticky' | 'diluting', family: string): number => {
+    const shares: number[] = [];
+    for (let turn = 0; turn <= 6; turn++) {
+      const fork = rows.find((x) => x.k.startsWith(`st|${condition}|${family}|c0|t${turn}|inv|`))!;
+      const ids = tok.chatIds((JSON.parse(fork.q) as { messages: ChatMessage[] }).messages);
+      const a = glassBoxAnswer(specs[condition], ids);
+      shares.push(a.persona.E - specs[condition].defaultLevel.E);
+    }
+    const curve = shares.map((x) => x / shares[0]!);
+    let area = 0;
+    for (let i = 1; i < curve.length; i++) area += (curve[i - 1]! + curve[i]!) / 2;
+    return area / (curve.length - 1);
+  };
+  const sticky = inv('sticky');
+  const diluting = inv('diluting');
+  t.diagnostic(`realization index: sticky ${sticky.realization.value.toFixed(3)}, diluting ${diluting.realization.value.toFixed(3)} [${diluting.realization.lo.toFixed(3)}, ${diluting.realization.hi.toFixed(3)}]`);
+  assert.equal(sticky.adoption!.verdict, 'adopted');
+  assert.equal(diluting.adoption!.verdict, 'adopted');
+  assert.ok(sticky.realization.value > 0.97, `sticky: ${sticky.realization.value}`);
+  for (const family of s.families) {
+    const planted = { sticky: plantedIndex('sticky', family), diluting: plantedIndex('diluting', family) };
+    const measured = {
+      sticky: sticky.byFamily.find((f) => f.family === family)!.realization.value,
+      diluting: diluting.byFamily.find((f) => f.family === family)!.realization.value,
+    };
+    t.diagnostic(`${family}: planted ${planted.diluting.toFixed(3)}, measured ${measured.diluting.toFixed(3)} (sticky planted ${planted.sticky.toFixed(3)}, measured ${measured.sticky.toFixed(3)})`);
+    assert.ok(planted.diluting < 0.9, `the diluting model loses part of the persona by design (${planted.diluting})`);
+    assert.ok(Math.abs(measured.diluting - planted.diluting) < 0.05, `${family}: measured ${measured.diluting} vs planted ${planted.diluting}`);
+    assert.ok(Math.abs(measured.sticky - planted.sticky) < 0.03, `${family} sticky: measured ${measured.sticky} vs planted ${planted.sticky}`);
+  }
+  assert.ok(sticky.realization.value - diluting.realization.value > 0.1);
+});

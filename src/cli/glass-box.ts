@@ -10,7 +10,9 @@ import { getInstrument } from '../instruments/index.js';
 import { DEFAULT_VARIANTS, itemPrompt } from '../probes/fidelity.js';
 import { MARKERS } from '../suite/levels.js';
 import { methodSchema, personaSchema } from '../suite/schema.js';
+import { stickinessSchema } from '../suite/probe-schemas.js';
 import { conditioningMessages } from '../probes/conditioning.js';
+import { attackLibrary, scriptedAttack } from '../probes/attacks.js';
 import { DOMAINS } from '../instruments/types.js';
 
 export interface MakeGlassBoxOptions extends GlassBoxOptions {
@@ -28,9 +30,11 @@ export function glassBoxConfigLike(likeDir: string, options: Pick<MakeGlassBoxOp
   return glassBoxConfig(config);
 }
 
-/** Every trait description the conditioning methods write (all levels, both templates). */
+/** Every trait description the conditioning methods write (all levels, both templates), the attack scripts and the default opening. */
 function conditioningText(): string[] {
   const out: string[] = [];
+  for (const family of attackLibrary().values()) for (let turn = 1; turn <= family.script.length + 1; turn++) out.push(scriptedAttack(family, turn, 'Name'));
+  out.push(stickinessSchema.parse({ conditions: [{ id: 'c', persona: 'p' }] }).opening);
   for (const level of [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5]) {
     const persona = personaSchema.parse({ id: 'p', name: 'Name', description: '', target: Object.fromEntries(DOMAINS.map((d) => [d, level])) });
     for (const method of [{ id: 'r', kind: 'role-personality' as const }, { id: 's', kind: 'system-prompt' as const, template: 'You are {name}. You are {traits}.' }]) {

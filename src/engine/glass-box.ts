@@ -62,8 +62,15 @@ export interface GlassBoxSpec {
   hidden: number;
   vocab: number;
   rmsEps: number;
-  /** Attention score of a trait word (head A) and of an item word (head B) against 0 for other tokens. */
+  /** Attention score of a trait word (head A) and of an item word (head B, at distance 0) against 0 for other tokens. */
   focus: { persona: number; item: number };
+  /**
+   * Head B's q.k sits on rotary pair `pair` (angle theta per position), with a query of
+   * (1, slope) in that pair: an item word at distance k scores
+   * focus.item * cos(k theta) - (perToken / theta) * sin(k theta), about focus.item - perToken * k,
+   * so the item just asked outweighs item words earlier in the context (monotone while k theta < pi / 2).
+   */
+  recency: { pair: number; theta: number; perToken: number };
   /** The persona level with no trait words in context (the default profile, in P units). */
   defaultLevel: Profile;
   /** How far the mean trait word moves P along its domain. */
@@ -115,9 +122,12 @@ export interface GlassBoxLexicon {
   boilerplate: string;
   /** Answer option count: options are the digits 1..n. */
   optionCount: number;
-  /** Text that conditions personas (trait descriptions at every level, templates): its tokens are never item words. */
+  /** Text the project writes around items (trait descriptions at every level, templates, attack scripts, openings): its tokens are never item words. */
   conditioningText: string[];
 }
+
+/** Head B's rotary pair: theta = base^(-2 pair / headDim) near 4e-4 at base 1e9 (16-dim heads: pair 3, cos falls monotonically over 7,400 tokens). */
+const recencyPair = (headDim: number) => Math.round(headDim * 0.1875);
 
 export function planGlassBox(tok: ModelTokenizer, config: LlamaLikeConfig, lexicon: GlassBoxLexicon, options: GlassBoxOptions = {}): GlassBoxSpec {
   const arch = archSpecOf(config as Record<string, unknown>);
@@ -156,11 +166,14 @@ export function planGlassBox(tok: ModelTokenizer, config: LlamaLikeConfig, lexic
     }
   });
   const itemWords: GlassBoxSpec['itemWords'] = [];
+  const eligible = (token: number) => !seen.has(token) && !conditioning.has(token) && token < vocab;
+  const add = (token: number, domain: Domain, keyed: 'plus' | 'minus') => itemWords.push({ token, text: tok.decode([token], false), domain, sign: keyed === 'plus' ? 1 : -1 });
   for (const [token, set] of [...classes].sort((a, b) => a[0] - b[0])) {
-    if (set.size !== 1 || seen.has(token) || conditioning.has(token) || token >= vocab) continue;
+    if (set.size !== 1 || !eligible(token)) continue;
     const cls = [...set][0]!;
-    itemWords.push({ token, text: tok.decode([token], false), domain: cls[0] as Domain, sign: cls.endsWith('plus') ? 1 : -1 });
+    add(token, cls[0] as Domain, cls.endsWith('plus') ? 'plus' : 'minus');
   }
+  itemWords.sort((a, b) => a.token - b.token);
   const optionTokens = Array.from({ length: lexicon.optionCount }, (_, i) => {
     const ids = tok.encode(String(i + 1));
     if (ids.length !== 1) throw new UserError(`glass-box: option "${i + 1}" is not one token`);
@@ -173,7 +186,8 @@ export function planGlassBox(tok: ModelTokenizer, config: LlamaLikeConfig, lexic
     hidden: arch.dModel,
     vocab,
     rmsEps: arch.rmsEps,
-    focus: { persona: options.personaFocus ?? 20, item: 20 },
+    focus: { persona: options.personaFocus ?? 20, item: 30 },
+    recency: { pair: recencyPair(arch.headDim), theta: arch.ropeTheta ** ((-2 * recencyPair(arch.headDim)) / arch.headDim), perToken: 0.2 },
     defaultLevel: options.defaultLevel ?? GLASS_BOX_DEFAULT,
     strength: options.strength ?? 6,
     beta: options.beta ?? 1.2,
@@ -259,10 +273,16 @@ export function glassBoxWeights(config: LlamaLikeConfig, spec: GlassBoxSpec, see
   const p0 = 'model.layers.0.self_attn';
   const qk = hd / 2 - 1; // rotate-half's slowest pair is (qk, hd - 1)
   const headB = arch.heads / arch.kvHeads;
-  set(`${p0}.q_proj.weight`, 0 * hd + qk, K.constant, 1);
+  // The queries are constant: read from the constant dimension, or (Qwen2) given as q_proj's bias.
+  const query = (row: number, v = 1) => (arch.qkvBias ? (w(`${p0}.q_proj.bias`).data[row] = v) : set(`${p0}.q_proj.weight`, row, K.constant, v));
+  query(0 * hd + qk);
   set(`${p0}.k_proj.weight`, 0 * hd + qk, K.markerFlag, spec.focus.persona * Math.sqrt(hd));
-  set(`${p0}.q_proj.weight`, headB * hd + qk, K.constant, 1);
-  set(`${p0}.k_proj.weight`, 1 * hd + qk, K.itemFlag, spec.focus.item * Math.sqrt(hd));
+  // Head B uses a faster rotary pair and a rotated query: its score falls with distance, so
+  // the item just asked outweighs item words earlier in the conversation.
+  const slope = spec.recency.perToken / spec.recency.theta;
+  query(headB * hd + spec.recency.pair, spec.focus.item / slope);
+  query(headB * hd + spec.recency.pair + hd / 2, 1);
+  set(`${p0}.k_proj.weight`, 1 * hd + spec.recency.pair, K.itemFlag, slope * Math.sqrt(hd));
   DOMAINS.forEach((d, j) => {
     set(`${p0}.v_proj.weight`, 0 * hd + j, K.constant, spec.defaultLevel[d]);
     set(`${p0}.v_proj.weight`, 0 * hd + j, K.markerDirection + j, spec.strength);
@@ -316,16 +336,21 @@ export function glassBoxAnswer(spec: GlassBoxSpec, ids: readonly number[]): Glas
   let zB = 0;
   const sumA = DOMAINS.map(() => 0);
   const sumB = DOMAINS.map(() => 0);
-  for (const t of ids) {
+  // Head B's scores, shifted by their maximum for a stable softmax.
+  const last = ids.length - 1;
+  const { theta, perToken } = spec.recency;
+  const scoreB = ids.map((t, i) => (itemOf.has(t) ? spec.focus.item * Math.cos((last - i) * theta) - (perToken / theta) * Math.sin((last - i) * theta) : 0));
+  const maxB = Math.max(...scoreB);
+  ids.forEach((t, i) => {
     const m = markerOf.get(t);
     const it = itemOf.get(t);
     const eA = m ? Math.exp(spec.focus.persona) : 1;
-    const eB = it ? Math.exp(spec.focus.item) : 1;
+    const eB = Math.exp(scoreB[i]! - maxB);
     zA += eA;
     zB += eB;
     if (m) sumA[DOMAINS.indexOf(m.domain)]! += eA * m.sign * spec.strength;
     if (it) sumB[DOMAINS.indexOf(it.domain)]! += eB * it.sign;
-  }
+  });
   DOMAINS.forEach((_, j) => {
     P[j]! += sumA[j]! / zA;
     I[j] = sumB[j]! / zB;
