@@ -13,7 +13,8 @@ import { methodSchema, personaSchema } from '../suite/schema.js';
 import { stickinessSchema } from '../suite/probe-schemas.js';
 import { conditioningMessages } from '../probes/conditioning.js';
 import { attackLibrary, scriptedAttack } from '../probes/attacks.js';
-import { DOMAINS } from '../instruments/types.js';
+import { DOMAINS, type Domain } from '../instruments/types.js';
+import { builtinTraits } from '../probes/traits.js';
 
 export interface MakeGlassBoxOptions extends GlassBoxOptions {
   /** Architecture family (default: the config's). */
@@ -30,11 +31,30 @@ export function glassBoxConfigLike(likeDir: string, options: Pick<MakeGlassBoxOp
   return glassBoxConfig(config);
 }
 
-/** Every trait description the conditioning methods write (all levels, both templates), the attack scripts and the default opening. */
-function conditioningText(): string[] {
+/** The Big Five trait files' contrastive instructions, per domain and pole. */
+function traitFileText(): Record<Domain, { high: string[]; low: string[] }> {
+  const out = Object.fromEntries(DOMAINS.map((d) => [d, { high: [] as string[], low: [] as string[] }])) as Record<Domain, { high: string[]; low: string[] }>;
+  for (const trait of builtinTraits().values()) {
+    if (!trait.domain || trait.pole !== 'high') continue;
+    out[trait.domain].high.push(...trait.pairs.map((p) => p.positive));
+    out[trait.domain].low.push(...trait.pairs.map((p) => p.negative));
+  }
+  return out;
+}
+
+/** Text that should carry no personality: the conditioning templates without their traits, the attack scripts and the default opening. */
+function neutralText(): string[] {
   const out: string[] = [];
   for (const family of attackLibrary().values()) for (let turn = 1; turn <= family.script.length + 1; turn++) out.push(scriptedAttack(family, turn, 'Name'));
   out.push(stickinessSchema.parse({ conditions: [{ id: 'c', persona: 'p' }] }).opening);
+  const persona = personaSchema.parse({ id: 'p', name: 'Name', description: '', target: Object.fromEntries(DOMAINS.map((d) => [d, 3])) });
+  out.push(...conditioningMessages(persona, methodSchema.parse({ id: 'r', kind: 'role-personality' })).map((m) => m.content.replace(/neither \w+ nor \w+/g, '')));
+  return out;
+}
+
+/** Every trait description the conditioning methods write (all levels, both templates). */
+function conditioningText(): string[] {
+  const out: string[] = [];
   for (const level of [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5]) {
     const persona = personaSchema.parse({ id: 'p', name: 'Name', description: '', target: Object.fromEntries(DOMAINS.map((d) => [d, level])) });
     for (const method of [{ id: 'r', kind: 'role-personality' as const }, { id: 's', kind: 'system-prompt' as const, template: 'You are {name}. You are {traits}.' }]) {
@@ -55,10 +75,12 @@ export async function makeGlassBoxModel(dir: string, likeDir: string, options: M
     config,
     {
       traitWords: MARKERS,
+      moreTraitText: traitFileText(),
       items: instrument.items.map((item) => ({ prompt: itemPrompt(item, instrument.options, variant), domain: item.domain, keyed: item.keyed })),
       boilerplate: itemPrompt({ id: '', text: '', domain: 'O', facet: 1, keyed: 'plus' }, instrument.options, variant),
       optionCount: instrument.options.length,
       conditioningText: conditioningText(),
+      neutralText: neutralText(),
     },
     options,
   );

@@ -100,6 +100,11 @@ export interface GlassBoxOptions {
 export const GLASS_BOX_DEFAULT: Profile = { O: 0.3, C: 0.6, E: 0.8, A: 1.0, N: -0.6 };
 
 // Function words, and common words that would turn up in ordinary text ("even if", "set up", "open the file").
+/**
+ * Byte-level BPE vocabularies number tokens in merge order, most frequent first: the first
+ * 3,000 ("from", "they", "great", "plan") are too common to be trait words.
+ */
+const COMMON_TOKENS = 3000;
 const STOPWORDS = new Set(['to', 'in', 'of', 'new', 'with', 'others', 'ways', 'ideas', 'plans', 'open', 'set', 'even']);
 
 function singleToken(tok: ModelTokenizer, word: string): number | undefined {
@@ -116,6 +121,8 @@ function singleToken(tok: ModelTokenizer, word: string): number | undefined {
 export interface GlassBoxLexicon {
   /** Trait words per domain and pole (phrases; their single-token words are planted). */
   traitWords: Record<Domain, { high: string[]; low: string[] }>;
+  /** More trait text (contrastive instructions): only its rarer words that no neutral text uses are planted. */
+  moreTraitText: Record<Domain, { high: string[]; low: string[] }>;
   /** Every item as the model will see it (the user message), with its domain and keying. */
   items: { prompt: string; domain: Domain; keyed: 'plus' | 'minus' }[];
   /** The item message with an empty item: its tokens are never item words. */
@@ -124,6 +131,8 @@ export interface GlassBoxLexicon {
   optionCount: number;
   /** Text the project writes around items (trait descriptions at every level, templates, attack scripts, openings): its tokens are never item words. */
   conditioningText: string[];
+  /** Text that should say nothing about a personality (templates without their traits, attack scripts, openings): its tokens are never trait words. */
+  neutralText: string[];
 }
 
 /** Head B's rotary pair: theta = base^(-2 pair / headDim) near 4e-4 at base 1e9 (16-dim heads: pair 3, cos falls monotonically over 7,400 tokens). */
@@ -136,27 +145,43 @@ export function planGlassBox(tok: ModelTokenizer, config: LlamaLikeConfig, lexic
   const { items: itemPrompts, boilerplate } = lexicon;
   const chat = (content: string) => tok.chatIds([{ role: 'user', content }]);
   const fixed = new Set(chat(boilerplate));
-  const conditioning = new Set(lexicon.conditioningText.flatMap((t) => chat(t)));
+  const conditioning = new Set([...lexicon.conditioningText, ...lexicon.neutralText].flatMap((t) => chat(t)));
+  const neutral = new Set(lexicon.neutralText.flatMap((t) => chat(t)));
   const itemTokens = itemPrompts.map((p) => chat(p.prompt).filter((t) => !fixed.has(t)));
   const inItems = new Set(itemTokens.flat());
-  const markers: GlassBoxSpec['markers'] = [];
-  const seen = new Set<number>();
+  // A trait word is a single token that belongs to exactly one domain and pole across all the
+  // trait text (so "people", in both extraverted and agreeable instructions, is none).
+  const poleOf = new Map<number, { word: string; poles: Set<string> }>();
+  for (const [source, core] of [[lexicon.traitWords, true], [lexicon.moreTraitText, false]] as const) {
   for (const d of DOMAINS) {
-    for (const [pole, sign] of [['high', 1], ['low', -1]] as const) {
-      let count = 0;
-      for (const phrase of lexicon.traitWords[d][pole]) {
-        for (const word of phrase.split(/[\s-]+/)) {
-          if (STOPWORDS.has(word)) continue;
+    for (const pole of ['high', 'low'] as const) {
+      for (const phrase of source[d][pole]) {
+        for (const raw of phrase.split(/[^A-Za-z]+/)) {
+          const word = raw.toLowerCase();
+          if (word.length < 3 || STOPWORDS.has(word)) continue;
           const id = singleToken(tok, word);
-          if (id === undefined || id >= vocab || inItems.has(id) || fixed.has(id) || seen.has(id)) continue;
-          seen.add(id);
-          markers.push({ token: id, text: ` ${word}`, domain: d, sign });
-          count++;
+          if (id === undefined || id >= vocab || inItems.has(id) || fixed.has(id)) continue;
+          if (!core && (id < COMMON_TOKENS || neutral.has(id))) continue;
+          const entry = poleOf.get(id) ?? { word, poles: new Set<string>() };
+          entry.poles.add(`${d}:${pole}`);
+          poleOf.set(id, entry);
         }
       }
-      if (count === 0) throw new UserError(`glass-box: no single-token trait word for ${d} ${pole} with this tokenizer`);
     }
   }
+  }
+  const markers: GlassBoxSpec['markers'] = [];
+  for (const [token, { word, poles }] of [...poleOf].sort((x, y) => x[0] - y[0])) {
+    if (poles.size !== 1) continue;
+    const [d, pole] = [...poles][0]!.split(':') as [Domain, 'high' | 'low'];
+    markers.push({ token, text: ` ${word}`, domain: d, sign: pole === 'high' ? 1 : -1 });
+  }
+  for (const d of DOMAINS) {
+    for (const sign of [1, -1]) {
+      if (!markers.some((m) => m.domain === d && m.sign === sign)) throw new UserError(`glass-box: no single-token trait word for ${d} ${sign > 0 ? 'high' : 'low'} with this tokenizer`);
+    }
+  }
+  const seen = new Set(markers.map((m) => m.token));
   const classes = new Map<number, Set<string>>();
   itemTokens.forEach((ids, i) => {
     for (const t of ids) {
