@@ -8,13 +8,17 @@ import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makeGlassBoxModel } from '../src/cli/glass-box.js';
-import { glassBoxAnswer, type GlassBoxSpec } from '../src/engine/glass-box.js';
+import { GLASS_BOX_DIMS, glassBoxAnswer, type GlassBoxSpec } from '../src/engine/glass-box.js';
+import { capIntervention } from '../src/engine/interventions.js';
+import { EngineBackend } from '../src/backends/engine.js';
+import { extractVectors, saveVectors, sweepSteering } from '../src/probes/vectors.js';
+import { resolveTrait } from '../src/probes/traits.js';
 import { ModelTokenizer } from '../src/engine/tokenizer.js';
 import { DOMAINS, getInstrument, keyedScore, type Domain } from '../src/instruments/index.js';
 import { conditioningMessages } from '../src/probes/conditioning.js';
-import { DEFAULT_VARIANTS, itemPrompt } from '../src/probes/fidelity.js';
+import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../src/probes/fidelity.js';
 import { runSuite } from '../src/runner/run.js';
-import { suiteSchema, type Suite } from '../src/suite/schema.js';
+import { methodSchema, suiteSchema, type Suite } from '../src/suite/schema.js';
 import type { ChatMessage } from '../src/backends/types.js';
 import { SMOLLM_DIR, tempDir } from './helpers.js';
 import { withEngine } from './engine-helpers.js';
@@ -210,4 +214,50 @@ test('glass-box stickiness: the realization index recovers planted dilution, and
     assert.ok(Math.abs(measured.sticky - planted.sticky) < 0.03, `${family} sticky: measured ${measured.sticky} vs planted ${planted.sticky}`);
   }
   assert.ok(sticky.realization.value - diluting.realization.value > 0.1);
+});
+
+// The persona level is written by block 1 (blocks.1.hook_resid_post on); block 0 is empty.
+test('glass-box mechanism: vectors extract finds the planted direction and layer, steering moves the trait by its sign, capping restores the default', async (t) => {
+  const root = tempDir('pp-glass-vec-');
+  const dir = join(root, 'model');
+  const spec = await makeGlassBoxModel(dir, SMOLLM_DIR, { arch: 'qwen2', shape: { layers: 4 }, personaLayer: 1 });
+  const planted = new Float32Array(spec.hidden);
+  planted[GLASS_BOX_DIMS.persona + DOMAINS.indexOf('E')] = 1;
+  const cos = (v: Float32Array) => v.reduce((s, x, i) => s + x * planted[i]!, 0) / Math.hypot(...v);
+
+  const r = await extractVectors({ outDir: join(root, 'store'), model: `engine:${dir}`, trait: resolveTrait('extraversion-high'), maxTokens: 8, seed: 3 });
+  assert.equal(r.counters.errors, 0);
+  t.diagnostic(r.layers.map((l) => `layer ${l.layer}: cos ${cos(r.vectors.get(l.layer)!).toFixed(3)}, d ${l.separation.toFixed(2)} (null 95% ${l.nullD95.toFixed(2)})`).join('; '));
+  assert.ok(Math.abs(cos(r.vectors.get(0)!)) < 0.05, 'before the planted layer there is no persona direction');
+  for (const l of [1, 2, 3]) assert.ok(cos(r.vectors.get(l)!) >= 0.9, `layer ${l}: cos ${cos(r.vectors.get(l)!)}`);
+  assert.equal(r.recommendedLayer, 1);
+
+  // Steering with the extracted vector moves the extraversion score with the coefficient's sign, monotonically.
+  const vfile = join(root, 'e.safetensors');
+  saveVectors(vfile, r);
+  const sweep = await sweepSteering({ outDir: join(root, 'store'), model: dir, vectorsFile: vfile, coefs: [-0.3, -0.15, 0, 0.15, 0.3], itemsPerDomain: 4 });
+  const e = [...sweep.rows].sort((a, b) => a.coef - b.coef).map((x) => x.inventory.E);
+  t.diagnostic(`E by coefficient -0.3..0.3: ${e.map((x) => x.toFixed(3)).join(', ')}`);
+  for (let i = 1; i < e.length; i++) assert.ok(e[i]! > e[i - 1]! + 0.01, `monotone: ${e.join(', ')}`);
+
+  // Capping the planted axis at the default's level undoes an introverted persona's shift (the default is extraverted).
+  const persona = suiteSchema.parse({ ...fidelitySuite(dir), personas: [{ id: 'quiet', name: 'Kit', description: '', target: { O: 3, C: 3, E: 1, A: 3, N: 3 } }] }).personas[0]!;
+  const system = conditioningMessages(persona, methodSchema.parse({ id: 'rp', kind: 'role-personality' }));
+  const eItems = instrument.items.filter((i) => i.domain === 'E');
+  const eScore = async (backend: EngineBackend, sys: ChatMessage[]) => {
+    let sum = 0;
+    for (const item of eItems) {
+      const p = await backend.optionProbs({ messages: [...sys, { role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }], options: OPTION_DIGITS });
+      sum += keyedScore(item, p.probs.reduce((s, x, k) => s + x * (k + 1), 0), 5);
+    }
+    return sum / eItems.length;
+  };
+  const plain = await EngineBackend.create({ model: dir });
+  const capped = await EngineBackend.create({ model: dir, interventions: [capIntervention('blocks.1.hook_resid_post', planted, { min: spec.defaultLevel.E })] });
+  const base = await eScore(plain, []);
+  const conditioned = await eScore(plain, system);
+  const restored = await eScore(capped, system);
+  t.diagnostic(`E: default ${base.toFixed(4)}, persona ${conditioned.toFixed(4)}, persona capped ${restored.toFixed(4)}`);
+  assert.ok(base - conditioned > 1, 'the persona moves extraversion');
+  assert.ok(Math.abs(restored - base) < 0.01, `capping restores the default: ${restored} vs ${base}`);
 });

@@ -62,6 +62,8 @@ export interface GlassBoxSpec {
   hidden: number;
   vocab: number;
   rmsEps: number;
+  /** The block whose heads A and B write P and I: a persona vector exists from its resid_post on, not before. */
+  personaLayer: number;
   /** Attention score of a trait word (head A) and of an item word (head B, at distance 0) against 0 for other tokens. */
   focus: { persona: number; item: number };
   /**
@@ -90,6 +92,8 @@ export interface GlassBoxSpec {
 export interface GlassBoxOptions {
   /** Attention score of trait words: 20 (default) keeps the persona at any context length; ~3 lets it dilute. */
   personaFocus?: number;
+  /** The block whose attention writes the persona level and item loading (default 0); earlier blocks are empty. */
+  personaLayer?: number;
   defaultLevel?: Profile;
   strength?: number;
   beta?: number;
@@ -211,6 +215,7 @@ export function planGlassBox(tok: ModelTokenizer, config: LlamaLikeConfig, lexic
     hidden: arch.dModel,
     vocab,
     rmsEps: arch.rmsEps,
+    personaLayer: options.personaLayer ?? 0,
     focus: { persona: options.personaFocus ?? 20, item: 30 },
     recency: { pair: recencyPair(arch.headDim), theta: arch.ropeTheta ** ((-2 * recencyPair(arch.headDim)) / arch.headDim), perToken: 0.2 },
     defaultLevel: options.defaultLevel ?? GLASS_BOX_DEFAULT,
@@ -294,8 +299,9 @@ export function glassBoxWeights(config: LlamaLikeConfig, spec: GlassBoxSpec, see
     const scale = Math.sqrt((D - used) / norm);
     for (let i = K.free; i < D; i++) row[i]! *= scale;
   }
-  // Block 0: head A (q head 0 -> kv head 0) and head B (the first q head of kv head 1).
-  const p0 = 'model.layers.0.self_attn';
+  // Block personaLayer: head A (q head 0 -> kv head 0) and head B (the first q head of kv head 1).
+  if (!(spec.personaLayer >= 0 && spec.personaLayer < arch.layers - 1)) throw new UserError(`glass-box: the persona layer must be below the last block (0..${arch.layers - 2}), got ${spec.personaLayer}`);
+  const p0 = `model.layers.${spec.personaLayer}.self_attn`;
   const qk = hd / 2 - 1; // rotate-half's slowest pair is (qk, hd - 1)
   const headB = arch.heads / arch.kvHeads;
   // The queries are constant: read from the constant dimension, or (Qwen2) given as q_proj's bias.
