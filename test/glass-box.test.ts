@@ -21,6 +21,9 @@ import { runSuite } from '../src/runner/run.js';
 import { methodSchema, suiteSchema, type Suite } from '../src/suite/schema.js';
 import type { ChatMessage } from '../src/backends/types.js';
 import { SMOLLM_DIR, tempDir } from './helpers.js';
+import { summaryText } from '../src/cli/summary.js';
+import { renderHtml } from '../src/report/html.js';
+import { vectorsPage } from '../src/report/mechanism-html.js';
 import { withEngine } from './engine-helpers.js';
 
 const instrument = getInstrument('ipip-neo-120');
@@ -89,6 +92,14 @@ for (const arch of ['llama', 'qwen2'] as const) {
     assert.equal(r.counters.errors, 0);
     const model = r.analysis.models[0]!;
     assert.equal(model.simulated, false);
+    // Every output names it a constructed model: the analysis, the console summary and the report.
+    assert.match(model.constructed ?? '', /glass-box model.*not a language model/);
+    assert.deepEqual(r.analysis.roles.map((x) => [x.role, Boolean(x.constructed), x.simulated]), [['model glass', true, false]]);
+    assert.match(summaryText(r.analysis), /^CONSTRUCTED MODEL: engine:.* \(model glass\) is a glass-box model/m);
+    assert.match(summaryText(r.analysis), /\[constructed model\] · method role-personality/);
+    const html = await renderHtml(r.analysis);
+    assert.match(html, /<strong>CONSTRUCTED MODEL\.<\/strong>/);
+    assert.match(html, /<span class="tag">constructed model<\/span>/);
     const rp = model.methods.find((m) => m.method === 'role-personality')!;
     const baselineTruth = truthScores(spec, tok, []);
     for (const d of DOMAINS) {
@@ -231,6 +242,8 @@ test('glass-box mechanism: vectors extract finds the planted direction and layer
   assert.ok(Math.abs(cos(r.vectors.get(0)!)) < 0.05, 'before the planted layer there is no persona direction');
   for (const l of [1, 2, 3]) assert.ok(cos(r.vectors.get(l)!) >= 0.9, `layer ${l}: cos ${cos(r.vectors.get(l)!)}`);
   assert.equal(r.recommendedLayer, 1);
+  assert.ok(r.parts.every((p) => p.constructed), 'the run says it read a constructed model');
+  assert.match((await vectorsPage({ ...r, parts: r.parts })).body, /CONSTRUCTED MODEL: engine:/);
 
   // Steering with the extracted vector moves the extraversion score with the coefficient's sign, monotonically.
   const vfile = join(root, 'e.safetensors');

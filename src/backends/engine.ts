@@ -7,6 +7,7 @@ import { encodeF32 } from '../util/f32.js';
 import { weightsFingerprint } from '../util/fingerprint.js';
 import { Engine, logSoftmax, type EngineOptions } from '../engine/engine.js';
 import { loadInterventionFile, type Intervention } from '../engine/interventions.js';
+import { constructedNote, readGlassBox } from '../engine/glass-box.js';
 import { BackendError, normaliseOptionProbs, type ActivationsRequest, type ActivationsResult, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
 
 export interface EngineBackendConfig extends EngineOptions {
@@ -49,6 +50,7 @@ export class EngineBackend implements Backend {
   readonly kind = 'engine';
   readonly simulated = false;
   readonly deterministic = true;
+  readonly constructed?: string;
   readonly capabilities = { optionProbs: true, activations: true };
   readonly id: string;
 
@@ -60,6 +62,8 @@ export class EngineBackend implements Backend {
     readonly weights: string,
   ) {
     const base = `engine:${model}#w${weights}`;
+    const glass = readGlassBox(engine.folder.dir);
+    if (glass) this.constructed = constructedNote(glass);
     this.id = interventions.length ? `${base}+interventions:${interventionsFingerprint(interventions)}` : base;
   }
 

@@ -110,6 +110,11 @@ export interface Backend {
   /** True only for the simulated panel: every output it touches is labelled as a simulation. */
   readonly simulated: boolean;
   /**
+   * Set for a constructed model (a glass-box model with persona structure planted in its
+   * weights): one line saying what it is. Every output it touches says it is not a language model.
+   */
+  readonly constructed?: string;
+  /**
    * The same request always gets the same answer (exact probabilities, greedy or seeded
    * decoding on one machine). Repeating an identical request then measures nothing, so the
    * runner asks it once.

@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { buildAxis, capConfig, loadRoles, saveAxis } from '../probes/axis.js';
+import { constructedLines } from '../runner/roles.js';
 import { f2 } from '../report/html-parts.js';
 import { axisPage, standalone } from '../report/mechanism-html.js';
 
@@ -38,6 +39,7 @@ async function build(args: string[], io: Out): Promise<number> {
   mkdirSync(dirname(resolve(values.out)), { recursive: true });
   saveAxis(values.out, r);
   if (values.map) writeFileSync(values.map, `${JSON.stringify({ model: r.model, layers: r.layers, map: r.map }, null, 2)}\n`);
+  for (const line of constructedLines(r.parts)) io.log(line);
   io.log(`Assistant axis over ${r.roles.length} roles on ${r.model}`);
   io.log('layer  |axis|     cos(axis, PC1)  variance explained by PC1..PC5');
   for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(8)}  ${f2(l.cosinePc1).padStart(14)}  ${l.explained.map((x) => f2(x)).join(' ')}`);

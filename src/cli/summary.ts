@@ -2,6 +2,7 @@ import { DOMAINS } from '../instruments/types.js';
 import type { RunAnalysis } from '../runner/run.js';
 import { median } from '../metrics/stats.js';
 import { offFormat, offFormatWarning } from '../metrics/fidelity.js';
+import { constructedLines } from '../runner/roles.js';
 
 const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
 
@@ -14,6 +15,7 @@ function table(rows: string[][]): string {
 export function summaryText(a: RunAnalysis): string {
   const out: string[] = [];
   if (a.simulated) out.push('SIMULATION: numbers from the simulated panel (sim:), not from a language model.');
+  out.push(...constructedLines(a.roles));
   if (a.verdicts?.length) {
     out.push('Verdict (adopted: moved from the default toward the target; realized: kept under pressure; rules in the README):');
     for (const v of a.verdicts) out.push(`  ${v.line}`);
@@ -24,7 +26,7 @@ export function summaryText(a: RunAnalysis): string {
   }
   for (const m of a.models) {
     for (const r of m.methods) {
-      out.push(`\n${m.model}${m.simulated ? ' [simulation]' : ''} · method ${r.method} · ${m.optionProbs ? 'option probabilities' : 'sampled answers'}`);
+      out.push(`\n${m.model}${m.simulated ? ' [simulation]' : ''}${m.constructed ? ' [constructed model]' : ''} · method ${r.method} · ${m.optionProbs ? 'option probabilities' : 'sampled answers'}`);
       const rows = [['persona', ...DOMAINS.map((d) => `${d} tgt→meas`), 'MAE', 'pull', ...(m.optionProbs ? ['on options'] : [])]];
       for (const p of r.personas) rows.push([p.personaId, ...DOMAINS.map((d) => `${f2(p.target[d])}→${f2(p.measured[d].value)}`), f2(p.mae.value), f2(p.defaultPull), ...(m.optionProbs ? [p.coverage ? `${f2(p.coverage.mean)} (min ${f2(p.coverage.min)})` : '—'] : [])]);
       if (r.baseline) rows.push(['(default)', ...DOMAINS.map((d) => `   ${f2(r.baseline![d])}`), '', '', ...(m.optionProbs ? [''] : [])]);

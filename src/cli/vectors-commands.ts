@@ -11,6 +11,7 @@ import { readVectorFile, writeControlVector, writeVectorFile, residPost } from '
 import { builtinTraits, resolveTrait } from '../probes/traits.js';
 import { extractVectors, monitorTranscript, saveVectors, sweepSteering, type MonitoredVector } from '../probes/vectors.js';
 import { createBackend } from '../backends/registry.js';
+import { constructedLines } from '../runner/roles.js';
 import { f2, num } from '../report/html-parts.js';
 import { monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 
@@ -48,6 +49,7 @@ async function extract(args: string[], io: Out): Promise<number> {
   bar.done();
   mkdirSync(dirname(resolve(values.out)), { recursive: true });
   saveVectors(values.out, r);
+  for (const line of constructedLines(r.parts)) io.log(line);
   for (const p of r.parts.filter((x) => x.simulated)) io.log(`SIMULATION: the ${p.role} (${p.backend}) is the simulated panel, not a language model; these vectors come from its placeholder text.`);
   io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
   io.log(`layer  |v|      separation (Cohen's d, held out)  null 95% (labels permuted)${r.pca ? '  PCA d' : ''}`);

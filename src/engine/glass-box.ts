@@ -405,6 +405,11 @@ export function glassBoxAnswer(spec: GlassBoxSpec, ids: readonly number[]): Glas
   return { persona: toProfile(P), item: toProfile(I), score: S, probs: e.map((x) => x / optionMass), coverage: optionMass / (optionMass + rest) };
 }
 
+/** What every output says about a glass-box model. */
+export function constructedNote(spec: GlassBoxSpec): string {
+  return `a glass-box model: persona structure planted in random weights by persona-probe (trait focus ${spec.focus.persona}, persona layer ${spec.personaLayer}) to check measurements against known truth; not a language model`;
+}
+
 /** The planted spec of a glass-box model folder, or undefined for any other model. */
 export function readGlassBox(dir: string): GlassBoxSpec | undefined {
   const file = join(dir, GLASS_BOX_FILE);

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createBackend } from '../backends/registry.js';
 import { storedMean, type Backend, type ChatMessage } from '../backends/types.js';
-import { runRoles, type RunRole } from '../runner/roles.js';
+import { constructedLines, runRoles, type RunRole } from '../runner/roles.js';
 import { readVectorFile, writeVectorFile } from '../engine/formats/vector-files.js';
 import { addIntervention } from '../engine/interventions.js';
 import { getInstrument } from '../instruments/index.js';
@@ -247,6 +247,7 @@ export function saveVectors(path: string, r: ExtractionResult): void {
       ...(r.recommendedLayer !== null ? { recommended_layer: String(r.recommendedLayer) } : {}),
       separation: JSON.stringify(Object.fromEntries(r.layers.map((l) => [l.layer, l.separation]))),
       run: r.runId,
+      ...(r.parts.some((p) => p.constructed) ? { constructed: constructedLines(r.parts).join(' ') } : {}),
       ...(r.parts.some((p) => p.simulated) ? { simulated: `yes: ${r.parts.filter((p) => p.simulated).map((p) => `${p.role} ${p.backend}`).join(', ')}` } : {}),
     },
   });
@@ -336,7 +337,8 @@ export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; r
   const runId = hashOf(config).slice(0, 12);
   const store = new RunStore(o.outDir);
   try {
-    const roles = runRoles({ model: { id: `engine:${modelDir}`, simulated: false }, judge });
+    const plain = await EngineBackend.create({ model: modelDir });
+    const roles = runRoles({ model: plain, judge });
     store.startRun({ id: runId, suiteName: `sweep:${set.metadata.trait ?? 'vector'}`, suitePath: o.vectorsFile, config, models: [`engine:${modelDir}`], simulated: roles.some((r) => r.simulated) });
     store.putResult(runId, 'roles', roles);
     const counters: CallCounters = { done: 0, total: layers.length * o.coefs.length * (items.length + (judge ? 2 * config.questions : 0)), calls: 0, cacheHits: 0, errors: 0, retries: 0 };

@@ -3,6 +3,7 @@
 // and served by the viewer.
 
 import type { RunAnalysis } from '../runner/run.js';
+import { constructedLines } from '../runner/roles.js';
 import { DOMAINS, DOMAIN_NAMES } from '../instruments/types.js';
 import { offFormat, offFormatWarning, type FidelityReport } from '../metrics/fidelity.js';
 import { ADOPTION_MIN } from '../metrics/stickiness.js';
@@ -74,17 +75,23 @@ async function fidelitySection(a: RunAnalysis, idPrefix: string): Promise<string
       const rec = m.recovery
         ? `<h4>Parameter recovery (simulation)</h4><p>Default pull recovers 1 − fidelity with MAE ${f2(m.recovery.pullMae)} over ${m.recovery.personas} personas (Spearman ${f2(m.recovery.pullRankCorrelation)}). Rank correlation with targets by fidelity band: ${m.recovery.rankCorrelationByFidelity.map((b) => `${b.band} [${f2(b.fidelityRange[0])}, ${f2(b.fidelityRange[1])}]: ρ = ${f2(b.rho)}`).join('; ')}.</p>`
         : '';
-      sections.push(`<section><h3>${escapeHtml(m.model)}${m.simulated ? ' <span class="tag">simulation</span>' : ''} — method <code>${escapeHtml(r.method)}</code> (${m.optionProbs ? 'scored from option probabilities' : 'scored by sampling'})</h3>
+      sections.push(`<section><h3>${escapeHtml(m.model)}${m.simulated ? ' <span class="tag">simulation</span>' : ''}${m.constructed ? ' <span class="tag">constructed model</span>' : ''} — method <code>${escapeHtml(r.method)}</code> (${m.optionProbs ? 'scored from option probabilities' : 'scored by sampling'})</h3>
 ${chart}${reliabilityTable(r)}${fidelityTable(r)}${rec}</section>`);
     }
   return sections.join('\n');
 }
 
+function simulatedRoles(a: RunAnalysis): string {
+  const parts = (a.roles ?? []).filter((r) => r.simulated);
+  return parts.length ? ` Simulated: ${parts.map((r) => `${escapeHtml(r.role)} (<code>${escapeHtml(r.backend)}</code>)`).join(', ')}.` : '';
+}
+
 /** The body of a run's page: a table of contents and one section per probe the run holds. */
 export async function runPage(a: RunAnalysis, idPrefix = ''): Promise<Page> {
-  const simBanner = a.simulated
-    ? '<div class="sim" role="note"><strong>SIMULATION.</strong> Results from the simulated panel (<code>sim:</code>), a psychometric simulation used to check that the metrics recover known truth. No language model produced these numbers.</div>'
-    : '';
+  const simBanner =
+    (a.simulated
+      ? `<div class="sim" role="note"><strong>SIMULATION.</strong> Results from the simulated panel (<code>sim:</code>), a psychometric simulation used to check that the metrics recover known truth. No language model produced these numbers.${simulatedRoles(a)}</div>`
+      : '') + constructedLines(a.roles).map((line) => `<div class="sim" role="note"><strong>${escapeHtml(line.split(':')[0]!)}.</strong>${escapeHtml(line.slice(line.indexOf(':') + 1))}</div>`).join('');
   const sections: [string, string, string][] = [['summary', 'Summary', summarySection(a)]];
   if (a.models.some((m) => m.methods.length)) sections.push(['fidelity', 'Fidelity', await fidelitySection(a, idPrefix)]);
   if (a.stickiness) sections.push(['stickiness', 'Stickiness under adversarial pressure', await stickinessSection(a.stickiness)]);

@@ -6,7 +6,7 @@ import type { ExtractionResult, MonitorRow, SweepRow } from '../probes/vectors.j
 import type { AxisResult } from '../probes/axis.js';
 import { DEFAULT_ROLE } from '../probes/axis.js';
 import type { RunStore } from '../store/store.js';
-import type { RunRole } from '../runner/roles.js';
+import { constructedLines, type RunRole } from '../runner/roles.js';
 import { UserError } from '../util/errors.js';
 import { projectionSpec, roleMapSpec, separationSpec, sweepSpec } from './charts.js';
 import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from './html-parts.js';
@@ -14,8 +14,9 @@ import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from
 /** A banner naming the parts of a mechanism run the simulation played (its numbers come from placeholder text, not a model). */
 export function simulationNote(parts: readonly RunRole[] | undefined): string {
   const simulated = (parts ?? []).filter((p) => p.simulated);
-  if (!simulated.length) return '';
-  return `<p class="warn" role="note"><strong>SIMULATION</strong>: ${simulated.map((p) => `the ${escapeHtml(p.role)} (<code>${escapeHtml(p.backend)}</code>)`).join(' and ')} ${simulated.length > 1 ? 'are' : 'is'} the simulated panel, not a language model: these numbers are computed from its placeholder text.</p>`;
+  const constructed = constructedLines(parts).map((line) => `<p class="warn" role="note">${escapeHtml(line)}</p>`).join('');
+  if (!simulated.length) return constructed;
+  return `${constructed}<p class="warn" role="note"><strong>SIMULATION</strong>: ${simulated.map((p) => `the ${escapeHtml(p.role)} (<code>${escapeHtml(p.backend)}</code>)`).join(' and ')} ${simulated.length > 1 ? 'are' : 'is'} the simulated panel, not a language model: these numbers are computed from its placeholder text.</p>`;
 }
 
 export async function vectorsPage(r: Pick<ExtractionResult, 'trait' | 'model' | 'layers' | 'recommendedLayer' | 'counts' | 'runId'> & { parts?: RunRole[] }): Promise<Page> {

@@ -47,10 +47,44 @@ export interface RunRole {
   role: string;
   backend: string;
   simulated: boolean;
+  /** For a constructed (glass-box) model: what it is. */
+  constructed?: string;
 }
 
-export function runRoles(parts: Record<string, Pick<Backend, 'id' | 'simulated'> | undefined>): RunRole[] {
+type RoleBackend = Pick<Backend, 'id' | 'simulated' | 'constructed'>;
+
+export function runRoles(parts: Record<string, RoleBackend | undefined>): RunRole[] {
   return Object.entries(parts)
-    .filter((e): e is [string, Pick<Backend, 'id' | 'simulated'>] => e[1] !== undefined)
-    .map(([role, b]) => ({ role, backend: b.id, simulated: b.simulated }));
+    .filter((e): e is [string, RoleBackend] => e[1] !== undefined)
+    .map(([role, b]) => ({ role, backend: b.id, simulated: b.simulated, ...(b.constructed ? { constructed: b.constructed } : {}) }));
+}
+
+/** One line per constructed backend among the roles ("CONSTRUCTED MODEL: ..."), for every output to carry. */
+export function constructedLines(roles: readonly RunRole[] | undefined): string[] {
+  const seen = new Map<string, { note: string; parts: string[] }>();
+  for (const r of roles ?? []) {
+    if (!r.constructed) continue;
+    const entry = seen.get(r.backend) ?? { note: r.constructed, parts: [] };
+    entry.parts.push(r.role);
+    seen.set(r.backend, entry);
+  }
+  return [...seen].map(([backend, e]) => `CONSTRUCTED MODEL: ${backend} (${e.parts.join(', ')}) is ${e.note}.`);
+}
+
+/** The roles of a suite run: each model entry, then every other backend by the parts it plays (judge, attacker, ...). */
+export function suiteRoles(suite: Suite, models: readonly RoleBackend[], extras: ReadonlyMap<string, RoleBackend>): RunRole[] {
+  const parts: Record<string, RoleBackend> = {};
+  suite.models.forEach((m, i) => (parts[`model ${typeof m === 'string' ? m : (m.name ?? m.id)}`] = models[i]!));
+  for (const { ref, path } of modelRefs(suite)) {
+    const r = resolveModelRef(suite, ref);
+    if (r.kind !== 'extra') continue;
+    const backend = extras.get(r.id);
+    if (backend) parts[`${roleName(path)} ${ref}`] = backend;
+  }
+  return runRoles(parts);
+}
+
+function roleName(path: (string | number)[]): string {
+  const key = path.filter((p) => typeof p === 'string').join('.');
+  return ({ 'judges.model': 'judge', 'stickiness.conditions.model': 'persona model', 'stickiness.conditions.default_model': 'default model', 'stickiness.adaptive.model': 'attacker', 'consistency.interlocutor': 'interlocutor', 'consistency.models': 'consistency model' } as Record<string, string>)[key] ?? key;
 }

@@ -10,7 +10,7 @@ import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor, ty
 import { RunStore, STORE_FILE, type RunCost } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { ProbeContext } from './context.js';
-import { backendIdOf, modelRefs, resolveModelRef } from './roles.js';
+import { backendIdOf, modelRefs, resolveModelRef, suiteRoles, type RunRole } from './roles.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { UserError } from '../util/errors.js';
 import { existsSync, statSync } from 'node:fs';
@@ -39,6 +39,8 @@ export interface RunOptions {
 export interface ModelAnalysis {
   model: string;
   simulated: boolean;
+  /** A constructed (glass-box) model: what it is. Its numbers describe no language model. */
+  constructed?: string;
   optionProbs: boolean;
   /** Repetitions the suite asked for and those administered, with the reason when they differ. */
   repetitions: { asked: number; administered: number; note?: string };
@@ -50,6 +52,8 @@ export interface RunAnalysis {
   runId: string;
   suiteName: string;
   simulated: boolean;
+  /** Which backend played each part, and whether it was simulated or constructed (runs stored before roles were recorded: none). */
+  roles: RunRole[];
   models: ModelAnalysis[];
   stickiness?: StickinessAnalysis;
   consistency?: ConsistencyAnalysis;
@@ -162,6 +166,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     checkFolders([join(outDir, 'reports', runId)]);
     const { resumed } = store.startRun({ id: runId, suiteName: suite.name, suitePath: options.suitePath ?? null, config: suite, models: suite.models.map(modelIdOf), simulated: [...backends, ...opened.extras.values()].some((b) => b.simulated) });
     // The families a stickiness block runs are fixed here and stored, so a re-render needs no attack files.
+    // Who played each part, from the backends that ran: the labels (simulated, constructed) come from this.
+    store.putResult(runId, 'roles', suiteRoles(suite, backends, opened.extras));
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
     if (direction) store.putResult(runId, 'stickiness-direction', direction);
     const optionProbs = backends.map((b) => b.capabilities.optionProbs);
@@ -238,6 +244,8 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
   const optionProbs = store.getResult<boolean[]>(runId, 'option-probs') ?? suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
   const repetitions = store.getResult<number[]>(runId, 'repetitions') ?? suite.models.map(() => suite.repetitions);
   const tasks: FidelityTask[] = planFidelity({ suite, instrument, optionProbs, repetitions });
+  // The model entries' roles come first, in suite order.
+  const roles = store.getResult<RunRole[]>(runId, 'roles') ?? [];
   const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument), suite.instrument.min_coverage ?? 0);
   const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));
   const models: ModelAnalysis[] = suite.models.map((m, index) => {
@@ -252,10 +260,11 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
       }
       return fidelityReport(instrument, method.id, bySheet, targets, baseline, suite.instrument.min_coverage ?? 0);
     });
-    const simulated = id.startsWith('sim:');
+    const role = roles[index];
+    const simulated = role ? role.simulated : id.startsWith('sim:');
     const administered = repetitions[index] ?? suite.repetitions;
     const note = administered < suite.repetitions ? `${id} answers a request the same way every time (exact option probabilities): its ${suite.repetitions} repetitions would be identical, so each item was asked once and no run-to-run spread is reported; vary the prompt (instrument.variants) to measure variation` : undefined;
-    const analysis: ModelAnalysis = { model: id, simulated, optionProbs: optionProbs[index] ?? false, repetitions: { asked: suite.repetitions, administered, ...(note ? { note } : {}) }, methods };
+    const analysis: ModelAnalysis = { model: id, simulated, ...(role?.constructed ? { constructed: role.constructed } : {}), optionProbs: optionProbs[index] ?? false, repetitions: { asked: suite.repetitions, administered, ...(note ? { note } : {}) }, methods };
     if (simulated && methods[0]) {
       const truths = new Map(suite.personas.map((p) => [p.id, p.sim?.fidelity ?? simDefaultFidelity(id)]));
       analysis.recovery = simulationRecovery(methods[0], truths);
@@ -295,6 +304,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     runId,
     suiteName: suite.name,
     simulated: run.simulated,
+    roles,
     verdicts: verdictsOf(suite, suite.fidelity ? models : [], stickiness),
     models: suite.fidelity ? models : [],
     ...(stickiness ? { stickiness } : {}),
