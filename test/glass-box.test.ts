@@ -20,7 +20,8 @@ import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../src/probes/fidel
 import { runSuite } from '../src/runner/run.js';
 import { methodSchema, suiteSchema, type Suite } from '../src/suite/schema.js';
 import type { ChatMessage } from '../src/backends/types.js';
-import { SMOLLM_DIR, tempDir } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { SMOLLM_DIR, cliAsync, tempDir } from './helpers.js';
 import { summaryText } from '../src/cli/summary.js';
 import { renderHtml } from '../src/report/html.js';
 import { vectorsPage } from '../src/report/mechanism-html.js';
@@ -273,4 +274,26 @@ test('glass-box mechanism: vectors extract finds the planted direction and layer
   t.diagnostic(`E: default ${base.toFixed(4)}, persona ${conditioned.toFixed(4)}, persona capped ${restored.toFixed(4)}`);
   assert.ok(base - conditioned > 1, 'the persona moves extraversion');
   assert.ok(Math.abs(restored - base) < 0.01, `capping restores the default: ${restored} vs ${base}`);
+});
+
+test('demo --glass-box runs the demo suite through the real engine on a constructed model, and says so everywhere', async () => {
+  const dir = tempDir('pp-glass-demo-');
+  const r = await cliAsync(['demo', '--glass-box', '--like', SMOLLM_DIR, '--dir', join(dir, 'out'), '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /wrote a glass-box model to .*not a language model/);
+  assert.match(r.stdout, /^CONSTRUCTED MODEL: engine:.*glass-box#w[0-9a-f]+ \(model engine:.*\) is a glass-box model/m);
+  assert.doesNotMatch(r.stdout, /SIMULATION/);
+  const report = readFileSync(join(dir, 'out', 'reports', /run ([0-9a-f]{12})/.exec(r.stdout)![1]!, 'report.html'), 'utf8');
+  assert.match(report, /<strong>CONSTRUCTED MODEL\.<\/strong>/);
+  // A second run finds the model written and every call stored.
+  const again = await cliAsync(['demo', '--glass-box', '--dir', join(dir, 'out'), '--quiet']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /calls this time 0/);
+  // Bad combinations are one line.
+  const bad = await cliAsync(['demo', '--glass-box', '--model', 'sim:', '--dir', join(dir, 'x')]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--glass-box and --model are two different models/);
+  const noTok = await cliAsync(['demo', '--glass-box', '--like', dir, '--dir', join(dir, 'y')]);
+  assert.notEqual(noTok.code, 0);
+  assert.match(noTok.stderr, /has no config.json and tokenizer.json; pass --like DIR/);
 });

@@ -11,6 +11,8 @@ import { asFamily, SUPPORTED_ARCHITECTURES, type ArchFamily } from '../engine/ar
 import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type WeightDtype } from '../engine/random-model.js';
 
 import type { Out } from './out.js';
+import { makeGlassBoxModel } from './glass-box.js';
+import { constructedNote } from '../engine/glass-box.js';
 
 export async function cmdTrace(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['trace'], args);
@@ -62,6 +64,19 @@ export async function cmdMakeModel(args: string[], io: Out): Promise<number> {
     config = asFamily(config, values.arch as ArchFamily);
   }
   const started = performance.now();
+  if (values['glass-box']) {
+    for (const flag of ['gguf', 'shards'] as const) if (values[flag] && values[flag] !== '1') throw new UserError(`make-model: --${flag} does not go with --glass-box`);
+    if (dtype !== 'F32') throw new UserError('make-model: a glass-box model is written in F32 (its planted numbers need the precision)');
+    const spec = await makeGlassBoxModel(values.out, values.like, {
+      arch: values.arch as ArchFamily | undefined,
+      shape: { layers: n(values.layers), hidden: n(values.hidden), heads: n(values.heads), kvHeads: n(values['kv-heads']), intermediate: n(values.intermediate) },
+      personaFocus: Number(values['persona-focus']),
+      personaLayer: Number(values['persona-layer']),
+      seed: Number(values.seed),
+    });
+    io.log(`glass-box ${config.model_type} model (${spec.markers.length} trait words, ${spec.itemWords.length} item words, persona layer ${spec.personaLayer}) -> ${values.out} in ${((performance.now() - started) / 1000).toFixed(1)} s: ${constructedNote(spec)}`);
+    return 0;
+  }
   const weights = writeRandomModelFolder(values.out, config, values.like, { seed: Number(values.seed), sharpness: Number(values.sharpness), dtype, shards: Number(values.shards) });
   if (values.gguf) writeGgufModel(values.gguf, config, weights, values.like);
   io.log(`random-weight ${config.model_type} model (${config.num_hidden_layers} layers, d=${config.hidden_size}, ${dtype}) -> ${values.out}${values.gguf ? ` and ${values.gguf}` : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s (not a trained model: for tests and benchmarks)`);

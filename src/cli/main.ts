@@ -120,17 +120,35 @@ export function demoOnRealModel(suite: Suite): Suite {
   return suiteSchema.parse({ ...suite, instrument: { ...suite.instrument, items: 20, variants: suite.instrument.variants?.slice(0, 1) }, repetitions: 1 });
 }
 
+/** The demo's glass-box model under DIR/models/glass-box, written once (from a folder with a config and tokenizer). */
+async function glassBoxForDemo(outDir: string, like: string | undefined, io: Out): Promise<string> {
+  const dir = join(resolve(outDir), 'models', 'glass-box');
+  if (existsSync(join(dir, 'glass-box.json'))) return dir;
+  const from = resolve(like ?? join('..', 'shared', 'models', 'smollm2-135m-instruct'));
+  if (!existsSync(join(from, 'tokenizer.json')) || !existsSync(join(from, 'config.json'))) {
+    throw new UserError(`demo --glass-box: ${from} has no config.json and tokenizer.json; pass --like DIR (a model folder, e.g. SmolLM2-135M-Instruct: only its config and tokenizer are used)`);
+  }
+  const { makeGlassBoxModel } = await import('./glass-box.js');
+  const spec = await makeGlassBoxModel(dir, from, { arch: 'llama' });
+  io.err(`persona-probe: wrote a glass-box model to ${dir} (${spec.markers.length} trait words planted; not a language model).`);
+  return dir;
+}
+
 async function cmdDemo(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['demo'], args);
   const outDir = values.dir ?? values.out ?? DEFAULT_OUT;
   let model = values.model;
+  if (values['glass-box']) {
+    if (model) throw new UserError('demo: --glass-box and --model are two different models; pass one');
+    model = `engine:${await glassBoxForDemo(outDir, values.like, io)}`;
+  } else if (values.like) throw new UserError('demo: --like goes with --glass-box');
   if (!model) {
     const { resolveGgufPath } = await import('../backends/llamacpp.js');
     const ref = DEMO_MODEL.slice('llamacpp:'.length);
     const cached = await resolveGgufPath(ref, join(resolve(outDir), 'models'), false).then((p) => existsSync(p), () => false);
     if (cached || (await reachable('huggingface.co'))) model = DEMO_MODEL;
     else {
-      io.err('persona-probe: no network to fetch SmolLM2-360M-Instruct (huggingface.co unreachable); running the demo on the simulated panel (sim:) instead: every number below is a simulation, not a model.');
+      io.err('persona-probe: no network to fetch SmolLM2-360M-Instruct (huggingface.co unreachable); running the demo on the simulated panel (sim:) instead: every number below is a simulation, not a model. (persona-probe demo --glass-box runs it through the real engine on a constructed model.)');
       model = 'sim:';
     }
   }

@@ -34,9 +34,16 @@ const CONCURRENCY = { type: 'string', value: 'N', description: 'calls in flight 
 export const COMMANDS = {
   demo: {
     name: 'demo',
-    summary: 'run the built-in example suite (offline: on the simulated panel, labelled as such)',
-    options: { model: { type: 'string', value: 'ID', description: 'a backend to run it on instead (see Models below)' }, dir: DIR, out: OUT_DIR_ALIAS, quiet: { type: 'boolean', description: 'no progress bar' } },
-    examples: ['persona-probe demo', 'persona-probe demo --model engine:./SmolLM2-135M-Instruct --dir demo-out'],
+    summary: 'run the built-in example suite (offline: on the simulated panel, labelled as such; --glass-box: through the real engine on a constructed model)',
+    options: {
+      model: { type: 'string', value: 'ID', description: 'a backend to run it on instead (see Models below)' },
+      'glass-box': { type: 'boolean', description: 'run it through the real engine on a glass-box model: persona structure planted in random weights (not a language model), written to DIR/models/glass-box' },
+      like: { type: 'string', value: 'DIR', description: 'with --glass-box: the model folder whose config and tokenizer it copies (default ../shared/models/smollm2-135m-instruct)' },
+      dir: DIR,
+      out: OUT_DIR_ALIAS,
+      quiet: { type: 'boolean', description: 'no progress bar' },
+    },
+    examples: ['persona-probe demo', 'persona-probe demo --glass-box --like ./SmolLM2-135M-Instruct', 'persona-probe demo --model engine:./SmolLM2-135M-Instruct --dir demo-out'],
   },
   run: {
     name: 'run',
@@ -146,8 +153,11 @@ export const COMMANDS = {
       dtype: { type: 'string', value: 'F32|F16|BF16', default: 'F32', description: 'stored dtype' },
       shards: { type: 'string', value: 'N', default: '1', description: 'safetensors shards' },
       gguf: { type: 'string', value: 'FILE', description: 'also write the same weights as F32 GGUF' },
+      'glass-box': { type: 'boolean', description: 'plant persona structure in the weights (a glass-box model: known truth for recovery checks; writes glass-box.json)' },
+      'persona-focus': { type: 'string', value: 'X', default: '20', description: 'with --glass-box: attention score of trait words (20: a sticky persona; about 3: one that dilutes as a conversation grows)' },
+      'persona-layer': { type: 'string', value: 'L', default: '0', description: 'with --glass-box: the block that writes the persona level (a persona vector exists from blocks.L.hook_resid_post on)' },
     },
-    examples: ['persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out tiny --layers 2 --hidden 64'],
+    examples: ['persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out tiny --layers 2 --hidden 64', 'persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out glass --glass-box --layers 4 --persona-layer 1'],
   },
   'vectors extract': {
     name: 'vectors extract',

@@ -145,6 +145,13 @@ const recencyPair = (headDim: number) => Math.round(headDim * 0.1875);
 export function planGlassBox(tok: ModelTokenizer, config: LlamaLikeConfig, lexicon: GlassBoxLexicon, options: GlassBoxOptions = {}): GlassBoxSpec {
   const arch = archSpecOf(config as Record<string, unknown>);
   checkShape(arch);
+  const finite = (name: string, v: number | undefined, ok: (x: number) => boolean) => {
+    if (v !== undefined && !(Number.isFinite(v) && ok(v))) throw new UserError(`glass-box: ${name} must be ${name === 'persona layer' ? 'a whole number' : 'a positive number'}, got ${v}`);
+  };
+  finite('persona focus', options.personaFocus, (x) => x > 0 && x <= 60);
+  finite('persona layer', options.personaLayer, (x) => Number.isInteger(x) && x >= 0);
+  finite('strength', options.strength, (x) => x > 0);
+  finite('beta', options.beta, (x) => x > 0);
   const vocab = arch.vocab;
   const { items: itemPrompts, boilerplate } = lexicon;
   const chat = (content: string) => tok.chatIds([{ role: 'user', content }]);
