@@ -4,19 +4,23 @@
 // that lives in the weights and never in a request. They are constructed models, not
 // language models: they answer inventories, nothing else.
 //
-// The mechanism (residual dimensions named in `GlassBoxSpec.dims`):
+// The mechanism (residual dimensions in GLASS_BOX_DIMS):
 // - every token embedding has the same norm (sqrt(hidden)), so the first RMSNorm is a
-//   fixed scaling; it carries a constant 1, a "marker" flag and a Big Five direction for
-//   the project's own trait words (suite/levels.ts: " outgoing" -> +E), an "item" flag and
-//   a keyed domain for words unique to one domain and keying in the instrument, and
-//   seeded random values in the dimensions nothing reads;
-// - block 0, head A: every position attends to the trait words in its context with
-//   score `focus.persona` against 0 for all other tokens, and reads the default profile
-//   plus the words' directions: the persona level P = default + strength * (weighted
-//   mean of the words' directions). A large focus keeps P whatever the context's length
-//   (a sticky persona); a small one lets it dilute as the conversation grows;
-// - block 0, head B: likewise for the instrument's item words: the item loading I
-//   (+-1 on the item's domain, by its keying);
+//   fixed scaling; it carries a constant 1, a "trait word" flag and a Big Five direction
+//   for the project's own trait words (suite/levels.ts and the Big Five trait files:
+//   " outgoing" -> +E), an "item word" flag and a keyed domain for words unique to one
+//   domain and keying in the instrument, and seeded random values in the dimensions
+//   nothing reads;
+// - block `personaLayer` (0 by default; earlier blocks are empty), head A: every position
+//   attends to the trait words in its context with score `focus.persona` against 0 for all
+//   other tokens, and reads the default profile plus the words' directions: the persona
+//   level P = default + strength * (attention-weighted sum of the words' directions). A
+//   large focus keeps P whatever the context's length (a sticky persona); a small one lets
+//   it dilute as the conversation grows;
+// - the same block, head B: likewise for the instrument's item words, with a score that
+//   falls with distance (a rotated query on a faster rotary pair), so the item just asked
+//   outweighs item words earlier in the conversation: the item loading I (+-1 on the
+//   item's domain, by its keying; 0 for the few items with no word of their own);
 // - the last block's MLP multiplies them with SwiGLU (silu(C + a) * b - silu(C) * b is
 //   a * b for a large C): the score S = sum_d P_d I_d / r^2;
 // - the unembedding puts beta * (k - 3) * S on answer option k and a large negative logit
