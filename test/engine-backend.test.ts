@@ -187,28 +187,33 @@ test('hf:owner/repo downloads a model folder once, checks each LFS file against 
   }
 });
 
-test('engine: repetitions of an option-probability inventory collapse to one call per item on a deterministic backend, with no spread and a note', async () => {
+test('repetitions: an option-probability inventory is asked once per item (its requests carry no seed), with no spread and a note; sampled answers repeat with their own seeds', async () => {
   const suite = suiteSchema.parse({
     name: 'engine-repetitions',
-    instrument: { id: 'ipip-neo-120', items: 6, min_coverage: 0 },
+    instrument: { id: 'ipip-neo-120', items: 6, min_coverage: 0, samples: 1 },
     personas: [{ id: 'p', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }],
+    methods: [{ id: 'sp', kind: 'system-prompt', template: 'You are {name}. You are {traits}.' }],
     baseline: false,
     repetitions: 3,
-    models: [`engine:${model.dir}`, 'sim:'],
+    models: [`engine:${model.dir}`, 'sim:', { id: 'sim:', name: 'sampled', logprobs: false }],
   });
   const r = await runSuite(suite, { outDir: tempDir() });
   assert.equal(r.counters.errors, 0);
-  const [engine, sim] = r.analysis.models;
-  // 6 items once on the engine; 6 items x 3 repetitions on the simulated panel (its answers vary by repetition).
-  assert.equal(r.counters.calls, 6 + 18);
+  const [engine, sim, sampled] = r.analysis.models;
+  // 6 items once on the engine and on the simulated panel's option probabilities; 6 items x 3 seeded repetitions sampled.
+  assert.equal(r.counters.calls, 6 + 6 + 18);
   assert.deepEqual({ asked: engine!.repetitions.asked, administered: engine!.repetitions.administered }, { asked: 3, administered: 1 });
-  assert.match(engine!.repetitions.note ?? '', /repetitions would be identical, so each item was asked once and no run-to-run spread is reported/);
+  assert.match(engine!.repetitions.note ?? '', /repetitions would be the same request, so each item was asked once and no run-to-run spread is reported/);
   const p = engine!.methods[0]!.personas[0]!;
   assert.equal(p.administrations, 1);
   for (const d of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Number.isNaN(p.spread[d]), 'no spread from one administration');
-  assert.equal(sim!.repetitions.administered, 3);
-  assert.equal(sim!.repetitions.note, undefined);
-  assert.equal(sim!.methods[0]!.personas[0]!.administrations, 3);
+  assert.equal(sim!.repetitions.administered, 1);
+  assert.match(sim!.repetitions.note ?? '', /carries no seed/);
+  assert.equal(sampled!.repetitions.administered, 3);
+  assert.equal(sampled!.repetitions.note, undefined);
+  const s = sampled!.methods[0]!.personas[0]!;
+  assert.equal(s.administrations, 3);
+  assert.ok((['O', 'C', 'E', 'A', 'N'] as const).every((d) => Number.isFinite(s.spread[d])), 'seeded repetitions have a spread');
 });
 
 test('fresh means fresh: a model rebuilt at the same path with other weights is a new run with new numbers; --fresh makes every call again', async () => {

@@ -16,7 +16,7 @@ test('judge repeats: their own seeds above temperature 0 (distinct replies on th
   assert.equal(effectiveRepeats(greedy), 1);
   assert.equal(repeatsNote(warm), undefined);
   assert.match(repeatsNote(greedy)!, /temperature 0: its 3 repeats would be identical/);
-  const requests = [0, 1, 2].map((r) => adherenceRequest({ judge: warm, repetition: r, conversation: 'c', turn: 1 }, 'A keeper.', 'Hello.'));
+  const requests = [0, 1, 2].map((r) => adherenceRequest({ judge: warm, repetition: r, conversation: 'c', turn: 1 }, 'A keeper.', 'Hello.').request);
   assert.deepEqual(requests.map((q) => q.sampling!.seed), [5, 6, 7]);
   // On a real (deterministic) backend the seeds are what makes repeats differ.
   const backend = await EngineBackend.create({ model: makeModel(familyConfig('llama', { layers: 1 })).dir });

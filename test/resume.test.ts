@@ -6,14 +6,19 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BIN, ROOT, cliAsync, storedCallCount, tempDir } from './helpers.js';
 
+// Three prompt variants (option-probability repetitions would be one request asked once).
 const SUITE = `name: resume-check
-instrument: { id: ipip-neo-120 }
+instrument:
+  id: ipip-neo-120
+  variants:
+    - { id: plain }
+    - { id: honest, preamble: Answer honestly. }
+    - { id: short, postamble: Give the number only. }
 personas:
   - { id: a, name: Ann, description: One, target: { O: 4, C: 2, E: 4.5, A: 2, N: 4 }, sim: { fidelity: 0.8 } }
   - { id: b, name: Bob, description: Two, target: { O: 2, C: 4.5, E: 1.5, A: 3, N: 2 }, sim: { fidelity: 0.4 } }
   - { id: c, name: Cy, description: Three, target: { O: 3, C: 3, E: 3, A: 1.5, N: 4.5 } }
 models: ["sim:latencyMs=1"]
-repetitions: 3
 run: { concurrency: 4 }
 `;
 
@@ -49,7 +54,7 @@ test('a run killed with SIGKILL mid-way resumes to exactly the results and call 
   const full = await cliAsync(['run', suiteFile, '--out', whole, '--quiet']);
   assert.equal(full.code, 0, full.stderr);
   const total = callCount(whole);
-  assert.equal(total, 4 * 3 * 120);
+  assert.equal(total, 4 * 3 * 120, '3 personas and the default, 3 variants, 120 items');
 
   const killed = await killedRun(suiteFile, total / 4);
   const partial = callCount(killed);

@@ -12,13 +12,13 @@
 // seeded item difficulty. With unit-spaced thresholds, E[X] tracks theta closely
 // between about 1.5 and 4.5.
 
-import type { Domain, Profile } from '../instruments/types.js';
+import type { Domain, InstrumentItem, Profile } from '../instruments/types.js';
 import { DOMAINS } from '../instruments/types.js';
 import { createRng, seedFromString } from '../util/rng.js';
 import { hashOf } from '../util/hash.js';
 import { simDialogueReply, type SimDialogueContext } from './sim-dialogue.js';
 import { UserError } from '../util/errors.js';
-import { BackendError, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
+import { BackendError, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult, type ProbeHints, type ChatMessage } from './types.js';
 
 /** The simulated unconditioned assistant: upbeat, agreeable, conscientious (ENFJ-like). */
 export const SIM_DEFAULT_PROFILE: Profile = { O: 3.8, C: 4.1, E: 3.9, A: 4.3, N: 2.0 };
@@ -115,10 +115,16 @@ export function parseSimSpec(spec: string): Partial<SimOptions> {
 export class SimulatedPanel implements Backend {
   readonly kind = 'sim';
   readonly simulated = true;
+  /** The runner hands it each call's oracle (ProbeHints): the part a call plays, the conversation, a multiple-choice key. */
+  readonly readsOracle = true;
   readonly capabilities: { optionProbs: boolean };
   readonly options: SimOptions;
   private readonly baseId: string;
   private readonly truths = new Map<string, SimPersonaTruth>();
+  /** What the panel recognises each persona by in a system prompt, and the persona a condition's subject plays. */
+  private readonly identities = new Map<string, { names?: string[]; of?: string }>();
+  /** The inventory's items, recognised by their text in a request. */
+  private items: InstrumentItem[] = [];
   /** The persona and system prompt of the last conversational request (what a leaky server would leak). */
   private lastTenant: { personaId: string; system: string } | undefined;
 
@@ -138,9 +144,55 @@ export class SimulatedPanel implements Backend {
     return `${this.baseId}#truths=${hashOf([...this.truths].sort(([a], [b]) => (a < b ? -1 : 1))).slice(0, 12)}`;
   }
 
-  /** Declare a persona's ground truth (from the suite). Unknown personas answer as the default. */
-  setPersona(personaId: string, truth: SimPersonaTruth): void {
+  /**
+   * Declare a persona's ground truth (from the suite) and what identifies it in a prompt: its
+   * names (the persona's name and role), or, for a stickiness condition's subject, the persona
+   * it plays. Nobody tells the panel which persona a request is for: it finds the name in the
+   * system prompt, and a prompt without one is answered as the default.
+   */
+  setPersona(personaId: string, truth: SimPersonaTruth, identity: { names?: string[]; of?: string } = {}): void {
     this.truths.set(personaId, truth);
+    this.identities.set(personaId, identity);
+  }
+
+  /** The inventory whose items the panel recognises in the text of a request. */
+  setInstrument(items: readonly InstrumentItem[]): void {
+    this.items = [...items];
+  }
+
+  /** The persona whose name (else role) the system prompt mentions; the longest match wins. */
+  personaInText(messages: readonly ChatMessage[]): string | undefined {
+    const system = messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
+    if (!system) return undefined;
+    for (const which of [0, 1]) {
+      let best: { id: string; length: number } | undefined;
+      for (const [id, identity] of this.identities) {
+        const name = identity.names?.[which];
+        if (!name || !mentions(system, name)) continue;
+        if (!best || name.length > best.length) best = { id, length: name.length };
+      }
+      if (best) return best.id;
+    }
+    return undefined;
+  }
+
+  /**
+   * Whom a request speaks to: the persona found in its text, played by the condition the oracle
+   * names when that condition is about this persona (its own decay), else by the persona itself.
+   */
+  subjectOf(messages: readonly ChatMessage[], oracle: ProbeHints | undefined): string | undefined {
+    const found = this.personaInText(messages);
+    if (found === undefined) return undefined;
+    const subject = oracle?.personaId;
+    return subject !== undefined && this.identities.get(subject)?.of === found ? subject : found;
+  }
+
+  /** The item the last user message asks (its text quoted in it); the longest match wins. */
+  itemInText(messages: readonly ChatMessage[]): InstrumentItem | undefined {
+    const last = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    let best: InstrumentItem | undefined;
+    for (const item of this.items) if (last.includes(`"${item.text}.`) && (!best || item.text.length > best.text.length)) best = item;
+    return best;
   }
 
   truthOf(personaId: string): SimPersonaTruth | undefined {
@@ -206,16 +258,17 @@ export class SimulatedPanel implements Backend {
     return this.options.itemSpread * createRng(seedFromString(`${this.options.seed}/item/${itemId}`)).normal();
   }
 
-  private probsFor(hints: OptionProbsRequest['hints']): number[] {
-    const item = hints?.item;
-    if (!item) throw new BackendError('sim: the simulated panel only answers inventory items (no item in the request)', false);
+  private probsFor(messages: readonly ChatMessage[], hints: ProbeHints): number[] {
+    const item = this.itemInText(messages);
+    if (!item) throw new BackendError('sim: the simulated panel only answers inventory items (no item of its instrument in the request)', false);
+    const personaId = this.subjectOf(messages, hints);
     const inConversation = hints.conversation !== undefined;
-    const latent = inConversation ? this.conversationLatent(hints.personaId, hints.conversation!, hints.family, hints.turn ?? 0) : this.latent(hints.personaId, hints.repetition ?? 0);
+    const latent = inConversation ? this.conversationLatent(personaId, hints.conversation!, hints.family, hints.turn ?? 0) : this.latent(personaId, hints.repetition ?? 0);
     const theta = latent[item.domain as Domain];
     if (theta === undefined) throw new BackendError(`sim: unknown domain ${item.domain}`, false);
     // In a conversation the persona's item-specific deviations are fixed across turns (they are who it is).
     const where = inConversation ? `c/${hints.conversation}` : `${hints.repetition ?? 0}`;
-    const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${hints.personaId}/${where}/${item.id}`)).normal();
+    const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${personaId}/${where}/${item.id}`)).normal();
     const keyed = item.keyed === 'plus' ? theta + idiosyncratic : 6 - theta - idiosyncratic;
     return gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id));
   }
@@ -229,7 +282,7 @@ export class SimulatedPanel implements Backend {
    * (amplification - 1) * groupOffset with probability twinAccuracy, else at a random other
    * option, and answers with the two options around t weighted so the expected answer is t.
    */
-  private twinProbs(hints: NonNullable<OptionProbsRequest['hints']>, options: number): number[] {
+  private twinProbs(hints: ProbeHints, options: number): number[] {
     const tw = hints.twin!;
     const o = this.options;
     const rng = createRng(seedFromString(`${o.seed}/twin/${tw.person}/${hints.item?.id ?? ''}`));
@@ -246,37 +299,37 @@ export class SimulatedPanel implements Backend {
     return probs;
   }
 
-  async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
+  async optionProbs(request: OptionProbsRequest, _signal?: AbortSignal, oracle?: ProbeHints): Promise<OptionProbsResult> {
     await this.delay();
     const usage = { inputTokens: wordCount(request.messages), outputTokens: 1 };
-    if (request.hints?.twin) return { probs: this.twinProbs(request.hints, request.options.length), coverage: 1, usage };
+    if (oracle?.twin) return { probs: this.twinProbs(oracle, request.options.length), coverage: 1, usage };
     if (request.options.length !== 5) throw new BackendError('sim: the simulated panel answers 5-option items only', false);
-    return { probs: this.probsFor(request.hints), coverage: 1, usage };
+    return { probs: this.probsFor(request.messages, oracle ?? {}), coverage: 1, usage };
   }
 
-  async chat(request: ChatRequest): Promise<ChatResult> {
+  async chat(request: ChatRequest, _signal?: AbortSignal, oracle?: ProbeHints): Promise<ChatResult> {
     await this.delay();
-    const result = this.reply(request);
+    const result = this.reply(request, oracle ?? {});
     return { ...result, usage: { inputTokens: wordCount(request.messages), outputTokens: wordCount([{ content: result.text }]) } };
   }
 
-  private reply(request: ChatRequest): ChatResult {
-    const hints = request.hints;
-    if (hints?.task) {
-      const text = simDialogueReply(request, this.dialogueContext());
-      if (hints.task === 'persona') this.noteTenant(request);
+  private reply(request: ChatRequest, hints: ProbeHints): ChatResult {
+    if (hints.task) {
+      const text = simDialogueReply(request, hints, this.dialogueContext());
+      if (hints.task === 'persona') this.noteTenant(request, hints);
       return { text, finishReason: 'stop' };
     }
-    if (hints?.twin) {
+    if (hints.twin) {
       const probs = this.twinProbs(hints, hints.twin.max - hints.twin.min + 1);
       const u = createRng(seedFromString(`${this.options.seed}/twin-sample/${hints.twin.person}/${hints.item?.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`)).next();
       return { text: String(hints.twin.min + sampleIndex(probs, u)), finishReason: 'stop' };
     }
-    if (!hints?.item) {
+    const item = this.itemInText(request.messages);
+    if (!item) {
       return { text: '[simulated panel: no model text; sim: only answers inventory items and multi-turn probe roles]', finishReason: 'stop' };
     }
-    const probs = this.probsFor(hints);
-    const rng = createRng(seedFromString(`${this.options.seed}/sample/${hints.personaId}/${hints.repetition ?? 0}/${hints.item.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`));
+    const probs = this.probsFor(request.messages, hints);
+    const rng = createRng(seedFromString(`${this.options.seed}/sample/${this.subjectOf(request.messages, hints)}/${hints.repetition ?? 0}/${item.id}/${hints.sample ?? 0}/${request.sampling?.seed ?? 0}`));
     if (rng.next() < this.options.refusalRate) return { text: "As an AI, I don't have personal experiences to rate that.", finishReason: 'stop' };
     return { text: `${sampleIndex(probs, rng.next()) + 1}`, finishReason: 'stop' };
   }
@@ -288,18 +341,25 @@ export class SimulatedPanel implements Backend {
       latent: (id, conversation, family, turn) => this.conversationLatent(id, conversation, family, turn),
       trueAdherence: (id, family, turn) => this.trueAdherence(id, family, turn),
       lastTenant: this.lastTenant,
+      subjectOf: (messages, oracle) => this.subjectOf(messages, oracle),
     };
   }
 
   /** A persona reply served from the store still makes its persona the instance's last tenant. */
-  observe(request: ChatRequest): void {
-    if (request.hints?.task === 'persona') this.noteTenant(request);
+  observe(request: ChatRequest, oracle?: ProbeHints): void {
+    if (oracle?.task === 'persona') this.noteTenant(request, oracle);
   }
 
-  private noteTenant(request: ChatRequest): void {
+  private noteTenant(request: ChatRequest, oracle: ProbeHints): void {
     const system = request.messages.find((m) => m.role === 'system')?.content ?? '';
-    this.lastTenant = { personaId: request.hints?.personaId ?? '', system };
+    this.lastTenant = { personaId: this.subjectOf(request.messages, oracle) ?? '', system };
   }
+}
+
+/** Whether `text` mentions `name` as whole words. */
+function mentions(text: string, name: string): boolean {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^\\p{L}\\p{N}])${escaped}($|[^\\p{L}\\p{N}])`, 'u').test(text);
 }
 
 /** The simulation has no tokenizer: it reports whitespace-separated words as its token usage. */

@@ -19,8 +19,11 @@ export interface SamplingOptions {
 }
 
 /**
- * What the probe knows about a request, for the simulated panel only: real
- * backends ignore it. It lets `sim:` answer as the persona it is simulating.
+ * The oracle: what a probe knows about a call (the part it plays, the conversation and
+ * turn, a multiple-choice key, a twin's real answer). It travels beside the request, never
+ * in it: it is not stored, not part of the cache key, and the runner hands it only to a
+ * backend that declares `readsOracle` (the simulated panel), which still has to find the
+ * persona and the item in the text it is sent.
  */
 export interface ProbeHints {
   personaId?: string;
@@ -54,7 +57,6 @@ export type JudgeKind = 'adherence' | 'backstory' | 'lines' | 'traits';
 export interface ChatRequest {
   messages: ChatMessage[];
   sampling?: SamplingOptions;
-  hints?: ProbeHints;
 }
 
 export interface ChatResult {
@@ -67,7 +69,6 @@ export interface OptionProbsRequest {
   messages: ChatMessage[];
   /** The literal answers, e.g. ["1","2","3","4","5"]; probabilities are of the first token of each. */
   options: string[];
-  hints?: ProbeHints;
 }
 
 export interface OptionProbsResult {
@@ -88,7 +89,6 @@ export interface ActivationsRequest {
   /** The conversation; the last message is the one whose tokens are pooled. */
   messages: ChatMessage[];
   hooks: string[];
-  hints?: ProbeHints;
 }
 
 export interface ActivationsResult {
@@ -123,15 +123,17 @@ export interface Backend {
   /** A content fingerprint of a local model's weights (part of the id, and of the run id): rebuilt weights are new calls. */
   readonly weights?: string;
   readonly capabilities: BackendCapabilities;
-  chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult>;
-  optionProbs?(request: OptionProbsRequest, signal?: AbortSignal): Promise<OptionProbsResult>;
-  activations?(request: ActivationsRequest, signal?: AbortSignal): Promise<ActivationsResult>;
+  /** True only for the simulated panel: the runner passes it each call's oracle. No other backend ever gets one. */
+  readonly readsOracle?: boolean;
+  chat(request: ChatRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<ChatResult>;
+  optionProbs?(request: OptionProbsRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<OptionProbsResult>;
+  activations?(request: ActivationsRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<ActivationsResult>;
   /**
    * For a backend that keeps state across requests (one instance serving several tenants):
    * each chat request served from the store instead of the backend, in the order the run
    * makes it, so a resumed run rebuilds the state an uninterrupted run would have had.
    */
-  observe?(request: ChatRequest): void;
+  observe?(request: ChatRequest, oracle?: ProbeHints): void;
   /**
    * Reach the backend once, cheaply (a model list), before its first call is made: a
    * backend that cannot be reached or refuses the key fails here with the real cause,

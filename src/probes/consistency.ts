@@ -119,12 +119,12 @@ async function talk(o: Talk): Promise<Turn[]> {
   for (let t = 0; t < o.turns; t++) {
     if (ctx.signal?.aborted) break;
     const userText = textOf(
-      await ctx.call(o.interlocutor, { key: `${o.key}|t${t}|user`, kind: 'chat', request: { messages: counterpartMessages(INTERLOCUTOR_BRIEF, transcript), sampling: { temperature: 0.8, maxTokens: 120, seed: turnSeed(ctx.suite.seed, o.key, t, 'interlocutor') }, hints: { task: 'interlocutor', conversation: o.key, turn: t } } }, 'consistency'),
+      await ctx.call(o.interlocutor, { key: `${o.key}|t${t}|user`, kind: 'chat', request: { messages: counterpartMessages(INTERLOCUTOR_BRIEF, transcript), sampling: { temperature: 0.8, maxTokens: 120, seed: turnSeed(ctx.suite.seed, o.key, t, 'interlocutor') } }, oracle: { task: 'interlocutor', conversation: o.key, turn: t } }, 'consistency'),
     )?.trim();
     if (!userText) break;
     transcript.push({ role: 'user', content: userText });
-    const hints: ProbeHints = { task: 'persona', personaId: o.personaId, conversation: o.key, turn: t };
-    const reply = textOf(await ctx.call(o.backend, { key: `${o.key}|t${t}|reply`, kind: 'chat', request: { messages: [...o.system, ...transcript], sampling: { temperature: c.temperature, maxTokens: c.max_tokens, seed: turnSeed(ctx.suite.seed, o.key, t) }, hints } }, 'consistency'));
+    const oracle: ProbeHints = { task: 'persona', personaId: o.personaId, conversation: o.key, turn: t };
+    const reply = textOf(await ctx.call(o.backend, { key: `${o.key}|t${t}|reply`, kind: 'chat', request: { messages: [...o.system, ...transcript], sampling: { temperature: c.temperature, maxTokens: c.max_tokens, seed: turnSeed(ctx.suite.seed, o.key, t) } }, oracle }, 'consistency'));
     if (reply === undefined) break;
     transcript.push({ role: 'assistant', content: reply });
     await o.onLine?.(t, transcript);
@@ -132,12 +132,26 @@ async function talk(o: Talk): Promise<Turn[]> {
   return transcript;
 }
 
+/**
+ * A persona's backstory questions with their answer keys: the suite's own, or those its
+ * generator wrote (read back from the stored generator call). Analysis scores against these,
+ * never against anything read out of a stored request.
+ */
+export function plannedQuestions(persona: PersonaSpec, n: number, responses: ReadonlyMap<string, unknown>): BackstoryQuestion[] | undefined {
+  if (persona.qa) return persona.qa.slice(0, n).map((q) => ({ ...q }));
+  const res = textOf(responses.get(`cs|qagen|${persona.id}`));
+  if (res === undefined) return undefined;
+  const parsed = parseGeneratedQuestions(res);
+  return parsed.ok ? parsed.value.slice(0, n) : undefined;
+}
+
 async function backstoryQuestions(ctx: ProbeContext, persona: PersonaSpec, n: number): Promise<BackstoryQuestion[] | undefined> {
   if (persona.qa) return persona.qa.slice(0, n).map((q) => ({ ...q }));
   const c = ctx.suite.consistency!;
   const generator = ctx.judge(c.dialogue!.qa!.generator!);
-  const request = { messages: [{ role: 'user' as const, content: generatorPrompt(persona, n) }], sampling: { temperature: generator.spec.temperature, seed: generator.spec.seed, maxTokens: 400 + 120 * n }, hints: { task: 'generator' as const, personaId: persona.id, question: n } };
-  const res = textOf(await ctx.call(generator.backend, { key: `cs|qagen|${persona.id}`, kind: 'chat', request }, 'consistency'));
+  const request = { messages: [{ role: 'user' as const, content: generatorPrompt(persona, n) }], sampling: { temperature: generator.spec.temperature, seed: generator.spec.seed, maxTokens: 400 + 120 * n } };
+  const oracle: ProbeHints = { task: 'generator', personaId: persona.id, question: n };
+  const res = textOf(await ctx.call(generator.backend, { key: `cs|qagen|${persona.id}`, kind: 'chat', request, oracle }, 'consistency'));
   if (res === undefined) return undefined;
   const parsed = parseGeneratedQuestions(res);
   return parsed.ok ? parsed.value.slice(0, n) : undefined;
@@ -161,13 +175,14 @@ async function runDialogue(ctx: ProbeContext, model: string, persona: PersonaSpe
         const jobs: Promise<unknown>[] = [];
         for (let r = 0; r < effectiveRepeats(judge.spec); r++) {
           const jc = { judge: judge.spec, repetition: r, conversation: key, turn: t };
-          jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|p2l|r${r}`, kind: 'chat', request: backstoryRequest(jc, backstory, line) }, 'consistency'));
-          if (lines.length > 1) jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|l2l|r${r}`, kind: 'chat', request: linesRequest(jc, lines.slice(0, -1), line) }, 'consistency'));
+          jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|p2l|r${r}`, kind: 'chat', ...backstoryRequest(jc, backstory, line) }, 'consistency'));
+          if (lines.length > 1) jobs.push(ctx.call(judge.backend, { key: `${key}|t${t}|l2l|r${r}`, kind: 'chat', ...linesRequest(jc, lines.slice(0, -1), line) }, 'consistency'));
         }
         if (questions && (t + 1) % d.qa!.every === 0) {
           questions.forEach((q, i) => {
-            const request = { messages: [...system, ...transcript, { role: 'user' as const, content: mcqPrompt(q) }], sampling: { temperature: 0, maxTokens: 8, seed: ctx.suite.seed }, hints: { task: 'mcq' as const, personaId: persona.id, conversation: key, turn: t, question: i, key: q.answer } };
-            jobs.push(ctx.call(backend, { key: `${key}|t${t}|qa|q${i}`, kind: 'chat', request }, 'consistency'));
+            const request = { messages: [...system, ...transcript, { role: 'user' as const, content: mcqPrompt(q) }], sampling: { temperature: 0, maxTokens: 8, seed: ctx.suite.seed } };
+            const oracle: ProbeHints = { task: 'mcq', personaId: persona.id, conversation: key, turn: t, question: i, key: q.answer };
+            jobs.push(ctx.call(backend, { key: `${key}|t${t}|qa|q${i}`, kind: 'chat', request, oracle }, 'consistency'));
           });
         }
         await settleAll(jobs);
@@ -186,8 +201,9 @@ async function runRegeneration(ctx: ProbeContext, model: string, persona: Person
   const jobs: Promise<unknown>[] = [];
   for (let s = 0; s < c.regeneration!.seeds; s++)
     for (const item of items) {
-      const request = { messages: [...system, { role: 'user' as const, content: itemPrompt(item, options, DEFAULT_VARIANTS[0]!) }], sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, `regen/${persona.id}`, s) }, hints: { personaId: persona.id, item: { id: item.id, keyed: item.keyed, domain: item.domain }, sample: s } };
-      jobs.push(ctx.call(backend, { key: `cs|regen|${label(model)}|${persona.id}|s${s}|${item.id}`, kind: 'chat', request }, 'consistency'));
+      const request = { messages: [...system, { role: 'user' as const, content: itemPrompt(item, options, DEFAULT_VARIANTS[0]!) }], sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, `regen/${persona.id}`, s) } };
+      const oracle: ProbeHints = { personaId: persona.id, item: { id: item.id, keyed: item.keyed, domain: item.domain }, sample: s };
+      jobs.push(ctx.call(backend, { key: `cs|regen|${label(model)}|${persona.id}|s${s}|${item.id}`, kind: 'chat', request, oracle }, 'consistency'));
     }
   await settleAll(jobs);
 }
@@ -204,8 +220,11 @@ async function runTenancy(ctx: ProbeContext, model: string, personas: PersonaSpe
     transcripts.set(key, transcript);
     if (transcript.length !== 2 * t) return; // an earlier turn failed
     transcript.push({ role: 'user', content: TENANCY_QUESTIONS[t % TENANCY_QUESTIONS.length]! });
-    const request = { messages: [...systemFor(ctx.suite, p, c.method), ...transcript], sampling: { temperature: 0, maxTokens: c.max_tokens, seed: turnSeed(ctx.suite.seed, `ten/${p.id}`, t) }, hints: { task: 'persona' as const, personaId: p.id, conversation: `ten/${p.id}`, turn: t, tenancy: mode } };
-    const reply = textOf(await ctx.call(backend, { key: `${key}|t${t}|reply`, kind: 'chat', request }, 'consistency'));
+    // Each mode has its own seed, so the shared turn is a call of its own (the same text as the
+    // alone turn would be served from the store, and a stateful server never see it).
+    const request = { messages: [...systemFor(ctx.suite, p, c.method), ...transcript], sampling: { temperature: 0, maxTokens: c.max_tokens, seed: turnSeed(ctx.suite.seed, `ten/${mode}/${p.id}`, t) } };
+    const oracle: ProbeHints = { task: 'persona', personaId: p.id, conversation: `ten/${p.id}`, turn: t, tenancy: mode };
+    const reply = textOf(await ctx.call(backend, { key: `${key}|t${t}|reply`, kind: 'chat', request, oracle }, 'consistency'));
     if (reply !== undefined) transcript.push({ role: 'assistant', content: reply });
   };
   // Strictly sequential: the order of requests on the instance is the thing under test.
@@ -219,12 +238,12 @@ async function runSelfReport(ctx: ProbeContext, model: string, persona: PersonaS
   const instrument = getInstrument(ctx.suite.instrument.id);
   const system = systemFor(ctx.suite, persona, c.method);
   const key = `cs|self|${label(model)}|${persona.id}`;
-  await administerFork(ctx, { backend, keyPrefix: key, messages: system, items: shortInventory(instrument, c.self_report!.items_per_domain), options: optionLabels(ctx.suite, instrument), hints: { personaId: persona.id }, phase: 'consistency' });
+  await administerFork(ctx, { backend, keyPrefix: key, messages: system, items: shortInventory(instrument, c.self_report!.items_per_domain), options: optionLabels(ctx.suite, instrument), oracle: { personaId: persona.id }, phase: 'consistency' });
   const transcript = await talk({ ctx, backend, interlocutor, key, system, turns: c.self_report!.turns, personaId: persona.id });
   if (transcript.length === 0) return;
   const judge = ctx.judge(c.judge!);
   await settleAll(
-    Array.from({ length: effectiveRepeats(judge.spec) }, (_, r) => ctx.call(judge.backend, { key: `${key}|traits|r${r}`, kind: 'chat', request: traitsRequest({ judge: judge.spec, repetition: r, conversation: key, turn: 0 }, transcript) }, 'consistency')),
+    Array.from({ length: effectiveRepeats(judge.spec) }, (_, r) => ctx.call(judge.backend, { key: `${key}|traits|r${r}`, kind: 'chat', ...traitsRequest({ judge: judge.spec, repetition: r, conversation: key, turn: 0 }, transcript) }, 'consistency')),
   );
 }
 
@@ -241,8 +260,9 @@ async function runTwentyQuestions(ctx: ProbeContext, model: string, persona: Per
     const transcript: Turn[] = [];
     const ask = async (text: string, suffix: string, question: number | undefined): Promise<boolean> => {
       transcript.push({ role: 'user', content: text });
-      const request = { messages: [...system, ...transcript], sampling: { temperature: 0, maxTokens: 24, seed: turnSeed(ctx.suite.seed, key, question ?? -2) }, hints: { task: 'yes-no' as const, personaId: persona.id, conversation: key, question } };
-      const reply = textOf(await ctx.call(backend, { key: `${key}|${suffix}`, kind: 'chat', request }, 'consistency'));
+      const request = { messages: [...system, ...transcript], sampling: { temperature: 0, maxTokens: 24, seed: turnSeed(ctx.suite.seed, key, question ?? -2) } };
+      const oracle: ProbeHints = { task: 'yes-no', personaId: persona.id, conversation: key, question };
+      const reply = textOf(await ctx.call(backend, { key: `${key}|${suffix}`, kind: 'chat', request, oracle }, 'consistency'));
       if (reply === undefined) return false;
       transcript.push({ role: 'assistant', content: reply });
       return true;
@@ -341,6 +361,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
   if (c.dialogue) {
     const d = c.dialogue;
     out.dialogue = [];
+    const questionsOf = new Map(personas.map((p) => [p.id, d.qa ? plannedQuestions(p, d.qa.questions, responses) : undefined]));
     for (const model of models)
       for (const p of personas) {
         const p2l: number[] = [];
@@ -371,10 +392,9 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
               l2l.push(Array.from({ length: t }, (_, j) => (lists.length ? lists.filter((l) => l.includes(j + 1)).length / lists.length : Number.NaN)));
             }
             storedSeries(responses, `${key}|t${t}|qa|q`).forEach((res, q) => {
-              const request = requestOf(`${key}|t${t}|qa|q${q}`) as { hints?: ProbeHints; messages?: ChatMessage[] } | undefined;
-              const keyLetter = request?.hints?.key;
-              const nOptions = (request?.messages?.[request.messages.length - 1]?.content.match(/^[A-F]\) /gm) ?? []).length;
-              const letter = parseLetter(textOf(res) ?? '', nOptions || 4);
+              const planned = questionsOf.get(p.id)?.[q];
+              const keyLetter = planned?.answer;
+              const letter = parseLetter(textOf(res) ?? '', planned?.options.length ?? 4);
               asked++;
               questions = Math.max(questions, q + 1);
               if (letter === null) unparsed++;

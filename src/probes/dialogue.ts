@@ -56,7 +56,8 @@ export interface ForkOptions {
   messages: ChatMessage[];
   items: InstrumentItem[];
   options: string[];
-  hints: ProbeHints;
+  /** What the probe knows about the conversation (the oracle beside each request). */
+  oracle: ProbeHints;
   phase: string;
 }
 
@@ -65,12 +66,13 @@ export async function administerFork(ctx: ProbeContext, o: ForkOptions): Promise
   const samples = o.backend.capabilities.optionProbs ? 1 : ctx.suite.instrument.samples;
   const tasks = o.items.flatMap((item): CallTask[] => {
     const messages: ChatMessage[] = [...o.messages, { role: 'user', content: itemPrompt(item, o.options, DEFAULT_VARIANTS[0]!) }];
-    const hints = { ...o.hints, item: { id: item.id, keyed: item.keyed, domain: item.domain } };
-    if (o.backend.capabilities.optionProbs) return [{ key: `${o.keyPrefix}|inv|${item.id}`, kind: 'optionProbs' as const, request: { messages, options: OPTION_DIGITS, hints } }];
+    const oracle: ProbeHints = { ...o.oracle, item: { id: item.id, keyed: item.keyed, domain: item.domain } };
+    if (o.backend.capabilities.optionProbs) return [{ key: `${o.keyPrefix}|inv|${item.id}`, kind: 'optionProbs' as const, request: { messages, options: OPTION_DIGITS }, oracle }];
     return Array.from({ length: samples }, (_, s) => ({
       key: `${o.keyPrefix}|inv|${item.id}|s${s}`,
       kind: 'chat' as const,
-      request: { messages, sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, o.keyPrefix, s, item.id) }, hints: { ...hints, sample: s } },
+      request: { messages, sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, o.keyPrefix, s, item.id) } },
+      oracle: { ...oracle, sample: s },
     }));
   });
   await forEachConcurrent(tasks, ctx.concurrency, async (t) => {

@@ -3,7 +3,7 @@
 // responses back into answer sheets. Planning is a pure function of the suite,
 // so a resumed run or a re-render re-plans exactly the same tasks.
 
-import type { ChatMessage, ChatRequest, ChatResult, OptionProbsRequest, OptionProbsResult } from '../backends/types.js';
+import type { ChatMessage, ChatRequest, ChatResult, OptionProbsRequest, OptionProbsResult, ProbeHints } from '../backends/types.js';
 import { decodeChat, decodeOptionProbs } from '../backends/responses.js';
 import type { Instrument, InstrumentItem } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
@@ -35,8 +35,8 @@ export function itemPrompt(item: InstrumentItem, options: string[], variant: Ite
 }
 
 export type FidelityTask =
-  | { key: string; kind: 'optionProbs'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; request: OptionProbsRequest }
-  | { key: string; kind: 'chat'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; sample: number; request: ChatRequest };
+  | { key: string; kind: 'optionProbs'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; request: OptionProbsRequest; oracle: ProbeHints }
+  | { key: string; kind: 'chat'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; sample: number; request: ChatRequest; oracle: ProbeHints };
 
 export interface PlanContext {
   suite: Suite;
@@ -51,9 +51,14 @@ export interface PlanContext {
   repetitions?: number[];
 }
 
-/** Repetitions per model: one where repeating would send the same request to a backend that answers it the same way. */
-export function repetitionsFor(suite: Suite, backends: readonly { deterministic?: boolean; capabilities: { optionProbs: boolean } }[]): number[] {
-  return backends.map((b) => (b.capabilities.optionProbs && b.deterministic ? 1 : suite.repetitions));
+/**
+ * Repetitions per model: one where repeating would send the same request again. An
+ * option-probability request carries no seed, so its repetitions would be identical
+ * requests (the store would serve them, duplicated rows would inflate α and ω): they
+ * collapse to one. Sampled answers carry a seed per repetition and run as asked.
+ */
+export function repetitionsFor(suite: Suite, backends: readonly { capabilities: { optionProbs: boolean } }[]): number[] {
+  return backends.map((b) => (b.capabilities.optionProbs ? 1 : suite.repetitions));
 }
 
 export function administeredItems(suite: Suite, instrument: Instrument): InstrumentItem[] {
@@ -81,14 +86,14 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
         for (const variant of variants) {
           for (const item of items) {
             const messages: ChatMessage[] = [...c.system, { role: 'user', content: itemPrompt(item, options, variant) }];
-            const hints = { personaId: c.personaId, item: { id: item.id, keyed: item.keyed, domain: item.domain }, repetition };
+            const oracle: ProbeHints = { personaId: c.personaId, item: { id: item.id, keyed: item.keyed, domain: item.domain }, repetition };
             const base = `m${modelIndex}|${c.method}|${c.personaId}|r${repetition}|${variant.id}|${item.id}`;
             if (ctx.optionProbs[modelIndex]) {
-              tasks.push({ key: base, kind: 'optionProbs', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, request: { messages, options: OPTION_DIGITS, hints } });
+              tasks.push({ key: base, kind: 'optionProbs', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, request: { messages, options: OPTION_DIGITS }, oracle });
             } else {
               for (let sample = 0; sample < suite.instrument.samples; sample++) {
                 const sampling = { temperature: suite.run.temperature, maxTokens: 24, seed: suite.seed * 1_000_003 + repetition * 1009 + sample };
-                tasks.push({ key: `${base}|s${sample}`, kind: 'chat', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, sample, request: { messages, sampling, hints: { ...hints, sample } } });
+                tasks.push({ key: `${base}|s${sample}`, kind: 'chat', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, sample, request: { messages, sampling }, oracle: { ...oracle, sample } });
               }
             }
           }

@@ -2,7 +2,7 @@
 // with every call; a judgment that cannot be parsed is a recorded failure, counted
 // in the analysis, never a silent drop and never a zero.
 
-import type { ChatRequest, JudgeKind } from '../backends/types.js';
+import type { ChatRequest, JudgeKind, ProbeHints } from '../backends/types.js';
 import { DOMAINS, type Profile } from '../instruments/types.js';
 import type { JudgeSpec } from '../suite/probe-schemas.js';
 
@@ -10,16 +10,23 @@ export type Judgment<T> = { ok: true; value: T } | { ok: false; reason: string }
 
 const SYSTEM = 'You are a careful evaluator. Follow the answer format exactly; add nothing else.';
 
-function request(judge: JudgeSpec, kind: JudgeKind, prompt: string, repetition: number, conversation: string, turn: number): ChatRequest {
+/** A judge's call: the request (prompt and sampling) and the oracle beside it. */
+export interface JudgeCall {
+  request: ChatRequest;
+  oracle: ProbeHints;
+}
+
+function request(judge: JudgeSpec, kind: JudgeKind, prompt: string, repetition: number, conversation: string, turn: number): JudgeCall {
   return {
-    messages: [
-      { role: 'system', content: SYSTEM },
-      { role: 'user', content: prompt },
-    ],
-    // Each repeat has its own seed: at a temperature above 0 that is what makes repeats differ on a real backend.
-    sampling: { temperature: judge.temperature, seed: judge.seed + repetition, maxTokens: judge.maxTokens },
-    // The repetition is part of the request so each repeat is its own stored call.
-    hints: { task: 'judge', judge: kind, repetition, conversation, turn },
+    request: {
+      messages: [
+        { role: 'system', content: SYSTEM },
+        { role: 'user', content: prompt },
+      ],
+      // Each repeat has its own seed: that is what makes repeats differ (and each its own stored call) on a real backend.
+      sampling: { temperature: judge.temperature, seed: judge.seed + repetition, maxTokens: judge.maxTokens },
+    },
+    oracle: { task: 'judge', judge: kind, repetition, conversation, turn },
   };
 }
 
@@ -44,7 +51,7 @@ export interface JudgeCallContext {
   turn: number;
 }
 
-export function adherenceRequest(c: JudgeCallContext, character: string, reply: string): ChatRequest {
+export function adherenceRequest(c: JudgeCallContext, character: string, reply: string): JudgeCall {
   const prompt = `A chatbot was told to play this character:
 ${character}
 
@@ -57,7 +64,7 @@ ${reply}
   return request(c.judge, 'adherence', prompt, c.repetition, c.conversation, c.turn);
 }
 
-export function backstoryRequest(c: JudgeCallContext, backstory: string, line: string): ChatRequest {
+export function backstoryRequest(c: JudgeCallContext, backstory: string, line: string): JudgeCall {
   const prompt = `BACKSTORY of a character:
 ${backstory}
 
@@ -70,7 +77,7 @@ ${line}
   return request(c.judge, 'backstory', prompt, c.repetition, c.conversation, c.turn);
 }
 
-export function linesRequest(c: JudgeCallContext, earlier: readonly string[], line: string): ChatRequest {
+export function linesRequest(c: JudgeCallContext, earlier: readonly string[], line: string): JudgeCall {
   const numbered = earlier.map((l, i) => `${i + 1}. ${l}`).join('\n');
   const prompt = `Below are earlier lines spoken by one character, numbered, and then a NEW LINE by the same character.
 Which earlier lines does the new line contradict (a statement that cannot be true if the earlier one is)?
@@ -85,7 +92,7 @@ ${line}
   return request(c.judge, 'lines', prompt, c.repetition, c.conversation, c.turn);
 }
 
-export function traitsRequest(c: JudgeCallContext, transcript: readonly { role: string; content: string }[]): ChatRequest {
+export function traitsRequest(c: JudgeCallContext, transcript: readonly { role: string; content: string }[]): JudgeCall {
   const text = transcript.map((m) => `${m.role === 'assistant' ? 'CHARACTER' : 'OTHER'}: ${m.content}`).join('\n');
   const prompt = `Read this conversation and rate the personality the CHARACTER shows in what it says and does (not what it claims), on the Big Five, each from 1 (very low) to 5 (very high):
 O = openness to experience, C = conscientiousness, E = extraversion, A = agreeableness, N = neuroticism.

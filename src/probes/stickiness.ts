@@ -89,7 +89,7 @@ interface TurnMeasureOptions {
   backend: Backend;
   key: string;
   messages: ChatMessage[];
-  hints: ProbeHints;
+  oracle: ProbeHints;
   items: InstrumentItem[];
   reply: string;
   /** The character a judge rates against (absent for the default reference). */
@@ -101,17 +101,17 @@ async function measureTurn(o: TurnMeasureOptions): Promise<void> {
   const st = ctx.suite.stickiness!;
   const jobs: Promise<unknown>[] = [];
   if (o.items.length) {
-    jobs.push(administerFork(ctx, { backend: o.backend, keyPrefix: o.key, messages: o.messages, items: o.items, options: optionLabels(ctx.suite, getInstrument(ctx.suite.instrument.id)), hints: o.hints, phase: 'stickiness' }));
+    jobs.push(administerFork(ctx, { backend: o.backend, keyPrefix: o.key, messages: o.messages, items: o.items, options: optionLabels(ctx.suite, getInstrument(ctx.suite.instrument.id)), oracle: o.oracle, phase: 'stickiness' }));
   }
   if (st.retention.judge && o.character !== undefined) {
     const judge = ctx.judge(st.retention.judge);
     for (let r = 0; r < effectiveRepeats(judge.spec); r++) {
-      const request = adherenceRequest({ judge: judge.spec, repetition: r, conversation: o.hints.conversation ?? '', turn: o.hints.turn ?? 0 }, o.character, o.reply);
-      jobs.push(ctx.call(judge.backend, { key: `${o.key}|judge|r${r}`, kind: 'chat', request }, 'stickiness'));
+      const call = adherenceRequest({ judge: judge.spec, repetition: r, conversation: o.oracle.conversation ?? '', turn: o.oracle.turn ?? 0 }, o.character, o.reply);
+      jobs.push(ctx.call(judge.backend, { key: `${o.key}|judge|r${r}`, kind: 'chat', ...call }, 'stickiness'));
     }
   }
   const hook = activationHook(st, o.backend);
-  if (hook) jobs.push(ctx.call(o.backend, { key: `${o.key}|acts`, kind: 'activations', request: { messages: [...o.messages], hooks: [hook], hints: o.hints } }, 'stickiness'));
+  if (hook) jobs.push(ctx.call(o.backend, { key: `${o.key}|acts`, kind: 'activations', request: { messages: [...o.messages], hooks: [hook] }, oracle: o.oracle }, 'stickiness'));
   await settleAll(jobs);
 }
 
@@ -140,10 +140,10 @@ export async function runStickiness(ctx: ProbeContext, library: ReadonlyMap<stri
       jobs.push(async () => {
         const conv = defaultKey(ref, k);
         const messages: ChatMessage[] = [{ role: 'user', content: st.opening }];
-        const hints: ProbeHints = { task: 'persona', conversation: conv, turn: 0 };
-        const reply = textOf(await ctx.call(backend, { key: turnKey(conv, 0) + '|reply', kind: 'chat', request: { messages, sampling: { temperature: st.temperature, maxTokens: st.max_tokens, seed: turnSeed(suite.seed, conv, 0) }, hints } }, 'stickiness'));
+        const oracle: ProbeHints = { task: 'persona', conversation: conv, turn: 0 };
+        const reply = textOf(await ctx.call(backend, { key: turnKey(conv, 0) + '|reply', kind: 'chat', request: { messages, sampling: { temperature: st.temperature, maxTokens: st.max_tokens, seed: turnSeed(suite.seed, conv, 0) } }, oracle }, 'stickiness'));
         if (reply === undefined) return;
-        await measureTurn({ ctx, backend, key: turnKey(conv, 0), messages: [...messages, { role: 'assistant', content: reply }], hints, items, reply });
+        await measureTurn({ ctx, backend, key: turnKey(conv, 0), messages: [...messages, { role: 'assistant', content: reply }], oracle, items, reply });
       });
     }
   }
@@ -186,17 +186,18 @@ async function holdConversation(o: ConversationOptions): Promise<void> {
     if (t === 0) userText = st.opening;
     else if (o.family === ADAPTIVE_FAMILY) {
       const adaptive = st.adaptive!;
-      const request = { messages: attackerMessages(adaptive.brief ?? DEFAULT_ATTACKER_BRIEF, o.condition.persona.name, transcript), sampling: { temperature: adaptive.temperature, maxTokens: 200, seed: turnSeed(suite.seed, conv, t, 'attacker') }, hints: { task: 'attacker' as const, conversation: conv, turn: t } };
-      userText = textOf(await ctx.call(ctx.backend(adaptive.model), { key: `${turnKey(conv, t)}|attack`, kind: 'chat', request }, 'stickiness'))?.trim();
+      const request = { messages: attackerMessages(adaptive.brief ?? DEFAULT_ATTACKER_BRIEF, o.condition.persona.name, transcript), sampling: { temperature: adaptive.temperature, maxTokens: 200, seed: turnSeed(suite.seed, conv, t, 'attacker') } };
+      const attackerOracle: ProbeHints = { task: 'attacker', conversation: conv, turn: t };
+      userText = textOf(await ctx.call(ctx.backend(adaptive.model), { key: `${turnKey(conv, t)}|attack`, kind: 'chat', request, oracle: attackerOracle }, 'stickiness'))?.trim();
     } else userText = scriptedAttack(o.library.get(o.family)!, t, o.condition.persona.name);
     if (!userText) return; // the attacker failed; recorded, and the conversation ends here
     transcript.push({ role: 'user', content: userText });
-    const hints: ProbeHints = { task: 'persona', personaId: simSubjectOf(o.condition.spec.id), conversation: conv, turn: t, family: o.family };
+    const oracle: ProbeHints = { task: 'persona', personaId: simSubjectOf(o.condition.spec.id), conversation: conv, turn: t, family: o.family };
     const messages: ChatMessage[] = [...o.system, ...transcript];
-    const reply = textOf(await ctx.call(backend, { key: `${turnKey(conv, t)}|reply`, kind: 'chat', request: { messages, sampling: { temperature: st.temperature, maxTokens: st.max_tokens, seed: turnSeed(suite.seed, conv, t) }, hints } }, 'stickiness'));
+    const reply = textOf(await ctx.call(backend, { key: `${turnKey(conv, t)}|reply`, kind: 'chat', request: { messages, sampling: { temperature: st.temperature, maxTokens: st.max_tokens, seed: turnSeed(suite.seed, conv, t) } }, oracle }, 'stickiness'));
     if (reply === undefined) return;
     transcript.push({ role: 'assistant', content: reply });
-    await measureTurn({ ctx, backend, key: turnKey(conv, t), messages: [...o.system, ...transcript], hints, items: o.items, reply, character: o.character });
+    await measureTurn({ ctx, backend, key: turnKey(conv, t), messages: [...o.system, ...transcript], oracle, items: o.items, reply, character: o.character });
   }
 }
 

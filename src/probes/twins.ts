@@ -6,7 +6,7 @@
 // file, so a killed run resumes through the store like a fidelity run.
 
 import { dirname, resolve } from 'node:path';
-import type { ChatMessage, ChatRequest, OptionProbsRequest } from '../backends/types.js';
+import type { ChatMessage, ChatRequest, OptionProbsRequest, ProbeHints } from '../backends/types.js';
 import { loadBig5, loadEpiRetest, loadGeneric, loadSapa, domainScore, type HumanDataset, type Respondent } from '../datasets/human.js';
 import { DOMAINS } from '../instruments/types.js';
 import { storedAnswer } from './dialogue.js';
@@ -111,7 +111,7 @@ function itemPromptFor(plan: TwinPlan, j: number, labels: string[]): string {
   return `Statement: "${plan.ds.items[j]!.text}"\nHow much does this describe you?\n${labels.map((l, i) => `${plan.ds.scale.min + i} = ${l}`).join('\n')}\nReply with the number only.`;
 }
 
-export type TwinTask = { key: string; modelIndex: number; style: string; person: string; item: number } & ({ kind: 'optionProbs'; request: OptionProbsRequest } | { kind: 'chat'; sample: number; request: ChatRequest });
+export type TwinTask = { key: string; modelIndex: number; style: string; person: string; item: number; oracle: ProbeHints } & ({ kind: 'optionProbs'; request: OptionProbsRequest } | { kind: 'chat'; sample: number; request: ChatRequest });
 
 export function twinTasks(suite: Suite, plan: TwinPlan, optionProbs: boolean[]): TwinTask[] {
   const t = suite.twins!;
@@ -133,17 +133,17 @@ export function twinTasks(suite: Suite, plan: TwinPlan, optionProbs: boolean[]):
           const real = p.answers[j];
           if (real === null || real === undefined) continue;
           const item = plan.ds.items[j]!;
-          const hints = {
+          const oracle: ProbeHints = {
             personaId: `twin:${p.id}`,
             item: { id: item.id, keyed: item.keyed, domain: item.domain ?? 'O' },
             twin: { real, itemMean: itemMeans[j]!, groupOffset: (groupMeans.get(String(p.covariates[plan.group] ?? ''))?.[j] ?? itemMeans[j]!) - itemMeans[j]!, min: plan.ds.scale.min, max: plan.ds.scale.max, person: p.id },
           };
           const messages: ChatMessage[] = [...system, { role: 'user', content: itemPromptFor(plan, j, labels) }];
           const key = `tw|m${modelIndex}|${style}|${p.id}|${item.id}`;
-          if (optionProbs[modelIndex]) tasks.push({ key, modelIndex, style, person: p.id, item: j, kind: 'optionProbs', request: { messages, options, hints } });
+          if (optionProbs[modelIndex]) tasks.push({ key, modelIndex, style, person: p.id, item: j, kind: 'optionProbs', request: { messages, options }, oracle });
           else
             for (let s = 0; s < suite.instrument.samples; s++)
-              tasks.push({ key: `${key}|s${s}`, modelIndex, style, person: p.id, item: j, kind: 'chat', sample: s, request: { messages, sampling: { temperature: suite.run.temperature, maxTokens: 16, seed: suite.seed * 7919 + s }, hints: { ...hints, sample: s } } });
+              tasks.push({ key: `${key}|s${s}`, modelIndex, style, person: p.id, item: j, kind: 'chat', sample: s, request: { messages, sampling: { temperature: suite.run.temperature, maxTokens: 16, seed: suite.seed * 7919 + s } }, oracle: { ...oracle, sample: s } });
         }
       }
   });

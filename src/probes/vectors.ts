@@ -135,7 +135,7 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
       if (answer === undefined || answer === '') return; // nothing to pool
       const jobsForAnswer: Promise<unknown>[] = [ctx.call(engine, { key: `${key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks } }, 'vectors')];
       if (judge) {
-        jobsForAnswer.push(ctx.call(judge, { key: `${key}|judge`, kind: 'chat', request: { messages: [{ role: 'user', content: JUDGE_PROMPT(trait, trait.questions[question]!, answer) }], sampling: { temperature: 0, seed: options.seed, maxTokens: 16 }, hints: { task: 'judge', judge: 'adherence' } } }, 'vectors'));
+        jobsForAnswer.push(ctx.call(judge, { key: `${key}|judge`, kind: 'chat', request: { messages: [{ role: 'user', content: JUDGE_PROMPT(trait, trait.questions[question]!, answer) }], sampling: { temperature: 0, seed: options.seed, maxTokens: 16 } }, oracle: { task: 'judge', judge: 'adherence' } }, 'vectors'));
       }
       await Promise.all(jobsForAnswer);
     });
@@ -349,7 +349,7 @@ export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; r
         const backend = await EngineBackend.create({ model: modelDir, interventions: coef === 0 ? [] : [addIntervention(residPostOf(layer), set.layers.get(layer)!, coef)] });
         const ctx = new ProbeContext(suite, runId, store, [backend], new Map(), counters, undefined, () => o.onProgress?.(counters));
         const key = `sw|l${layer}|c${coef}`;
-        await administerFork(ctx, { backend, keyPrefix: key, messages: [], items, options: instrument.options, hints: {}, phase: 'sweep' });
+        await administerFork(ctx, { backend, keyPrefix: key, messages: [], items, options: instrument.options, oracle: {}, phase: 'sweep' });
         const responses = () => store.taskResponses(runId);
         const profile = forkProfile(instrument, responses(), key, items, instrument.options).profile;
         let judged: SweepRow['judge'];
@@ -357,7 +357,7 @@ export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; r
           const scores = await Promise.all(o.trait.questions.slice(0, config.questions).map(async (q, i) => {
             const answer = textOf(await ctx.call(backend, { key: `${key}|q${i}|answer`, kind: 'chat', request: { messages: [{ role: 'user', content: q }], sampling: { temperature: 0, maxTokens: config.maxTokens, seed: config.seed } } }, 'sweep'));
             if (answer === undefined) return { ok: false as const, reason: 'no answer' };
-            return parseScore(textOf(await ctx.call(judge, { key: `${key}|q${i}|judge`, kind: 'chat', request: { messages: [{ role: 'user', content: JUDGE_PROMPT(o.trait!, q, answer) }], sampling: { temperature: 0, seed: config.seed, maxTokens: 16 }, hints: { task: 'judge', judge: 'adherence' } } }, 'sweep')) ?? '', 100);
+            return parseScore(textOf(await ctx.call(judge, { key: `${key}|q${i}|judge`, kind: 'chat', request: { messages: [{ role: 'user', content: JUDGE_PROMPT(o.trait!, q, answer) }], sampling: { temperature: 0, seed: config.seed, maxTokens: 16 } }, oracle: { task: 'judge', judge: 'adherence' } }, 'sweep')) ?? '', 100);
           }));
           const ok = scores.filter((s): s is { ok: true; value: number } => s.ok).map((s) => s.value);
           judged = { mean: ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : Number.NaN, parsed: ok.length, failed: scores.length - ok.length };

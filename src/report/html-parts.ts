@@ -47,7 +47,7 @@ const STYLE = `body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#111}main
 header.bar{background:#22313f;color:#fff;padding:.5rem 2rem}header.bar a{color:#fff;margin-right:1rem}
 nav.toc{margin:.5rem 0 1rem}nav.toc a{margin-right:1rem}
 table{border-collapse:collapse;margin:1rem 0}caption{text-align:left;font-weight:600;padding:.25rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;vertical-align:top}th{background:#f4f4f4}td:first-child{text-align:left}td code{overflow-wrap:anywhere}
-.ci{color:#666;font-size:.85em}.sim{background:#fff3cd;border:1px solid #e0b400;padding:.75rem;margin:1rem 0}.tag{background:#e0b400;color:#000;font-size:.7em;padding:.1rem .4rem;border-radius:.2rem}
+.ci{color:#666;font-size:.85em}.sim{background:#fff3cd;border:1px solid #e0b400;padding:.75rem;margin:1rem 0;overflow-wrap:anywhere}.tag{background:#e0b400;color:#000;font-size:.7em;padding:.1rem .4rem;border-radius:.2rem}
 figure.chart{margin:1rem 0;max-width:100%}figure.chart svg{max-width:100%;height:auto}.table-wrap{max-width:100%;overflow-x:auto}figcaption{color:#444;max-width:60rem}details.chart-data summary{color:#555;cursor:pointer;font-size:.9em}
 .conversation{border:1px solid #ddd;margin:.5rem 0;padding:.25rem .75rem}.conversation[hidden]{display:none}
 .turn{margin:.3rem 0;padding:.3rem .5rem;border-left:3px solid #ccc}.turn.user{background:#f7f7f7}.turn.broke{border-left-color:#d62728;background:#fdecea}

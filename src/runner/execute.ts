@@ -1,7 +1,7 @@
 // Executing planned calls against a backend through the store: cache lookup,
 // rate limit, timeout, retries with backoff, and a record of every attempt.
 
-import type { ActivationsRequest, Backend, ChatRequest, OptionProbsRequest } from '../backends/types.js';
+import type { ActivationsRequest, Backend, ChatRequest, OptionProbsRequest, ProbeHints } from '../backends/types.js';
 import { BackendError } from '../backends/types.js';
 import { checkResponse } from '../backends/responses.js';
 import { afterStoredCall } from '../util/fault.js';
@@ -10,10 +10,11 @@ import type { RunStore } from '../store/store.js';
 import { hashOf } from '../util/hash.js';
 import { UserError, errorMessage } from '../util/errors.js';
 
+/** A call to make: its key in the run, the request (what is sent, stored and hashed) and the oracle beside it (see ProbeHints). */
 export type CallTask =
-  | { key: string; kind: 'chat'; request: ChatRequest }
-  | { key: string; kind: 'optionProbs'; request: OptionProbsRequest }
-  | { key: string; kind: 'activations'; request: ActivationsRequest };
+  | { key: string; kind: 'chat'; request: ChatRequest; oracle?: ProbeHints }
+  | { key: string; kind: 'optionProbs'; request: OptionProbsRequest; oracle?: ProbeHints }
+  | { key: string; kind: 'activations'; request: ActivationsRequest; oracle?: ProbeHints };
 
 export interface CallCounters {
   done: number;
@@ -41,7 +42,7 @@ export interface ExecuteOptions {
   fresh?: boolean;
 }
 
-/** The cache key of a call: the backend's identity plus everything in the request. */
+/** The cache key of a call: the backend's identity plus everything in the request (the oracle is not part of it). */
 export function callHash(backend: Backend, task: CallTask): string {
   return hashOf({ backend: backend.id, kind: task.kind, request: task.request });
 }
@@ -57,16 +58,18 @@ async function callOnce(backend: Backend, task: CallTask, timeoutMs: number, out
       reject(new BackendError(`${backend.kind}: no response within ${timeoutMs} ms`, true));
     }, timeoutMs);
   });
+  // The oracle goes only to a backend that declares it reads one (the simulated panel).
+  const oracle = backend.readsOracle ? task.oracle : undefined;
   try {
     const work =
       task.kind === 'chat'
-        ? backend.chat(task.request, controller.signal)
+        ? backend.chat(task.request, controller.signal, oracle)
         : task.kind === 'optionProbs'
           ? backend.optionProbs
-            ? backend.optionProbs(task.request, controller.signal)
+            ? backend.optionProbs(task.request, controller.signal, oracle)
             : Promise.reject(new BackendError(`${backend.id} gives no option probabilities`, false))
           : backend.activations
-            ? backend.activations(task.request, controller.signal)
+            ? backend.activations(task.request, controller.signal, oracle)
             : Promise.reject(new BackendError(`${backend.id} gives no activations`, false));
     const value = await Promise.race([work, timeout]);
     checkResponse(task.kind, value, backend.id, task.kind === 'optionProbs' ? task.request.options.length : undefined);
@@ -140,7 +143,7 @@ export async function runTask(task: CallTask, o: ExecuteOptions, limiter: RateLi
     stored = undefined;
   }
   if (stored) {
-    if (task.kind === 'chat') o.backend.observe?.(task.request);
+    if (task.kind === 'chat') o.backend.observe?.(task.request, o.backend.readsOracle ? task.oracle : undefined);
     o.store.linkCachedCall(o.runId, task.key, hash);
     o.counters.cacheHits++;
     o.counters.done++;

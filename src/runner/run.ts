@@ -102,10 +102,13 @@ function simTruthOf(persona: PersonaSpec, fallbackFidelity: number, override?: {
 /** Tell a simulated panel the ground truth of every persona and stickiness condition in the suite. */
 export function declareSimTruths(backend: Backend, suite: Suite): void {
   if (!(backend instanceof SimulatedPanel)) return;
-  for (const p of suite.personas) backend.setPersona(p.id, simTruthOf(p, backend.options.fidelity));
+  // Truth, and what the panel may recognise a persona by in the text it is sent (its name or role);
+  // the items it recognises by their text.
+  backend.setInstrument(getInstrument(suite.instrument.id).items);
+  for (const p of suite.personas) backend.setPersona(p.id, simTruthOf(p, backend.options.fidelity), { names: [p.name, ...(p.role ? [p.role] : [])] });
   for (const c of suite.stickiness?.conditions ?? []) {
     const persona = suite.personas.find((p) => p.id === c.persona)!;
-    backend.setPersona(simSubjectOf(c.id), simTruthOf(persona, backend.options.fidelity, c.sim));
+    backend.setPersona(simSubjectOf(c.id), simTruthOf(persona, backend.options.fidelity, c.sim), { of: persona.id });
   }
 }
 
@@ -263,7 +266,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     const role = roles[index];
     const simulated = role ? role.simulated : id.startsWith('sim:');
     const administered = repetitions[index] ?? suite.repetitions;
-    const note = administered < suite.repetitions ? `${id} answers a request the same way every time (exact option probabilities): its ${suite.repetitions} repetitions would be identical, so each item was asked once and no run-to-run spread is reported; vary the prompt (instrument.variants) to measure variation` : undefined;
+    const note = administered < suite.repetitions ? `${id} is scored from option probabilities, and an option-probability request carries no seed: its ${suite.repetitions} repetitions would be the same request, so each item was asked once and no run-to-run spread is reported; vary the prompt (instrument.variants) to measure variation` : undefined;
     const analysis: ModelAnalysis = { model: id, simulated, ...(role?.constructed ? { constructed: role.constructed } : {}), optionProbs: optionProbs[index] ?? false, repetitions: { asked: suite.repetitions, administered, ...(note ? { note } : {}) }, methods };
     if (simulated && methods[0]) {
       const truths = new Map(suite.personas.map((p) => [p.id, p.sim?.fidelity ?? simDefaultFidelity(id)]));
