@@ -7,6 +7,8 @@ import { twentyQuestionsSet } from '../src/instruments/twenty-questions.js';
 import { SIM_DEFAULT_PROFILE } from '../src/backends/sim.js';
 import { DOMAINS } from '../src/instruments/types.js';
 import { tempDir } from './helpers.js';
+import { familyConfig, makeModel } from './engine-helpers.js';
+import { summaryText } from '../src/cli/summary.js';
 
 type PersonaInput = SuiteInput['personas'][number];
 const persona = (id: string, target: PersonaInput['target'], sim: PersonaInput['sim'] = {}, facts: PersonaInput['facts'] = []): PersonaInput => ({ id, name: `Persona ${id}`, description: `Backstory of ${id}.`, target, facts, sim });
@@ -134,4 +136,39 @@ test('twenty questions flags an inconsistent answerer and passes consistent ones
   assert.ok(c.regeneration!.icc.filter((r) => r.single > 0.6).length >= 4, JSON.stringify(c.regeneration!.icc.map((r) => r.single)));
   const same = (await runSuite(suiteSchema.parse({ ...partsSuite(0), name: 'same-targets', personas: partsSuite(0).personas.map((p) => ({ ...p, target: { O: 3, C: 3, E: 3, A: 3, N: 3 } })) }), { outDir: tempDir() })).analysis.consistency!;
   assert.ok(same.regeneration!.icc.every((r) => r.single < 0.35), `identical personas: ICC ${same.regeneration!.icc.map((r) => r.single)}`);
+});
+
+function oneContextSuite(model: string): SuiteInput {
+  const base = partsSuite(0);
+  return { ...base, name: 'one-context', consistency: { tenancy: { turns: 4, items_per_domain: 6 } }, models: [model] };
+}
+
+test('several personas in one context: a planted leak of facts and a planted carry-over of traits are found in the group scene and across handovers, and none without them', async (t) => {
+  const leaky = (await runSuite(suiteSchema.parse(oneContextSuite('sim:leakRate=0.5,carryover=0.5,noise=0,itemNoise=0.2')), { outDir: tempDir() })).analysis.consistency!.tenancy!;
+  const clean = (await runSuite(suiteSchema.parse(oneContextSuite('sim:noise=0,itemNoise=0.2')), { outDir: tempDir() })).analysis.consistency!.tenancy!;
+  assert.equal(leaky.group.length, 4);
+  assert.equal(leaky.handover.length, 4, 'ann → bob → cy → dee → ann');
+  const groupLeaks = leaky.group.reduce((n, r) => n + r.leaks.length, 0);
+  const handoverLeaks = leaky.handover.reduce((n, r) => n + r.leaks.length, 0);
+  assert.ok(groupLeaks >= 4, `${groupLeaks} leaks in the group scene`);
+  assert.ok(handoverLeaks >= 4, `${handoverLeaks} leaks after handovers`);
+  // After a handover only the first persona's facts count as a leak, and they are its own markers.
+  const markerOf: Record<string, string> = { ann: 'Pistache', bob: 'Tromsø', cy: 'Ilka', dee: 'Porto' };
+  for (const r of leaky.handover) for (const l of r.leaks) assert.deepEqual([l.from, l.marker], [r.from, markerOf[r.from]]);
+  // Half of the first persona's traits carry over (planted carryover = 0.5).
+  t.diagnostic(`carry-over (planted 0.5): ${leaky.handover.map((r) => r.carryover.toFixed(2)).join(', ')}; without: ${clean.handover.map((r) => r.carryover.toFixed(2)).join(', ')}; leaks ${groupLeaks} (group), ${handoverLeaks} (handovers)`);
+  for (const r of leaky.handover) assert.ok(Math.abs(r.carryover - 0.5) < 0.15, `${r.from} → ${r.to}: carry-over ${r.carryover}`);
+  for (const r of clean.group) assert.deepEqual(r.leaks, []);
+  for (const r of clean.handover) {
+    assert.deepEqual(r.leaks, []);
+    assert.ok(Math.abs(r.carryover) < 0.1, `${r.from} → ${r.to}: carry-over ${r.carryover} without any planted`);
+    assert.equal(r.lines, 4 + 1);
+  }
+  // The simulated panel keeps state (one instance, several tenants): its separate-conversation rows are a finding.
+  assert.deepEqual(clean.stateless, []);
+  // A stateless backend's separate conversations cannot touch: reported as trivially clean.
+  const engine = `engine:${makeModel(familyConfig('llama', { layers: 1 })).dir}`;
+  const onEngine = await runSuite(suiteSchema.parse({ ...oneContextSuite(engine), instrument: { id: 'ipip-neo-120', min_coverage: 0 }, consistency: { max_tokens: 4, tenancy: { turns: 1, one_context: false } } }), { outDir: tempDir() });
+  assert.deepEqual(onEngine.analysis.consistency!.tenancy!.stateless, [engine]);
+  assert.match(summaryText(onEngine.analysis), /tenancy engine:.* \(the backend keeps no state: trivially clean\)/);
 });

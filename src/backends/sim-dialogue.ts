@@ -26,6 +26,7 @@ export interface SimDialogueContext {
   lastTenant: { personaId: string; system: string } | undefined;
   /** Whom a request speaks to, found in its text (undefined: nobody the panel knows; it answers as the default). */
   subjectOf(messages: ChatRequest['messages'], oracle: ProbeHints): string | undefined;
+  othersFactsIn(messages: ChatRequest['messages'], subject: string | undefined): string[];
 }
 
 const MARKER = /\[sim reply \| persona=([^ |]*) \| turn=(\d+) \| adherence=([0-9.]+) \| traits=([^ |]+) \| backstory=(ok|contradicted) \| contradicts=([0-9,]*|none)\]/g;
@@ -82,6 +83,11 @@ function personaReply(request: ChatRequest, h: ProbeHints, ctx: SimDialogueConte
   const leak = createRng(seedFromString(`${o.seed}/leak/${id}/${conversation}/${turn}/${h.tenancy ?? ''}`));
   if (o.leakRate > 0 && h.tenancy === 'shared' && last && last.personaId !== id && leak.next() < o.leakRate) {
     const facts = /Facts about you: (.*)$/m.exec(last.system)?.[1]?.split(' | ') ?? [];
+    if (facts.length) text += ` ${facts[leak.int(facts.length)]}`;
+  }
+  // In one context (a group scene, a handover) another persona's facts are right there to leak.
+  if (o.leakRate > 0 && (h.tenancy === 'group' || h.tenancy === 'handover') && leak.next() < o.leakRate) {
+    const facts = ctx.othersFactsIn(request.messages, id || undefined);
     if (facts.length) text += ` ${facts[leak.int(facts.length)]}`;
   }
   return text;

@@ -37,6 +37,13 @@ export interface SimPersonaTruth {
   commitmentFlip?: number;
 }
 
+/** What the panel recognises a persona by: its names (name, role), its facts, or the persona a condition's subject plays. */
+export interface SimIdentity {
+  names?: string[];
+  facts?: string[];
+  of?: string;
+}
+
 export interface SimOptions {
   seed: number;
   /** Default fidelity for personas without their own. */
@@ -62,8 +69,14 @@ export interface SimOptions {
   judgeFailRate: number;
   /** Chance that the simulated judge gets a contradiction verdict wrong. */
   judgeFlip: number;
-  /** Chance that a reply repeats a fact of the persona this instance served just before (a multi-tenancy leak). */
+  /**
+   * Chance that a reply repeats a fact of the persona this instance served just before (a
+   * multi-tenancy leak), or, in one context (a group scene, a handover), a fact of another persona
+   * the context holds.
+   */
   leakRate: number;
+  /** In one context: the share of the persona set up before (the system prompt's) that stays in the persona now spoken to. */
+  carryover: number;
   /** Human twins: chance the twin aims at the person's real answer (else a random other option). */
   twinAccuracy: number;
   /** Human twins: the twin's answers sit this fraction of the way from the item mean to the real answer (1 = no compression). */
@@ -72,11 +85,11 @@ export interface SimOptions {
   twinAmplification: number;
 }
 
-export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE, latencyMs: 0, turnNoise: 0.05, judgeNoise: 0.5, judgeFailRate: 0, judgeFlip: 0, leakRate: 0, twinAccuracy: 1, twinCompression: 1, twinAmplification: 1 };
+export const DEFAULT_SIM_OPTIONS: SimOptions = { seed: 1, fidelity: 0.7, noise: 0.15, discrimination: 2.0, itemSpread: 0.15, itemNoise: 0.4, refusalRate: 0, defaultProfile: SIM_DEFAULT_PROFILE, latencyMs: 0, turnNoise: 0.05, judgeNoise: 0.5, judgeFailRate: 0, judgeFlip: 0, leakRate: 0, carryover: 0, twinAccuracy: 1, twinCompression: 1, twinAmplification: 1 };
 
-const NUMERIC_OPTIONS = ['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate', 'latencyMs', 'turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate', 'twinAccuracy', 'twinCompression', 'twinAmplification'] as const;
+const NUMERIC_OPTIONS = ['seed', 'fidelity', 'noise', 'discrimination', 'itemSpread', 'itemNoise', 'refusalRate', 'latencyMs', 'turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate', 'carryover', 'twinAccuracy', 'twinCompression', 'twinAmplification'] as const;
 /** Options that change answers and were added after the first release: in the id only when not at their default, so older stores keep their cache. */
-const LATER_OPTIONS = ['turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate', 'twinAccuracy', 'twinCompression', 'twinAmplification'] as const;
+const LATER_OPTIONS = ['turnNoise', 'judgeNoise', 'judgeFailRate', 'judgeFlip', 'leakRate', 'carryover', 'twinAccuracy', 'twinCompression', 'twinAmplification'] as const;
 
 function logistic(x: number): number {
   return 1 / (1 + Math.exp(-x));
@@ -117,12 +130,14 @@ export class SimulatedPanel implements Backend {
   readonly simulated = true;
   /** The runner hands it each call's oracle (ProbeHints): the part a call plays, the conversation, a multiple-choice key. */
   readonly readsOracle = true;
+  /** It remembers the last persona it served (to simulate a leaky shared instance). */
+  readonly keepsState = true;
   readonly capabilities: { optionProbs: boolean };
   readonly options: SimOptions;
   private readonly baseId: string;
   private readonly truths = new Map<string, SimPersonaTruth>();
   /** What the panel recognises each persona by in a system prompt, and the persona a condition's subject plays. */
-  private readonly identities = new Map<string, { names?: string[]; of?: string }>();
+  private readonly identities = new Map<string, SimIdentity>();
   /** The inventory's items, recognised by their text in a request. */
   private items: InstrumentItem[] = [];
   /** The persona and system prompt of the last conversational request (what a leaky server would leak). */
@@ -150,7 +165,7 @@ export class SimulatedPanel implements Backend {
    * it plays. Nobody tells the panel which persona a request is for: it finds the name in the
    * system prompt, and a prompt without one is answered as the default.
    */
-  setPersona(personaId: string, truth: SimPersonaTruth, identity: { names?: string[]; of?: string } = {}): void {
+  setPersona(personaId: string, truth: SimPersonaTruth, identity: SimIdentity = {}): void {
     this.truths.set(personaId, truth);
     this.identities.set(personaId, identity);
   }
@@ -160,20 +175,45 @@ export class SimulatedPanel implements Backend {
     this.items = [...items];
   }
 
-  /** The persona whose name (else role) the system prompt mentions; the longest match wins. */
-  personaInText(messages: readonly ChatMessage[]): string | undefined {
-    const system = messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
-    if (!system) return undefined;
-    for (const which of [0, 1]) {
+  /** The persona whose name (else, with `roles`, role) a text mentions; the longest match wins. */
+  private personaNamedIn(text: string, roles: boolean): string | undefined {
+    if (!text) return undefined;
+    for (const which of roles ? [0, 1] : [0]) {
       let best: { id: string; length: number } | undefined;
       for (const [id, identity] of this.identities) {
         const name = identity.names?.[which];
-        if (!name || !mentions(system, name)) continue;
+        if (!name || !mentions(text, name)) continue;
         if (!best || name.length > best.length) best = { id, length: name.length };
       }
       if (best) return best.id;
     }
     return undefined;
+  }
+
+  /** The persona the system prompt sets up (by name, else role). */
+  personaInSystem(messages: readonly ChatMessage[]): string | undefined {
+    return this.personaNamedIn(messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n'), true);
+  }
+
+  /**
+   * The persona a request speaks to: the last user message that names one (a group scene's
+   * "Ann, ...", a handover to someone else), else the one the system prompt sets up.
+   */
+  personaInText(messages: readonly ChatMessage[]): string | undefined {
+    for (let i = messages.length - 1; i >= 0; i--) {
+      const m = messages[i]!;
+      if (m.role !== 'user') continue;
+      const named = this.personaNamedIn(m.content, false);
+      if (named !== undefined) return named;
+    }
+    return this.personaInSystem(messages);
+  }
+
+  /** Declared facts of personas other than `subject` that the request's text holds (what could leak into its reply). */
+  othersFactsIn(messages: readonly ChatMessage[], subject: string | undefined): string[] {
+    const text = messages.map((m) => m.content).join('\n');
+    const own = subject === undefined ? undefined : (this.identities.get(subject)?.of ?? subject);
+    return [...this.identities].filter(([id]) => id !== own).flatMap(([, identity]) => (identity.facts ?? []).filter((f) => text.includes(f)));
   }
 
   /**
@@ -263,7 +303,13 @@ export class SimulatedPanel implements Backend {
     if (!item) throw new BackendError('sim: the simulated panel only answers inventory items (no item of its instrument in the request)', false);
     const personaId = this.subjectOf(messages, hints);
     const inConversation = hints.conversation !== undefined;
-    const latent = inConversation ? this.conversationLatent(personaId, hints.conversation!, hints.family, hints.turn ?? 0) : this.latent(personaId, hints.repetition ?? 0);
+    let latent = inConversation ? this.conversationLatent(personaId, hints.conversation!, hints.family, hints.turn ?? 0) : this.latent(personaId, hints.repetition ?? 0);
+    // One context, two personas: the one set up first (the system prompt's) may carry over into the one spoken to now.
+    const before = this.personaInSystem(messages);
+    if (this.options.carryover > 0 && before !== undefined && personaId !== undefined && before !== personaId && this.identities.get(personaId)?.of !== before) {
+      const other = this.latent(before, hints.repetition ?? 0);
+      latent = Object.fromEntries(DOMAINS.map((d) => [d, latent[d] + this.options.carryover * (other[d] - latent[d])])) as Profile;
+    }
     const theta = latent[item.domain as Domain];
     if (theta === undefined) throw new BackendError(`sim: unknown domain ${item.domain}`, false);
     // In a conversation the persona's item-specific deviations are fixed across turns (they are who it is).
@@ -342,6 +388,7 @@ export class SimulatedPanel implements Backend {
       trueAdherence: (id, family, turn) => this.trueAdherence(id, family, turn),
       lastTenant: this.lastTenant,
       subjectOf: (messages, oracle) => this.subjectOf(messages, oracle),
+      othersFactsIn: (messages, subject) => this.othersFactsIn(messages, subject),
     };
   }
 

@@ -45,8 +45,8 @@ export interface ProbeHints {
   question?: number;
   /** The answer key of a multiple-choice question (the probe knows it; only `sim:` reads it). */
   key?: string;
-  /** One model instance serving interleaved personas ('shared') or each alone ('alone'). */
-  tenancy?: 'shared' | 'alone';
+  /** One model instance serving interleaved personas ('shared') or each alone ('alone'); several personas in one context ('group', 'handover'). */
+  tenancy?: 'shared' | 'alone' | 'group' | 'handover';
   /** Human twins: the real person's answer and the item's population and group means (only `sim:` reads them). */
   twin?: { real: number; itemMean: number; groupOffset: number; min: number; max: number; person: string };
 }
@@ -125,6 +125,12 @@ export interface Backend {
   readonly capabilities: BackendCapabilities;
   /** True only for the simulated panel: the runner passes it each call's oracle. No other backend ever gets one. */
   readonly readsOracle?: boolean;
+  /**
+   * True for a backend that keeps state across requests (one instance serving several
+   * tenants). Only on such a backend can separate conversations touch; on any other, the
+   * tenancy check's separate-conversation rows are trivially clean.
+   */
+  readonly keepsState?: boolean;
   chat(request: ChatRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<ChatResult>;
   optionProbs?(request: OptionProbsRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<OptionProbsResult>;
   activations?(request: ActivationsRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<ActivationsResult>;

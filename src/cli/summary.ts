@@ -88,7 +88,10 @@ function consistencyText(a: RunAnalysis): string {
   const out = ['\nConsistency:'];
   for (const r of c.dialogue ?? []) out.push(`  dialogue ${r.model} / ${r.persona}: prompt-to-line ${f2(r.promptToLine.value)}, line-to-line ${f2(r.lineToLine.value)}, Q&A ${f2(r.qa?.accuracy)}${r.judgeFailures ? ` (${r.judgeFailures} judge failures)` : ''}`);
   if (c.regeneration) out.push(`  regeneration ICC(1,1): ${c.regeneration.icc.map((r) => `${r.domain} ${f2(r.single)}`).join(', ')}`);
-  for (const r of c.tenancy?.rows ?? []) out.push(`  tenancy ${r.model} / ${r.persona}: ${r.shifted}/${r.turns} turns shifted, ${r.leaksShared.length} leak(s) shared, ${r.leaksAlone.length} alone`);
+  const stateless = new Set(c.tenancy?.stateless ?? []);
+  for (const r of c.tenancy?.rows ?? []) out.push(`  tenancy ${r.model} / ${r.persona}: ${r.shifted}/${r.turns} turns shifted, ${r.leaksShared.length} leak(s) shared, ${r.leaksAlone.length} alone${stateless.has(r.model) ? ' (the backend keeps no state: trivially clean)' : ''}`);
+  for (const r of c.tenancy?.group ?? []) out.push(`  one context ${r.model} / ${r.persona}: ${r.leaks.length} leak(s) in ${r.lines} line(s) of the group scene`);
+  for (const r of c.tenancy?.handover ?? []) out.push(`  handover ${r.model} / ${r.from} → ${r.to}: ${r.leaks.length} leak(s) in ${r.lines} line(s), trait carry-over ${f2(r.carryover)}`);
   if (c.selfReport) out.push(`  self-report vs behavior, mean gap (judged − self): ${c.selfReport.byDomain.map((r) => `${r.domain} ${f2(r.gap.value)} (r ${f2(r.correlation)})`).join(', ')}`);
   for (const r of c.twentyQuestions?.rows ?? []) out.push(`  twenty questions ${r.model} / ${r.persona}: ${r.consistent}/${r.games} games consistent`);
   return out.join('\n');

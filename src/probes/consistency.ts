@@ -15,6 +15,7 @@ import { parseAnswer } from '../instruments/parse.js';
 import { profileOf, scoreAnswers } from '../instruments/scoring.js';
 import { twentyQuestionsSet } from '../instruments/twenty-questions.js';
 import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
+import { profileDistance, targetPosition } from '../metrics/stickiness.js';
 import { consistentObjects, icc1, leakedMarkers, lineToLineConsistency, promptToLineConsistency } from '../metrics/consistency.js';
 import { finite, mean, pearson, sd } from '../metrics/stats.js';
 import type { ProbeContext } from '../runner/context.js';
@@ -208,6 +209,75 @@ async function runRegeneration(ctx: ProbeContext, model: string, persona: Person
   await settleAll(jobs);
 }
 
+/** The group scene's system prompt: every persona, conditioned as it would be alone, in one context. */
+export function groupSystem(suite: Suite, personas: readonly PersonaSpec[], method: string): ChatMessage[] {
+  const parts = personas.map((p) => `## ${p.name}\n${systemFor(suite, p, method).map((m) => m.content).join('\n')}`);
+  return [{ role: 'system', content: `You voice several characters in one scene. When a message is addressed to one of them, reply as that character only, in the first person.\n\n${parts.join('\n\n')}` }];
+}
+
+/** A line of the group scene, addressed to one persona by name. */
+export const groupCue = (p: PersonaSpec, t: number): string => `${p.name}, ${TENANCY_QUESTIONS[t % TENANCY_QUESTIONS.length]!.replace(/^./, (c) => c.toLowerCase())}`;
+
+/** Handing a conversation over to another persona, as a user message (the conditioning it would have alone). */
+export function handoverMessage(suite: Suite, to: PersonaSpec, method: string): Turn {
+  return { role: 'user', content: `From now on you are someone else, and stay that person from here on.\n${systemFor(suite, to, method).map((m) => m.content).join('\n')}` };
+}
+
+/** The handovers a tenancy check makes: each persona to the next (and the last to the first). */
+export function handoverPairs(personas: readonly PersonaSpec[]): [PersonaSpec, PersonaSpec][] {
+  return personas.length < 2 ? [] : personas.map((p, i) => [p, personas[(i + 1) % personas.length]!] as [PersonaSpec, PersonaSpec]);
+}
+
+const groupKey = (model: string) => `cs|grp|${label(model)}`;
+const handoverKey = (model: string, a: PersonaSpec, b: PersonaSpec) => `cs|hand|${label(model)}|${a.id}>${b.id}`;
+const aloneForkKey = (model: string, p: PersonaSpec) => `cs|hand|${label(model)}|alone|${p.id}`;
+
+/**
+ * Several personas in one context: a group scene in which the model voices each persona in
+ * turn, and conversations handed over from one persona to the next, with a short inventory
+ * after each handover and for each persona alone (so traits that carry over can be measured).
+ */
+async function runOneContext(ctx: ProbeContext, model: string, personas: PersonaSpec[]): Promise<void> {
+  const c = ctx.suite.consistency!;
+  const ten = c.tenancy!;
+  const backend = ctx.backend(model);
+  const instrument = getInstrument(ctx.suite.instrument.id);
+  const items = shortInventory(instrument, ten.items_per_domain);
+  const options = optionLabels(ctx.suite, instrument);
+  const say = async (key: string, messages: ChatMessage[], oracle: ProbeHints, seedTag: string): Promise<string | undefined> => {
+    const request = { messages, sampling: { temperature: 0, maxTokens: c.max_tokens, seed: turnSeed(ctx.suite.seed, seedTag, oracle.turn ?? 0) } };
+    return textOf(await ctx.call(backend, { key, kind: 'chat', request, oracle }, 'consistency'));
+  };
+  // The group scene: one conversation, every persona answering in turn.
+  const group = groupKey(model);
+  const scene: Turn[] = [];
+  const system = groupSystem(ctx.suite, personas, c.method);
+  scene: for (let t = 0; t < ten.turns; t++) {
+    for (const p of personas) {
+      scene.push({ role: 'user', content: groupCue(p, t) });
+      const reply = await say(`${group}|t${t}|${p.id}`, [...system, ...scene], { task: 'persona', personaId: p.id, conversation: group, turn: t, tenancy: 'group' }, `${group}/${p.id}`);
+      if (reply === undefined) break scene;
+      scene.push({ role: 'assistant', content: reply });
+    }
+  }
+  // Each persona alone, measured once: the reference for what a handover carries over.
+  for (const p of personas) await administerFork(ctx, { backend, keyPrefix: aloneForkKey(model, p), messages: systemFor(ctx.suite, p, c.method), items, options, oracle: {}, phase: 'consistency' });
+  // Handovers: turns as the first persona, the handover, turns as the second, then the inventory.
+  for (const [a, b] of handoverPairs(personas)) {
+    const key = handoverKey(model, a, b);
+    const transcript: Turn[] = [];
+    const systemA = systemFor(ctx.suite, a, c.method);
+    let ok = true;
+    for (let t = 0; ok && t < 2 * ten.turns + 1; t++) {
+      transcript.push(t === ten.turns ? handoverMessage(ctx.suite, b, c.method) : { role: 'user', content: TENANCY_QUESTIONS[t % TENANCY_QUESTIONS.length]! });
+      const reply = await say(`${key}|t${t}|reply`, [...systemA, ...transcript], { task: 'persona', personaId: (t < ten.turns ? a : b).id, conversation: key, turn: t, tenancy: 'handover' }, key);
+      if (reply === undefined) ok = false;
+      else transcript.push({ role: 'assistant', content: reply });
+    }
+    if (ok) await administerFork(ctx, { backend, keyPrefix: `${key}|after`, messages: [...systemA, ...transcript], items, options, oracle: {}, phase: 'consistency' });
+  }
+}
+
 /** Each persona alone (one after another), then all interleaved turn by turn: same questions, same seeds. */
 async function runTenancy(ctx: ProbeContext, model: string, personas: PersonaSpec[]): Promise<void> {
   const c = ctx.suite.consistency!;
@@ -307,9 +377,16 @@ export async function runConsistency(ctx: ProbeContext): Promise<void> {
   }
   await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 4), (job) => job());
   if (c.tenancy) {
+    const t = c.tenancy;
+    const items = shortInventory(instrument, t.items_per_domain).length;
+    const pairs = handoverPairs(personas).length;
     for (const model of models) {
-      ctx.plan(2 * personas.length * c.tenancy.turns);
+      ctx.plan(2 * personas.length * t.turns);
       await runTenancy(ctx, model, personas);
+      if (t.one_context) {
+        ctx.plan(personas.length * t.turns + personas.length * items + pairs * (2 * t.turns + 1 + items));
+        await runOneContext(ctx, model, personas);
+      }
     }
   }
 }
@@ -328,10 +405,32 @@ export interface DialogueRow {
   truth?: { promptToLine: number; lineToLine: number; qa: number };
 }
 
+export interface Leak {
+  turn: number;
+  from: string;
+  marker: string;
+}
+
 export interface ConsistencyAnalysis {
   dialogue?: DialogueRow[];
   regeneration?: { rows: { model: string; persona: string; seeds: number; spread: Record<Domain, number> }[]; icc: { model: string; domain: Domain; single: number; average: number; subjects: number; k: number }[] };
-  tenancy?: { rows: { model: string; persona: string; turns: number; shifted: number; leaksShared: { turn: number; from: string; marker: string }[]; leaksAlone: { turn: number; from: string; marker: string }[] }[] };
+  tenancy?: {
+    rows: { model: string; persona: string; turns: number; shifted: number; leaksShared: Leak[]; leaksAlone: Leak[] }[];
+    /** Models whose backend keeps no state between requests: separate conversations cannot touch, so their clean rows are trivial, not a finding. */
+    stateless: string[];
+    /** Several personas in one context: a group scene (each persona's lines) and handovers (the second persona's lines, and its inventory against each alone). */
+    group: { model: string; persona: string; lines: number; leaks: Leak[] }[];
+    handover: {
+      model: string;
+      from: string;
+      to: string;
+      lines: number;
+      leaks: Leak[];
+      /** Where the second persona's profile after the handover sits from itself alone (0) to the first persona alone (1); NaN when the two are under 0.5 apart or a profile is missing. */
+      carryover: number;
+      distance: number;
+    }[];
+  };
   selfReport?: { rows: { model: string; persona: string; self: Profile; judged: Profile | null; judgeFailures: number }[]; byDomain: { model: string; domain: Domain; correlation: number; gap: Estimate }[] };
   twentyQuestions?: { rows: { model: string; persona: string; games: number; consistent: number; revealConsistent: number; unparsed: number; candidates: number[] }[] };
 }
@@ -349,7 +448,7 @@ function parseYesNoAnswer(text: string): boolean | null {
   return null;
 }
 
-export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, unknown>, requestOf: (key: string) => unknown): ConsistencyAnalysis {
+export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, unknown>, stored: { statefulModels?: string[] } = {}): ConsistencyAnalysis {
   const c: ConsistencySpec = suite.consistency!;
   const models = consistencyModels(suite);
   const personas = consistencyPersonas(suite);
@@ -462,7 +561,50 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
         }
         rows.push({ model, persona: p.id, turns, shifted, leaksShared: leaks.shared, leaksAlone: leaks.alone });
       }
-    out.tenancy = { rows };
+    const stateful = stored.statefulModels ?? [];
+    const group: NonNullable<ConsistencyAnalysis['tenancy']>['group'] = [];
+    const handover: NonNullable<ConsistencyAnalysis['tenancy']>['handover'] = [];
+    if (c.tenancy.one_context) {
+      const items = shortInventory(instrument, c.tenancy.items_per_domain);
+      const minCoverage = suite.instrument.min_coverage ?? 0;
+      const othersOf = (id: string) => new Map([...markers].filter(([other]) => other !== id));
+      for (const model of models) {
+        for (const p of personas) {
+          let lines = 0;
+          const leaks: Leak[] = [];
+          for (let t = 0; t < c.tenancy.turns; t++) {
+            const text = textOf(responses.get(`${groupKey(model)}|t${t}|${p.id}`));
+            if (text === undefined) continue;
+            lines++;
+            leaks.push(...leakedMarkers(text, markers.get(p.id)!, othersOf(p.id)).map((l) => ({ turn: t, ...l })));
+          }
+          group.push({ model, persona: p.id, lines, leaks });
+        }
+        const alone = new Map(personas.map((p) => {
+          const f = forkProfile(instrument, responses, aloneForkKey(model, p), items, options, minCoverage);
+          return [p.id, f.answered ? f.profile : null];
+        }));
+        for (const [a, b] of handoverPairs(personas)) {
+          const key = handoverKey(model, a, b);
+          let lines = 0;
+          const leaks: Leak[] = [];
+          for (let t = c.tenancy.turns; t < 2 * c.tenancy.turns + 1; t++) {
+            const text = textOf(responses.get(`${key}|t${t}|reply`));
+            if (text === undefined) continue;
+            lines++;
+            leaks.push(...leakedMarkers(text, markers.get(b.id)!, new Map([[a.id, markers.get(a.id)!]])).map((l) => ({ turn: t, ...l })));
+          }
+          const after = forkProfile(instrument, responses, `${key}|after`, items, options, minCoverage);
+          const pa = alone.get(a.id);
+          const pb = alone.get(b.id);
+          const distance = pa && pb ? profileDistance(pa, pb) : Number.NaN;
+          // The share of the way from the second persona alone to the first alone that its profile after the handover sits.
+          const carryover = pa && pb && after.answered && distance >= 0.5 ? targetPosition(after.profile, pa, pb) : Number.NaN;
+          handover.push({ model, from: a.id, to: b.id, lines, leaks, carryover, distance });
+        }
+      }
+    }
+    out.tenancy = { rows, stateless: models.filter((m) => !stateful.includes(backendIdOf(suite, m))), group, handover };
   }
 
   if (c.self_report) {

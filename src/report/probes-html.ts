@@ -75,7 +75,15 @@ export function consistencySection(c: ConsistencyAnalysis): string {
   }
   if (c.tenancy) {
     parts.push(`<h3>Multi-tenancy</h3><p>Each persona alone on the instance, then all interleaved turn by turn, with the same questions and seeds. A shifted turn is a reply that differs between the two; a leak is another persona's private fact in this persona's reply.</p>`);
-    parts.push(table(['Model', 'Persona', 'Turns compared', 'Shifted', 'Leaks when shared', 'Leaks when alone', 'Leaked facts'], c.tenancy.rows.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), String(r.turns), String(r.shifted), String(r.leaksShared.length), String(r.leaksAlone.length), escapeHtml([...r.leaksShared, ...r.leaksAlone].map((l) => `turn ${l.turn}: "${l.marker}" from ${l.from}`).join('; '))])));
+    const stateless = new Set(c.tenancy.stateless ?? []);
+    const leakText = (leaks: readonly { turn: number; from: string; marker: string }[]) => escapeHtml(leaks.map((l) => `turn ${l.turn}: "${l.marker}" from ${l.from}`).join('; '));
+    parts.push(table(['Model', 'Persona', 'Turns compared', 'Shifted', 'Leaks when shared', 'Leaks when alone', 'Leaked facts'], c.tenancy.rows.map((r) => [escapeHtml(r.model) + (stateless.has(r.model) ? ' (keeps no state: trivially clean)' : ''), escapeHtml(r.persona), String(r.turns), String(r.shifted), String(r.leaksShared.length), String(r.leaksAlone.length), leakText([...r.leaksShared, ...r.leaksAlone])])));
+    if (stateless.size) parts.push(`<p>${[...stateless].map((m) => `<code>${escapeHtml(m)}</code>`).join(', ')} keep${stateless.size > 1 ? '' : 's'} no state between requests: separate conversations on it cannot touch, so a clean row above is what any such backend gives, not a finding. The question is asked properly in one context, below.</p>`);
+    if (c.tenancy.group?.length) {
+      parts.push(`<h4>Several personas in one context</h4><p>A group scene: one conversation in which the model voices every persona in turn (a leak is another persona's fact in this persona's line). Handovers: a conversation as one persona, handed over to the next; leaks are the first persona's facts in the second's lines, and carry-over is where the second persona's inventory after the handover sits between itself alone (0) and the first persona alone (1).</p>`);
+      parts.push(table(['Model', 'Persona', 'Lines in the scene', 'Leaks', 'Leaked facts'], c.tenancy.group.map((r) => [escapeHtml(r.model), escapeHtml(r.persona), String(r.lines), String(r.leaks.length), leakText(r.leaks)])));
+      parts.push(table(['Model', 'Handover', 'Lines after', 'Leaks', 'Trait carry-over (0 none, 1 all)', 'Distance between the two alone', 'Leaked facts'], (c.tenancy.handover ?? []).map((r) => [escapeHtml(r.model), `${escapeHtml(r.from)} → ${escapeHtml(r.to)}`, String(r.lines), String(r.leaks.length), f2(r.carryover), f2(r.distance), leakText(r.leaks)])));
+    }
   }
   if (c.selfReport) {
     parts.push(`<h3>Self-report vs behavior</h3><p>Self: the persona's own inventory answers. Judged: a judge's Big Five ratings of the persona's conversation. Gap = judged − self.</p>`);

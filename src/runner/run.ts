@@ -5,7 +5,7 @@ import { SimulatedPanel, parseSimSpec, type SimPersonaTruth } from '../backends/
 import { getInstrument } from '../instruments/index.js';
 import type { Profile } from '../instruments/types.js';
 import { fidelityReport, type Administration, type FidelityReport } from '../metrics/fidelity.js';
-import { BASELINE_ID, targetProfile } from '../probes/conditioning.js';
+import { BASELINE_ID, factText, targetProfile } from '../probes/conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor, type FidelityTask } from '../probes/fidelity.js';
 import { RunStore, STORE_FILE, type RunCost } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
@@ -105,7 +105,7 @@ export function declareSimTruths(backend: Backend, suite: Suite): void {
   // Truth, and what the panel may recognise a persona by in the text it is sent (its name or role);
   // the items it recognises by their text.
   backend.setInstrument(getInstrument(suite.instrument.id).items);
-  for (const p of suite.personas) backend.setPersona(p.id, simTruthOf(p, backend.options.fidelity), { names: [p.name, ...(p.role ? [p.role] : [])] });
+  for (const p of suite.personas) backend.setPersona(p.id, simTruthOf(p, backend.options.fidelity), { names: [p.name, ...(p.role ? [p.role] : [])], facts: p.facts.map(factText) });
   for (const c of suite.stickiness?.conditions ?? []) {
     const persona = suite.personas.find((p) => p.id === c.persona)!;
     backend.setPersona(simSubjectOf(c.id), simTruthOf(persona, backend.options.fidelity, c.sim), { of: persona.id });
@@ -171,6 +171,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     // The families a stickiness block runs are fixed here and stored, so a re-render needs no attack files.
     // Who played each part, from the backends that ran: the labels (simulated, constructed) come from this.
     store.putResult(runId, 'roles', suiteRoles(suite, backends, opened.extras));
+    // Which models keep state between requests (only there can separate conversations touch).
+    store.putResult(runId, 'stateful-models', [...suite.models.map((m, i) => [typeof m === 'string' ? m : m.id, backends[i]!] as const), ...opened.extras].filter(([, b]) => b.keepsState).map(([id]) => id));
     if (suite.stickiness) store.putResult(runId, 'stickiness-families', familiesOf(suite.stickiness, library));
     if (direction) store.putResult(runId, 'stickiness-direction', direction);
     const optionProbs = backends.map((b) => b.capabilities.optionProbs);
@@ -311,7 +313,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     verdicts: verdictsOf(suite, suite.fidelity ? models : [], stickiness),
     models: suite.fidelity ? models : [],
     ...(stickiness ? { stickiness } : {}),
-    ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, requestOf) } : {}),
+    ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, { statefulModels: store.getResult<string[]>(runId, 'stateful-models') ?? undefined }) } : {}),
     ...(twins ? { twins } : {}),
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
     overview: {

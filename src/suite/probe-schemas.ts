@@ -104,7 +104,15 @@ export const consistencySchema = z
     max_tokens: z.number().int().min(1).max(4096).default(200),
     dialogue: dialogueSchema.optional().describe('prompt-to-line, line-to-line and Q&A consistency'),
     regeneration: z.object({ seeds: z.number().int().min(2).max(100).default(5), items_per_domain: z.number().int().min(1).max(24).default(4) }).strict().optional(),
-    tenancy: z.object({ turns: z.number().int().min(1).max(40).default(4) }).strict().optional().describe('interleaved personas on one instance vs each alone'),
+    tenancy: z
+      .object({
+        turns: z.number().int().min(1).max(40).default(4),
+        one_context: z.boolean().default(true).describe('also several personas in one context: a group scene voicing each in turn, and handovers from one persona to the next'),
+        items_per_domain: z.number().int().min(1).max(24).default(2).describe('short inventory after a handover and for each persona alone (traits that carry over)'),
+      })
+      .strict()
+      .optional()
+      .describe('interleaved personas on one instance vs each alone; several personas in one context'),
     self_report: z.object({ turns: z.number().int().min(1).max(40).default(4), items_per_domain: z.number().int().min(1).max(24).default(4) }).strict().optional(),
     twenty_questions: z.object({ games: z.number().int().min(1).max(100).default(2) }).strict().optional(),
   })
