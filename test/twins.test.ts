@@ -44,7 +44,9 @@ test('twins on sim: known accuracy, variance compression and amplification are r
     assert.ok(Math.abs(e.amplification - 1.5) < 0.1, `${domain}: amplification ${e.amplification}`);
     assert.ok(e.replicated);
   }
-  // A perfect twin: every answer right, no compression, no amplification.
+  // A perfect twin (sim: aims at the real answer it is given beside the request, never in it). What
+  // this checks is the join: each stored answer is matched back to its person and item (a shifted
+  // or mixed-up join would score below 1), and the population metrics of a perfect copy are exact.
   assert.equal(perfect!.individual.accuracy, 1);
   assert.ok(Math.abs(perfect!.compression.overall - 1) < 1e-9);
   assert.ok(perfect!.structure > 0.999);
