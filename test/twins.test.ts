@@ -24,7 +24,7 @@ ${extra}models: [${models.map((m) => JSON.stringify(m)).join(', ')}]
   return file;
 }
 
-test('twins on sim: known accuracy, variance compression and amplification are recovered (0.05, 0.05, 0.1); baselines and the retest ceiling sit beside them', async () => {
+test('twins on sim: known accuracy, variance compression and amplification are recovered (0.05, 0.05, 0.1); baselines and the retest ceiling sit beside them', async (tc) => {
   const file = suiteFile(['sim:twinAccuracy=0.6', 'sim:twinCompression=0.5', 'sim:twinAmplification=1.5', 'sim:'], '  respondents: 400\n  styles: [demographics+answers]\n  seed: 3\n');
   const r = await runSuite(loadSuite(file), { outDir: tempDir(), suitePath: file });
   assert.equal(r.counters.errors, 0);
@@ -34,6 +34,7 @@ test('twins on sim: known accuracy, variance compression and amplification are r
   assert.ok(Math.abs(t.ceiling.value - 0.813) < 0.005);
   assert.match(t.ceiling.source, /computed from .*epiR\.csv \(474 people\)/);
   const [acc, comp, amp, perfect] = t.results;
+  tc.diagnostic(`seed 3, 400 people: accuracy ${acc!.individual.accuracy.toFixed(3)} (planted 0.6), compression ${comp!.compression.overall.toFixed(3)} (0.5), amplification ${amp!.effects.filter((e) => /^[NA]:/.test(e.effect)).map((e) => `${e.effect.slice(0, 1)} ${e.amplification.toFixed(2)}`).join(', ')} (1.5)`);
   assert.ok(Math.abs(acc!.individual.accuracy - 0.6) < 0.05, `accuracy ${acc!.individual.accuracy}`);
   assert.ok(Math.abs(acc!.individual.normalizedAccuracy - 0.6 / t.ceiling.value) < 0.07);
   assert.ok(Math.abs(comp!.compression.overall - 0.5) < 0.05, `compression ${comp!.compression.overall}`);
