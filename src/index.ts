@@ -27,6 +27,8 @@ export { allHookNames, blockHook, resolveHooks, BLOCK_HOOKS, HOOK_EMBED, HOOK_FI
 export { archSpecOf, SUPPORTED_ARCHITECTURES, type ArchSpec, type ArchFamily } from './engine/arch.js';
 export { readSafetensorsHeader, readTensorF32, writeSafetensors, type TensorToWrite } from './engine/formats/safetensors.js';
 export { readVectorFile, writeVectorFile, readControlVector, writeControlVector, residPost, type VectorSet } from './engine/formats/vector-files.js';
-export { extractVectors, computeVectors, saveVectors, monitorTranscript, sweepSteering, type ExtractOptions, type ExtractionResult, type LayerResult, type MonitoredVector, type MonitorRow, type SweepOptions, type SweepRow } from './probes/vectors.js';
-export { buildAxis, computeAxis, saveAxis, capConfig, loadRoles, type AxisOptions, type AxisResult, type AxisLayer, type RoleSet } from './probes/axis.js';
+export { computeVectors, saveVectors, monitorTranscript, type ExtractionResult, type LayerResult, type MonitoredVector, type MonitorRow, type SweepRow } from './probes/vectors.js';
+export { extractVectors, sweepSteering, type ExtractOptions, type SweepOptions } from './commands/vectors.js';
+export { computeAxis, saveAxis, capConfig, loadRoles, type AxisResult, type AxisLayer, type RoleSet } from './probes/axis.js';
+export { buildAxis, type AxisOptions } from './commands/axis.js';
 export { startServer, SERVE_LIMITS, type ServeOptions, type RunningServer } from './server/openai-server.js';

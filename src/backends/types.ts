@@ -173,3 +173,20 @@ export function normaliseOptionProbs(options: string[], probOf: (option: string)
   if (!(coverage > 0)) throw new BackendError('the model put no probability on any answer option', false);
   return { probs: raw.map((p) => p / coverage), coverage };
 }
+
+/** A call to make: its key in the run, the request (what is sent, stored and hashed) and the oracle beside it (see ProbeHints). */
+export type CallTask =
+  | { key: string; kind: 'chat'; request: ChatRequest; oracle?: ProbeHints }
+  | { key: string; kind: 'optionProbs'; request: OptionProbsRequest; oracle?: ProbeHints }
+  | { key: string; kind: 'activations'; request: ActivationsRequest; oracle?: ProbeHints };
+
+export interface CallCounters {
+  done: number;
+  total: number;
+  /** Calls that reached the backend and succeeded in this process. */
+  calls: number;
+  cacheHits: number;
+  /** Tasks that ended without a response after all attempts. */
+  errors: number;
+  retries: number;
+}

@@ -5,8 +5,9 @@ import { ProgressBar } from './progress.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
-import { buildAxis, capConfig, loadRoles, saveAxis } from '../probes/axis.js';
-import { constructedLines } from '../runner/roles.js';
+import { capConfig, loadRoles, saveAxis } from '../probes/axis.js';
+import { buildAxis } from '../commands/axis.js';
+import { constructedLines } from '../suite/roles.js';
 import { f2 } from '../report/html-parts.js';
 import { axisPage, standalone } from '../report/mechanism-html.js';
 

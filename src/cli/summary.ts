@@ -2,7 +2,7 @@ import { DOMAINS } from '../instruments/types.js';
 import type { RunAnalysis } from '../runner/run.js';
 import { median } from '../metrics/stats.js';
 import { offFormat, offFormatWarning } from '../metrics/fidelity.js';
-import { constructedLines } from '../runner/roles.js';
+import { constructedLines } from '../suite/roles.js';
 
 const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
 

@@ -9,9 +9,10 @@ import { UserError, errorMessage } from '../util/errors.js';
 import type { ChatMessage } from '../backends/types.js';
 import { readVectorFile, writeControlVector, writeVectorFile, residPost } from '../engine/formats/vector-files.js';
 import { builtinTraits, resolveTrait } from '../probes/traits.js';
-import { extractVectors, monitorTranscript, saveVectors, sweepSteering, type MonitoredVector } from '../probes/vectors.js';
+import { monitorTranscript, saveVectors, type MonitoredVector } from '../probes/vectors.js';
+import { extractVectors, sweepSteering } from '../commands/vectors.js';
 import { createBackend } from '../backends/registry.js';
-import { constructedLines } from '../runner/roles.js';
+import { constructedLines } from '../suite/roles.js';
 import { f2, num } from '../report/html-parts.js';
 import { monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 

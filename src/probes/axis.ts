@@ -10,18 +10,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { stringify } from 'yaml';
-import { createBackend } from '../backends/registry.js';
-import { storedMean, type Backend, type ChatMessage } from '../backends/types.js';
-import { runRoles, type RunRole } from '../runner/roles.js';
+import { storedMean, type CallCounters } from '../backends/types.js';
+import { type RunRole } from '../suite/roles.js';
 import { readVectorFile, residPost, writeVectorFile } from '../engine/formats/vector-files.js';
 import { cosine, differenceOfMeans, meanOf, percentile, principalComponents, projections, type Vec } from '../metrics/vectors.js';
-import { commandSuite, ProbeContext } from '../runner/context.js';
-import { forEachConcurrent, type CallCounters } from '../runner/execute.js';
-import { RunStore } from '../store/store.js';
 import { UserError } from '../util/errors.js';
-import { hashOf } from '../util/hash.js';
 import { parseValidatedYaml } from '../util/yaml.js';
-import { textOf, turnSeed } from './dialogue.js';
 
 export const ROLES_FILE = join(resolve(dirname(fileURLToPath(import.meta.url)), '../../..'), 'content', 'roles.yaml');
 
@@ -54,23 +48,6 @@ export function loadRoles(file = ROLES_FILE): RoleSet {
 
 export const roleInstruction = (template: string, role: { name: string; description: string }) => template.replaceAll('{name}', role.name).replaceAll('{description}', role.description);
 
-export interface AxisOptions {
-  outDir: string;
-  model: string;
-  roles?: RoleSet;
-  /** Use only the first N roles / instructions / questions (quick runs). */
-  roleLimit?: number;
-  instructionLimit?: number;
-  questionLimit?: number;
-  generateWith?: string;
-  maxTokens?: number;
-  temperature?: number;
-  seed?: number;
-  components?: number;
-  concurrency?: number;
-  onProgress?: (c: Readonly<CallCounters>) => void;
-}
-
 export interface AxisLayer {
   layer: number;
   /** Share of variance across role vectors explained by each top component. */
@@ -97,44 +74,6 @@ export interface AxisResult {
 }
 
 export const DEFAULT_ROLE = '__default__';
-
-export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
-  const set = o.roles ?? loadRoles();
-  const roles = set.roles.slice(0, o.roleLimit ?? set.roles.length);
-  const instructions = set.instructions.slice(0, o.instructionLimit ?? set.instructions.length);
-  const questions = set.questions.slice(0, o.questionLimit ?? set.questions.length);
-  const options = { maxTokens: o.maxTokens ?? 64, temperature: o.temperature ?? 0.7, seed: o.seed ?? 1, components: o.components ?? 5 };
-  const engine = await createBackend(o.model.startsWith('engine:') ? o.model : `engine:${o.model}`);
-  if (!engine.capabilities.activations) throw new UserError(`${o.model}: the axis needs the engine: backend`);
-  const generator: Backend = o.generateWith ? await createBackend(o.generateWith) : engine;
-  const config = { kind: 'assistant-axis', model: engine.id, generator: generator.id, roles, instructions, questions, ...options };
-  const runId = hashOf(config).slice(0, 12);
-  const store = new RunStore(o.outDir);
-  try {
-    const roleList = runRoles({ model: engine, generator });
-    const { resumed } = store.startRun({ id: runId, suiteName: 'assistant-axis', suitePath: null, config, models: [engine.id], simulated: roleList.some((r) => r.simulated) });
-    store.putResult(runId, 'roles', roleList);
-    const jobs: { role: string; system: string | null; q: number; key: string }[] = [];
-    for (const r of roles) instructions.forEach((t, i) => questions.forEach((_, q) => jobs.push({ role: r.id, system: roleInstruction(t, r), q, key: `ax|${r.id}|i${i}|q${q}` })));
-    questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: null, q, key: `ax|${DEFAULT_ROLE}|q${q}` }));
-    const counters: CallCounters = { done: 0, total: jobs.length * 2, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    const suite = commandSuite('assistant-axis', engine.id, o.concurrency);
-    const ctx = new ProbeContext(suite, runId, store, [engine], new Map(), counters, undefined, () => o.onProgress?.(counters));
-    await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 2), async (j) => {
-      const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }];
-      const answer = textOf(await ctx.call(generator, { key: `${j.key}|answer`, kind: 'chat', request: { messages, sampling: { temperature: options.temperature, maxTokens: options.maxTokens, seed: turnSeed(options.seed, j.key, 0) } } }, 'axis'));
-      if (!answer) return;
-      await ctx.call(engine, { key: `${j.key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks: ['blocks.*.hook_resid_post'] } }, 'axis');
-    });
-    const computed = computeAxis(store.taskResponses(runId), roles.map((r) => r.id), jobs, options.components);
-    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters, parts: roleList };
-    store.putResult(runId, 'axis', { ...result, axis: undefined });
-    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
-    return result;
-  } finally {
-    store.close();
-  }
-}
 
 /** Pure: from stored activations, the per-role vectors, PCA, the axis and the default's projections. */
 export function computeAxis(responses: ReadonlyMap<string, unknown>, roleIds: string[], jobs: readonly { role: string; key: string }[], k: number): Pick<AxisResult, 'layers' | 'axis' | 'map' | 'defaultProjections'> {

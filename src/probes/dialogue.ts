@@ -8,8 +8,9 @@ import type { Instrument, InstrumentItem, Profile } from '../instruments/types.j
 import { DOMAINS } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
 import { profileOf, scoreAnswers } from '../instruments/scoring.js';
-import type { ProbeContext } from '../runner/context.js';
-import { forEachConcurrent, type CallTask } from '../runner/execute.js';
+import type { ProbeContext } from './context.js';
+import { forEachConcurrent } from '../util/concurrency.js';
+import type { CallTask } from '../backends/types.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { seedFromString } from '../util/rng.js';
 import { conditioningMessages } from './conditioning.js';

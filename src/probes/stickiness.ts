@@ -30,8 +30,8 @@ import {
 } from '../metrics/stickiness.js';
 import { mean } from '../metrics/stats.js';
 import { differenceOfMeans, dot, meanOf, norm, unit } from '../metrics/vectors.js';
-import type { ProbeContext } from '../runner/context.js';
-import { forEachConcurrent, settleAll } from '../runner/execute.js';
+import type { ProbeContext } from './context.js';
+import { forEachConcurrent, settleAll } from '../util/concurrency.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConditionSpec, StickinessSpec } from '../suite/probe-schemas.js';
 import { ADAPTIVE_FAMILY, DEFAULT_ATTACKER_BRIEF, attackerMessages, scriptedAttack, type AttackFamily } from './attacks.js';

@@ -3,7 +3,7 @@
 // and served by the viewer.
 
 import type { RunAnalysis } from '../runner/run.js';
-import { constructedLines } from '../runner/roles.js';
+import { constructedLines } from '../suite/roles.js';
 import { DOMAINS, DOMAIN_NAMES } from '../instruments/types.js';
 import { offFormat, offFormatWarning, type FidelityReport } from '../metrics/fidelity.js';
 import { ADOPTION_MIN } from '../metrics/stickiness.js';

@@ -6,7 +6,7 @@ import type { ExtractionResult, MonitorRow, SweepRow } from '../probes/vectors.j
 import type { AxisResult } from '../probes/axis.js';
 import { DEFAULT_ROLE } from '../probes/axis.js';
 import type { RunStore } from '../store/store.js';
-import { constructedLines, type RunRole } from '../runner/roles.js';
+import { constructedLines, type RunRole } from '../suite/roles.js';
 import { UserError } from '../util/errors.js';
 import { projectionSpec, roleMapSpec, separationSpec, sweepSpec } from './charts.js';
 import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from './html-parts.js';

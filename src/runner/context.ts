@@ -8,7 +8,8 @@ import { suiteSchema, type Suite } from '../suite/schema.js';
 import type { JudgeSpec } from '../suite/probe-schemas.js';
 import { UserError } from '../util/errors.js';
 import { runTask, type CallCounters, type CallTask } from './execute.js';
-import { resolveModelRef } from './roles.js';
+import type { ProbeContext } from '../probes/context.js';
+import { resolveModelRef } from '../suite/roles.js';
 
 /** At most `size` holders at once; the rest wait in order. */
 export class Semaphore {
@@ -32,7 +33,8 @@ export class Semaphore {
   }
 }
 
-export class ProbeContext {
+/** The runner's probe context: calls go through the store with the run's retries, rate limit and concurrency. */
+export class RunContext implements ProbeContext {
   private readonly limiters = new Map<Backend, RateLimiter>();
   /** Conversations run side by side; calls in flight stay within run.concurrency. */
   private readonly slots: Semaphore;

@@ -14,9 +14,9 @@ import { runConsistency } from '../probes/consistency.js';
 import { planTwins, twinTasks, twinsBaseDir } from '../probes/twins.js';
 import { attackLibrary } from '../probes/attacks.js';
 import type { Suite } from '../suite/schema.js';
-import { ProbeContext } from './context.js';
+import { RunContext } from './context.js';
 import type { CallCounters, CallTask } from './execute.js';
-import { modelIdOf, modelRefs, resolveModelRef } from './roles.js';
+import { modelIdOf, modelRefs, resolveModelRef } from '../suite/roles.js';
 import type { RunStore } from '../store/store.js';
 import { dirname, resolve } from 'node:path';
 
@@ -49,7 +49,7 @@ function standIn(id: string): Backend {
   };
 }
 
-class DryContext extends ProbeContext {
+class DryContext extends RunContext {
   override call(): Promise<unknown> {
     return Promise.resolve(undefined);
   }

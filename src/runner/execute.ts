@@ -1,7 +1,10 @@
 // Executing planned calls against a backend through the store: cache lookup,
 // rate limit, timeout, retries with backoff, and a record of every attempt.
 
-import type { ActivationsRequest, Backend, ChatRequest, OptionProbsRequest, ProbeHints } from '../backends/types.js';
+import type { Backend, CallCounters, CallTask } from '../backends/types.js';
+export type { CallCounters, CallTask } from '../backends/types.js';
+import { forEachConcurrent } from '../util/concurrency.js';
+export { forEachConcurrent, settleAll } from '../util/concurrency.js';
 import { BackendError } from '../backends/types.js';
 import { checkResponse } from '../backends/responses.js';
 import { afterStoredCall } from '../util/fault.js';
@@ -9,23 +12,6 @@ import { DEFAULT_RETRY, RateLimiter, withRetry, type RetryPolicy } from '../back
 import type { RunStore } from '../store/store.js';
 import { hashOf } from '../util/hash.js';
 import { UserError, errorMessage } from '../util/errors.js';
-
-/** A call to make: its key in the run, the request (what is sent, stored and hashed) and the oracle beside it (see ProbeHints). */
-export type CallTask =
-  | { key: string; kind: 'chat'; request: ChatRequest; oracle?: ProbeHints }
-  | { key: string; kind: 'optionProbs'; request: OptionProbsRequest; oracle?: ProbeHints }
-  | { key: string; kind: 'activations'; request: ActivationsRequest; oracle?: ProbeHints };
-
-export interface CallCounters {
-  done: number;
-  total: number;
-  /** Calls that reached the backend and succeeded in this process. */
-  calls: number;
-  cacheHits: number;
-  /** Tasks that ended without a response after all attempts. */
-  errors: number;
-  retries: number;
-}
 
 export interface ExecuteOptions {
   runId: string;
@@ -195,32 +181,3 @@ export async function executeTasks(tasks: readonly CallTask[], o: ExecuteOptions
   });
 }
 
-/**
- * Run `fn` over the items with at most `concurrency` in flight, in order of start. After a
- * failure no new item starts; the ones in flight finish (so nothing is left writing to a
- * store that is about to close), then the first failure is thrown.
- */
-export async function forEachConcurrent<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failure) {
-      const i = next++;
-      try {
-        await fn(items[i]!, i);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
-  if (failure) throw failure.error;
-}
-
-/** Wait for every promise (none is left running), then throw the first failure, if any. */
-export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
-  const results = await Promise.allSettled(promises);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
-}

@@ -9,8 +9,8 @@ import { BASELINE_ID, factText, targetProfile } from '../probes/conditioning.js'
 import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor, type FidelityTask } from '../probes/fidelity.js';
 import { RunStore, STORE_FILE, type RunCost } from '../store/store.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
-import { ProbeContext } from './context.js';
-import { backendIdOf, modelRefs, resolveModelRef, suiteRoles, type RunRole } from './roles.js';
+import { RunContext } from './context.js';
+import { backendIdOf, modelRefs, resolveModelRef, suiteRoles, type RunRole } from '../suite/roles.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { UserError } from '../util/errors.js';
 import { existsSync, statSync } from 'node:fs';
@@ -75,7 +75,7 @@ export interface RunResult {
   storePath: string;
 }
 
-import { modelIdOf } from './roles.js';
+import { modelIdOf } from '../suite/roles.js';
 
 export { modelIdOf };
 
@@ -198,7 +198,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
         fresh: options.fresh,
       });
     }
-    const ctx = new ProbeContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal, options.fresh);
+    const ctx = new RunContext(suite, runId, store, backends, opened.extras, counters, baseDir, (phase) => options.onProgress?.(counters, phase), options.signal, options.fresh);
     if (suite.stickiness) await runStickiness(ctx, library);
     if (suite.consistency) await runConsistency(ctx);
     // Every call is in. The run is marked complete only once its analysis is stored: a run

@@ -4,7 +4,7 @@ import { parseValidatedYaml, YamlError } from '../util/yaml.js';
 import { getInstrument } from '../instruments/index.js';
 import { suiteSchema, type Suite } from './schema.js';
 import { parseModelId } from '../backends/registry.js';
-import { modelRefs, resolveModelRef } from '../runner/roles.js';
+import { modelRefs, resolveModelRef } from './roles.js';
 import { ADAPTIVE_FAMILY, attackLibrary } from '../probes/attacks.js';
 import { BASELINE_ID } from '../probes/conditioning.js';
 

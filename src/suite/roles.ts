@@ -1,7 +1,7 @@
 // Who plays which part. Conditions, judges, attackers and interlocutors name a model
 // by a model entry's `name`, its id as written, or any backend id (opened for the run).
 
-import type { Suite } from '../suite/schema.js';
+import type { Suite } from './schema.js';
 import type { Backend } from '../backends/types.js';
 
 export type ModelRef = { kind: 'entry'; index: number } | { kind: 'extra'; id: string };

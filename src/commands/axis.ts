@@ -1,0 +1,69 @@
+// The Assistant-axis command's orchestration: generation and activation reads through the
+// run store; the axis itself is computed by the probe (probes/axis.ts).
+
+import { createBackend } from '../backends/registry.js';
+import type { Backend, CallCounters, ChatMessage } from '../backends/types.js';
+import { runRoles } from '../suite/roles.js';
+import { commandSuite, RunContext } from '../runner/context.js';
+import { RunStore } from '../store/store.js';
+import { forEachConcurrent } from '../util/concurrency.js';
+import { UserError } from '../util/errors.js';
+import { hashOf } from '../util/hash.js';
+import { textOf, turnSeed } from '../probes/dialogue.js';
+import { computeAxis, DEFAULT_ROLE, loadRoles, roleInstruction, type AxisResult, type RoleSet } from '../probes/axis.js';
+
+export interface AxisOptions {
+  outDir: string;
+  model: string;
+  roles?: RoleSet;
+  /** Use only the first N roles / instructions / questions (quick runs). */
+  roleLimit?: number;
+  instructionLimit?: number;
+  questionLimit?: number;
+  generateWith?: string;
+  maxTokens?: number;
+  temperature?: number;
+  seed?: number;
+  components?: number;
+  concurrency?: number;
+  onProgress?: (c: Readonly<CallCounters>) => void;
+}
+
+export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
+  const set = o.roles ?? loadRoles();
+  const roles = set.roles.slice(0, o.roleLimit ?? set.roles.length);
+  const instructions = set.instructions.slice(0, o.instructionLimit ?? set.instructions.length);
+  const questions = set.questions.slice(0, o.questionLimit ?? set.questions.length);
+  const options = { maxTokens: o.maxTokens ?? 64, temperature: o.temperature ?? 0.7, seed: o.seed ?? 1, components: o.components ?? 5 };
+  const engine = await createBackend(o.model.startsWith('engine:') ? o.model : `engine:${o.model}`);
+  if (!engine.capabilities.activations) throw new UserError(`${o.model}: the axis needs the engine: backend`);
+  const generator: Backend = o.generateWith ? await createBackend(o.generateWith) : engine;
+  const config = { kind: 'assistant-axis', model: engine.id, generator: generator.id, roles, instructions, questions, ...options };
+  const runId = hashOf(config).slice(0, 12);
+  const store = new RunStore(o.outDir);
+  try {
+    const roleList = runRoles({ model: engine, generator });
+    const { resumed } = store.startRun({ id: runId, suiteName: 'assistant-axis', suitePath: null, config, models: [engine.id], simulated: roleList.some((r) => r.simulated) });
+    store.putResult(runId, 'roles', roleList);
+    const jobs: { role: string; system: string | null; q: number; key: string }[] = [];
+    for (const r of roles) instructions.forEach((t, i) => questions.forEach((_, q) => jobs.push({ role: r.id, system: roleInstruction(t, r), q, key: `ax|${r.id}|i${i}|q${q}` })));
+    questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: null, q, key: `ax|${DEFAULT_ROLE}|q${q}` }));
+    const counters: CallCounters = { done: 0, total: jobs.length * 2, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
+    const suite = commandSuite('assistant-axis', engine.id, o.concurrency);
+    const ctx = new RunContext(suite, runId, store, [engine], new Map(), counters, undefined, () => o.onProgress?.(counters));
+    await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 2), async (j) => {
+      const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }];
+      const answer = textOf(await ctx.call(generator, { key: `${j.key}|answer`, kind: 'chat', request: { messages, sampling: { temperature: options.temperature, maxTokens: options.maxTokens, seed: turnSeed(options.seed, j.key, 0) } } }, 'axis'));
+      if (!answer) return;
+      await ctx.call(engine, { key: `${j.key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks: ['blocks.*.hook_resid_post'] } }, 'axis');
+    });
+    const computed = computeAxis(store.taskResponses(runId), roles.map((r) => r.id), jobs, options.components);
+    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters, parts: roleList };
+    store.putResult(runId, 'axis', { ...result, axis: undefined });
+    store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
+    return result;
+  } finally {
+    store.close();
+  }
+}
+

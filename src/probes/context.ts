@@ -1,0 +1,21 @@
+// What a probe is given to run its calls: the suite, backends by reference, and one way to
+// make a call (through the store, so a killed run resumes). The runner implements it
+// (runner/context.ts); probes never import the runner.
+
+import type { Backend, CallTask } from '../backends/types.js';
+import type { JudgeSpec } from '../suite/probe-schemas.js';
+import type { Suite } from '../suite/schema.js';
+
+export interface ProbeContext {
+  readonly suite: Suite;
+  /** The backend a model reference (an entry's name or id, or any backend id) stands for. */
+  backend(ref: string): Backend;
+  judge(id: string): { spec: JudgeSpec; backend: Backend };
+  /** Calls a phase expects to make, for the progress bar. */
+  plan(calls: number): void;
+  /** Calls in flight at most. */
+  readonly concurrency: number;
+  /** One call through the store; undefined when every attempt failed (the failure is recorded). */
+  call(backend: Backend, task: CallTask, phase: string): Promise<unknown>;
+  readonly signal?: AbortSignal;
+}
