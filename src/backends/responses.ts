@@ -3,7 +3,7 @@
 // missing field) is a retryable backend error at the call, never a stored score; and a
 // stored answer that does not decode is missing, never a thrown error in analysis.
 
-import { BackendError, type ChatResult, type OptionProbsResult } from './types.js';
+import { BackendError, type ChatMessage, type ChatResult, type OptionProbsResult } from './types.js';
 import { decodeF32 } from '../util/f32.js';
 
 /** Slack for probabilities that sum to one in float arithmetic. */
@@ -52,6 +52,19 @@ export function decodeActivations(value: unknown): { means: Record<string, strin
     for (const x of decodeF32(text)) if (!Number.isFinite(x)) return undefined;
   }
   return value as { means: Record<string, string>; tokens: number };
+}
+
+/** A stored request's messages (for transcripts): each a role and a string of content. */
+export function decodeMessages(request: unknown): ChatMessage[] | undefined {
+  if (!request || typeof request !== 'object' || !('messages' in request) || !Array.isArray(request.messages)) return undefined;
+  const out: ChatMessage[] = [];
+  for (const m of request.messages as unknown[]) {
+    if (!m || typeof m !== 'object' || !('role' in m) || !('content' in m)) return undefined;
+    const { role, content } = m;
+    if ((role !== 'system' && role !== 'user' && role !== 'assistant') || typeof content !== 'string') return undefined;
+    out.push({ role, content });
+  }
+  return out;
 }
 
 /**

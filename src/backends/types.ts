@@ -99,8 +99,12 @@ export interface ActivationsResult {
 
 /** One hook's pooled mean from a stored activations response, or undefined. */
 export function storedMean(response: unknown, hook: string): Float32Array | undefined {
-  const text = (response as Partial<ActivationsResult> | undefined)?.means?.[hook];
-  return typeof text === 'string' ? decodeF32(text) : undefined;
+  if (!response || typeof response !== 'object' || !('means' in response)) return undefined;
+  const means = response.means;
+  const text = means && typeof means === 'object' && hook in means ? (means as Record<string, unknown>)[hook] : undefined;
+  if (typeof text !== 'string') return undefined;
+  const v = decodeF32(text);
+  return v.every(Number.isFinite) ? v : undefined;
 }
 
 export interface Backend {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { stringify } from 'yaml';
 import { storedMean, type CallCounters } from '../backends/types.js';
+import { decodeActivations } from '../backends/responses.js';
 import { type RunRole } from '../suite/roles.js';
 import { readVectorFile, residPost, writeVectorFile } from '../engine/formats/vector-files.js';
 import { cosine, differenceOfMeans, meanOf, percentile, principalComponents, projections, type Vec } from '../metrics/vectors.js';
@@ -79,8 +80,8 @@ export const DEFAULT_ROLE = '__default__';
 export function computeAxis(responses: ReadonlyMap<string, unknown>, roleIds: string[], jobs: readonly { role: string; key: string }[], k: number): Pick<AxisResult, 'layers' | 'axis' | 'map' | 'defaultProjections'> {
   const byRole = new Map<string, Map<number, Vec[]>>();
   for (const j of jobs) {
-    const acts = responses.get(`${j.key}|acts`) as { means?: Record<string, string> } | undefined;
-    if (!acts?.means) continue;
+    const acts = decodeActivations(responses.get(`${j.key}|acts`));
+    if (!acts) continue;
     const perLayer = byRole.get(j.role) ?? new Map<number, Vec[]>();
     byRole.set(j.role, perLayer);
     for (const hook of Object.keys(acts.means)) {

@@ -3,7 +3,7 @@
 // responses back into answer sheets. Planning is a pure function of the suite,
 // so a resumed run or a re-render re-plans exactly the same tasks.
 
-import type { ChatMessage, ChatRequest, ChatResult, OptionProbsRequest, OptionProbsResult, ProbeHints } from '../backends/types.js';
+import type { ChatMessage, ChatRequest, OptionProbsRequest, ProbeHints } from '../backends/types.js';
 import { decodeChat, decodeOptionProbs } from '../backends/responses.js';
 import type { Instrument, InstrumentItem } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
@@ -133,13 +133,13 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
     }
     const res = responses.get(t.key);
     // A stored answer that does not decode (a non-finite probability, say) is missing, never a score.
-    const decoded = res === undefined ? undefined : t.kind === 'optionProbs' ? decodeOptionProbs(res, options.length) : decodeChat(res);
-    if (decoded === undefined) {
-      g.admin.answers[t.itemId] ??= null;
-      continue;
-    }
     if (t.kind === 'optionProbs') {
-      const { probs, coverage } = decoded as OptionProbsResult;
+      const decoded = decodeOptionProbs(res, options.length);
+      if (decoded === undefined) {
+        g.admin.answers[t.itemId] ??= null;
+        continue;
+      }
+      const { probs, coverage } = decoded;
       (g.admin.coverage ??= {})[t.itemId] = coverage;
       // Off-format: too little probability on the options to renormalise into an answer.
       if (coverage < minCoverage) {
@@ -149,7 +149,12 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
       const expected = probs.reduce((s, p, i) => s + p * (i + 1), 0);
       g.admin.answers[t.itemId] = scoring === 'expected' ? expected : argmaxOf(probs);
     } else {
-      const parsed = parseAnswer((decoded as ChatResult).text, options);
+      const decoded = decodeChat(res);
+      if (decoded === undefined) {
+        g.admin.answers[t.itemId] ??= null;
+        continue;
+      }
+      const parsed = parseAnswer(decoded.text, options);
       const list = g.samples.get(t.itemId) ?? [];
       g.samples.set(t.itemId, list);
       if (parsed.value === null) g.missing.set(t.itemId, [...(g.missing.get(t.itemId) ?? []), parsed.reason]);

@@ -8,6 +8,7 @@
 // from the store and continues each conversation from its last stored turn.
 // Analysis reads the stored calls back by task key; no backend is needed.
 
+import { decodeMessages } from '../backends/responses.js';
 import { storedMean, type Backend, type ChatMessage, type ProbeHints } from '../backends/types.js';
 import { getInstrument } from '../instruments/index.js';
 import type { Instrument, InstrumentItem, Profile } from '../instruments/types.js';
@@ -468,9 +469,9 @@ function transcriptOf(lookup: StoredLookup, conv: string, T: number): (Turn & { 
   for (let t = T; t >= 0; t--) {
     const key = `${turnKey(conv, t)}|reply`;
     const reply = textOf(lookup.responses.get(key));
-    const request = lookup.requestOf(key) as { messages?: ChatMessage[] } | undefined;
-    if (reply === undefined || !request?.messages) continue;
-    const turns = [...request.messages.filter((m) => m.role !== 'system'), { role: 'assistant' as const, content: reply }] as Turn[];
+    const messages = decodeMessages(lookup.requestOf(key));
+    if (reply === undefined || !messages) continue;
+    const turns: Turn[] = [...messages.filter((m): m is Turn => m.role !== 'system'), { role: 'assistant', content: reply }];
     return turns.map((m, i) => ({ ...m, turn: Math.floor(i / 2) }));
   }
   return [];

@@ -8,6 +8,7 @@
 // (through the run store, so extraction resumes) and writes the results.
 
 import { storedMean, type Backend, type CallCounters, type ChatMessage } from '../backends/types.js';
+import { decodeActivations } from '../backends/responses.js';
 import { constructedLines, type RunRole } from '../suite/roles.js';
 import { writeVectorFile } from '../engine/formats/vector-files.js';
 import { differenceOfMeans, firstPrincipalComponent, heldOutSeparation, norm, orient, projections, separationNull, type Vec } from '../metrics/vectors.js';
@@ -88,7 +89,7 @@ export function computeVectors(
     trait.questions.forEach((__, question) => {
       for (const sign of ['pos', 'neg'] as const) {
         const key = `vx|p${pair}|q${question}|${sign}`;
-        const acts = responses.get(`${key}|acts`);
+        const acts = decodeActivations(responses.get(`${key}|acts`));
         if (!acts) {
           missing++;
           continue;
@@ -102,7 +103,7 @@ export function computeVectors(
           }
           if (sign === 'pos' ? s.value < o.threshold : s.value >= o.threshold) continue;
         }
-        const means = (acts as { means?: Record<string, string> }).means ?? {};
+        const means = acts.means;
         const byLayer = new Map<number, Float32Array>();
         for (const hook of Object.keys(means)) {
           const m = /^blocks\.(\d+)\.hook_resid_post$/.exec(hook);

@@ -6,10 +6,15 @@ import type { ExtractionResult, MonitorRow, SweepRow } from '../probes/vectors.j
 import type { AxisResult } from '../probes/axis.js';
 import { DEFAULT_ROLE } from '../probes/axis.js';
 import type { RunStore } from '../store/store.js';
-import { constructedLines, type RunRole } from '../suite/roles.js';
+import { z } from 'zod';
+import { constructedLines, runRoleSchema, type RunRole } from '../suite/roles.js';
 import { UserError } from '../util/errors.js';
 import { projectionSpec, roleMapSpec, separationSpec, sweepSpec } from './charts.js';
 import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from './html-parts.js';
+
+function decoded<T>(value: T | undefined, render: (v: T) => Promise<Page>): Promise<Page> | undefined {
+  return value === undefined ? undefined : render(value);
+}
 
 /** A banner naming the parts of a mechanism run the simulation played (its numbers come from placeholder text, not a model). */
 export function simulationNote(parts: readonly RunRole[] | undefined): string {
@@ -59,7 +64,8 @@ ${chart}${table(['Layer', '|axis|', 'cos(axis, PC1)', 'Variance explained PC1..P
 /** What a sweep steered: the model, the vector file, the layers and the trait, from its stored run. */
 function sweepAbout(store: RunStore, runId: string): string {
   const run = store.getRun(runId);
-  const c = (run?.config ?? {}) as { model?: string; layers?: number[]; trait?: string | null; coefs?: number[] };
+  const stored = sweepConfigSchema.safeParse(run?.config);
+  const c: z.output<typeof sweepConfigSchema> = stored.success ? stored.data : {};
   return `Model <code>${escapeHtml(c.model ?? '?')}</code>, vector file <code>${escapeHtml(run?.suitePath ?? '?')}</code>, layer${(c.layers?.length ?? 0) > 1 ? 's' : ''} ${escapeHtml((c.layers ?? []).join(', '))} (blocks.L.hook_resid_post)${c.trait ? `, trait <code>${escapeHtml(c.trait)}</code>` : ''}; coefficients ${escapeHtml((c.coefs ?? []).join(', '))}.`;
 }
 
@@ -67,19 +73,40 @@ function sweepAbout(store: RunStore, runId: string): string {
 export const standalone = async (page: Promise<Page>): Promise<string> => htmlDocument(await page);
 
 /** The stored result of a mechanism run (vectors, axis, sweep) as its page; undefined for a suite run. */
+// How the stored results of mechanism runs decode (NaN is stored as null).
+const storedNum = z.number().nullable().transform((v) => v ?? Number.NaN);
+const vectorsResultSchema = z.object({
+  runId: z.string(),
+  trait: z.string(),
+  model: z.string(),
+  recommendedLayer: z.number().int().nullable(),
+  layers: z.array(z.object({ layer: z.number().int(), norm: storedNum, separation: storedNum, separationPca: storedNum.optional(), nullD95: storedNum, nullP: storedNum, clearsNull: z.boolean() })),
+  counts: z.object({ answers: z.number(), kept: z.object({ positive: z.number(), negative: z.number() }), heldOut: z.object({ positive: z.number(), negative: z.number() }), judgeFailures: z.number(), missing: z.number() }),
+});
+const axisResultSchema = z.object({
+  runId: z.string(),
+  model: z.string(),
+  roles: z.array(z.string()),
+  layers: z.array(z.object({ layer: z.number().int(), explained: z.array(storedNum), cosinePc1: storedNum, norm: storedNum })),
+  map: z.record(z.string(), z.array(z.object({ id: z.string(), pc1: storedNum, pc2: storedNum }))),
+});
+const sweepConfigSchema = z.object({ model: z.string().optional(), layers: z.array(z.number()).optional(), trait: z.string().nullable().optional(), coefs: z.array(z.number()).optional() });
+const profileSchema = z.object({ O: storedNum, C: storedNum, E: storedNum, A: storedNum, N: storedNum });
+const sweepRowsSchema = z.array(z.object({ layer: z.number().int(), coef: z.number(), inventory: profileSchema, judge: z.object({ mean: storedNum, parsed: z.number(), failed: z.number() }).optional(), perplexity: storedNum }));
+
 export async function storedMechanismPage(store: RunStore, runId: string, kind: string | undefined): Promise<Page | undefined> {
-  const pages: Record<string, [string, (result: never) => Promise<Page>]> = {
-    'persona-vectors': ['vectors', (r) => vectorsPage(r)],
-    'assistant-axis': ['axis', (r) => axisPage(r)],
-    'steering-sweep': ['sweep', (r) => sweepPage(r, `Steering sweep (run ${runId})`, sweepAbout(store, runId))],
+  const about = `Steering sweep (run ${runId})`;
+  const pages: Record<string, () => Promise<Page> | undefined> = {
+    'persona-vectors': () => decoded(store.getResult(runId, 'vectors', vectorsResultSchema), (r) => vectorsPage(r)),
+    'assistant-axis': () => decoded(store.getResult(runId, 'axis', axisResultSchema), (r) => axisPage({ ...r, map: Object.fromEntries(Object.entries(r.map).map(([k, v]) => [Number(k), v])) })),
+    'steering-sweep': () => decoded(store.getResult(runId, 'sweep', sweepRowsSchema), (rows) => sweepPage(rows, about, sweepAbout(store, runId))),
   };
   if (!kind || !pages[kind]) return undefined;
-  const [key, render] = pages[kind];
-  const result = store.getResult<never>(runId, key);
-  if (result === undefined) throw new UserError(`run ${runId} (${kind}) has no stored result: it did not finish. Run the same command again to resume it.`);
-  const page = await render(result);
+  const rendered = pages[kind]();
+  if (rendered === undefined) throw new UserError(`run ${runId} (${kind}) has no stored result that this version can read: it did not finish, or an older version stored it. Run the same command again.`);
+  const page = await rendered;
   // The parts each run's backends played, stored with it (runs from before this have none).
-  const parts = store.getResult<RunRole[]>(runId, 'roles');
+  const parts = store.getResult(runId, 'roles', z.array(runRoleSchema));
   const note = simulationNote(parts);
   return note && !page.body.startsWith(note) ? { ...page, body: `${note}${page.body}` } : page;
 }

@@ -8,9 +8,10 @@ import { fidelityReport, type Administration, type FidelityReport } from '../met
 import { BASELINE_ID, factText, targetProfile } from '../probes/conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor, type FidelityTask } from '../probes/fidelity.js';
 import { RunStore, STORE_FILE, type RunCost } from '../store/store.js';
-import type { PersonaSpec, Suite } from '../suite/schema.js';
+import { suiteSchema, type PersonaSpec, type Suite } from '../suite/schema.js';
 import { RunContext } from './context.js';
-import { backendIdOf, modelRefs, resolveModelRef, suiteRoles, type RunRole } from '../suite/roles.js';
+import { z } from 'zod';
+import { backendIdOf, modelRefs, resolveModelRef, runRoleSchema, suiteRoles, type RunRole } from '../suite/roles.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { UserError } from '../util/errors.js';
 import { existsSync, statSync } from 'node:fs';
@@ -241,16 +242,19 @@ export function checkOutputDir(outDir: string): void {
 export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?: TwinPlan; status?: 'complete' | 'failed' } = {}): RunAnalysis {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.path}`);
-  const suite = run.config as Suite;
+  // The stored suite, decoded by the schema (a run stored by an incompatible version says so).
+  const decoded = suiteSchema.safeParse(run.config);
+  if (!decoded.success) throw new UserError(`run ${runId}: its stored suite does not decode with this version of persona-probe (${decoded.error.issues[0]?.path.join('.')}: ${decoded.error.issues[0]?.message}); run the suite again`);
+  const suite: Suite = decoded.data;
   const instrument = getInstrument(suite.instrument.id);
   const responses = store.taskResponses(runId);
   // Whether a model used option probabilities is read off the stored tasks.
   // Runs stored before this was recorded: read it off the stored task keys.
-  const optionProbs = store.getResult<boolean[]>(runId, 'option-probs') ?? suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
-  const repetitions = store.getResult<number[]>(runId, 'repetitions') ?? suite.models.map(() => suite.repetitions);
+  const optionProbs = store.getResult(runId, 'option-probs', z.array(z.boolean())) ?? suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
+  const repetitions = store.getResult(runId, 'repetitions', z.array(z.number().int().min(1))) ?? suite.models.map(() => suite.repetitions);
   const tasks: FidelityTask[] = planFidelity({ suite, instrument, optionProbs, repetitions });
   // The model entries' roles come first, in suite order.
-  const roles = store.getResult<RunRole[]>(runId, 'roles') ?? [];
+  const roles = store.getResult(runId, 'roles', z.array(runRoleSchema)) ?? [];
   const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument), suite.instrument.min_coverage ?? 0);
   const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));
   const models: ModelAnalysis[] = suite.models.map((m, index) => {
@@ -287,7 +291,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
   const requestOf = (key: string) => store.taskRequest(runId, key);
   let stickiness: StickinessAnalysis | undefined;
   if (suite.stickiness) {
-    const families = store.getResult<string[]>(runId, 'stickiness-families') ?? [];
+    const families = store.getResult(runId, 'stickiness-families', z.array(z.string())) ?? [];
     const sims = new Map<string, SimulatedPanel>();
     const simTruth = (c: ResolvedCondition, family: string, turn: number): number | undefined => {
       const id = backendIdOf(suite, c.model);
@@ -302,7 +306,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
       const subject = simSubjectOf(c.spec.id);
       return adoptedRetention(panel.trueAdherence(subject, family, turn), panel.trueAdoption(subject));
     };
-    const fixed = store.getResult<number[]>(runId, 'stickiness-direction');
+    const fixed = store.getResult(runId, 'stickiness-direction', z.array(z.number()));
     stickiness = analyzeStickiness(suite, families, { responses, requestOf, simTruth, ...(fixed ? { direction: fixed } : {}) });
   }
   return {
@@ -313,7 +317,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     verdicts: verdictsOf(suite, suite.fidelity ? models : [], stickiness),
     models: suite.fidelity ? models : [],
     ...(stickiness ? { stickiness } : {}),
-    ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, { statefulModels: store.getResult<string[]>(runId, 'stateful-models') ?? undefined }) } : {}),
+    ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, { statefulModels: store.getResult(runId, 'stateful-models', z.array(z.string())) ?? undefined }) } : {}),
     ...(twins ? { twins } : {}),
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
     overview: {

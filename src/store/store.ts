@@ -13,6 +13,11 @@ import { join } from 'node:path';
 import { redact } from '../util/redact.js';
 import { UserError, errorMessage } from '../util/errors.js';
 
+/** Anything with zod's safeParse: how a stored result is decoded. */
+export interface ResultSchema<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false };
+}
+
 export const STORE_FILE = 'persona-probe.sqlite';
 
 export interface CallRecord {
@@ -404,9 +409,21 @@ export class RunStore {
     this.db.prepare('INSERT OR REPLACE INTO results (run_id, key, json) VALUES (?, ?, ?)').run(runId, key, redact(JSON.stringify(value)));
   }
 
-  getResult<T>(runId: string, key: string): T | undefined {
+  /**
+   * A stored result, decoded by its schema: one that is absent, or that does not decode (a run
+   * stored by an older version, a damaged row), is undefined, never a value of the wrong shape.
+   */
+  getResult<T>(runId: string, key: string, schema: ResultSchema<T>): T | undefined {
     const row = this.db.prepare('SELECT json FROM results WHERE run_id = ? AND key = ?').get(runId, key) as { json: string } | undefined;
-    return row ? (JSON.parse(row.json) as T) : undefined;
+    if (!row) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(row.json);
+    } catch {
+      return undefined;
+    }
+    const decoded = schema.safeParse(value);
+    return decoded.success ? decoded.data : undefined;
   }
 }
 

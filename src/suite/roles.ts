@@ -1,6 +1,7 @@
 // Who plays which part. Conditions, judges, attackers and interlocutors name a model
 // by a model entry's `name`, its id as written, or any backend id (opened for the run).
 
+import { z } from 'zod';
 import type { Suite } from './schema.js';
 import type { Backend } from '../backends/types.js';
 
@@ -41,6 +42,9 @@ export function modelRefs(suite: Suite): { ref: string; path: (string | number)[
   suite.consistency?.models?.forEach((m, i) => out.push({ ref: m, path: ['consistency', 'models', i] }));
   return out;
 }
+
+/** How a stored run's roles decode. */
+export const runRoleSchema = z.object({ role: z.string(), backend: z.string(), simulated: z.boolean(), constructed: z.string().optional() });
 
 /** Which backend played each part of a run, and whether it was the simulation: the run's label comes from this. */
 export interface RunRole {

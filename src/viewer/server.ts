@@ -141,7 +141,10 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     return a;
   };
 
-  const kindOf = (run: RunRecord) => (run.config as { kind?: string }).kind;
+  const kindOf = (run: RunRecord) => {
+    const config = run.config;
+    return config && typeof config === 'object' && 'kind' in config && typeof config.kind === 'string' ? config.kind : undefined;
+  };
   const runHref = (l: Pick<Located, 'where'> & { run: { id: string } }, suffix = '') => `/run/${encodeURIComponent(l.run.id)}${suffix}?in=${encodeURIComponent(l.where)}`;
 
   const bar = `<header class="bar"><a href="/">All runs</a><span>persona-probe viewer · ${escapeHtml(root)}</span></header>`;
