@@ -18,7 +18,7 @@ import { hashOf } from '../util/hash.js';
 import { parseScore } from '../probes/judges.js';
 import { administerFork, forkProfile, shortInventory, textOf, turnSeed } from '../probes/dialogue.js';
 import type { TraitDefinition } from '../probes/traits.js';
-import { computeVectors, JUDGE_PROMPT, NEUTRAL_TEXT, type ExtractionResult, type SweepRow } from '../probes/vectors.js';
+import { computeVectors, JUDGE_PROMPT, NEUTRAL_TEXT, vectorKey, type ExtractionResult, type SweepRow } from '../probes/vectors.js';
 
 export interface ExtractOptions {
   /** Project directory holding the run store. */
@@ -68,7 +68,7 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
     const jobs: { pair: number; question: number; sign: 'pos' | 'neg' }[] = [];
     trait.pairs.forEach((_, pair) => trait.questions.forEach((__, question) => (['pos', 'neg'] as const).forEach((sign) => jobs.push({ pair, question, sign }))));
     await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 2), async ({ pair, question, sign }) => {
-      const key = `vx|p${pair}|q${question}|${sign}`;
+      const key = vectorKey(pair, question, sign);
       const instruction = sign === 'pos' ? trait.pairs[pair]!.positive : trait.pairs[pair]!.negative;
       const messages: ChatMessage[] = [
         { role: 'system', content: instruction },

@@ -53,6 +53,19 @@ function label(ref: string): string {
   return ref.replaceAll('|', '_');
 }
 
+/** Task keys, built here for the call and for the analysis that reads its answer back. */
+export const csKeys = {
+  questions: (persona: string) => `cs|qagen|${persona}`,
+  dialogue: (model: string, persona: string, k: number) => `cs|dlg|${label(model)}|${persona}|c${k}`,
+  regeneration: (model: string, persona: string, s: number, item: string) => `cs|regen|${label(model)}|${persona}|s${s}|${item}`,
+  tenancy: (model: string, mode: 'alone' | 'shared', persona: string) => `cs|ten|${label(model)}|${mode}|${persona}`,
+  selfReport: (model: string, persona: string) => `cs|self|${label(model)}|${persona}`,
+  twentyQuestions: (model: string, persona: string, g: number) => `cs|20q|${label(model)}|${persona}|g${g}`,
+  group: (model: string) => `cs|grp|${label(model)}`,
+  handover: (model: string, a: PersonaSpec, b: PersonaSpec) => `cs|hand|${label(model)}|${a.id}>${b.id}`,
+  aloneFork: (model: string, p: PersonaSpec) => `cs|hand|${label(model)}|alone|${p.id}`,
+};
+
 /** The model references consistency runs on: the block's list, or every model entry. */
 export function consistencyModels(suite: Suite): string[] {
   return suite.consistency!.models ?? suite.models.map((m) => (typeof m === 'string' ? m : (m.name ?? modelIdOf(m))));
@@ -140,7 +153,7 @@ async function talk(o: Talk): Promise<Turn[]> {
  */
 export function plannedQuestions(persona: PersonaSpec, n: number, responses: ReadonlyMap<string, unknown>): BackstoryQuestion[] | undefined {
   if (persona.qa) return persona.qa.slice(0, n).map((q) => ({ ...q }));
-  const res = textOf(responses.get(`cs|qagen|${persona.id}`));
+  const res = textOf(responses.get(csKeys.questions(persona.id)));
   if (res === undefined) return undefined;
   const parsed = parseGeneratedQuestions(res);
   return parsed.ok ? parsed.value.slice(0, n) : undefined;
@@ -152,7 +165,7 @@ async function backstoryQuestions(ctx: ProbeContext, persona: PersonaSpec, n: nu
   const generator = ctx.judge(c.dialogue!.qa!.generator!);
   const request = { messages: [{ role: 'user' as const, content: generatorPrompt(persona, n) }], sampling: { temperature: generator.spec.temperature, seed: generator.spec.seed, maxTokens: 400 + 120 * n } };
   const oracle: ProbeHints = { task: 'generator', personaId: persona.id, question: n };
-  const res = textOf(await ctx.call(generator.backend, { key: `cs|qagen|${persona.id}`, kind: 'chat', request, oracle }, 'consistency'));
+  const res = textOf(await ctx.call(generator.backend, { key: csKeys.questions(persona.id), kind: 'chat', request, oracle }, 'consistency'));
   if (res === undefined) return undefined;
   const parsed = parseGeneratedQuestions(res);
   return parsed.ok ? parsed.value.slice(0, n) : undefined;
@@ -167,7 +180,7 @@ async function runDialogue(ctx: ProbeContext, model: string, persona: PersonaSpe
   const backstory = backstoryOf(persona);
   const questions = d.qa ? await backstoryQuestions(ctx, persona, d.qa.questions) : undefined;
   for (let k = 0; k < d.conversations; k++) {
-    const key = `cs|dlg|${label(model)}|${persona.id}|c${k}`;
+    const key = csKeys.dialogue(model, persona.id, k);
     await talk({
       ctx, backend, interlocutor, key, system, turns: d.turns, personaId: persona.id,
       onLine: async (t, transcript) => {
@@ -204,7 +217,7 @@ async function runRegeneration(ctx: ProbeContext, model: string, persona: Person
     for (const item of items) {
       const request = { messages: [...system, { role: 'user' as const, content: itemPrompt(item, options, DEFAULT_VARIANTS[0]!) }], sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, `regen/${persona.id}`, s) } };
       const oracle: ProbeHints = { personaId: persona.id, item: { id: item.id, keyed: item.keyed, domain: item.domain }, sample: s };
-      jobs.push(ctx.call(backend, { key: `cs|regen|${label(model)}|${persona.id}|s${s}|${item.id}`, kind: 'chat', request, oracle }, 'consistency'));
+      jobs.push(ctx.call(backend, { key: csKeys.regeneration(model, persona.id, s, item.id), kind: 'chat', request, oracle }, 'consistency'));
     }
   await settleAll(jobs);
 }
@@ -228,9 +241,6 @@ export function handoverPairs(personas: readonly PersonaSpec[]): [PersonaSpec, P
   return personas.length < 2 ? [] : personas.map((p, i) => [p, personas[(i + 1) % personas.length]!] as [PersonaSpec, PersonaSpec]);
 }
 
-const groupKey = (model: string) => `cs|grp|${label(model)}`;
-const handoverKey = (model: string, a: PersonaSpec, b: PersonaSpec) => `cs|hand|${label(model)}|${a.id}>${b.id}`;
-const aloneForkKey = (model: string, p: PersonaSpec) => `cs|hand|${label(model)}|alone|${p.id}`;
 
 /**
  * Several personas in one context: a group scene in which the model voices each persona in
@@ -249,7 +259,7 @@ async function runOneContext(ctx: ProbeContext, model: string, personas: Persona
     return textOf(await ctx.call(backend, { key, kind: 'chat', request, oracle }, 'consistency'));
   };
   // The group scene: one conversation, every persona answering in turn.
-  const group = groupKey(model);
+  const group = csKeys.group(model);
   const scene: Turn[] = [];
   const system = groupSystem(ctx.suite, personas, c.method);
   scene: for (let t = 0; t < ten.turns; t++) {
@@ -261,10 +271,10 @@ async function runOneContext(ctx: ProbeContext, model: string, personas: Persona
     }
   }
   // Each persona alone, measured once: the reference for what a handover carries over.
-  for (const p of personas) await administerFork(ctx, { backend, keyPrefix: aloneForkKey(model, p), messages: systemFor(ctx.suite, p, c.method), items, options, oracle: {}, phase: 'consistency' });
+  for (const p of personas) await administerFork(ctx, { backend, keyPrefix: csKeys.aloneFork(model, p), messages: systemFor(ctx.suite, p, c.method), items, options, oracle: {}, phase: 'consistency' });
   // Handovers: turns as the first persona, the handover, turns as the second, then the inventory.
   for (const [a, b] of handoverPairs(personas)) {
-    const key = handoverKey(model, a, b);
+    const key = csKeys.handover(model, a, b);
     const transcript: Turn[] = [];
     const systemA = systemFor(ctx.suite, a, c.method);
     let ok = true;
@@ -285,7 +295,7 @@ async function runTenancy(ctx: ProbeContext, model: string, personas: PersonaSpe
   const turns = c.tenancy!.turns;
   const transcripts = new Map<string, Turn[]>();
   const turn = async (mode: 'alone' | 'shared', p: PersonaSpec, t: number) => {
-    const key = `cs|ten|${label(model)}|${mode}|${p.id}`;
+    const key = csKeys.tenancy(model, mode, p.id);
     const transcript = transcripts.get(key) ?? [];
     transcripts.set(key, transcript);
     if (transcript.length !== 2 * t) return; // an earlier turn failed
@@ -307,7 +317,7 @@ async function runSelfReport(ctx: ProbeContext, model: string, persona: PersonaS
   const backend = ctx.backend(model);
   const instrument = getInstrument(ctx.suite.instrument.id);
   const system = systemFor(ctx.suite, persona, c.method);
-  const key = `cs|self|${label(model)}|${persona.id}`;
+  const key = csKeys.selfReport(model, persona.id);
   await administerFork(ctx, { backend, keyPrefix: key, messages: system, items: shortInventory(instrument, c.self_report!.items_per_domain), options: optionLabels(ctx.suite, instrument), oracle: { personaId: persona.id }, phase: 'consistency' });
   const transcript = await talk({ ctx, backend, interlocutor, key, system, turns: c.self_report!.turns, personaId: persona.id });
   if (transcript.length === 0) return;
@@ -326,7 +336,7 @@ async function runTwentyQuestions(ctx: ProbeContext, model: string, persona: Per
   const set = twentyQuestionsSet();
   const system = systemFor(ctx.suite, persona, c.method);
   for (let g = 0; g < c.twenty_questions!.games; g++) {
-    const key = `cs|20q|${label(model)}|${persona.id}|g${g}`;
+    const key = csKeys.twentyQuestions(model, persona.id, g);
     const transcript: Turn[] = [];
     const ask = async (text: string, suffix: string, question: number | undefined): Promise<boolean> => {
       transcript.push({ role: 'user', content: text });
@@ -472,7 +482,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
         let unparsed = 0;
         let questions = 0;
         for (let k = 0; k < d.conversations; k++) {
-          const key = `cs|dlg|${label(model)}|${p.id}|c${k}`;
+          const key = csKeys.dialogue(model, p.id, k);
           for (let t = 0; t < d.turns; t++) {
             if (!responses.has(`${key}|t${t}|reply`)) break;
             const b = judgedShares(responses, `${key}|t${t}|p2l`, (x) => parseYesNo(x, 'CONTRADICTS'));
@@ -506,7 +516,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
           persona: p.id,
           promptToLine: promptToLineConsistency(p2l),
           lineToLine: lineToLineConsistency(l2l),
-          qa: d.qa ? { accuracy: asked - unparsed > 0 ? correct / (asked - unparsed) : Number.NaN, asked, unparsed, questions, generated: !p.qa, generatorFailed: !p.qa && asked === 0 && responses.has(`cs|qagen|${p.id}`) } : null,
+          qa: d.qa ? { accuracy: asked - unparsed > 0 ? correct / (asked - unparsed) : Number.NaN, asked, unparsed, questions, generated: !p.qa, generatorFailed: !p.qa && asked === 0 && responses.has(csKeys.questions(p.id)) } : null,
           judgeFailures,
           judgments,
         };
@@ -529,7 +539,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
         for (let s = 0; s < c.regeneration.seeds; s++) {
           const answers: Record<string, number | null> = {};
           for (const item of items) {
-            const res = responses.get(`cs|regen|${label(model)}|${p.id}|s${s}|${item.id}`);
+            const res = responses.get(csKeys.regeneration(model, p.id, s, item.id));
             answers[item.id] = res === undefined ? null : parseAnswer(textOf(res) ?? '', options).value;
           }
           profiles.push(profileOf(scoreAnswers(instrument, answers)));
@@ -552,8 +562,8 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
         let turns = 0;
         const leaks = { alone: [] as { turn: number; from: string; marker: string }[], shared: [] as { turn: number; from: string; marker: string }[] };
         for (let t = 0; t < c.tenancy.turns; t++) {
-          const alone = textOf(responses.get(`cs|ten|${label(model)}|alone|${p.id}|t${t}|reply`));
-          const shared = textOf(responses.get(`cs|ten|${label(model)}|shared|${p.id}|t${t}|reply`));
+          const alone = textOf(responses.get(`${csKeys.tenancy(model, 'alone', p.id)}|t${t}|reply`));
+          const shared = textOf(responses.get(`${csKeys.tenancy(model, 'shared', p.id)}|t${t}|reply`));
           for (const [mode, text] of [['alone', alone], ['shared', shared]] as const) if (text !== undefined) leaks[mode].push(...leakedMarkers(text, markers.get(p.id)!, others).map((l) => ({ turn: t, ...l })));
           if (alone === undefined || shared === undefined) continue;
           turns++;
@@ -573,7 +583,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
           let lines = 0;
           const leaks: Leak[] = [];
           for (let t = 0; t < c.tenancy.turns; t++) {
-            const text = textOf(responses.get(`${groupKey(model)}|t${t}|${p.id}`));
+            const text = textOf(responses.get(`${csKeys.group(model)}|t${t}|${p.id}`));
             if (text === undefined) continue;
             lines++;
             leaks.push(...leakedMarkers(text, markers.get(p.id)!, othersOf(p.id)).map((l) => ({ turn: t, ...l })));
@@ -581,11 +591,11 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
           group.push({ model, persona: p.id, lines, leaks });
         }
         const alone = new Map(personas.map((p) => {
-          const f = forkProfile(instrument, responses, aloneForkKey(model, p), items, options, minCoverage);
+          const f = forkProfile(instrument, responses, csKeys.aloneFork(model, p), items, options, minCoverage);
           return [p.id, f.answered ? f.profile : null];
         }));
         for (const [a, b] of handoverPairs(personas)) {
-          const key = handoverKey(model, a, b);
+          const key = csKeys.handover(model, a, b);
           let lines = 0;
           const leaks: Leak[] = [];
           for (let t = c.tenancy.turns; t < 2 * c.tenancy.turns + 1; t++) {
@@ -614,7 +624,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
     for (const model of models) {
       const mine: typeof rows = [];
       for (const p of personas) {
-        const key = `cs|self|${label(model)}|${p.id}`;
+        const key = csKeys.selfReport(model, p.id);
         const self = forkProfile(instrument, responses, key, items, options, suite.instrument.min_coverage ?? 0).profile;
         const ratings: Profile[] = [];
         let failures = 0;
@@ -647,7 +657,7 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
         let unparsed = 0;
         const candidates: number[] = [];
         for (let g = 0; g < c.twenty_questions.games; g++) {
-          const key = `cs|20q|${label(model)}|${p.id}|g${g}`;
+          const key = csKeys.twentyQuestions(model, p.id, g);
           const answers = set.questions.map((_, q) => {
             const res = responses.get(`${key}|q${q}`);
             return res === undefined ? undefined : parseYesNoAnswer(textOf(res) ?? '');

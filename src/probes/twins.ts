@@ -111,6 +111,9 @@ function itemPromptFor(plan: TwinPlan, j: number, labels: string[]): string {
   return `Statement: "${plan.ds.items[j]!.text}"\nHow much does this describe you?\n${labels.map((l, i) => `${plan.ds.scale.min + i} = ${l}`).join('\n')}\nReply with the number only.`;
 }
 
+/** A twin's task key, for the call and for the analysis that reads its answer back. */
+export const twinKey = (modelIndex: number, style: string, person: string, item: string): string => `tw|m${modelIndex}|${style}|${person}|${item}`;
+
 export type TwinTask = { key: string; modelIndex: number; style: string; person: string; item: number; oracle: ProbeHints } & ({ kind: 'optionProbs'; request: OptionProbsRequest } | { kind: 'chat'; sample: number; request: ChatRequest });
 
 export function twinTasks(suite: Suite, plan: TwinPlan, optionProbs: boolean[]): TwinTask[] {
@@ -139,7 +142,7 @@ export function twinTasks(suite: Suite, plan: TwinPlan, optionProbs: boolean[]):
             twin: { real, itemMean: itemMeans[j]!, groupOffset: (groupMeans.get(String(p.covariates[plan.group] ?? ''))?.[j] ?? itemMeans[j]!) - itemMeans[j]!, min: plan.ds.scale.min, max: plan.ds.scale.max, person: p.id },
           };
           const messages: ChatMessage[] = [...system, { role: 'user', content: itemPromptFor(plan, j, labels) }];
-          const key = `tw|m${modelIndex}|${style}|${p.id}|${item.id}`;
+          const key = twinKey(modelIndex, style, p.id, item.id);
           if (optionProbs[modelIndex]) tasks.push({ key, modelIndex, style, person: p.id, item: j, kind: 'optionProbs', request: { messages, options }, oracle });
           else
             for (let s = 0; s < suite.instrument.samples; s++)
@@ -217,7 +220,7 @@ export function analyzeTwins(suite: Suite, plan: TwinPlan, modelIds: string[], r
   modelIds.forEach((model, modelIndex) => {
     for (const style of t.styles) {
       const predict: Predictor = (p, heldOut) =>
-        heldOut.map((j) => storedAnswer(responses, `tw|m${modelIndex}|${style}|${p.id}|${plan.ds.items[j]!.id}`, options, plan.ds.scale.min) ?? Number.NaN);
+        heldOut.map((j) => storedAnswer(responses, twinKey(modelIndex, style, p.id, plan.ds.items[j]!.id), options, plan.ds.scale.min) ?? Number.NaN);
       results.push({ model, style, ...evaluatePredictor(plan, predict, ceiling.value) });
     }
   });

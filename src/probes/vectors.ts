@@ -49,6 +49,9 @@ export interface ExtractionResult {
   parts: RunRole[];
 }
 
+/** An extraction answer's task key (its activations and judgment add a suffix), for the call and for the analysis. */
+export const vectorKey = (pair: number, question: number, sign: 'pos' | 'neg'): string => `vx|p${pair}|q${question}|${sign}`;
+
 /** The judge's prompt for how strongly an answer shows a trait (0..100). */
 export const JUDGE_PROMPT = (trait: TraitDefinition, question: string, answer: string) => `Trait: ${trait.name} (${trait.description}).
 ${trait.rubric}
@@ -88,7 +91,7 @@ export function computeVectors(
   trait.pairs.forEach((_, pair) =>
     trait.questions.forEach((__, question) => {
       for (const sign of ['pos', 'neg'] as const) {
-        const key = `vx|p${pair}|q${question}|${sign}`;
+        const key = vectorKey(pair, question, sign);
         const acts = decodeActivations(responses.get(`${key}|acts`));
         if (!acts) {
           missing++;
