@@ -157,12 +157,13 @@ for (const arch of ['llama', 'qwen2'] as const) {
 
 // A sticky persona (trait words attended with score 20: kept at any context length) and a diluting
 // one (score 3: its share of attention falls as the conversation grows), same words, same attacks.
-test('glass-box stickiness: the realization index recovers planted dilution, and a sticky persona keeps everything', async (t) => {
+for (const arch of ['llama', 'qwen2'] as const) {
+test(`glass-box stickiness (${arch}): the realization index recovers planted dilution, and a sticky persona keeps everything`, async (t) => {
   const root = tempDir('pp-glass-st-');
   const models = { sticky: join(root, 'sticky'), diluting: join(root, 'diluting') };
   const specs = {
-    sticky: await makeGlassBoxModel(models.sticky, SMOLLM_DIR, { arch: 'llama', personaFocus: 20 }),
-    diluting: await makeGlassBoxModel(models.diluting, SMOLLM_DIR, { arch: 'llama', personaFocus: 3 }),
+    sticky: await makeGlassBoxModel(models.sticky, SMOLLM_DIR, { arch, personaFocus: 20 }),
+    diluting: await makeGlassBoxModel(models.diluting, SMOLLM_DIR, { arch, personaFocus: 3 }),
   };
   const tok = await ModelTokenizer.load(models.sticky, []);
   const suite = suiteSchema.parse({
@@ -230,10 +231,10 @@ test('glass-box stickiness: the realization index recovers planted dilution, and
 });
 
 // The persona level is written by block 1 (blocks.1.hook_resid_post on); block 0 is empty.
-test('glass-box mechanism: vectors extract finds the planted direction and layer, steering moves the trait by its sign, capping restores the default', async (t) => {
+test(`glass-box mechanism (${arch}): vectors extract finds the planted direction and layer, steering moves the trait by its sign, capping restores the default`, async (t) => {
   const root = tempDir('pp-glass-vec-');
   const dir = join(root, 'model');
-  const spec = await makeGlassBoxModel(dir, SMOLLM_DIR, { arch: 'qwen2', shape: { layers: 4 }, personaLayer: 1 });
+  const spec = await makeGlassBoxModel(dir, SMOLLM_DIR, { arch, shape: { layers: 4 }, personaLayer: 1 });
   const planted = new Float32Array(spec.hidden);
   planted[GLASS_BOX_DIMS.persona + DOMAINS.indexOf('E')] = 1;
   const cos = (v: Float32Array) => v.reduce((s, x, i) => s + x * planted[i]!, 0) / Math.hypot(...v);
@@ -276,6 +277,7 @@ test('glass-box mechanism: vectors extract finds the planted direction and layer
   assert.ok(base - conditioned > 1, 'the persona moves extraversion');
   assert.ok(Math.abs(restored - base) < 0.01, `capping restores the default: ${restored} vs ${base}`);
 });
+}
 
 test('demo --glass-box runs the demo suite through the real engine on a constructed model, and says so everywhere', async () => {
   const dir = tempDir('pp-glass-demo-');
