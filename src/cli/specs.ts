@@ -159,6 +159,37 @@ export const COMMANDS = {
     },
     examples: ['persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out tiny --layers 2 --hidden 64', 'persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out glass --glass-box --layers 4 --persona-layer 1'],
   },
+  'neurons find': {
+    name: 'neurons find',
+    summary: "rank one layer's MLP neurons by their response to a trait's instructions, their write onto a trait vector, and their change from a base checkpoint",
+    options: {
+      model: { type: 'string', value: 'engine:DIR', description: 'the model (the tuned checkpoint when --base is given)' },
+      layer: { type: 'string', value: 'L', description: 'the layer whose blocks.L.mlp.hook_post is read' },
+      trait: { type: 'string', value: 'ID|FILE', description: "a trait whose instructions make the contexts (default: its domain's inventory items after each instruction)" },
+      base: { type: 'string', value: 'engine:DIR', description: 'a base checkpoint of the same architecture: rank by how much what each neuron writes changed' },
+      vectors: { type: 'string', value: 'FILE.safetensors', description: "a persona-vector file: rank by each neuron's write onto the layer's vector" },
+      top: { type: 'string', value: 'N', default: '20', description: 'neurons listed per ranking' },
+      items: { type: 'string', value: 'N', default: '4', description: 'inventory items per domain in the contexts' },
+      out: { type: 'string', value: 'FILE.json', description: 'also write the rankings as JSON' },
+    },
+    examples: ['persona-probe neurons find --model engine:./tuned --base engine:./base --layer 20 --trait extraversion-high'],
+  },
+  'neurons ablate': {
+    name: 'neurons ablate',
+    summary: "switch neurons off and measure a trait domain's inventory score, against random neurons of the same count and layer",
+    options: {
+      model: { type: 'string', value: 'engine:DIR', description: 'the model (the tuned checkpoint when --base is given)' },
+      layer: { type: 'string', value: 'L', description: 'the layer of the neurons' },
+      neurons: { type: 'string', value: 'N[,N]', description: 'neuron indices in blocks.L.mlp.hook_post' },
+      domain: { type: 'string', value: 'O|C|E|A|N', description: 'the Big Five domain whose score is measured' },
+      base: { type: 'string', value: 'engine:DIR', description: 'also measure the base with the same neurons off: the shift the tuning made, with and without them' },
+      random: { type: 'string', value: 'N', default: '5', description: 'random sets of the same count to compare with' },
+      seed: { type: 'string', value: 'N', default: '1', description: 'seed for the random sets' },
+      items: { type: 'string', value: 'N', default: '8', description: "inventory items of the domain" },
+      out: { type: 'string', value: 'FILE.json', description: 'also write the result as JSON' },
+    },
+    examples: ['persona-probe neurons ablate --model engine:./tuned --base engine:./base --layer 20 --neurons 312,1045 --domain E'],
+  },
   'vectors extract': {
     name: 'vectors extract',
     summary: "extract a trait's persona vectors per layer from answers under positive and negative instructions",
@@ -336,7 +367,7 @@ export function parseCommand<S extends CommandSpec>(spec: S, args: string[]): Pa
 }
 
 /** `vectors` and `axis` take a subcommand: their help lists them. */
-export function groupHelp(group: 'vectors' | 'axis'): string {
+export function groupHelp(group: 'vectors' | 'axis' | 'neurons'): string {
   const subs = (Object.keys(COMMANDS) as CommandName[]).filter((n) => n.startsWith(`${group} `));
   const width = Math.max(...subs.map((n) => n.length));
   return [`persona-probe ${group} <command> [options]`, '', 'Commands:', ...subs.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`), '', `persona-probe ${group} <command> --help for its options and examples`].join('\n');

@@ -88,6 +88,12 @@ export interface GlassBoxSpec {
   /** SwiGLU product constants: gate = gateConstant + alpha * P_d. */
   gateConstant: number;
   alpha: number;
+  /**
+   * Per domain, how much the last block's two neurons for that domain (2d and 2d + 1) write
+   * (their down-projection columns are multiplied by it; 1 when absent). A "tuned checkpoint"
+   * with a known edit: a gain of 2 on E doubles E's score S, through neurons 4 and 5 alone.
+   */
+  domainGain?: Partial<Profile>;
   optionTokens: number[];
   markers: { token: number; text: string; domain: Domain; sign: 1 | -1 }[];
   itemWords: { token: number; text: string; domain: Domain; sign: 1 | -1 }[];
@@ -98,6 +104,8 @@ export interface GlassBoxOptions {
   personaFocus?: number;
   /** The block whose attention writes the persona level and item loading (default 0); earlier blocks are empty. */
   personaLayer?: number;
+  /** See GlassBoxSpec.domainGain. */
+  domainGain?: Partial<Profile>;
   defaultLevel?: Profile;
   strength?: number;
   beta?: number;
@@ -236,6 +244,7 @@ export function planGlassBox(tok: ModelTokenizer, config: LlamaLikeConfig, lexic
     offFormat: 24,
     gateConstant: 40,
     alpha: 1,
+    ...(options.domainGain ? { domainGain: options.domainGain } : {}),
     optionTokens,
     markers,
     itemWords,
@@ -334,12 +343,13 @@ export function glassBoxWeights(config: LlamaLikeConfig, spec: GlassBoxSpec, see
   });
   // Last block's MLP: S = sum_d P_d I_d / r^2 through silu(C + alpha P_d) I_d - silu(C) I_d.
   const pm = `model.layers.${arch.layers - 1}.mlp`;
-  DOMAINS.forEach((_, j) => {
+  DOMAINS.forEach((d, j) => {
+    const gain = spec.domainGain?.[d] ?? 1;
     for (const [n, withP] of [[2 * j, true], [2 * j + 1, false]] as const) {
       set(`${pm}.gate_proj.weight`, n, K.constant, spec.gateConstant);
       if (withP) set(`${pm}.gate_proj.weight`, n, K.persona + j, spec.alpha);
       set(`${pm}.up_proj.weight`, n, K.item + j, 1);
-      set(`${pm}.down_proj.weight`, K.score, n, (withP ? 1 : -1) / spec.alpha);
+      set(`${pm}.down_proj.weight`, K.score, n, ((withP ? 1 : -1) * gain) / spec.alpha);
     }
   });
   // Unembedding: options read S; everything else is pushed far down.
@@ -402,8 +412,8 @@ export function glassBoxAnswer(spec: GlassBoxSpec, ids: readonly number[]): Glas
   // The embedding has mean square 1; P and I are written to dimensions it leaves at 0.
   const r1 = Math.sqrt(1 + (sq(P) + sq(I)) / D + spec.rmsEps);
   let S = 0;
-  DOMAINS.forEach((_, j) => {
-    S += ((silu((spec.gateConstant + spec.alpha * P[j]!) / r1) - silu(spec.gateConstant / r1)) * (I[j]! / r1)) / spec.alpha;
+  DOMAINS.forEach((d, j) => {
+    S += ((spec.domainGain?.[d] ?? 1) * (silu((spec.gateConstant + spec.alpha * P[j]!) / r1) - silu(spec.gateConstant / r1)) * (I[j]! / r1)) / spec.alpha;
   });
   const r2 = Math.sqrt(1 + (sq(P) + sq(I) + S * S) / D + spec.rmsEps);
   const n = spec.optionTokens.length;

@@ -1,0 +1,78 @@
+// `neurons find` and `neurons ablate` (commands/neurons.ts).
+
+import { writeFileSync } from 'node:fs';
+import { COMMANDS, groupHelp, parseCommand } from './specs.js';
+import { ProgressBar } from './progress.js';
+import { UserError } from '../util/errors.js';
+import { DOMAINS, type Domain } from '../instruments/types.js';
+import { readVectorFile } from '../engine/formats/vector-files.js';
+import { resolveTrait } from '../probes/traits.js';
+import { ablateNeurons, findNeurons } from '../commands/neurons.js';
+import type { NeuronScore } from '../metrics/neurons.js';
+import type { Out } from './out.js';
+
+function integer(command: string, name: string, v: string | undefined, min = 0): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isInteger(n) || n < min) throw new UserError(`${command}: --${name} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, got ${v === undefined ? 'nothing' : `"${v}"`}`);
+  return n;
+}
+
+const ranking = (title: string, list: readonly NeuronScore[], digits = 3) => [title, ...list.map((x, i) => `  ${String(i + 1).padStart(3)}. neuron ${String(x.neuron).padStart(6)}  ${Number.isFinite(x.score) ? x.score.toFixed(digits) : '—'}`)];
+
+async function find(args: string[], io: Out): Promise<number> {
+  const { values } = parseCommand(COMMANDS['neurons find'], args);
+  if (!values.model) throw new UserError('neurons find: pass --model engine:DIR');
+  if (!values.trait) throw new UserError('neurons find: pass --trait ID or FILE (see: persona-probe vectors traits)');
+  const layer = integer('neurons find', 'layer', values.layer);
+  let direction: Float32Array | undefined;
+  if (values.vectors) {
+    const set = readVectorFile(values.vectors);
+    direction = set.layers.get(layer);
+    if (!direction) throw new UserError(`neurons find: ${values.vectors} has no vector for layer ${layer} (has ${[...set.layers.keys()].join(', ')})`);
+  }
+  const trait = resolveTrait(values.trait);
+  const bar = new ProgressBar(process.stderr, `neurons ${trait.id}`);
+  const r = await findNeurons({ model: values.model, base: values.base, layer, trait, direction, top: integer('neurons find', 'top', values.top, 1), itemsPerDomain: integer('neurons find', 'items', values.items, 1), onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
+  bar.done();
+  io.log(`${r.hook}: ${r.contexts} contexts (${trait.id}'s instructions, eliciting and suppressing, before each inventory item), read where the answer is given`);
+  io.log(ranking('by response to the instruction (mean |eliciting − suppressing| over paired contexts):', r.sensitivity).join('\n'));
+  io.log(ranking("by separation (Cohen's d, eliciting vs suppressing):", r.separation, 2).join('\n'));
+  if (r.write) io.log(ranking("by write onto the trait vector (mean activation × down-projection column · unit vector):", r.write).join('\n'));
+  if (r.change) io.log(ranking(`by change from the base (|what it writes, tuned − base|):`, r.change).join('\n'));
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(r, null, 2)}\n`);
+  return 0;
+}
+
+async function ablate(args: string[], io: Out): Promise<number> {
+  const { values } = parseCommand(COMMANDS['neurons ablate'], args);
+  if (!values.model) throw new UserError('neurons ablate: pass --model engine:DIR');
+  const layer = integer('neurons ablate', 'layer', values.layer);
+  if (!values.neurons) throw new UserError('neurons ablate: pass --neurons N[,N] (indices in blocks.L.mlp.hook_post)');
+  const neurons = values.neurons.split(',').map((s) => s.trim()).filter(Boolean).map((s) => integer('neurons ablate', 'neurons', s));
+  const domain = values.domain?.toUpperCase();
+  if (!domain || !(DOMAINS as readonly string[]).includes(domain)) throw new UserError(`neurons ablate: --domain must be one of ${DOMAINS.join(', ')}, got ${values.domain === undefined ? 'nothing' : `"${values.domain}"`}`);
+  const r = await ablateNeurons({ model: values.model, base: values.base, layer, neurons, domain: domain as Domain, random: integer('neurons ablate', 'random', values.random, 1), seed: integer('neurons ablate', 'seed', values.seed), itemsPerDomain: integer('neurons ablate', 'items', values.items, 1) });
+  const row = (label: string, c: typeof r.none) => `${label.padEnd(34)} score ${c.score.toFixed(3)}  effect ${c.effect >= 0 ? '+' : ''}${c.effect.toFixed(3)}${c.shift !== undefined ? `  shift from the base ${c.shift >= 0 ? '+' : ''}${c.shift.toFixed(3)}` : ''}`;
+  io.log(`${r.domain} score over ${r.items} items, blocks.${r.layer}.mlp.hook_post:`);
+  io.log(row('nothing switched off', r.none));
+  io.log(row(`neurons ${neurons.join(',')} off`, r.top));
+  for (const c of r.random) io.log(row(`random ${c.neurons.join(',')} off`, c));
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(r, null, 2)}\n`);
+  return 0;
+}
+
+export async function cmdNeurons(args: string[], io: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.log(groupHelp('neurons'));
+    return sub === undefined ? 2 : 0;
+  }
+  switch (sub) {
+    case 'find':
+      return find(rest, io);
+    case 'ablate':
+      return ablate(rest, io);
+    default:
+      throw new UserError(`neurons: no command "${sub}" (find, ablate)`);
+  }
+}

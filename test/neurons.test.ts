@@ -1,0 +1,84 @@
+// Trait neurons against truth planted in the weights: a glass-box base and a "tuned" checkpoint
+// made by a known edit (the down projections of the last block's two E neurons, 4 and 5, doubled).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { makeGlassBoxModel } from '../src/cli/glass-box.js';
+import { ablateNeurons, findNeurons } from '../src/commands/neurons.js';
+import { GLASS_BOX_DIMS, glassBoxAnswer } from '../src/engine/glass-box.js';
+import { ModelTokenizer } from '../src/engine/tokenizer.js';
+import { getInstrument, keyedScore } from '../src/instruments/index.js';
+import { shortInventory } from '../src/probes/dialogue.js';
+import { DEFAULT_VARIANTS, itemPrompt } from '../src/probes/fidelity.js';
+import { resolveTrait } from '../src/probes/traits.js';
+import { rankBySensitivity } from '../src/metrics/neurons.js';
+import { SMOLLM_DIR, cli, tempDir } from './helpers.js';
+import { familyConfig, makeModel } from './engine-helpers.js';
+
+const E_NEURONS = [4, 5];
+
+test('neurons on a planted edit: the shift is the one the edit implies, find returns the edited neurons, ablating them removes the shift and random neurons do not', async (t) => {
+  const root = tempDir('pp-neurons-');
+  const base = join(root, 'base');
+  const tuned = join(root, 'tuned');
+  const baseSpec = await makeGlassBoxModel(base, SMOLLM_DIR, { arch: 'llama' });
+  const tunedSpec = await makeGlassBoxModel(tuned, SMOLLM_DIR, { arch: 'llama', domainGain: { E: 2 } });
+
+  // The planted shift of the E score on the same items, from the two specs alone.
+  const instrument = getInstrument('ipip-neo-120');
+  const items = shortInventory(instrument, 8).filter((i) => i.domain === 'E');
+  const tok = await ModelTokenizer.load(base, []);
+  const plantedScore = (spec: typeof baseSpec) => {
+    let sum = 0;
+    for (const item of items) {
+      const { probs } = glassBoxAnswer(spec, tok.chatIds([{ role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]));
+      sum += keyedScore(item, probs.reduce((s, p, k) => s + p * (k + 1), 0), 5);
+    }
+    return sum / items.length;
+  };
+  const plantedShift = plantedScore(tunedSpec) - plantedScore(baseSpec);
+
+  const found = await findNeurons({ model: tuned, base, layer: 1, trait: resolveTrait('extraversion-high'), top: 10, direction: Float32Array.from({ length: tunedSpec.hidden }, (_, i) => (i === GLASS_BOX_DIMS.score ? 1 : 0)) });
+  const ablated = await ablateNeurons({ model: tuned, base, layer: 1, neurons: E_NEURONS, domain: 'E', random: 5 });
+  t.diagnostic(`E shift: planted ${plantedShift.toFixed(4)}, measured ${ablated.none.shift!.toFixed(4)}; with 4,5 off ${ablated.top.shift!.toFixed(4)}; with random pairs off ${ablated.random.map((r) => r.shift!.toFixed(4)).join(', ')}`);
+  assert.ok(plantedShift > 0.2, `the edit moves E (${plantedShift})`);
+  assert.ok(Math.abs(ablated.none.shift! - plantedShift) < 1e-4, `measured shift ${ablated.none.shift} vs planted ${plantedShift}`);
+
+  // find: what changed is exactly the two edited neurons; they also respond most to the trait's instructions and write most onto S.
+  assert.deepEqual(found.change!.slice(0, 2).map((x) => x.neuron).sort(), E_NEURONS);
+  assert.ok(found.change!.slice(2).every((x) => x.score < 1e-6), 'no other neuron changed');
+  assert.deepEqual(found.sensitivity.slice(0, 2).map((x) => x.neuron).sort(), E_NEURONS);
+  assert.deepEqual(found.write!.slice(0, 2).map((x) => x.neuron).sort(), E_NEURONS);
+
+  // ablate: switching the edited neurons off removes the shift; random pairs of the same layer leave it.
+  assert.ok(Math.abs(ablated.top.shift!) < 1e-6, `shift with the edited neurons off: ${ablated.top.shift}`);
+  assert.equal(ablated.random.length, 5);
+  for (const r of ablated.random) {
+    assert.equal(r.neurons.length, 2);
+    assert.ok(!r.neurons.some((n) => E_NEURONS.includes(n)));
+    assert.ok(Math.abs(r.shift! - ablated.none.shift!) < 1e-6, `random ${r.neurons}: shift ${r.shift}`);
+  }
+});
+
+test('neuron rankings: sensitivity keeps a neuron whose response flips sign with the item; bad input is one line', async () => {
+  // Neuron 0 answers +1 / -1 by item under the eliciting instruction and the reverse under the suppressing one; neuron 1 is constant.
+  const e = [Float32Array.of(1, 0.5), Float32Array.of(-1, 0.5)];
+  const s = [Float32Array.of(-1, 0.5), Float32Array.of(1, 0.5)];
+  assert.deepEqual(rankBySensitivity(e, s).map((x) => [x.neuron, x.score]), [[0, 2], [1, 0]]);
+
+  const a = makeModel(familyConfig('llama', { layers: 2, hidden: 64 }));
+  const b = makeModel(familyConfig('llama', { layers: 2, hidden: 32, heads: 2, kvHeads: 1 }));
+  const mismatch = cli(['neurons', 'find', '--model', `engine:${a.dir}`, '--base', `engine:${b.dir}`, '--layer', '0', '--trait', 'extraversion-high']);
+  assert.equal(mismatch.code, 2);
+  assert.match(mismatch.stderr.trim(), /^persona-probe: mismatched checkpoints: the base has dModel = 32, the tuned model 64/);
+  const range = cli(['neurons', 'ablate', '--model', a.dir, '--layer', '0', '--neurons', '3,9999', '--domain', 'E']);
+  assert.equal(range.code, 2);
+  assert.match(range.stderr.trim(), /neuron 9999 is out of range \(0-127\)$/);
+  const twice = cli(['neurons', 'ablate', '--model', a.dir, '--layer', '0', '--neurons', '3,3', '--domain', 'E']);
+  assert.match(twice.stderr.trim(), /a neuron is named twice$/);
+  const layer = cli(['neurons', 'find', '--model', a.dir, '--layer', '2', '--trait', 'extraversion-high']);
+  assert.match(layer.stderr.trim(), /layer 2 is out of range \(0-1\)$/);
+  const domain = cli(['neurons', 'ablate', '--model', a.dir, '--layer', '0', '--neurons', '3', '--domain', 'X']);
+  assert.match(domain.stderr.trim(), /--domain must be one of O, C, E, A, N, got "X"$/);
+});
