@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { encodeF32 } from '../util/f32.js';
 import { weightsFingerprint } from '../util/fingerprint.js';
-import { Engine, logSoftmax, type EngineOptions } from '../engine/engine.js';
+import { Engine, logSoftmax, type EngineOptions, type KvCache } from '../engine/engine.js';
 import { loadInterventionFile, type Intervention } from '../engine/interventions.js';
 import { constructedNote, readGlassBox } from '../engine/glass-box.js';
 import { BackendError, normaliseOptionProbs, type ActivationsRequest, type ActivationsResult, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult } from './types.js';
@@ -43,6 +43,17 @@ function currentFingerprint(engine: Engine): string | undefined {
     return undefined; // a weight file is gone: the folder changed
   }
 }
+/** Below this many shared tokens a prefix is not worth a cache of its own. */
+const MIN_PREFIX = 16;
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+const startsWith = (ids: readonly number[], prefix: readonly number[]) => prefix.length <= ids.length && prefix.every((t, i) => ids[i] === t);
+
 /** The tail of each engine's queue of calls. */
 const chains = new WeakMap<Engine, Promise<unknown>>();
 
@@ -116,10 +127,34 @@ export class EngineBackend implements Backend {
     });
   }
 
+  /** The KV cache of the prompt prefix the last option-probability requests shared (an inventory's template and persona). */
+  private prefix: { ids: number[]; cache: KvCache } | undefined;
+  private lastIds: number[] | undefined;
+
+  /**
+   * Next-token log-probabilities, reusing the prefix the previous request shared with this one:
+   * the items of one inventory under one persona repeat the same template and persona prompt,
+   * so that part is computed once and each item runs only its own tokens on top of it.
+   */
+  private async nextTokenLogProbs(ids: number[]): Promise<Float32Array> {
+    const shared = this.lastIds ? commonPrefix(this.lastIds, ids) : 0;
+    this.lastIds = ids;
+    let p = this.prefix;
+    if (!(p && p.ids.length < ids.length && startsWith(ids, p.ids) && p.ids.length >= shared) && shared >= MIN_PREFIX && shared < ids.length) {
+      const r = await this.engine.forward(ids.slice(0, shared), { interventions: this.interventions, keepCache: true });
+      p = this.prefix = { ids: ids.slice(0, shared), cache: r.cache! };
+    }
+    if (!p || !(p.ids.length < ids.length && startsWith(ids, p.ids))) return this.engine.nextTokenLogProbs(ids, this.interventions);
+    // A shallow copy: the suffix is appended past the prefix (slots the next request masks), or into new arrays.
+    const past: KvCache = { keys: [...p.cache.keys], values: [...p.cache.values], length: p.ids.length, capacity: p.cache.capacity };
+    const r = await this.engine.forward(ids.slice(p.ids.length), { interventions: this.interventions, past });
+    return logSoftmax(r.logits);
+  }
+
   optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
     return this.serial(async () => {
       const ids = this.engine.tokenizer.chatIds(request.messages);
-      const logProbs = await this.engine.nextTokenLogProbs(ids, this.interventions);
+      const logProbs = await this.nextTokenLogProbs(ids);
       const res = normaliseOptionProbs(request.options, (o) => {
         const first = this.engine.tokenizer.encode(o)[0];
         return first === undefined ? 0 : Math.exp(logProbs[first]!);

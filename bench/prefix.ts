@@ -1,0 +1,71 @@
+// Inventory items on the engine with and without prefix reuse, side by side in one run: the
+// items of one persona share the chat template and the persona prompt, which EngineBackend
+// computes once (its KV cache) and reuses. Prints the time per item for both, the ratio, and the
+// largest difference between the two paths' option probabilities. Random weights in the
+// SmolLM2-135M shape (bench/out/, written on first use; speed does not depend on the values).
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EngineBackend } from '../src/backends/engine.js';
+import { Engine } from '../src/engine/engine.js';
+import { readConfig, writeRandomModelFolder } from '../src/engine/random-model.js';
+import { getInstrument } from '../src/instruments/index.js';
+import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../src/probes/fidelity.js';
+import type { ChatMessage } from '../src/backends/types.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SMOLLM = resolve(ROOT, '..', 'shared', 'models', 'smollm2-135m-instruct');
+const OUT = join(ROOT, 'bench', 'out', 'smollm2-135m-random');
+const ITEMS = 40;
+
+const SYSTEM: ChatMessage = {
+  role: 'system',
+  content: 'You are Mara Voss, a night-shift archivist in a museum basement. Works alone among the boxes, prefers written notes to conversation, worries about misfiled records. You are very organized, very disciplined and very dependable; very reserved, very quiet and very solitary. Answer every question as Mara would.',
+};
+
+async function main(): Promise<void> {
+  if (!existsSync(join(OUT, 'model.safetensors'))) {
+    process.stderr.write(`generating random fp32 weights in the SmolLM2-135M shape -> ${OUT}\n`);
+    mkdirSync(dirname(OUT), { recursive: true });
+    writeRandomModelFolder(OUT, readConfig(SMOLLM), SMOLLM, { seed: 135, sharpness: 0.5 });
+  }
+  const instrument = getInstrument('ipip-neo-120');
+  const prompts = instrument.items.slice(0, ITEMS).map((it): ChatMessage[] => [SYSTEM, { role: 'user', content: itemPrompt(it, instrument.options, DEFAULT_VARIANTS[0]!) }]);
+  const backend = await EngineBackend.create({ model: OUT });
+  const engine = await Engine.load(OUT);
+  const optionIds = OPTION_DIGITS.map((o) => engine.tokenizer.encode(o)[0]!);
+  const full = async (messages: ChatMessage[]) => {
+    const lp = await engine.nextTokenLogProbs(engine.tokenizer.chatIds(messages));
+    const p = optionIds.map((id) => Math.exp(lp[id]!));
+    const s = p.reduce((a, b) => a + b, 0);
+    return p.map((x) => x / s);
+  };
+  // Warm both paths (graph build, first sessions), on prompts that share nothing with the timed ones.
+  for (const m of prompts.slice(0, 2)) {
+    await backend.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
+    await full([{ role: 'system', content: 'warm-up' }, m[1]!]);
+  }
+  // Interleaved halves, so drift in the machine's speed falls on both paths alike.
+  const times = { reuse: 0, full: 0 };
+  let maxDiff = 0;
+  const tokens = engine.tokenizer.chatIds(prompts[0]!).length;
+  for (const [i, m] of prompts.entries()) {
+    let t = performance.now();
+    const a = (await backend.optionProbs({ messages: m, options: OPTION_DIGITS })).probs;
+    times.reuse += performance.now() - t;
+    t = performance.now();
+    const b = await full(m);
+    times.full += performance.now() - t;
+    a.forEach((x, k) => (maxDiff = Math.max(maxDiff, Math.abs(x - b[k]!))));
+    if (i < 2) times.reuse = times.full = 0; // the first two items find and build the prefix: count the steady state
+  }
+  const n = ITEMS - 2;
+  console.log(`inventory items under one persona (${tokens}-token prompts), SmolLM2-135M shape, ${n} items after the first two:`);
+  console.log(`  without prefix reuse  ${(times.full / n).toFixed(1)} ms/item`);
+  console.log(`  with prefix reuse     ${(times.reuse / n).toFixed(1)} ms/item`);
+  console.log(`  ratio                 ${(times.full / times.reuse).toFixed(2)}x faster; largest option-probability difference ${maxDiff.toExponential(1)}`);
+  await engine.dispose();
+}
+
+await main();
