@@ -31,5 +31,6 @@ export { computeVectors, saveVectors, monitorTranscript, type ExtractionResult, 
 export { extractVectors, sweepSteering, type ExtractOptions, type SweepOptions } from './commands/vectors.js';
 export { computeAxis, saveAxis, capConfig, loadRoles, type AxisResult, type AxisLayer, type RoleSet } from './probes/axis.js';
 export { buildAxis, type AxisOptions } from './commands/axis.js';
+export { compareCheckpoints, type CompareOptions, type CompareResult } from './commands/checkpoints.js';
 export { findNeurons, ablateNeurons, type FindOptions, type FindResult, type AblateOptions, type AblateResult } from './commands/neurons.js';
 export { startServer, SERVE_LIMITS, type ServeOptions, type RunningServer } from './server/openai-server.js';

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makeGlassBoxModel } from '../src/cli/glass-box.js';
 import { ablateNeurons, findNeurons } from '../src/commands/neurons.js';
+import { compareCheckpoints } from '../src/commands/checkpoints.js';
+import { writeVectorFile } from '../src/engine/formats/vector-files.js';
 import { GLASS_BOX_DIMS, glassBoxAnswer } from '../src/engine/glass-box.js';
 import { ModelTokenizer } from '../src/engine/tokenizer.js';
 import { getInstrument, keyedScore } from '../src/instruments/index.js';
@@ -81,4 +83,42 @@ test('neuron rankings: sensitivity keeps a neuron whose response flips sign with
   assert.match(layer.stderr.trim(), /layer 2 is out of range \(0-1\)$/);
   const domain = cli(['neurons', 'ablate', '--model', a.dir, '--layer', '0', '--neurons', '3', '--domain', 'X']);
   assert.match(domain.stderr.trim(), /--domain must be one of O, C, E, A, N, got "X"$/);
+});
+
+test('checkpoints compare on a planted edit: E shifts by what the edit implies and nothing else does; the persona direction does not move, the score direction does', async () => {
+  const root = tempDir('pp-ckpt-');
+  const base = join(root, 'base');
+  const tuned = join(root, 'tuned');
+  const baseSpec = await makeGlassBoxModel(base, SMOLLM_DIR, { arch: 'qwen2' });
+  const tunedSpec = await makeGlassBoxModel(tuned, SMOLLM_DIR, { arch: 'qwen2', domainGain: { E: 2 } });
+  const unit = (dim: number) => Float32Array.from({ length: baseSpec.hidden }, (_, i) => (i === dim ? 1 : 0));
+  const personaFile = join(root, 'persona-e.safetensors');
+  const scoreFile = join(root, 'score.safetensors');
+  writeVectorFile(personaFile, { layers: new Map([[0, unit(GLASS_BOX_DIMS.persona + 2)]]), metadata: { trait: 'planted E level' } });
+  writeVectorFile(scoreFile, { layers: new Map([[1, unit(GLASS_BOX_DIMS.score)]]), metadata: { trait: 'planted score' } });
+  const r = await compareCheckpoints({ base: `engine:${base}`, tuned: `engine:${tuned}`, vectors: [personaFile, scoreFile], itemsPerDomain: 8 });
+
+  const instrument = getInstrument('ipip-neo-120');
+  const tok = await ModelTokenizer.load(base, []);
+  for (const d of r.domains) {
+    const items = shortInventory(instrument, 8).filter((i) => i.domain === d.domain);
+    const planted = (spec: typeof baseSpec) => items.reduce((s, item) => {
+      const { probs } = glassBoxAnswer(spec, tok.chatIds([{ role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]));
+      return s + keyedScore(item, probs.reduce((a, p, k) => a + p * (k + 1), 0), 5);
+    }, 0) / items.length;
+    const want = planted(tunedSpec) - planted(baseSpec);
+    assert.ok(Math.abs(d.shift.value - want) < 1e-4, `${d.domain}: shift ${d.shift.value} vs planted ${want}`);
+    if (d.domain === 'E') assert.ok(d.shift.lo > 0, 'the E shift is clear of 0');
+    else assert.ok(Math.abs(d.shift.value) < 1e-6, `${d.domain} does not move`);
+  }
+  const [persona, score] = r.projections;
+  assert.equal(persona!.layer, 0);
+  assert.ok(Math.abs(persona!.shift.value) < 1e-6, 'the edit is after the persona level: its projection does not move');
+  assert.ok(Math.abs(score!.shift.value) > 0.01, `the score direction moves (${score!.shift.value})`);
+
+  const other = join(root, 'other');
+  await makeGlassBoxModel(other, SMOLLM_DIR, { arch: 'llama', shape: { layers: 3 } });
+  const bad = cli(['checkpoints', 'compare', '--base', base, '--tuned', other]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr.trim(), /^persona-probe: mismatched checkpoints: the base has family = qwen2, the tuned model llama/);
 });

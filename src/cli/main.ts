@@ -23,7 +23,7 @@ import { reachable } from '../util/network.js';
 import { recoverySuite } from '../probes/recovery-suite.js';
 import { cmdMakeModel, cmdTrace } from './engine-commands.js';
 import { cmdVectors } from './vectors-commands.js';
-import { cmdNeurons } from './neuron-commands.js';
+import { cmdCheckpoints, cmdNeurons } from './neuron-commands.js';
 import { cmdServe } from './serve-command.js';
 import { cmdAxis } from './axis-commands.js';
 import { cmdView } from './view-command.js';
@@ -320,6 +320,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await cmdVectors(rest, io);
       case 'neurons':
         return await cmdNeurons(rest, io);
+      case 'checkpoints':
+        return await cmdCheckpoints(rest, io);
       case 'serve':
         return await cmdServe(rest, io);
       case 'axis':
@@ -347,7 +349,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return 0;
       case 'help': {
         const topic = rest.join(' ');
-        if (topic === 'vectors' || topic === 'axis' || topic === 'neurons') io.log(groupHelp(topic));
+        if (topic === 'vectors' || topic === 'axis' || topic === 'neurons' || topic === 'checkpoints') io.log(groupHelp(topic));
         else if (topic in COMMANDS) io.log(helpText(COMMANDS[topic as CommandName]));
         else if (topic) throw new UserError(`help: no command "${topic}" (try: persona-probe help)`);
         else io.log(usage());

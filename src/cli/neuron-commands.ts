@@ -8,6 +8,7 @@ import { DOMAINS, type Domain } from '../instruments/types.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { resolveTrait } from '../probes/traits.js';
 import { ablateNeurons, findNeurons } from '../commands/neurons.js';
+import { compareCheckpoints } from '../commands/checkpoints.js';
 import type { NeuronScore } from '../metrics/neurons.js';
 import type { Out } from './out.js';
 
@@ -59,6 +60,34 @@ async function ablate(args: string[], io: Out): Promise<number> {
   for (const c of r.random) io.log(row(`random ${c.neurons.join(',')} off`, c));
   if (values.out) writeFileSync(values.out, `${JSON.stringify(r, null, 2)}\n`);
   return 0;
+}
+
+async function compare(args: string[], io: Out): Promise<number> {
+  const { values } = parseCommand(COMMANDS['checkpoints compare'], args);
+  if (!values.base || !values.tuned) throw new UserError('checkpoints compare: pass --base engine:DIR and --tuned engine:DIR');
+  const r = await compareCheckpoints({
+    base: values.base,
+    tuned: values.tuned,
+    vectors: values.vectors?.split(',').map((s) => s.trim()).filter(Boolean),
+    itemsPerDomain: integer('checkpoints compare', 'items', values.items, 1),
+    seed: integer('checkpoints compare', 'seed', values.seed),
+  });
+  const iv = (e: { value: number; lo: number; hi: number }) => `${e.value >= 0 ? '+' : ''}${e.value.toFixed(3)} [${e.lo.toFixed(3)}, ${e.hi.toFixed(3)}]`;
+  io.log(`${r.tuned} against ${r.base}: shift (tuned − base) with 95% intervals over items`);
+  for (const d of r.domains) io.log(`  ${d.domain}  ${d.base.toFixed(3)} -> ${d.tuned.toFixed(3)}  ${iv(d.shift)}  (${d.items} items)`);
+  for (const p of r.projections) io.log(`  projection on ${p.vector} at blocks.${p.layer}.hook_resid_post: ${p.base.toFixed(3)} -> ${p.tuned.toFixed(3)}  ${iv(p.shift)}`);
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(r, null, 2)}\n`);
+  return 0;
+}
+
+export async function cmdCheckpoints(args: string[], io: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.log(groupHelp('checkpoints'));
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub !== 'compare') throw new UserError(`checkpoints: no command "${sub}" (compare)`);
+  return compare(rest, io);
 }
 
 export async function cmdNeurons(args: string[], io: Out): Promise<number> {

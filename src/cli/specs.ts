@@ -159,6 +159,19 @@ export const COMMANDS = {
     },
     examples: ['persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out tiny --layers 2 --hidden 64', 'persona-probe make-model --like ../shared/models/smollm2-135m-instruct --out glass --glass-box --layers 4 --persona-layer 1'],
   },
+  'checkpoints compare': {
+    name: 'checkpoints compare',
+    summary: 'base vs tuned checkpoint: the shift of each Big Five domain (inventory) and of each persona-vector projection, with intervals',
+    options: {
+      base: { type: 'string', value: 'engine:DIR', description: 'the base checkpoint' },
+      tuned: { type: 'string', value: 'engine:DIR', description: 'the tuned checkpoint (same architecture)' },
+      vectors: { type: 'string', value: 'FILE[,FILE]', description: "persona-vector files: each vector's projection shift (at its recommended layer, else every layer it holds)" },
+      items: { type: 'string', value: 'N', default: '8', description: 'inventory items per domain' },
+      seed: { type: 'string', value: 'N', default: '1', description: 'bootstrap seed' },
+      out: { type: 'string', value: 'FILE.json', description: 'also write the result as JSON' },
+    },
+    examples: ['persona-probe checkpoints compare --base engine:./Qwen2.5-7B-Instruct --tuned engine:./tuned --vectors vectors/extraversion.safetensors'],
+  },
   'neurons find': {
     name: 'neurons find',
     summary: "rank one layer's MLP neurons by their response to a trait's instructions, their write onto a trait vector, and their change from a base checkpoint",
@@ -367,7 +380,7 @@ export function parseCommand<S extends CommandSpec>(spec: S, args: string[]): Pa
 }
 
 /** `vectors` and `axis` take a subcommand: their help lists them. */
-export function groupHelp(group: 'vectors' | 'axis' | 'neurons'): string {
+export function groupHelp(group: 'vectors' | 'axis' | 'neurons' | 'checkpoints'): string {
   const subs = (Object.keys(COMMANDS) as CommandName[]).filter((n) => n.startsWith(`${group} `));
   const width = Math.max(...subs.map((n) => n.length));
   return [`persona-probe ${group} <command> [options]`, '', 'Commands:', ...subs.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`), '', `persona-probe ${group} <command> --help for its options and examples`].join('\n');
