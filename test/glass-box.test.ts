@@ -25,7 +25,9 @@ import { readFileSync } from 'node:fs';
 import { SMOLLM_DIR, cliAsync, tempDir } from './helpers.js';
 import { summaryText } from '../src/cli/summary.js';
 import { renderHtml } from '../src/report/html.js';
-import { vectorsPage } from '../src/report/mechanism-html.js';
+import { monitorRun } from '../src/commands/drift.js';
+import { RunStore } from '../src/store/store.js';
+import { storedMechanismPage, vectorsPage } from '../src/report/mechanism-html.js';
 import { withEngine } from './engine-helpers.js';
 
 const instrument = getInstrument('ipip-neo-120');
@@ -299,4 +301,45 @@ test('demo --glass-box runs the demo suite through the real engine on a construc
   const noTok = await cliAsync(['demo', '--glass-box', '--like', dir, '--dir', join(dir, 'y')]);
   assert.notEqual(noTok.code, 0);
   assert.match(noTok.stderr, /has no config.json and tokenizer.json; pass --like DIR/);
+});
+
+test('drift along a planted direction in stored conversations: every family of a diluting persona drifts down, per turn and family, and the run page shows it with its tables', async (t) => {
+  const root = tempDir('pp-glass-drift-');
+  const model = join(root, 'model');
+  const spec = await makeGlassBoxModel(model, SMOLLM_DIR, { arch: 'llama', personaFocus: 3 });
+  const suite = suiteSchema.parse({
+    name: 'glass-box-drift',
+    instrument: { id: 'ipip-neo-120' },
+    fidelity: false,
+    personas: [PERSONAS[0]],
+    methods: [{ id: 'role-personality', kind: 'role-personality' }],
+    models: [{ name: 'glass', id: `engine:${model}` }],
+    stickiness: { conditions: [{ id: 'host', persona: 'host', model: 'glass', method: 'role-personality' }], attacks: ['identity-challenge', 'emotional-pressure', 'meta-reflection'], turns: 4, conversations: 1, max_tokens: 32, temperature: 0, retention: { inventory: { items_per_domain: 1 } } },
+  });
+  const outDir = join(root, 'out');
+  const run = await runSuite(suite, { outDir });
+  const planted = new Float32Array(spec.hidden);
+  planted[GLASS_BOX_DIMS.persona + DOMAINS.indexOf('E')] = 1;
+  const r = await monitorRun({ outDir, run: run.runId, model, vectors: [{ name: 'planted E level', layer: 0, vector: planted }] });
+  t.diagnostic(r.families.map((f) => `${f.family} ${f.drift.toFixed(3)}`).join(', '));
+  assert.equal(r.families.length, 3);
+  for (const f of r.families) assert.ok(f.drift < -0.05, `${f.family}: the persona's E level fades (${f.drift})`);
+  assert.deepEqual(new Set(r.points.map((p) => p.turn)), new Set([0, 1, 2, 3, 4]));
+  assert.deepEqual(r.families.filter((f) => f.paperDriftFamily).map((f) => f.family).sort(), ['emotional-pressure', 'meta-reflection']);
+  // The planted truth of each point: P_E at the turn's tokens is what head A averaged there; a turn's mean is below the opening's.
+  for (const family of ['identity-challenge', 'emotional-pressure', 'meta-reflection']) {
+    const series = r.points.filter((p) => p.family === family).sort((a, b) => a.turn - b.turn).map((p) => p.projection);
+    for (let i = 1; i < series.length; i++) assert.ok(series[i]! < series[i - 1]!, `${family}: monotone fade ${series.join(', ')}`);
+  }
+  const store = new RunStore(outDir);
+  try {
+    const page = await storedMechanismPage(store, r.runId, 'drift-monitor');
+    assert.ok(page);
+    assert.match(page.body, /CONSTRUCTED MODEL/);
+    assert.match(page.body, /Drift \(last turn − opening\)/);
+    assert.match(page.body, /emotional and meta-reflective conversations drift most/);
+    assert.equal((page.body.match(/<svg/g) ?? []).length, 1, 'one chart per vector');
+  } finally {
+    store.close();
+  }
 });

@@ -227,16 +227,18 @@ export const COMMANDS = {
   },
   'vectors monitor': {
     name: 'vectors monitor',
-    summary: 'project each turn of a conversation onto persona vectors',
+    summary: "project each turn of a conversation (a transcript, or every stickiness conversation of a stored run) onto persona vectors or the Assistant axis",
     options: {
       model: { type: 'string', value: 'engine:DIR', description: 'the model' },
-      vectors: { type: 'string', value: 'FILE[,FILE]', description: 'vector files' },
+      vectors: { type: 'string', value: 'FILE[,FILE]', description: 'vector files (persona vectors, or an axis file)' },
       transcript: { type: 'string', value: 'FILE.json', description: 'a JSON array of chat messages' },
+      run: { type: 'string', value: 'RUN_ID', description: "a stored run's stickiness conversations instead: drift per condition, attack family and turn (stored as a run the viewer shows)" },
+      dir: DIR,
       layer: { type: 'string', value: 'L', description: "the layer (default: each file's recommended layer)" },
       out: { type: 'string', value: 'FILE.json', description: 'write the rows as JSON' },
       html: { type: 'string', value: 'FILE.html', description: 'write the trajectory page' },
     },
-    examples: ['persona-probe vectors monitor --model engine:DIR --vectors humor.safetensors --transcript conv.json --html drift.html'],
+    examples: ['persona-probe vectors monitor --model engine:DIR --vectors humor.safetensors --transcript conv.json --html drift.html', 'persona-probe vectors monitor --model engine:DIR --vectors axis.safetensors --run 3f2a9c1e0b7d --dir out --html drift.html'],
   },
   'vectors export': {
     name: 'vectors export',

@@ -14,7 +14,8 @@ import { extractVectors, sweepSteering } from '../commands/vectors.js';
 import { createBackend } from '../backends/registry.js';
 import { constructedLines } from '../suite/roles.js';
 import { f2, num } from '../report/html-parts.js';
-import { monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
+import { driftPage, monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
+import { monitorRun } from '../commands/drift.js';
 
 import type { Out } from './out.js';
 
@@ -109,8 +110,8 @@ function readTranscript(path: string): ChatMessage[] {
 
 async function monitor(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['vectors monitor'], args);
-  if (!values.model || !values.vectors || !values.transcript) throw new UserError('vectors monitor: pass --model engine:DIR --vectors FILE[,FILE] --transcript conv.json');
-  const messages = readTranscript(values.transcript);
+  if (!values.model || !values.vectors || (!values.transcript && !values.run)) throw new UserError('vectors monitor: pass --model engine:DIR --vectors FILE[,FILE] and --transcript conv.json or --run RUN_ID');
+  if (values.transcript && values.run) throw new UserError('vectors monitor: --transcript and --run are two sources; pass one');
   const vectors: MonitoredVector[] = values.vectors.split(',').map((file) => {
     const set = readVectorFile(file);
     const layer = values.layer !== undefined ? Number(values.layer) : Number(set.metadata.recommended_layer);
@@ -118,12 +119,25 @@ async function monitor(args: string[], io: Out): Promise<number> {
     if (!Number.isInteger(layer) || !vector) throw new UserError(`${file}: no vector for layer ${values.layer ?? set.metadata.recommended_layer ?? '(none recommended; pass --layer)'} (has ${[...set.layers.keys()].join(', ')})`);
     return { name: set.metadata.trait ?? basename(file), layer, vector };
   });
+  if (values.run) {
+    const bar = new ProgressBar(process.stderr, `drift ${values.run}`);
+    const r = await monitorRun({ outDir: resolve(values.dir ?? 'persona-probe-out'), run: values.run, model: values.model, vectors, onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
+    bar.done();
+    for (const line of constructedLines(r.parts)) io.log(line);
+    io.log(`drift (last turn − opening) per condition, attack family and vector, most negative first (* = a family the Assistant-axis paper found to drift most):`);
+    for (const f of r.families) io.log(`  ${f.condition.padEnd(20)} ${f.family.padEnd(22)} ${f.vector.padEnd(20)} ${f2(f.drift).padStart(8)}${f.paperDriftFamily ? ' *' : ''}`);
+    if (values.out) writeFileSync(values.out, `${JSON.stringify(r, null, 2)}\n`);
+    if (values.html) writeFileSync(values.html, await standalone(driftPage(r)));
+    io.log(`drift run ${r.runId} (from run ${r.source})${values.html ? ` · page: ${values.html}` : ''}`);
+    return 0;
+  }
+  const messages = readTranscript(values.transcript!);
   const engine = await createBackend(values.model.startsWith('engine:') ? values.model : `engine:${values.model}`);
   const rows = await monitorTranscript(engine, messages, vectors);
   io.log(`turn  ${vectors.map((v) => `${v.name}@${v.layer}`.padStart(18)).join('')}`);
   for (const turn of [...new Set(rows.map((r) => r.turn))]) io.log(`${String(turn).padStart(4)}  ${vectors.map((v) => f2(rows.find((r) => r.turn === turn && r.vector === v.name)!.projection).padStart(18)).join('')}`);
   if (values.out) writeFileSync(values.out, `${JSON.stringify(rows, null, 2)}\n`);
-  if (values.html) writeFileSync(values.html, await standalone(monitorPage(rows, `Projection of each assistant turn (${basename(values.transcript)})`)));
+  if (values.html) writeFileSync(values.html, await standalone(monitorPage(rows, `Projection of each assistant turn (${basename(values.transcript!)})`)));
   return 0;
 }
 

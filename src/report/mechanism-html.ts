@@ -4,6 +4,7 @@
 
 import type { ExtractionResult, MonitorRow, SweepRow } from '../probes/vectors.js';
 import type { AxisResult } from '../probes/axis.js';
+import type { DriftResult, FamilyDrift } from '../commands/drift.js';
 import { DEFAULT_ROLE } from '../probes/axis.js';
 import type { RunStore } from '../store/store.js';
 import { z } from 'zod';
@@ -37,6 +38,27 @@ ${chart}${table(['Layer', '|v|', "Cohen's d (held out)", 'Null 95% (labels permu
 export async function monitorPage(rows: MonitorRow[], title: string): Promise<Page> {
   const chart = await chartFigure(projectionSpec(rows.map((r) => ({ series: `${r.vector}@${r.layer}`, turn: r.turn, value: r.projection })), title), 'Projection of each assistant turn onto each persona vector: a trajectory drifting down is the persona fading.');
   return { title, body: `${chart}${table(['Turn', 'Message', 'Vector', 'Layer', 'Projection'], rows.map((r) => [String(r.turn), String(r.message), escapeHtml(r.vector), String(r.layer), f2(r.projection)]))}` };
+}
+
+export async function driftPage(r: Pick<DriftResult, 'runId' | 'source' | 'model' | 'points' | 'families'> & { parts?: RunRole[] }): Promise<Page> {
+  const vectors = [...new Set(r.points.map((p) => `${p.vector}@${p.layer}`))];
+  const charts: string[] = [];
+  for (const v of vectors) {
+    const rows = r.points.filter((p) => `${p.vector}@${p.layer}` === v).map((p) => ({ series: `${p.condition} / ${p.family}`, turn: p.turn, value: p.projection }));
+    charts.push(await chartFigure(projectionSpec(rows, `Drift along ${v}, per condition and attack family`), `Mean projection of each assistant turn onto ${escapeHtml(v)}, over the conversations of each condition and attack family (turn 0 is the opening).`));
+  }
+  const paper = r.families.filter((f) => f.paperDriftFamily);
+  const others = r.families.filter((f) => !f.paperDriftFamily);
+  const mean = (xs: readonly FamilyDrift[]) => (xs.length ? xs.reduce((s, f) => s + f.drift, 0) / xs.length : Number.NaN);
+  const comparison = paper.length && others.length
+    ? `<p>The Assistant-axis paper reports that emotional and meta-reflective conversations drift most. Here, the mean drift (last turn − opening) of those families (${[...new Set(paper.map((f) => f.family))].map(escapeHtml).join(', ')}) is ${f2(mean(paper))}, and of the others ${f2(mean(others))}: ${Math.abs(mean(paper)) > Math.abs(mean(others)) ? 'they move further, as the paper found' : 'they do not move further here'}.</p>`
+    : '<p>The Assistant-axis paper reports that emotional and meta-reflective conversations drift most; this run does not hold both those families and others, so no comparison is made.</p>';
+  return {
+    title: `Drift in run ${r.source}`,
+    body: `${simulationNote(r.parts)}<p>Every assistant turn of the stickiness conversations of run <code>${escapeHtml(r.source)}</code>, read on <code>${escapeHtml(r.model)}</code> (drift run <code>${escapeHtml(r.runId)}</code>).</p>
+${comparison}${table(['Condition', 'Attack family', 'Vector', 'Drift (last turn − opening)', 'Paper: drifts most'], r.families.map((f) => [escapeHtml(f.condition), escapeHtml(f.family), escapeHtml(f.vector), f2(f.drift), f.paperDriftFamily ? 'yes' : '']))}
+${charts.join('\n')}${table(['Condition', 'Attack family', 'Turn', 'Vector', 'Layer', 'Mean projection', 'Conversations'], r.points.map((p) => [escapeHtml(p.condition), escapeHtml(p.family), String(p.turn), escapeHtml(p.vector), String(p.layer), f2(p.projection), String(p.conversations)]))}`,
+  };
 }
 
 export async function sweepPage(rows: SweepRow[], title: string, about?: string): Promise<Page> {
@@ -91,6 +113,13 @@ const axisResultSchema = z.object({
   map: z.record(z.string(), z.array(z.object({ id: z.string(), pc1: storedNum, pc2: storedNum }))),
 });
 const sweepConfigSchema = z.object({ model: z.string().optional(), layers: z.array(z.number()).optional(), trait: z.string().nullable().optional(), coefs: z.array(z.number()).optional() });
+const driftResultSchema = z.object({
+  runId: z.string(),
+  source: z.string(),
+  model: z.string(),
+  points: z.array(z.object({ condition: z.string(), family: z.string(), turn: z.number().int(), vector: z.string(), layer: z.number().int(), projection: storedNum, conversations: z.number().int() })),
+  families: z.array(z.object({ condition: z.string(), family: z.string(), vector: z.string(), drift: storedNum, paperDriftFamily: z.boolean() })),
+});
 const profileSchema = z.object({ O: storedNum, C: storedNum, E: storedNum, A: storedNum, N: storedNum });
 const sweepRowsSchema = z.array(z.object({ layer: z.number().int(), coef: z.number(), inventory: profileSchema, judge: z.object({ mean: storedNum, parsed: z.number(), failed: z.number() }).optional(), perplexity: storedNum }));
 
@@ -99,6 +128,7 @@ export async function storedMechanismPage(store: RunStore, runId: string, kind: 
   const pages: Record<string, () => Promise<Page> | undefined> = {
     'persona-vectors': () => decoded(store.getResult(runId, 'vectors', vectorsResultSchema), (r) => vectorsPage(r)),
     'assistant-axis': () => decoded(store.getResult(runId, 'axis', axisResultSchema), (r) => axisPage({ ...r, map: Object.fromEntries(Object.entries(r.map).map(([k, v]) => [Number(k), v])) })),
+    'drift-monitor': () => decoded(store.getResult(runId, 'drift', driftResultSchema), (r) => driftPage(r)),
     'steering-sweep': () => decoded(store.getResult(runId, 'sweep', sweepRowsSchema), (rows) => sweepPage(rows, about, sweepAbout(store, runId))),
   };
   if (!kind || !pages[kind]) return undefined;
