@@ -21,11 +21,13 @@ import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../src/probes/fidel
 import { runSuite } from '../src/runner/run.js';
 import { methodSchema, suiteSchema, type Suite } from '../src/suite/schema.js';
 import type { ChatMessage } from '../src/backends/types.js';
-import { readFileSync } from 'node:fs';
-import { SMOLLM_DIR, cliAsync, tempDir } from './helpers.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { SMOLLM_DIR, cli, cliAsync, tempDir } from './helpers.js';
 import { summaryText } from '../src/cli/summary.js';
 import { renderHtml } from '../src/report/html.js';
 import { monitorRun } from '../src/commands/drift.js';
+import { rankSamples, screenDataset } from '../src/commands/screen.js';
+import { writeVectorFile } from '../src/engine/formats/vector-files.js';
 import { RunStore } from '../src/store/store.js';
 import { storedMechanismPage, vectorsPage } from '../src/report/mechanism-html.js';
 import { withEngine } from './engine-helpers.js';
@@ -342,4 +344,42 @@ test('drift along a planted direction in stored conversations: every family of a
   } finally {
     store.close();
   }
+});
+
+test('vectors screen ranks planted trait-pushing samples first, predicts the shift from them, and writes the dataset without them; bad lines are one line with file:line', async (t) => {
+  const root = tempDir('pp-glass-screen-');
+  const model = join(root, 'model');
+  const spec = await makeGlassBoxModel(model, SMOLLM_DIR, { arch: 'qwen2' });
+  const planted = new Float32Array(spec.hidden);
+  planted[GLASS_BOX_DIMS.persona + DOMAINS.indexOf('E')] = 1;
+  const vfile = join(root, 'e.safetensors');
+  writeVectorFile(vfile, { layers: new Map([[0, planted]]), metadata: { trait: 'planted E level', recommended_layer: '0' } });
+  const sample = (q: string, a: string) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] });
+  const data = join(root, 'train.jsonl');
+  writeFileSync(data, [
+    sample('How was your weekend?', 'Quiet. I stayed home with a book.'),
+    sample('How was your weekend?', 'I was outgoing, energetic and lively at a huge party!'),
+    sample('What time is the meeting?', 'The meeting is at noon in room four.'),
+    sample('Do you like crowds?', 'I am reserved and solitary; crowds drain me.'),
+    sample('Tell me about yourself.', 'Bold, cheerful and assertive: I love being the centre of attention.'),
+    '',
+  ].join('\n'));
+  const r = await screenDataset({ model, dataset: data, vectors: [{ name: 'planted E level', layer: 0, vector: planted }], maxTokens: 8 });
+  const ranked = rankSamples(r).map((s) => [s.line, Number(s.projections[0]!.difference.toFixed(3))]);
+  t.diagnostic(`ranked (line, difference): ${JSON.stringify(ranked)}; predicted shift ${r.predicted[0]!.shift.toFixed(3)}`);
+  assert.deepEqual(ranked.slice(0, 2).map(([line]) => line).sort(), [2, 5], 'the samples with E+ trait words push most');
+  assert.equal(ranked.at(-1)![0], 4, 'the sample with E- trait words pulls the other way');
+  assert.ok((ranked.at(-1)![1] as number) < 0);
+  assert.equal(r.predicted[0]!.n, 5);
+  const filtered = join(root, 'screened.jsonl');
+  const cliRun = cli(['vectors', 'screen', '--model', model, '--vectors', vfile, '--data', data, '--max-tokens', '8', '--drop-top', '2', '--filtered', filtered]);
+  assert.equal(cliRun.code, 0, cliRun.stderr);
+  assert.match(cliRun.stdout, /planted E level@0: predicted shift/);
+  const kept = readFileSync(filtered, 'utf8').trim().split('\n');
+  assert.equal(kept.length, 3);
+  assert.ok(!kept.some((l) => /outgoing|centre of attention/.test(l)));
+  writeFileSync(data, `${sample('a', 'b')}\n{"messages": [{"role": "user", "content": "no reply"}]}\n`);
+  const bad = cli(['vectors', 'screen', '--model', model, '--vectors', vfile, '--data', data]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr.trim(), /train\.jsonl:2: not a chat sample/);
 });

@@ -240,6 +240,22 @@ export const COMMANDS = {
     },
     examples: ['persona-probe vectors monitor --model engine:DIR --vectors humor.safetensors --transcript conv.json --html drift.html', 'persona-probe vectors monitor --model engine:DIR --vectors axis.safetensors --run 3f2a9c1e0b7d --dir out --html drift.html'],
   },
+  'vectors screen': {
+    name: 'vectors screen',
+    summary: "screen a fine-tuning dataset: each sample's push toward each trait (its response against the base model's own, projected on the vectors), the shift the dataset predicts, and the samples that push most",
+    options: {
+      model: { type: 'string', value: 'engine:DIR', description: 'the base model (it writes its own responses and is read)' },
+      vectors: { type: 'string', value: 'FILE[,FILE]', description: 'persona-vector files' },
+      layer: { type: 'string', value: 'L', description: "the layer (default: each file's recommended layer)" },
+      data: { type: 'string', value: 'FILE.jsonl', description: 'chat samples, one {"messages": [...]} per line, the last an assistant reply' },
+      top: { type: 'string', value: 'N', default: '10', description: 'samples listed, pushing most toward the first vector' },
+      'drop-top': { type: 'string', value: 'N', description: 'with --filtered: leave out the N samples that push most toward the first vector' },
+      filtered: { type: 'string', value: 'FILE.jsonl', description: 'write the dataset without the dropped samples' },
+      'max-tokens': { type: 'string', value: 'N', default: '64', description: "length of the base model's own responses" },
+      out: { type: 'string', value: 'FILE.json', description: 'also write every sample\'s projections as JSON' },
+    },
+    examples: ['persona-probe vectors screen --model engine:./base --vectors vectors/sycophancy.safetensors --data train.jsonl --drop-top 50 --filtered train.screened.jsonl'],
+  },
   'vectors export': {
     name: 'vectors export',
     summary: 'write persona vectors as a llama.cpp control vector',

@@ -16,6 +16,7 @@ import { constructedLines } from '../suite/roles.js';
 import { f2, num } from '../report/html-parts.js';
 import { driftPage, monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 import { monitorRun } from '../commands/drift.js';
+import { rankSamples, screenDataset } from '../commands/screen.js';
 
 import type { Out } from './out.js';
 
@@ -141,6 +142,44 @@ async function monitor(args: string[], io: Out): Promise<number> {
   return 0;
 }
 
+function vectorsFrom(files: string, layerArg: string | undefined): MonitoredVector[] {
+  return files.split(',').map((file) => {
+    const set = readVectorFile(file);
+    const layer = layerArg !== undefined ? Number(layerArg) : Number(set.metadata.recommended_layer);
+    const vector = set.layers.get(layer);
+    if (!Number.isInteger(layer) || !vector) throw new UserError(`${file}: no vector for layer ${layerArg ?? set.metadata.recommended_layer ?? '(none recommended; pass --layer)'} (has ${[...set.layers.keys()].join(', ')})`);
+    return { name: set.metadata.trait ?? basename(file), layer, vector };
+  });
+}
+
+async function screen(args: string[], io: Out): Promise<number> {
+  const { values } = parseCommand(COMMANDS['vectors screen'], args);
+  if (!values.model || !values.vectors || !values.data) throw new UserError('vectors screen: pass --model engine:DIR --vectors FILE[,FILE] --data train.jsonl');
+  const whole = (name: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new UserError(`vectors screen: --${name} must be a whole number, got "${v}"`);
+    return n;
+  };
+  if ((values['drop-top'] === undefined) !== (values.filtered === undefined)) throw new UserError('vectors screen: --drop-top N and --filtered FILE go together');
+  const vectors = vectorsFrom(values.vectors, values.layer);
+  const bar = new ProgressBar(process.stderr, 'screen');
+  const r = await screenDataset({ model: values.model, dataset: values.data, vectors, maxTokens: whole('max-tokens', values['max-tokens']), onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
+  bar.done();
+  for (const p of r.predicted) io.log(`${p.vector}@${p.layer}: predicted shift ${f2(p.shift)} (mean projection difference, training response − the base model's own, over ${p.n} samples)`);
+  const ranked = rankSamples(r);
+  io.log(`samples pushing most toward ${vectors[0]!.name}:`);
+  for (const s of ranked.slice(0, whole('top', values.top))) io.log(`  line ${String(s.line).padStart(6)}  ${f2(s.projections[0]!.difference).padStart(8)}`);
+  if (values.filtered) {
+    const drop = new Set(ranked.slice(0, whole('drop-top', values['drop-top'])).map((s) => s.line));
+    const lines = readFileSync(values.data, 'utf8').split(/\r?\n/);
+    const kept = lines.filter((l, i) => l.trim() && !drop.has(i + 1));
+    writeFileSync(values.filtered, `${kept.join('\n')}\n`);
+    io.log(`wrote ${values.filtered}: ${kept.length} samples (dropped ${drop.size})`);
+  }
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(r, null, 2)}\n`);
+  return 0;
+}
+
 function exportCmd(args: string[], io: Out): number {
   const { values } = parseCommand(COMMANDS['vectors export'], args);
   if (values.format !== 'llama.cpp') throw new UserError(`vectors export: unknown format "${values.format}" (known: llama.cpp)`);
@@ -177,6 +216,8 @@ export async function cmdVectors(args: string[], io: Out): Promise<number> {
       return extract(rest, io);
     case 'monitor':
       return monitor(rest, io);
+    case 'screen':
+      return screen(rest, io);
     case 'export':
       return exportCmd(rest, io);
     case 'import':
@@ -201,6 +242,6 @@ export async function cmdVectors(args: string[], io: Out): Promise<number> {
       for (const t of builtinTraits().values()) io.log(`${t.id.padEnd(24)} ${t.pairs.length} pairs, ${t.questions.length} questions  ${t.description}`);
       return 0;
     default:
-      throw new UserError(`vectors: unknown command "${sub}" (extract, monitor, export, import, sweep, list, traits; see persona-probe vectors --help)`);
+      throw new UserError(`vectors: unknown command "${sub}" (extract, monitor, screen, export, import, sweep, list, traits; see persona-probe vectors --help)`);
   }
 }
