@@ -31,6 +31,8 @@ export { computeVectors, saveVectors, monitorTranscript, type ExtractionResult, 
 export { extractVectors, sweepSteering, type ExtractOptions, type SweepOptions } from './commands/vectors.js';
 export { computeAxis, saveAxis, capConfig, loadRoles, type AxisResult, type AxisLayer, type RoleSet } from './probes/axis.js';
 export { buildAxis, type AxisOptions } from './commands/axis.js';
+export { monitorRun, type DriftResult, type DriftOptions } from './commands/drift.js';
+export { screenDataset, rankSamples, readDataset, type ScreenResult, type ScreenOptions } from './commands/screen.js';
 export { compareCheckpoints, type CompareOptions, type CompareResult } from './commands/checkpoints.js';
 export { findNeurons, ablateNeurons, type FindOptions, type FindResult, type AblateOptions, type AblateResult } from './commands/neurons.js';
 export { startServer, SERVE_LIMITS, type ServeOptions, type RunningServer } from './server/openai-server.js';

@@ -55,8 +55,8 @@ async function extract(args: string[], io: Out): Promise<number> {
   for (const line of constructedLines(r.parts)) io.log(line);
   for (const p of r.parts.filter((x) => x.simulated)) io.log(`SIMULATION: the ${p.role} (${p.backend}) is the simulated panel, not a language model; these vectors come from its placeholder text.`);
   io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
-  io.log(`layer  |v|      separation (Cohen's d, held out)  null 95% (labels permuted)${r.pca ? '  PCA d' : ''}`);
-  for (const l of r.layers) io.log(`${String(l.layer).padStart(5)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}  ${f2(l.nullD95).padStart(26)}${l.clearsNull ? '' : ' (within the null)'}${r.pca ? `  ${f2(l.separationPca)}` : ''}${l.layer === r.recommendedLayer ? '   <- recommended' : ''}`);
+  io.log(`layer (hidden_states[L+1])  |v|      separation (Cohen's d, held out)  null 95% (labels permuted)${r.pca ? '  PCA d' : ''}`);
+  for (const l of r.layers) io.log(`${`${l.layer} (${l.layer + 1})`.padStart(26)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}  ${f2(l.nullD95).padStart(26)}${l.clearsNull ? '' : ' (within the null)'}${r.pca ? `  ${f2(l.separationPca)}` : ''}${l.layer === r.recommendedLayer ? '   <- recommended' : ''}`);
   if (r.recommendedLayer === null) io.log('no layer is recommended: no separation cleared the permutation null (the labels explain no more than chance would)');
   if (values.html) writeFileSync(values.html, await standalone(vectorsPage(r)));
   io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · vectors: ${values.out}${values.html ? ` · page: ${values.html}` : ''}`);
