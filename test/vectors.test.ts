@@ -383,3 +383,27 @@ test('separation null: with no planted difference a layer clears the null about 
   assert.ok(planted.layers[1]!.nullP < 0.01);
   assert.equal(planted.recommendedLayer, 1);
 });
+
+test('vectors export --format pytorch: the named layers, the coefficient and the convention for a trainer, vectors unchanged; bad combinations are one line', async () => {
+  const { writeVectorFile } = await import('../src/engine/formats/vector-files.js');
+  const { readSafetensorsHeader, readTensorF32 } = await import('../src/engine/formats/safetensors.js');
+  const dir = tempDir();
+  const src = join(dir, 'v.safetensors');
+  const v1 = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i));
+  const v2 = Float32Array.from({ length: 16 }, (_, i) => Math.cos(i));
+  writeVectorFile(src, { layers: new Map([[1, v1], [2, v2]]), metadata: { trait: 'wave', recommended_layer: '2' } });
+  const out = join(dir, 'train.safetensors');
+  const r = cli(['vectors', 'export', '--vectors', src, '--format', 'pytorch', '--coef=-4', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const header = readSafetensorsHeader(out);
+  assert.deepEqual([...header.tensors.keys()], ['model.layers.2'], 'the recommended layer, named after its decoder module');
+  assert.deepEqual(readTensorF32(header, 'model.layers.2').data, v2);
+  assert.equal(header.metadata.coef, '-4');
+  assert.match(header.metadata.convention ?? '', /hidden_states\[L \+ 1\]/);
+  const both = cli(['vectors', 'export', '--vectors', src, '--format', 'pytorch', '--coef', '2', '--layers', '1,2', '--out', out]);
+  assert.equal(both.code, 0, both.stderr);
+  assert.deepEqual([...readSafetensorsHeader(out).tensors.keys()].sort(), ['model.layers.1', 'model.layers.2']);
+  assert.match(cli(['vectors', 'export', '--vectors', src, '--format', 'pytorch', '--out', out]).stderr, /pass --coef X/);
+  assert.match(cli(['vectors', 'export', '--vectors', src, '--format', 'llama.cpp', '--coef', '2', '--out', out]).stderr, /--coef and --layers go with --format pytorch/);
+  assert.match(cli(['vectors', 'export', '--vectors', src, '--format', 'pytorch', '--coef', '1', '--layers', '7', '--out', out]).stderr, /has no vector for layer 7/);
+});

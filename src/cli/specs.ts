@@ -258,16 +258,18 @@ export const COMMANDS = {
   },
   'vectors export': {
     name: 'vectors export',
-    summary: 'write persona vectors as a llama.cpp control vector',
+    summary: 'write persona vectors as a llama.cpp control vector, or for a PyTorch trainer (preventative steering)',
     options: {
       vectors: { type: 'string', value: 'FILE', description: 'a persona-vector file' },
-      format: { type: 'string', value: 'FORMAT', default: 'llama.cpp', description: 'llama.cpp' },
-      out: { type: 'string', value: 'FILE.gguf', description: 'where to write' },
+      format: { type: 'string', value: 'FORMAT', default: 'llama.cpp', description: "llama.cpp, or pytorch: one tensor per decoder layer named after the Hugging Face module whose output it is added to" },
+      out: { type: 'string', value: 'FILE', description: 'where to write (.gguf for llama.cpp, .safetensors for pytorch)' },
+      coef: { type: 'string', value: 'X', description: 'pytorch: the steering coefficient to record, sign included (--coef=-4 for a negative one: it steers away from the trait during training)' },
+      layers: { type: 'string', value: 'L[,L]', description: "pytorch: the layers to export (default: the file's recommended layer)" },
       'model-hint': { type: 'string', value: 'ARCH', description: "the model's architecture name (llama, qwen2, ...)" },
       method: { type: 'string', value: 'mean|pca', default: 'mean', description: 'which vectors' },
       scale: { type: 'string', value: 'X', default: '1', description: 'multiply the vectors' },
     },
-    examples: ['persona-probe vectors export --vectors humor.safetensors --format llama.cpp --out humor.gguf --model-hint llama'],
+    examples: ['persona-probe vectors export --vectors humor.safetensors --format llama.cpp --out humor.gguf --model-hint llama', 'persona-probe vectors export --vectors sycophancy.safetensors --format pytorch --coef 5 --out steer-during-training.safetensors'],
   },
   'vectors import': {
     name: 'vectors import',

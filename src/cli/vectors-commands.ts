@@ -8,6 +8,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { UserError, errorMessage } from '../util/errors.js';
 import type { ChatMessage } from '../backends/types.js';
 import { readVectorFile, writeControlVector, writeVectorFile, residPost } from '../engine/formats/vector-files.js';
+import { writeSafetensors } from '../engine/formats/safetensors.js';
 import { builtinTraits, resolveTrait } from '../probes/traits.js';
 import { monitorTranscript, saveVectors, type MonitoredVector } from '../probes/vectors.js';
 import { extractVectors, sweepSteering } from '../commands/vectors.js';
@@ -180,9 +181,43 @@ async function screen(args: string[], io: Out): Promise<number> {
   return 0;
 }
 
+/**
+ * Vectors for steering during fine-tuning in PyTorch: tensor `model.layers.L` is added to the
+ * output hidden states of that decoder layer (our blocks.L.hook_resid_post, Hugging Face's
+ * hidden_states[L + 1]), scaled by the recorded coefficient.
+ */
+function exportPytorch(values: Record<string, string | boolean | undefined>, io: Out): number {
+  const file = values.vectors as string;
+  const set = readVectorFile(file);
+  const coef = Number(values.coef);
+  if (values.coef === undefined || !Number.isFinite(coef)) throw new UserError('vectors export --format pytorch: pass --coef X (the steering coefficient, with its sign)');
+  const wanted = typeof values.layers === 'string' ? values.layers.split(',').map((s) => Number(s.trim())) : set.metadata.recommended_layer !== undefined ? [Number(set.metadata.recommended_layer)] : [];
+  if (!wanted.length) throw new UserError(`vectors export: ${file} has no recommended layer; pass --layers L[,L]`);
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const l of wanted) {
+    const v = set.layers.get(l);
+    if (!Number.isInteger(l) || !v) throw new UserError(`vectors export: ${file} has no vector for layer ${l} (has ${[...set.layers.keys()].join(', ')})`);
+    tensors[`model.layers.${l}`] = { shape: [v.length], data: v };
+  }
+  writeSafetensors(values.out as string, tensors, {
+    format: 'persona-probe steering for training',
+    trait: set.metadata.trait ?? '',
+    coef: String(coef),
+    convention: 'add coef * tensor to the output hidden states of the decoder layer named by the tensor (Hugging Face hidden_states[L + 1]; persona-probe blocks.L.hook_resid_post), at every position',
+    source: resolve(file),
+  });
+  io.log(`wrote ${values.out as string}: ${Object.keys(tensors).join(', ')} (coef ${coef}; add coef * v to each named layer's output while training, as the README's recipe shows)`);
+  return 0;
+}
+
 function exportCmd(args: string[], io: Out): number {
   const { values } = parseCommand(COMMANDS['vectors export'], args);
-  if (values.format !== 'llama.cpp') throw new UserError(`vectors export: unknown format "${values.format}" (known: llama.cpp)`);
+  if (values.format === 'pytorch') {
+    if (!values.vectors || !values.out) throw new UserError('vectors export: pass --vectors FILE.safetensors --out FILE.safetensors');
+    return exportPytorch(values, io);
+  }
+  if (values.coef !== undefined || values.layers !== undefined) throw new UserError('vectors export: --coef and --layers go with --format pytorch');
+  if (values.format !== 'llama.cpp') throw new UserError(`vectors export: unknown format "${values.format}" (known: llama.cpp, pytorch)`);
   if (!values.vectors || !values.out) throw new UserError('vectors export: pass --vectors FILE.safetensors --out FILE.gguf');
   const set = readVectorFile(values.vectors);
   const hint = values['model-hint'] ?? set.metadata.model_hint;
