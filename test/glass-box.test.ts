@@ -250,6 +250,15 @@ test(`glass-box mechanism (${arch}): vectors extract finds the planted direction
   for (const l of [1, 2, 3]) assert.ok(cos(r.vectors.get(l)!) >= 0.9, `layer ${l}: cos ${cos(r.vectors.get(l)!)}`);
   assert.equal(r.recommendedLayer, 1);
   assert.ok(r.parts.every((p) => p.constructed), 'the run says it read a constructed model');
+  // Chosen by steering effect (the paper's criterion): the planted layer too; before it, and after the last MLP (only
+  // the final norm's scale is touched there), steering does next to nothing.
+  const bySteering = await extractVectors({ outDir: join(root, 'store'), model: `engine:${dir}`, trait: resolveTrait('extraversion-high'), maxTokens: 8, seed: 3, chooseBy: 'steering' });
+  const effect = (l: number) => bySteering.layers.find((x) => x.layer === l)!.steeringEffect!;
+  t.diagnostic(`steering effect by layer: ${bySteering.layers.map((l) => `${l.layer}: ${l.steeringEffect!.toFixed(3)}`).join(', ')}`);
+  assert.equal(bySteering.chosenBy, 'steering');
+  assert.equal(bySteering.recommendedLayer, 1);
+  assert.ok(effect(1) > 1, `layer 1: ${effect(1)}`);
+  assert.ok(Math.abs(effect(0)) < 0.1 * effect(1) && Math.abs(effect(3)) < 0.1 * effect(1), `layers 0 and 3: ${effect(0)}, ${effect(3)}`);
   assert.match((await vectorsPage({ ...r, parts: r.parts })).body, /CONSTRUCTED MODEL: engine:/);
 
   // Steering with the extracted vector moves the extraversion score with the coefficient's sign, monotonically.

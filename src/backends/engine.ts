@@ -62,6 +62,8 @@ export class EngineBackend implements Backend {
   readonly simulated = false;
   readonly deterministic = true;
   readonly constructed?: string;
+  /** The model folder the engine loaded (an hf: id resolved to its local copy). */
+  readonly modelDir: string;
   readonly capabilities = { optionProbs: true, activations: true };
   readonly id: string;
 
@@ -73,6 +75,7 @@ export class EngineBackend implements Backend {
     readonly weights: string,
   ) {
     const base = `engine:${model}#w${weights}`;
+    this.modelDir = engine.folder.dir;
     const glass = readGlassBox(engine.folder.dir);
     if (glass) this.constructed = constructedNote(glass);
     this.id = interventions.length ? `${base}+interventions:${interventionsFingerprint(interventions)}` : base;

@@ -219,6 +219,8 @@ export const COMMANDS = {
       'max-tokens': { type: 'string', value: 'N', description: 'answer length (default 64)' },
       temperature: { type: 'string', value: 'X', description: 'answer temperature (default 0.7)' },
       seed: { type: 'string', value: 'N', description: 'seed (default 1)' },
+      'choose-by': { type: 'string', value: 'separation|steering', default: 'separation', description: "how the layer is recommended: held-out separation, or steering effect (each layer's vector at -coef and +coef, the trait domain's inventory compared; Big Five poles)" },
+      'steering-coef': { type: 'string', value: 'X', description: "with --choose-by steering: the coefficient, in units of the layer's difference of means (default 0.5)" },
       dir: DIR,
       store: STORE_ALIAS,
       concurrency: CONCURRENCY,

@@ -22,6 +22,11 @@ import { rankSamples, screenDataset } from '../commands/screen.js';
 import type { Out } from './out.js';
 
 
+function chooseBy(v: string | undefined): 'separation' | 'steering' {
+  if (v === undefined || v === 'separation' || v === 'steering') return v ?? 'separation';
+  throw new UserError(`vectors extract: --choose-by must be separation or steering, got "${v}"`);
+}
+
 async function extract(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['vectors extract'], args);
   if (!values.model) throw new UserError('vectors extract: pass --model engine:DIR');
@@ -48,6 +53,8 @@ async function extract(args: string[], io: Out): Promise<number> {
     temperature: num('temperature', values.temperature),
     seed: num('seed', values.seed),
     concurrency: num('concurrency', values.concurrency),
+    chooseBy: chooseBy(values['choose-by']),
+    steeringCoef: num('steering-coef', values['steering-coef']),
     onProgress: (c) => bar.update(c),
   });
   bar.done();
@@ -56,8 +63,9 @@ async function extract(args: string[], io: Out): Promise<number> {
   for (const line of constructedLines(r.parts)) io.log(line);
   for (const p of r.parts.filter((x) => x.simulated)) io.log(`SIMULATION: the ${p.role} (${p.backend}) is the simulated panel, not a language model; these vectors come from its placeholder text.`);
   io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
-  io.log(`layer (hidden_states[L+1])  |v|      separation (Cohen's d, held out)  null 95% (labels permuted)${r.pca ? '  PCA d' : ''}`);
-  for (const l of r.layers) io.log(`${`${l.layer} (${l.layer + 1})`.padStart(26)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}  ${f2(l.nullD95).padStart(26)}${l.clearsNull ? '' : ' (within the null)'}${r.pca ? `  ${f2(l.separationPca)}` : ''}${l.layer === r.recommendedLayer ? '   <- recommended' : ''}`);
+  const steered = r.chosenBy === 'steering';
+  io.log(`layer (hidden_states[L+1])  |v|      separation (Cohen's d, held out)  null 95% (labels permuted)${r.pca ? '  PCA d' : ''}${steered ? '  steering effect' : ''}`);
+  for (const l of r.layers) io.log(`${`${l.layer} (${l.layer + 1})`.padStart(26)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}  ${f2(l.nullD95).padStart(26)}${l.clearsNull ? '' : ' (within the null)'}${r.pca ? `  ${f2(l.separationPca)}` : ''}${steered ? `  ${f2(l.steeringEffect).padStart(15)}` : ''}${l.layer === r.recommendedLayer ? `   <- recommended${steered ? ' (by steering effect)' : ''}` : ''}`);
   if (r.recommendedLayer === null) io.log('no layer is recommended: no separation cleared the permutation null (the labels explain no more than chance would)');
   if (values.html) writeFileSync(values.html, await standalone(vectorsPage(r)));
   io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · vectors: ${values.out}${values.html ? ` · page: ${values.html}` : ''}`);

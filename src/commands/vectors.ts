@@ -19,6 +19,8 @@ import { parseScore } from '../probes/judges.js';
 import { administerFork, forkProfile, shortInventory, textOf, turnSeed } from '../probes/dialogue.js';
 import type { TraitDefinition } from '../probes/traits.js';
 import { computeVectors, JUDGE_PROMPT, NEUTRAL_TEXT, vectorKey, type ExtractionResult, type SweepRow } from '../probes/vectors.js';
+import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
+import { keyedScore } from '../instruments/index.js';
 
 export interface ExtractOptions {
   /** Project directory holding the run store. */
@@ -41,6 +43,40 @@ export interface ExtractOptions {
   concurrency?: number;
   env?: NodeJS.ProcessEnv;
   onProgress?: (counters: Readonly<CallCounters>) => void;
+  /**
+   * How the layer is recommended: by held-out separation (default), or by steering effect: each
+   * layer's vector added with −coef and +coef, and the trait domain's inventory score compared
+   * (a Big Five pole only: its domain's items measure the effect). Separation is reported beside it.
+   */
+  chooseBy?: 'separation' | 'steering';
+  /** Steering coefficient for the choice, in units of the layer's own difference of means (default 0.5). */
+  steeringCoef?: number;
+}
+
+/**
+ * The behavioural effect of each layer's vector: the trait domain's short-inventory score with
+ * +coef·v added at blocks.L.hook_resid_post minus with −coef·v, oriented so that positive is
+ * toward the trait's pole.
+ */
+async function steeringEffects(engine: Backend, trait: TraitDefinition, vectors: ReadonlyMap<number, Float32Array>, coef: number): Promise<Map<number, number>> {
+  if (!trait.domain || !trait.pole) throw new UserError(`vectors extract --choose-by steering: ${trait.id} is not a Big Five pole, so no inventory domain measures its effect; choose by separation`);
+  const { EngineBackend } = await import('../backends/engine.js');
+  if (!(engine instanceof EngineBackend)) throw new UserError('vectors extract --choose-by steering: steering needs the engine: backend');
+  const modelDir = engine.modelDir;
+  const instrument = getInstrument('ipip-neo-120');
+  const items = shortInventory(instrument, 4).filter((i) => i.domain === trait.domain);
+  const score = async (layer: number, c: number) => {
+    const backend = await EngineBackend.create({ model: modelDir, interventions: [addIntervention(residPostOf(layer), vectors.get(layer)!, c)] });
+    let sum = 0;
+    for (const item of items) {
+      const p = await backend.optionProbs({ messages: [{ role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }], options: OPTION_DIGITS });
+      sum += keyedScore(item, p.probs.reduce((s, x, k) => s + x * (k + 1), 0), instrument.options.length);
+    }
+    return sum / items.length;
+  };
+  const out = new Map<number, number>();
+  for (const layer of vectors.keys()) out.set(layer, (trait.pole === 'high' ? 1 : -1) * ((await score(layer, coef)) - (await score(layer, -coef))));
+  return out;
 }
 
 const engineId = (model: string) => (model.startsWith('engine:') ? model : `engine:${model}`);
@@ -83,6 +119,14 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
       await Promise.all(jobsForAnswer);
     });
     const result = computeVectors(trait, store.taskResponses(runId), { ...options, judged: Boolean(judge) });
+    if (o.chooseBy === 'steering') {
+      // Layer choice by steering effect (the paper's criterion), separation beside it.
+      const effects = await steeringEffects(engine, trait, result.vectors, o.steeringCoef ?? 0.5);
+      for (const l of result.layers) l.steeringEffect = effects.get(l.layer);
+      const best = result.layers.filter((l) => Number.isFinite(l.steeringEffect) && l.steeringEffect! > 0).sort((a, b) => b.steeringEffect! - a.steeringEffect! || a.layer - b.layer)[0];
+      result.recommendedLayer = best ? best.layer : null;
+      result.chosenBy = 'steering';
+    }
     const out: ExtractionResult = { runId, resumed, trait: trait.id, model: engine.id, ...result, counters, parts: roles };
     store.putResult(runId, 'vectors', { ...out, vectors: undefined, pca: undefined });
     store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');

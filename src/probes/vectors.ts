@@ -31,6 +31,8 @@ export interface LayerResult {
   nullP: number;
   /** Whether the separation clears the null: only such a layer is recommended. */
   clearsNull: boolean;
+  /** With --choose-by steering: the trait domain's score at +coef minus at −coef, toward the trait's pole. */
+  steeringEffect?: number;
 }
 
 export interface ExtractionResult {
@@ -39,8 +41,10 @@ export interface ExtractionResult {
   trait: string;
   model: string;
   layers: LayerResult[];
-  /** The layer with the largest separation among those that clear the null; null when none does. */
+  /** The layer with the largest separation among those that clear the null (or, chosen by steering, the largest positive steering effect); null when none does. */
   recommendedLayer: number | null;
+  /** How the layer was chosen (separation when absent). */
+  chosenBy?: 'separation' | 'steering';
   vectors: Map<number, Float32Array>;
   pca?: Map<number, Float32Array>;
   counts: { answers: number; kept: { positive: number; negative: number }; heldOut: { positive: number; negative: number }; judgeFailures: number; missing: number };
