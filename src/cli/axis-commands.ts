@@ -1,6 +1,6 @@
 // `persona-probe axis build | cap-config`: the Assistant axis and capping thresholds.
 
-import { COMMANDS, groupHelp, parseCommand } from './specs.js';
+import { COMMANDS, parseCommand, runGroup } from './specs.js';
 import { ProgressBar } from './progress.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -64,13 +64,6 @@ function capCmd(args: string[], io: Out): number {
   return 0;
 }
 
-export async function cmdAxis(args: string[], io: Out): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.log(groupHelp('axis'));
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub === 'build') return build(rest, io);
-  if (sub === 'cap-config') return capCmd(rest, io);
-  throw new UserError(`axis: ${sub ? `unknown command "${sub}"` : 'name a command'} (build, cap-config)`);
+export function cmdAxis(args: string[], io: Out): Promise<number> {
+  return runGroup('axis', args, io, { build: (rest) => build(rest, io), 'cap-config': (rest) => capCmd(rest, io) });
 }

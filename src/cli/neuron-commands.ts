@@ -1,7 +1,7 @@
 // `neurons find` and `neurons ablate` (commands/neurons.ts).
 
 import { writeFileSync } from 'node:fs';
-import { COMMANDS, groupHelp, parseCommand } from './specs.js';
+import { COMMANDS, parseCommand, runGroup } from './specs.js';
 import { ProgressBar } from './progress.js';
 import { UserError } from '../util/errors.js';
 import { DOMAINS, type Domain } from '../instruments/types.js';
@@ -80,28 +80,10 @@ async function compare(args: string[], io: Out): Promise<number> {
   return 0;
 }
 
-export async function cmdCheckpoints(args: string[], io: Out): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.log(groupHelp('checkpoints'));
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub !== 'compare') throw new UserError(`checkpoints: no command "${sub}" (compare)`);
-  return compare(rest, io);
+export function cmdCheckpoints(args: string[], io: Out): Promise<number> {
+  return runGroup('checkpoints', args, io, { compare: (rest) => compare(rest, io) });
 }
 
-export async function cmdNeurons(args: string[], io: Out): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.log(groupHelp('neurons'));
-    return sub === undefined ? 2 : 0;
-  }
-  switch (sub) {
-    case 'find':
-      return find(rest, io);
-    case 'ablate':
-      return ablate(rest, io);
-    default:
-      throw new UserError(`neurons: no command "${sub}" (find, ablate)`);
-  }
+export function cmdNeurons(args: string[], io: Out): Promise<number> {
+  return runGroup('neurons', args, io, { find: (rest) => find(rest, io), ablate: (rest) => ablate(rest, io) });
 }

@@ -3,6 +3,7 @@
 // what `--help` prints, so the help cannot drift from what a command accepts. A test
 // checks every usage line of the README against these.
 
+import { UserError } from '../util/errors.js';
 import { parseArgs } from 'node:util';
 
 export interface OptionSpec {
@@ -402,7 +403,24 @@ export function parseCommand<S extends CommandSpec>(spec: S, args: string[]): Pa
 }
 
 /** `vectors` and `axis` take a subcommand: their help lists them. */
-export function groupHelp(group: 'vectors' | 'axis' | 'neurons' | 'checkpoints'): string {
+export type CommandGroup = 'vectors' | 'axis' | 'neurons' | 'checkpoints';
+
+/**
+ * A command group's dispatch: no subcommand shows the group's help (exit 2), --help shows it
+ * (exit 0), a known one runs, anything else is one line naming the known ones.
+ */
+export async function runGroup(group: CommandGroup, args: string[], io: { log(s: string): void }, handlers: Record<string, (rest: string[]) => Promise<number> | number>): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.log(groupHelp(group));
+    return sub === undefined ? 2 : 0;
+  }
+  const handler = handlers[sub];
+  if (!handler) throw new UserError(`${group}: unknown command "${sub}" (${Object.keys(handlers).join(', ')}; see persona-probe ${group} --help)`);
+  return handler(rest);
+}
+
+export function groupHelp(group: CommandGroup): string {
   const subs = (Object.keys(COMMANDS) as CommandName[]).filter((n) => n.startsWith(`${group} `));
   const width = Math.max(...subs.map((n) => n.length));
   return [`persona-probe ${group} <command> [options]`, '', 'Commands:', ...subs.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`), '', `persona-probe ${group} <command> --help for its options and examples`].join('\n');

@@ -1,7 +1,7 @@
 // `persona-probe vectors ...`: extract persona vectors, monitor a transcript along them,
 // export to / import from llama.cpp control vectors, list the built-in traits.
 
-import { COMMANDS, groupHelp, parseCommand } from './specs.js';
+import { COMMANDS, parseCommand, runGroup } from './specs.js';
 import { ProgressBar } from './progress.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
@@ -248,43 +248,35 @@ function importCmd(args: string[], io: Out): number {
   return 0;
 }
 
-export async function cmdVectors(args: string[], io: Out): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.log(groupHelp('vectors'));
-    return sub === undefined ? 2 : 0;
+function listCmd(rest: string[], io: Out): number {
+  const { values, positionals } = parseCommand(COMMANDS['vectors list'], rest);
+  if (!positionals[0]) throw new UserError('vectors list: name a vector file (see: persona-probe vectors list --help)');
+  const set = readVectorFile(positionals[0]);
+  const layers = [...set.layers].sort((a, b) => a[0] - b[0]).map(([layer, v]) => ({ layer, hook: residPost(layer), width: v.length, norm: Math.hypot(...v) }));
+  if (values.json) io.log(JSON.stringify({ format: set.format, metadata: set.metadata, layers, pca: set.pca ? [...set.pca.keys()] : [] }, null, 2));
+  else {
+    io.log(`${positionals[0]}: ${set.format} vectors, ${layers.length} layer(s), width ${layers[0]?.width ?? 0}${set.pca ? `, PCA option at ${set.pca.size} layer(s)` : ''}`);
+    for (const [k, v] of Object.entries(set.metadata)) if (k !== 'separation') io.log(`  ${k}: ${v}`);
+    for (const l of layers) io.log(`  ${l.hook}  |v| ${l.norm.toFixed(4)}${String(l.layer) === set.metadata.recommended_layer ? '  <- recommended' : ''}`);
   }
-  switch (sub) {
-    case 'extract':
-      return extract(rest, io);
-    case 'monitor':
-      return monitor(rest, io);
-    case 'screen':
-      return screen(rest, io);
-    case 'export':
-      return exportCmd(rest, io);
-    case 'import':
-      return importCmd(rest, io);
-    case 'sweep':
-      return sweep(rest, io);
-    case 'list': {
-      const { values, positionals } = parseCommand(COMMANDS['vectors list'], rest);
-      if (!positionals[0]) throw new UserError('vectors list: name a vector file (see: persona-probe vectors list --help)');
-      const set = readVectorFile(positionals[0]);
-      const layers = [...set.layers].sort((a, b) => a[0] - b[0]).map(([layer, v]) => ({ layer, hook: residPost(layer), width: v.length, norm: Math.hypot(...v) }));
-      if (values.json) io.log(JSON.stringify({ format: set.format, metadata: set.metadata, layers, pca: set.pca ? [...set.pca.keys()] : [] }, null, 2));
-      else {
-        io.log(`${positionals[0]}: ${set.format} vectors, ${layers.length} layer(s), width ${layers[0]?.width ?? 0}${set.pca ? `, PCA option at ${set.pca.size} layer(s)` : ''}`);
-        for (const [k, v] of Object.entries(set.metadata)) if (k !== 'separation') io.log(`  ${k}: ${v}`);
-        for (const l of layers) io.log(`  ${l.hook}  |v| ${l.norm.toFixed(4)}${String(l.layer) === set.metadata.recommended_layer ? '  <- recommended' : ''}`);
-      }
-      return 0;
-    }
-    case 'traits':
-      parseCommand(COMMANDS['vectors traits'], rest);
-      for (const t of builtinTraits().values()) io.log(`${t.id.padEnd(24)} ${t.pairs.length} pairs, ${t.questions.length} questions  ${t.description}`);
-      return 0;
-    default:
-      throw new UserError(`vectors: unknown command "${sub}" (extract, monitor, screen, export, import, sweep, list, traits; see persona-probe vectors --help)`);
-  }
+  return 0;
+}
+
+function traitsCmd(rest: string[], io: Out): number {
+  parseCommand(COMMANDS['vectors traits'], rest);
+  for (const t of builtinTraits().values()) io.log(`${t.id.padEnd(24)} ${t.pairs.length} pairs, ${t.questions.length} questions  ${t.description}`);
+  return 0;
+}
+
+export function cmdVectors(args: string[], io: Out): Promise<number> {
+  return runGroup('vectors', args, io, {
+    extract: (rest) => extract(rest, io),
+    monitor: (rest) => monitor(rest, io),
+    screen: (rest) => screen(rest, io),
+    export: (rest) => exportCmd(rest, io),
+    import: (rest) => importCmd(rest, io),
+    sweep: (rest) => sweep(rest, io),
+    list: (rest) => listCmd(rest, io),
+    traits: (rest) => traitsCmd(rest, io),
+  });
 }
