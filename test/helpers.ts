@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -10,8 +10,17 @@ export const BIN = join(ROOT, 'bin', 'persona-probe.js');
 export const SHARED = resolve(ROOT, '..', 'shared');
 export const SMOLLM_DIR = join(SHARED, 'models', 'smollm2-135m-instruct');
 
+/** Temp folders this test process made: removed when it exits (models and stores add up over a suite), unless PP_KEEP_TMP is set. */
+const made: string[] = [];
+process.on('exit', () => {
+  if (process.env.PP_KEEP_TMP) return;
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'pp-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export interface CliResult {

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { makeGlassBoxModel } from '../src/cli/glass-box.js';
 import { ablateNeurons, findNeurons } from '../src/commands/neurons.js';
 import { compareCheckpoints } from '../src/commands/checkpoints.js';
@@ -121,4 +122,37 @@ test('checkpoints compare on a planted edit: E shifts by what the edit implies a
   const bad = cli(['checkpoints', 'compare', '--base', base, '--tuned', other]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr.trim(), /^persona-probe: mismatched checkpoints: the base has family = qwen2, the tuned model llama/);
+});
+
+test('neuron interventions in an interventions YAML: the listed neurons are switched off (or set) on every call, others untouched; bad entries name file and line', async () => {
+  const { EngineBackend } = await import('../src/backends/engine.js');
+  const { OPTION_DIGITS } = await import('../src/probes/fidelity.js');
+  const root = tempDir('pp-neuron-yaml-');
+  const model = join(root, 'model');
+  await makeGlassBoxModel(model, SMOLLM_DIR, { arch: 'llama' });
+  const yaml = join(root, 'off.yaml');
+  writeFileSync(yaml, '# the E neurons of the last block, switched off\n- hook: blocks.1.mlp.hook_post\n  op: neurons\n  neurons: [4, 5]\n');
+  const instrument = getInstrument('ipip-neo-120');
+  const score = async (backend: { optionProbs(r: { messages: { role: 'user'; content: string }[]; options: string[] }): Promise<{ probs: number[] }> }, domain: string) => {
+    const items = shortInventory(instrument, 4).filter((i) => i.domain === domain);
+    let sum = 0;
+    for (const item of items) {
+      const p = await backend.optionProbs({ messages: [{ role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }], options: OPTION_DIGITS });
+      sum += keyedScore(item, p.probs.reduce((s, x, k) => s + x * (k + 1), 0), 5);
+    }
+    return sum / items.length;
+  };
+  const plain = await EngineBackend.create({ model });
+  const off = await EngineBackend.create({ model, interventionsFile: yaml });
+  assert.notEqual(off.id, plain.id, 'an intervened model is another backend (its calls are cached apart)');
+  assert.ok(Math.abs((await score(off, 'E')) - 3) < 1e-6, 'E neurons off: E answers sit at the neutral middle');
+  assert.ok(Math.abs((await score(plain, 'E')) - 3) > 0.5);
+  assert.ok(Math.abs((await score(off, 'O')) - (await score(plain, 'O'))) < 1e-9, 'other domains untouched');
+  const bad = (text: string) => {
+    writeFileSync(yaml, text);
+    return cli(['trace', '--model', model, '--text', 'hello', '--hooks', 'blocks.0.hook_resid_post', '--interventions', yaml, '--out', join(root, 't.safetensors')]).stderr.trim();
+  };
+  assert.match(bad('- hook: blocks.1.mlp.hook_post\n  op: neurons\n  neurons: [4, 500]\n'), /off\.yaml:1.*neuron 500 is out of range \(0-127\)/);
+  assert.match(bad('- hook: blocks.1.mlp.hook_post\n  op: neurons\n  neurons: [4, 5]\n  values: [1]\n'), /off\.yaml:1.*values has 1 entries for 2 neurons/);
+  assert.match(bad('- hook: blocks.1.hook_resid_post\n  op: neurons\n  neurons: [4]\n'), /off\.yaml:1.*a neuron intervention goes on blocks\.L\.mlp\.hook_post/);
 });

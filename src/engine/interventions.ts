@@ -43,7 +43,15 @@ const capSchema = z
   })
   .refine((c) => c.min !== undefined || c.max !== undefined, { message: 'cap needs min, max or both' })
   .refine((c) => c.min === undefined || c.max === undefined || c.min <= c.max, { message: 'cap needs min <= max' });
-export const interventionFileSchema = z.array(z.discriminatedUnion('op', [addSchema, capSchema])).min(1);
+const neuronsSchema = z.strictObject({
+  hook: z.string().min(1).describe('blocks.L.mlp.hook_post'),
+  op: z.literal('neurons'),
+  neurons: z.array(z.number().int().min(0)).min(1),
+  /** What the listed neurons are set to: 0 (switched off, the default), one value for all, or one per neuron (their means, say). */
+  values: z.union([z.number(), z.array(z.number())]).default(0),
+  positions: z.enum(['all', 'prompt', 'generated']).default('all'),
+});
+export const interventionFileSchema = z.array(z.discriminatedUnion('op', [addSchema, capSchema, neuronsSchema])).min(1);
 export type InterventionSpec = z.infer<typeof interventionFileSchema>[number];
 
 /** An intervention ready to run: the vector loaded and checked against the model. */
@@ -107,7 +115,7 @@ export function norm(v: Float32Array): number {
 }
 
 /** Parse an interventions YAML file and load its vectors (paths relative to the file). */
-export function loadInterventionFile(file: string, model: { layers: number; dModel: number }): Intervention[] {
+export function loadInterventionFile(file: string, model: { layers: number; dModel: number; ffn?: number }): Intervention[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -116,6 +124,19 @@ export function loadInterventionFile(file: string, model: { layers: number; dMod
   }
   const { data, errorAt } = parseValidatedYaml(text, file, interventionFileSchema, YamlError);
   return data.map((spec, i) => {
+    if (spec.op === 'neurons') {
+      try {
+        resolveHooks(spec.hook, model.layers);
+        if (model.ffn === undefined) throw new UserError('the model has no MLP width to check neurons against');
+        if (Array.isArray(spec.values) && spec.values.length !== spec.neurons.length) throw new UserError(`values has ${spec.values.length} entries for ${spec.neurons.length} neurons`);
+        if (new Set(spec.neurons).size !== spec.neurons.length) throw new UserError('a neuron is listed twice');
+        const iv = neuronIntervention(spec.hook, model.ffn, spec.neurons, spec.values, spec.positions);
+        checkInterventions([iv], model.layers, model.dModel, 'intervention', model.ffn);
+        return iv;
+      } catch (err) {
+        throw errorAt([i], (err as Error).message.replace(/^intervention\[0\]: /, ''));
+      }
+    }
     let vector: Float32Array;
     try {
       resolveHooks(spec.hook, model.layers);
