@@ -152,3 +152,49 @@ test('generic column map: quotes, CRLF, missing codes, out-of-range answers and 
   assert.deepEqual(ds.respondents[0]!.answers, [4, 2, 5]);
   assert.throws(() => loadGeneric({ file, scale: { min: 1, max: 5 }, items: [{ column: 'q9', text: 'x' }] }), /people\.csv: no column "q9" \(columns: pid, age, sex, q1, q2, q3\)/);
 });
+
+test('human norms: each measured profile and the default placed among the BIG5 people; percentiles and nearest distances equal a direct computation on the data', async (t) => {
+  const { runSuite } = await import('../src/runner/run.js');
+  const { suiteSchema } = await import('../src/suite/schema.js');
+  const { summaryText } = await import('../src/cli/summary.js');
+  const { renderHtml } = await import('../src/report/html.js');
+  const { domainScore } = await import('../src/datasets/human.js');
+  const file = join(HUMAN, 'big5_osp_19719', 'data.csv');
+  const suite = suiteSchema.parse({
+    name: 'norms',
+    instrument: { id: 'ipip-neo-120', items: 30 },
+    personas: [
+      { id: 'loud', name: 'Kit', description: '', target: { O: 4, C: 2, E: 5, A: 3, N: 2 } },
+      { id: 'calm', name: 'Lu', description: '', target: { O: 2, C: 5, E: 1, A: 4, N: 1 } },
+    ],
+    norms: { dataset: { layout: 'big5-osp', file }, nearest: 10 },
+    models: ['sim:'],
+  });
+  const r = await runSuite(suite, { outDir: tempDir() });
+  const n = r.analysis.norms!;
+  // The people, straight from the data: every domain answered, on 1..5.
+  const ds = loadBig5(file);
+  const people = ds.respondents.map((p) => DOMAINS_LIST.map((d) => domainScore(ds, p.answers, d))).filter((s) => s.every((x) => x !== null)) as number[][];
+  assert.equal(n.people, people.length);
+  assert.equal(n.rows.length, 3, 'two personas and the default');
+  assert.ok(n.rows.some((row) => row.persona === '(default)'));
+  for (const row of n.rows) {
+    DOMAINS_LIST.forEach((d, j) => {
+      const v = row.profile[d];
+      const below = people.filter((p) => p[j]! < v).length;
+      const equal = people.filter((p) => p[j] === v).length;
+      assert.ok(Math.abs(row.percentile[d] - (100 * (below + equal / 2)) / people.length) < 1e-9, `${row.persona} ${d}`);
+    });
+    const dists = people.map((p) => Math.hypot(...DOMAINS_LIST.map((d, j) => row.profile[d] - p[j]!))).sort((a, b) => a - b);
+    assert.ok(Math.abs(row.nearest - dists.slice(0, 10).reduce((a, b) => a + b, 0) / 10) < 1e-9, `${row.persona} nearest`);
+  }
+  const def = n.rows.find((x) => x.persona === '(default)')!;
+  t.diagnostic(`simulated default among ${n.people} people: ${DOMAINS_LIST.map((d) => `${d} ${def.percentile[d].toFixed(0)}`).join(', ')}; nearest ${def.nearest.toFixed(2)} (typical ${n.typical.toFixed(2)})`);
+  const loud = n.rows.find((x) => x.persona === 'loud')!;
+  const calm = n.rows.find((x) => x.persona === 'calm')!;
+  assert.ok(loud.percentile.E > calm.percentile.E, 'the extravert sits higher among real people');
+  assert.match(summaryText(r.analysis), /Among [\d,]+ real people \(big5-osp/);
+  assert.match(await renderHtml(r.analysis), /Among real people/);
+});
+
+const DOMAINS_LIST = ['O', 'C', 'E', 'A', 'N'] as const;

@@ -35,6 +35,10 @@ export function summaryText(a: RunAnalysis): string {
       out.push(`Reliability α/ω: ${DOMAINS.map((d) => `${d} ${f2(r.reliability[d].alpha)}/${f2(r.reliability[d].omega)}`).join(', ')}`);
     }
   }
+  if (a.norms) {
+    out.push(`\nAmong ${a.norms.people.toLocaleString('en-US')} real people (${a.norms.dataset}; percentile per domain, distance to the ${a.norms.nearest} nearest, typical ${f2(a.norms.typical)}):`);
+    for (const r of a.norms.rows) out.push(`  ${r.persona} · ${r.model} · ${r.method}: ${DOMAINS.map((d) => `${d} ${Number.isFinite(r.percentile[d]) ? r.percentile[d].toFixed(0) : '—'}`).join(', ')} · nearest ${f2(r.nearest)}`);
+  }
   if (a.stickiness) out.push(stickinessText(a));
   if (a.consistency) out.push(consistencyText(a));
   if (a.twins) {

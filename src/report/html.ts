@@ -86,6 +86,11 @@ function simulatedRoles(a: RunAnalysis): string {
   return parts.length ? ` Simulated: ${parts.map((r) => `${escapeHtml(r.role)} (<code>${escapeHtml(r.backend)}</code>)`).join(', ')}.` : '';
 }
 
+function normsSection(n: NonNullable<RunAnalysis['norms']>): string {
+  return `<p>Each measured profile placed among ${n.people.toLocaleString('en-US')} real people of ${escapeHtml(n.dataset)}: the percentile of each domain score, and the mean distance to the ${n.nearest} nearest people (over the five domains, 1..5 units). Between real people that distance is typically ${f2(n.typical)}; a persona well above it has a profile few real people have. Compared: ${escapeHtml(n.note)}.</p>
+${table(['Model', 'Method', 'Persona', ...DOMAINS.map((d) => `${d} percentile`), `Distance to the ${n.nearest} nearest`], n.rows.map((r) => [escapeHtml(r.model), escapeHtml(r.method), escapeHtml(r.persona), ...DOMAINS.map((d) => Number.isFinite(r.percentile[d]) ? r.percentile[d].toFixed(0) : '—'), f2(r.nearest)]))}`;
+}
+
 /** The body of a run's page: a table of contents and one section per probe the run holds. */
 export async function runPage(a: RunAnalysis, idPrefix = ''): Promise<Page> {
   const simBanner =
@@ -97,6 +102,7 @@ export async function runPage(a: RunAnalysis, idPrefix = ''): Promise<Page> {
   if (a.stickiness) sections.push(['stickiness', 'Stickiness under adversarial pressure', await stickinessSection(a.stickiness)]);
   if (a.consistency) sections.push(['consistency', 'Consistency', consistencySection(a.consistency)]);
   if (a.twins) sections.push(['twins', 'Human twins', twinsSection(a.twins)]);
+  if (a.norms) sections.push(['norms', 'Among real people', normsSection(a.norms)]);
   if (a.stickiness?.conditions.some((c) => c.conversations.length)) sections.push(['transcripts', 'Transcripts', transcriptsSection(a.stickiness, `${idPrefix}search`)]);
   const toc = `<nav class="toc" aria-label="Sections">${sections.map(([id, title]) => `<a href="#${idPrefix}${id}">${title}</a>`).join('')}</nav>`;
   return {

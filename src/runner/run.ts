@@ -1,9 +1,10 @@
+import { analyzeNorms, type NormsAnalysis } from '../probes/norms.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Backend } from '../backends/types.js';
 import { createBackend, type ModelConfig } from '../backends/registry.js';
 import { SimulatedPanel, parseSimSpec, type SimPersonaTruth } from '../backends/sim.js';
 import { getInstrument } from '../instruments/index.js';
-import type { Profile } from '../instruments/types.js';
+import { DOMAINS, type Profile } from '../instruments/types.js';
 import { fidelityReport, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { BASELINE_ID, factText, targetProfile } from '../probes/conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor, type FidelityTask } from '../probes/fidelity.js';
@@ -59,6 +60,8 @@ export interface RunAnalysis {
   stickiness?: StickinessAnalysis;
   consistency?: ConsistencyAnalysis;
   twins?: TwinsAnalysis;
+  /** Each measured profile, and the default's, among real people (suite `norms`). */
+  norms?: NormsAnalysis;
   counters: { tasks: number; cacheHits: number; errors: number; finalErrors: number };
   /** One verdict per persona × model × method (and per stickiness condition): adopted, and realized or performed. */
   verdicts: Verdict[];
@@ -152,6 +155,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   const direction = fixed?.vector ? directionFromFile(resolve(baseDir ?? '.', fixed.vector), fixed.hook) : undefined;
   // The human data is read and split now: a bad file fails before any call.
   const twinPlan = suite.twins ? planTwins(suite, twinsBaseDir(options.suitePath)) : undefined;
+  // The norms' data file too: a bad one fails before any call.
+  if (suite.norms) analyzeNorms(suite, twinsBaseDir(options.suitePath), []);
   // The output folder and an existing store are checked before any backend opens (nothing is
   // written for bad input); the store is created once the backends are ready.
   checkOutputDir(outDir);
@@ -280,6 +285,11 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     }
     return analysis;
   });
+  const measured = models.flatMap((m) => m.methods.flatMap((r, i) => [
+    ...r.personas.map((p) => ({ model: m.model, method: r.method, persona: p.personaId, profile: Object.fromEntries(DOMAINS.map((d) => [d, p.measured[d].value])) as Profile })),
+    ...(i === 0 && r.baseline ? [{ model: m.model, method: 'none', persona: '(default)', profile: r.baseline }] : []),
+  ]));
+  const normsAnalysis = suite.norms && suite.fidelity ? analyzeNorms(suite, twinsBaseDir(run.suitePath), measured) : undefined;
   let twins: TwinsAnalysis | undefined;
   if (suite.twins) {
     // A run that has just planned its twins passes the plan in, so the data file is read once.
@@ -319,6 +329,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     ...(stickiness ? { stickiness } : {}),
     ...(suite.consistency ? { consistency: analyzeConsistency(suite, responses, { statefulModels: store.getResult(runId, 'stateful-models', z.array(z.string())) ?? undefined }) } : {}),
     ...(twins ? { twins } : {}),
+    ...(normsAnalysis ? { norms: normsAnalysis } : {}),
     counters: { tasks: stats.tasks, cacheHits: stats.cacheHits, errors: errors.length, finalErrors: errors.filter((e) => e.final).length },
     overview: {
       createdAt: run.createdAt,

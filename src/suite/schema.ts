@@ -103,6 +103,14 @@ export const suiteSchema = z
     stickiness: stickinessSchema.optional(),
     consistency: consistencySchema.optional(),
     twins: twinsSchema.optional().describe('human twins: predict real respondents\' held-out answers'),
+    norms: z
+      .object({
+        dataset: z.object({ layout: z.enum(['big5-osp', 'sapa-spi']).describe('a known public layout'), file: z.string().describe('data file, relative to the suite') }).strict(),
+        nearest: z.number().int().min(1).max(1000).default(25).describe('how many nearest real people a profile is compared with'),
+      })
+      .strict()
+      .optional()
+      .describe("human norms: each measured profile, and the default's, placed among real people (percentile per domain, distance to the nearest)"),
     repetitions: z.number().int().min(1).max(100).default(1),
     seed: z.number().int().default(1),
     run: z
