@@ -1,10 +1,13 @@
 // The simulated panel (`sim:`). NOT a language model: a psychometric simulation of
 // respondents with known latent traits, used to check that persona-probe's metrics
 // recover known truth (parameter recovery). Every output that touches it is
-// labelled as a simulation.
+// labelled as a simulation. It is told each persona's truth and name once (the suite's `sim:`
+// fields), never per request: it finds the persona and the item in the text it is sent, and
+// the runner hands it an oracle beside each call (the part it plays, the conversation), which
+// no real backend gets.
 //
 // Model: a persona's latent level per domain is
-//   theta = fidelity * target + (1 - fidelity) * default + N(0, noise)   (per repetition)
+//   theta = fidelity * target + (1 - fidelity) * default + N(0, noise)   (per sampled repetition)
 // plus a seeded persona-by-item deviation N(0, itemNoise), so items disagree as real ones do;
 // and each item is answered by a graded-response model on the 1..5 scale:
 //   P(X >= k) = logistic(a * (theta_keyed - (k - 0.5) - b_item)), k = 2..5
