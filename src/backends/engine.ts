@@ -60,7 +60,6 @@ const chains = new WeakMap<Engine, Promise<unknown>>();
 export class EngineBackend implements Backend {
   readonly kind = 'engine';
   readonly simulated = false;
-  readonly deterministic = true;
   readonly constructed?: string;
   /** The model folder the engine loaded (an hf: id resolved to its local copy). */
   readonly modelDir: string;

@@ -60,7 +60,6 @@ class Lock {
 export class LlamaCppBackend implements Backend {
   readonly kind = 'llamacpp';
   readonly simulated = false;
-  readonly deterministic = true;
   readonly capabilities = { optionProbs: true };
   readonly id: string;
   private loaded?: Promise<{ model: LlamaModel; context: LlamaContext; wrapper: ChatWrapper }>;

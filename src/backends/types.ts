@@ -118,12 +118,6 @@ export interface Backend {
    * weights): one line saying what it is. Every output it touches says it is not a language model.
    */
   readonly constructed?: string;
-  /**
-   * The same request always gets the same answer (exact probabilities, greedy or seeded
-   * decoding on one machine). Repeating an identical request then measures nothing, so the
-   * runner asks it once.
-   */
-  readonly deterministic?: boolean;
   /** A content fingerprint of a local model's weights (part of the id, and of the run id): rebuilt weights are new calls. */
   readonly weights?: string;
   readonly capabilities: BackendCapabilities;

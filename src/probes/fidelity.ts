@@ -45,8 +45,7 @@ export interface PlanContext {
   optionProbs: boolean[];
   /**
    * Per model: how many repetitions are administered (default: the suite's). An option-
-   * probability request to a deterministic backend is answered identically every time, so
-   * its repetitions collapse to one.
+   * probability request carries no seed, so its repetitions collapse to one (repetitionsFor).
    */
   repetitions?: number[];
 }

@@ -43,7 +43,6 @@ function standIn(id: string): Backend {
     id,
     kind,
     simulated: kind === 'sim',
-    deterministic: kind === 'engine' || kind === 'llamacpp',
     capabilities: { optionProbs, ...(kind === 'engine' ? { activations: true } : {}) },
     chat: () => Promise.reject(new Error('dry run')),
   };
