@@ -4,12 +4,12 @@
 // position, projected on each persona vector), with bootstrap intervals over the prompts
 // (paired: the same prompt on both models).
 
-import { Engine } from '../engine/engine.js';
+import { Engine, optionDistribution } from '../engine/engine.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
-import { DOMAINS, getInstrument, keyedScore, type Domain } from '../instruments/index.js';
+import { DOMAINS, expectedAnswer, getInstrument, keyedScore, type Domain } from '../instruments/index.js';
 import { bootstrapMean, type Estimate } from '../metrics/bootstrap.js';
 import { shortInventory } from '../probes/dialogue.js';
-import { DEFAULT_VARIANTS, itemPrompt } from '../probes/fidelity.js';
+import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
 import { UserError } from '../util/errors.js';
 import { checkSameShape } from './neurons.js';
 
@@ -74,17 +74,15 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
     const hooks = [...new Set(probes.map((p) => `blocks.${p.layer}.hook_resid_post`))];
     // Per model and item: the keyed expected answer, and each probe's projection at the answer position.
     const measure = async (engine: Engine) => {
-      const optionIds = instrument.options.map((_, k) => engine.tokenizer.encode(String(k + 1))[0]!);
+      const optionIds = OPTION_DIGITS.map((o) => engine.tokenizer.encode(o)[0]!);
       const answers: number[] = [];
       const projections = probes.map(() => [] as number[]);
       for (const item of items) {
         const ids = engine.tokenizer.chatIds([{ role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
         const r = await engine.forward(ids, { hooks, logits: 'last' });
-        let max = -Infinity;
-        for (const id of optionIds) max = Math.max(max, r.logits[id]!);
-        const p = optionIds.map((id) => Math.exp(r.logits[id]! - max));
-        const mass = p.reduce((a, b) => a + b, 0);
-        answers.push(keyedScore(item, p.reduce((s, x, k) => s + (x / mass) * (k + 1), 0), instrument.options.length));
+        const p = optionDistribution(r.logits, optionIds);
+        if (!p) throw new UserError('the model puts no probability on the answer options');
+        answers.push(keyedScore(item, expectedAnswer(p), instrument.options.length));
         probes.forEach((pr, i) => {
           const rows = r.hooks.get(`blocks.${pr.layer}.hook_resid_post`)!;
           const last = rows.subarray((ids.length - 1) * d, ids.length * d);

@@ -8,14 +8,14 @@
 // the position where the answer is given.
 
 import type { ChatMessage } from '../backends/types.js';
-import { Engine } from '../engine/engine.js';
+import { Engine, optionDistribution } from '../engine/engine.js';
 import { neuronIntervention, type Intervention } from '../engine/interventions.js';
 import { inlineWeights } from '../engine/model-folder.js';
-import { getInstrument, keyedScore, type Domain, type InstrumentItem } from '../instruments/index.js';
+import { expectedAnswer, getInstrument, keyedScore, type Domain, type InstrumentItem } from '../instruments/index.js';
 import { meanActivation, rankByChange, rankBySensitivity, rankBySeparation, directWrite, type NeuronScore } from '../metrics/neurons.js';
 import { createRng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
-import { DEFAULT_VARIANTS, itemPrompt } from '../probes/fidelity.js';
+import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
 import { shortInventory } from '../probes/dialogue.js';
 import type { TraitDefinition } from '../probes/traits.js';
 
@@ -173,15 +173,13 @@ export interface AblateResult {
 /** The domain's score over its short-inventory items, unconditioned, with the interventions applied. */
 async function domainScore(engine: Engine, items: InstrumentItem[], interventions: Intervention[]): Promise<number> {
   const instrument = getInstrument('ipip-neo-120');
-  const optionIds = instrument.options.map((_, k) => engine.tokenizer.encode(String(k + 1))[0]!);
+  const optionIds = OPTION_DIGITS.map((o) => engine.tokenizer.encode(o)[0]!);
   let sum = 0;
   for (const item of items) {
     const ids = engine.tokenizer.chatIds([{ role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
-    const lp = await engine.nextTokenLogProbs(ids, interventions);
-    const p = optionIds.map((id) => Math.exp(lp[id]!));
-    const mass = p.reduce((a, b) => a + b, 0);
-    if (!(mass > 0)) throw new UserError('the model puts no probability on the answer options');
-    sum += keyedScore(item, p.reduce((s, x, k) => s + (x / mass) * (k + 1), 0), instrument.options.length);
+    const p = optionDistribution(await engine.nextTokenLogProbs(ids, interventions), optionIds);
+    if (!p) throw new UserError('the model puts no probability on the answer options');
+    sum += keyedScore(item, expectedAnswer(p), instrument.options.length);
   }
   return sum / items.length;
 }

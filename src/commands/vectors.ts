@@ -20,7 +20,7 @@ import { administerFork, forkProfile, shortInventory, textOf, turnSeed } from '.
 import type { TraitDefinition } from '../probes/traits.js';
 import { computeVectors, JUDGE_PROMPT, NEUTRAL_TEXT, vectorKey, type ExtractionResult, type SweepRow } from '../probes/vectors.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
-import { keyedScore } from '../instruments/index.js';
+import { expectedAnswer, keyedScore } from '../instruments/index.js';
 
 export interface ExtractOptions {
   /** Project directory holding the run store. */
@@ -70,7 +70,7 @@ async function steeringEffects(engine: Backend, trait: TraitDefinition, vectors:
     let sum = 0;
     for (const item of items) {
       const p = await backend.optionProbs({ messages: [{ role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }], options: OPTION_DIGITS });
-      sum += keyedScore(item, p.probs.reduce((s, x, k) => s + x * (k + 1), 0), instrument.options.length);
+      sum += keyedScore(item, expectedAnswer(p.probs), instrument.options.length);
     }
     return sum / items.length;
   };

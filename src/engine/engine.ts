@@ -429,6 +429,19 @@ export function logSoftmax(logits: Float32Array): Float32Array {
   return logits.map((x) => x - lse);
 }
 
+/**
+ * The listed tokens' probabilities renormalised among themselves, from logits or
+ * log-probabilities alike; undefined when none of them is finite (no mass on them).
+ */
+export function optionDistribution(scores: Float32Array, ids: readonly number[]): number[] | undefined {
+  let max = -Infinity;
+  for (const id of ids) max = Math.max(max, scores[id]!);
+  if (!Number.isFinite(max)) return undefined;
+  const p = ids.map((id) => Math.exp(scores[id]! - max));
+  const mass = p.reduce((a, b) => a + b, 0);
+  return p.map((x) => x / mass);
+}
+
 /** Greedy at temperature 0; otherwise softmax(logits / T) restricted to the top-p nucleus. */
 export function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
   if (!(temperature > 0)) {

@@ -6,6 +6,11 @@ export function keyedScore(item: InstrumentItem, answer: number, max = 5): numbe
   return item.keyed === 'plus' ? answer : max + 1 - answer;
 }
 
+/** The expected answer (on 1..n) of a probability distribution over the n options. */
+export function expectedAnswer(probs: readonly number[]): number {
+  return probs.reduce((s, p, k) => s + p * (k + 1), 0);
+}
+
 export interface ScaleScore {
   /** Mean keyed score over answered items; null when none was answered. */
   score: number | null;

@@ -7,6 +7,7 @@ import type { ChatMessage, ChatRequest, OptionProbsRequest, ProbeHints } from '.
 import { decodeChat, decodeOptionProbs } from '../backends/responses.js';
 import type { Instrument, InstrumentItem } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
+import { expectedAnswer } from '../instruments/scoring.js';
 import type { Administration } from '../metrics/fidelity.js';
 import type { Suite } from '../suite/schema.js';
 import { BASELINE_ID, conditioningMessages } from './conditioning.js';
@@ -145,7 +146,7 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
         g.admin.answers[t.itemId] = null;
         continue;
       }
-      const expected = probs.reduce((s, p, i) => s + p * (i + 1), 0);
+      const expected = expectedAnswer(probs);
       g.admin.answers[t.itemId] = scoring === 'expected' ? expected : argmaxOf(probs);
     } else {
       const decoded = decodeChat(res);
