@@ -1,7 +1,7 @@
 // `neurons find` and `neurons ablate` (commands/neurons.ts).
 
 import { writeFileSync } from 'node:fs';
-import { COMMANDS, parseCommand, runGroup } from './specs.js';
+import { COMMANDS, integerOption, parseCommand, runGroup } from './specs.js';
 import { ProgressBar } from './progress.js';
 import { UserError } from '../util/errors.js';
 import { DOMAINS, type Domain } from '../instruments/types.js';
@@ -12,11 +12,6 @@ import { compareCheckpoints } from '../commands/checkpoints.js';
 import type { NeuronScore } from '../metrics/neurons.js';
 import type { Out } from './out.js';
 
-function integer(command: string, name: string, v: string | undefined, min = 0): number {
-  const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < min) throw new UserError(`${command}: --${name} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, got ${v === undefined ? 'nothing' : `"${v}"`}`);
-  return n;
-}
 
 const ranking = (title: string, list: readonly NeuronScore[], digits = 3) => [title, ...list.map((x, i) => `  ${String(i + 1).padStart(3)}. neuron ${String(x.neuron).padStart(6)}  ${Number.isFinite(x.score) ? x.score.toFixed(digits) : '—'}`)];
 
@@ -24,7 +19,7 @@ async function find(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['neurons find'], args);
   if (!values.model) throw new UserError('neurons find: pass --model engine:DIR');
   if (!values.trait) throw new UserError('neurons find: pass --trait ID or FILE (see: persona-probe vectors traits)');
-  const layer = integer('neurons find', 'layer', values.layer);
+  const layer = integerOption('neurons find', 'layer', values.layer);
   let direction: Float32Array | undefined;
   if (values.vectors) {
     const set = readVectorFile(values.vectors);
@@ -33,7 +28,7 @@ async function find(args: string[], io: Out): Promise<number> {
   }
   const trait = resolveTrait(values.trait);
   const bar = new ProgressBar(process.stderr, `neurons ${trait.id}`);
-  const r = await findNeurons({ model: values.model, base: values.base, layer, trait, direction, top: integer('neurons find', 'top', values.top, 1), itemsPerDomain: integer('neurons find', 'items', values.items, 1), onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
+  const r = await findNeurons({ model: values.model, base: values.base, layer, trait, direction, top: integerOption('neurons find', 'top', values.top, 1), itemsPerDomain: integerOption('neurons find', 'items', values.items, 1), onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
   bar.done();
   io.log(`${r.hook}: ${r.contexts} contexts (${trait.id}'s instructions, eliciting and suppressing, before each inventory item), read where the answer is given`);
   io.log(ranking('by response to the instruction (mean |eliciting − suppressing| over paired contexts):', r.sensitivity).join('\n'));
@@ -47,12 +42,12 @@ async function find(args: string[], io: Out): Promise<number> {
 async function ablate(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['neurons ablate'], args);
   if (!values.model) throw new UserError('neurons ablate: pass --model engine:DIR');
-  const layer = integer('neurons ablate', 'layer', values.layer);
+  const layer = integerOption('neurons ablate', 'layer', values.layer);
   if (!values.neurons) throw new UserError('neurons ablate: pass --neurons N[,N] (indices in blocks.L.mlp.hook_post)');
-  const neurons = values.neurons.split(',').map((s) => s.trim()).filter(Boolean).map((s) => integer('neurons ablate', 'neurons', s));
+  const neurons = values.neurons.split(',').map((s) => s.trim()).filter(Boolean).map((s) => integerOption('neurons ablate', 'neurons', s));
   const domain = values.domain?.toUpperCase();
   if (!domain || !(DOMAINS as readonly string[]).includes(domain)) throw new UserError(`neurons ablate: --domain must be one of ${DOMAINS.join(', ')}, got ${values.domain === undefined ? 'nothing' : `"${values.domain}"`}`);
-  const r = await ablateNeurons({ model: values.model, base: values.base, layer, neurons, domain: domain as Domain, random: integer('neurons ablate', 'random', values.random, 1), seed: integer('neurons ablate', 'seed', values.seed), itemsPerDomain: integer('neurons ablate', 'items', values.items, 1) });
+  const r = await ablateNeurons({ model: values.model, base: values.base, layer, neurons, domain: domain as Domain, random: integerOption('neurons ablate', 'random', values.random, 1), seed: integerOption('neurons ablate', 'seed', values.seed), itemsPerDomain: integerOption('neurons ablate', 'items', values.items, 1) });
   const row = (label: string, c: typeof r.none) => `${label.padEnd(34)} score ${c.score.toFixed(3)}  effect ${c.effect >= 0 ? '+' : ''}${c.effect.toFixed(3)}${c.shift !== undefined ? `  shift from the base ${c.shift >= 0 ? '+' : ''}${c.shift.toFixed(3)}` : ''}`;
   io.log(`${r.domain} score over ${r.items} items, blocks.${r.layer}.mlp.hook_post:`);
   io.log(row('nothing switched off', r.none));
@@ -69,8 +64,8 @@ async function compare(args: string[], io: Out): Promise<number> {
     base: values.base,
     tuned: values.tuned,
     vectors: values.vectors?.split(',').map((s) => s.trim()).filter(Boolean),
-    itemsPerDomain: integer('checkpoints compare', 'items', values.items, 1),
-    seed: integer('checkpoints compare', 'seed', values.seed),
+    itemsPerDomain: integerOption('checkpoints compare', 'items', values.items, 1),
+    seed: integerOption('checkpoints compare', 'seed', values.seed),
   });
   const iv = (e: { value: number; lo: number; hi: number }) => `${e.value >= 0 ? '+' : ''}${e.value.toFixed(3)} [${e.lo.toFixed(3)}, ${e.hi.toFixed(3)}]`;
   io.log(`${r.tuned} against ${r.base}: shift (tuned − base) with 95% intervals over items`);

@@ -403,6 +403,13 @@ export function parseCommand<S extends CommandSpec>(spec: S, args: string[]): Pa
 }
 
 /** `vectors` and `axis` take a subcommand: their help lists them. */
+/** A whole-number option (at least `min`), or one line naming the command and option. */
+export function integerOption(command: string, name: string, v: string | undefined, min = 0): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isInteger(n) || n < min) throw new UserError(`${command}: --${name} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, got ${v === undefined ? 'nothing' : `"${v}"`}`);
+  return n;
+}
+
 export type CommandGroup = 'vectors' | 'axis' | 'neurons' | 'checkpoints';
 
 /**

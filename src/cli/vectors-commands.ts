@@ -1,7 +1,7 @@
 // `persona-probe vectors ...`: extract persona vectors, monitor a transcript along them,
 // export to / import from llama.cpp control vectors, list the built-in traits.
 
-import { COMMANDS, parseCommand, runGroup } from './specs.js';
+import { COMMANDS, integerOption, parseCommand, runGroup } from './specs.js';
 import { ProgressBar } from './progress.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
@@ -122,13 +122,7 @@ async function monitor(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['vectors monitor'], args);
   if (!values.model || !values.vectors || (!values.transcript && !values.run)) throw new UserError('vectors monitor: pass --model engine:DIR --vectors FILE[,FILE] and --transcript conv.json or --run RUN_ID');
   if (values.transcript && values.run) throw new UserError('vectors monitor: --transcript and --run are two sources; pass one');
-  const vectors: MonitoredVector[] = values.vectors.split(',').map((file) => {
-    const set = readVectorFile(file);
-    const layer = values.layer !== undefined ? Number(values.layer) : Number(set.metadata.recommended_layer);
-    const vector = set.layers.get(layer);
-    if (!Number.isInteger(layer) || !vector) throw new UserError(`${file}: no vector for layer ${values.layer ?? set.metadata.recommended_layer ?? '(none recommended; pass --layer)'} (has ${[...set.layers.keys()].join(', ')})`);
-    return { name: set.metadata.trait ?? basename(file), layer, vector };
-  });
+  const vectors = vectorsFrom(values.vectors, values.layer);
   if (values.run) {
     const bar = new ProgressBar(process.stderr, `drift ${values.run}`);
     const r = await monitorRun({ outDir: resolve(values.dir ?? 'persona-probe-out'), run: values.run, model: values.model, vectors, onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
@@ -164,11 +158,7 @@ function vectorsFrom(files: string, layerArg: string | undefined): MonitoredVect
 async function screen(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['vectors screen'], args);
   if (!values.model || !values.vectors || !values.data) throw new UserError('vectors screen: pass --model engine:DIR --vectors FILE[,FILE] --data train.jsonl');
-  const whole = (name: string, v: string | undefined) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UserError(`vectors screen: --${name} must be a whole number, got "${v}"`);
-    return n;
-  };
+  const whole = (name: string, v: string | undefined) => integerOption('vectors screen', name, v);
   if ((values['drop-top'] === undefined) !== (values.filtered === undefined)) throw new UserError('vectors screen: --drop-top N and --filtered FILE go together');
   const vectors = vectorsFrom(values.vectors, values.layer);
   const bar = new ProgressBar(process.stderr, 'screen');
