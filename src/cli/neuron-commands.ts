@@ -28,7 +28,7 @@ async function find(args: string[], io: Out): Promise<number> {
   }
   const trait = resolveTrait(values.trait);
   const bar = new ProgressBar(process.stderr, `neurons ${trait.id}`);
-  const r = await findNeurons({ model: values.model, base: values.base, layer, trait, direction, top: integerOption('neurons find', 'top', values.top, 1), itemsPerDomain: integerOption('neurons find', 'items', values.items, 1), onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
+  const r = await findNeurons({ model: values.model, base: values.base, layer, trait, direction, top: integerOption('neurons find', 'top', values.top, 1), itemsPerDomain: integerOption('neurons find', 'items', values.items, 1), onProgress: (done, total) => bar.steps(done, total) });
   bar.done();
   io.log(`${r.hook}: ${r.contexts} contexts (${trait.id}'s instructions, eliciting and suppressing, before each inventory item), read where the answer is given`);
   io.log(ranking('by response to the instruction (mean |eliciting − suppressing| over paired contexts):', r.sensitivity).join('\n'));

@@ -20,6 +20,11 @@ export class ProgressBar {
     private readonly everyMs = 10_000,
   ) {}
 
+  /** Progress of local work that makes no calls (forward passes, conversations): `done` of `total` steps. */
+  steps(done: number, total: number): void {
+    this.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 });
+  }
+
   update(c: Readonly<CallCounters>, phase = this.label): void {
     const now = Date.now();
     this.samples.push({ t: now, done: c.done });

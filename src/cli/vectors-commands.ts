@@ -125,7 +125,7 @@ async function monitor(args: string[], io: Out): Promise<number> {
   const vectors = vectorsFrom(values.vectors, values.layer);
   if (values.run) {
     const bar = new ProgressBar(process.stderr, `drift ${values.run}`);
-    const r = await monitorRun({ outDir: resolve(values.dir ?? 'persona-probe-out'), run: values.run, model: values.model, vectors, onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
+    const r = await monitorRun({ outDir: resolve(values.dir ?? 'persona-probe-out'), run: values.run, model: values.model, vectors, onProgress: (done, total) => bar.steps(done, total) });
     bar.done();
     for (const line of constructedLines(r.parts)) io.log(line);
     io.log(`drift (last turn − opening) per condition, attack family and vector, most negative first (* = a family the Assistant-axis paper found to drift most):`);
@@ -162,7 +162,7 @@ async function screen(args: string[], io: Out): Promise<number> {
   if ((values['drop-top'] === undefined) !== (values.filtered === undefined)) throw new UserError('vectors screen: --drop-top N and --filtered FILE go together');
   const vectors = vectorsFrom(values.vectors, values.layer);
   const bar = new ProgressBar(process.stderr, 'screen');
-  const r = await screenDataset({ model: values.model, dataset: values.data, vectors, maxTokens: whole('max-tokens', values['max-tokens']), onProgress: (done, total) => bar.update({ done, total, calls: done, cacheHits: 0, errors: 0, retries: 0 }) });
+  const r = await screenDataset({ model: values.model, dataset: values.data, vectors, maxTokens: whole('max-tokens', values['max-tokens']), onProgress: (done, total) => bar.steps(done, total) });
   bar.done();
   for (const p of r.predicted) io.log(`${p.vector}@${p.layer}: predicted shift ${f2(p.shift)} (mean projection difference, training response − the base model's own, over ${p.n} samples)`);
   const ranked = rankSamples(r);
