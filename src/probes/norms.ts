@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { domainScore, loadBig5, loadSapa, type HumanDataset } from '../datasets/human.js';
 import { DOMAINS, type Domain, type Profile } from '../instruments/types.js';
-import { nearestDistance, norms, percentileOf, typicalNearest } from '../metrics/norms.js';
+import { nearestDistance, norms, percentileOf, typicalNearest, type Norms } from '../metrics/norms.js';
 import type { Suite } from '../suite/schema.js';
 
 export interface NormRow {
@@ -44,22 +44,34 @@ export function peopleProfiles(ds: HumanDataset): Profile[] {
   return out;
 }
 
-export function analyzeNorms(suite: Suite, baseDir: string, measured: readonly { model: string; method: string; persona: string; profile: Profile }[]): NormsAnalysis {
+/** The norms' people, read once per run (a bad file fails before any call) and handed to the analysis. */
+export interface NormsData {
+  norms: Norms;
+  typical: number;
+  note: string;
+  dataset: string;
+}
+
+export function loadNorms(suite: Suite, baseDir: string): NormsData {
   const spec = suite.norms!;
   const file = resolve(baseDir, spec.dataset.file);
   const ds = spec.dataset.layout === 'big5-osp' ? loadBig5(file) : loadSapa(file);
   const n = norms(peopleProfiles(ds));
+  return {
+    norms: n,
+    typical: typicalNearest(n, spec.nearest),
+    note: `domain scores of ${ds.name} (${ds.items.length} items on ${ds.scale.min}..${ds.scale.max}${ds.scale.max !== 5 || ds.scale.min !== 1 ? ', rescaled to 1..5' : ''}) against the suite's ${suite.instrument.id} scores: the same domains on one scale, not the same items`,
+    dataset: ds.name,
+  };
+}
+
+export function analyzeNorms(suite: Suite, data: NormsData, measured: readonly { model: string; method: string; persona: string; profile: Profile }[]): NormsAnalysis {
+  const spec = suite.norms!;
+  const n = data.norms;
   const rows = measured.map((m): NormRow => ({
     ...m,
     percentile: Object.fromEntries(DOMAINS.map((d) => [d, percentileOf(m.profile[d], n.sorted[d])])) as Record<Domain, number>,
     nearest: nearestDistance(m.profile, n.people, spec.nearest),
   }));
-  return {
-    dataset: ds.name,
-    people: n.people.length,
-    nearest: spec.nearest,
-    typical: typicalNearest(n, spec.nearest),
-    note: `domain scores of ${ds.name} (${ds.items.length} items on ${ds.scale.min}..${ds.scale.max}${ds.scale.max !== 5 || ds.scale.min !== 1 ? ', rescaled to 1..5' : ''}) against the suite's ${suite.instrument.id} scores: the same domains on one scale, not the same items`,
-    rows,
-  };
+  return { dataset: data.dataset, people: n.people.length, nearest: spec.nearest, typical: data.typical, note: data.note, rows };
 }

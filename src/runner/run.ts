@@ -1,4 +1,4 @@
-import { analyzeNorms, type NormsAnalysis } from '../probes/norms.js';
+import { analyzeNorms, loadNorms, type NormsAnalysis, type NormsData } from '../probes/norms.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Backend } from '../backends/types.js';
 import { createBackend, type ModelConfig } from '../backends/registry.js';
@@ -155,8 +155,8 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
   const direction = fixed?.vector ? directionFromFile(resolve(baseDir ?? '.', fixed.vector), fixed.hook) : undefined;
   // The human data is read and split now: a bad file fails before any call.
   const twinPlan = suite.twins ? planTwins(suite, twinsBaseDir(options.suitePath)) : undefined;
-  // The norms' data file too: a bad one fails before any call.
-  if (suite.norms) analyzeNorms(suite, twinsBaseDir(options.suitePath), []);
+  // The norms' data file too, read once and handed to the analysis: a bad one fails before any call.
+  const normsData = suite.norms ? loadNorms(suite, twinsBaseDir(options.suitePath)) : undefined;
   // The output folder and an existing store are checked before any backend opens (nothing is
   // written for bad input); the store is created once the backends are ready.
   checkOutputDir(outDir);
@@ -212,7 +212,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     const status = counters.errors > 0 ? 'failed' : 'complete';
     let analysis: RunAnalysis;
     try {
-      analysis = analyzeRun(store, runId, { twinPlan, status });
+      analysis = analyzeRun(store, runId, { twinPlan, normsData, status });
     } catch (err) {
       store.finishRun(runId, 'failed');
       throw err;
@@ -244,7 +244,7 @@ export function checkOutputDir(outDir: string): void {
  * Recompute a run's analysis from the store alone (no backend is opened): plan the
  * tasks again from the stored suite, read their stored responses, compute metrics.
  */
-export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?: TwinPlan; status?: 'complete' | 'failed' } = {}): RunAnalysis {
+export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?: TwinPlan; normsData?: NormsData; status?: 'complete' | 'failed' } = {}): RunAnalysis {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.path}`);
   // The stored suite, decoded by the schema (a run stored by an incompatible version says so).
@@ -289,7 +289,7 @@ export function analyzeRun(store: RunStore, runId: string, prepared: { twinPlan?
     ...r.personas.map((p) => ({ model: m.model, method: r.method, persona: p.personaId, profile: Object.fromEntries(DOMAINS.map((d) => [d, p.measured[d].value])) as Profile })),
     ...(i === 0 && r.baseline ? [{ model: m.model, method: 'none', persona: '(default)', profile: r.baseline }] : []),
   ]));
-  const normsAnalysis = suite.norms && suite.fidelity ? analyzeNorms(suite, twinsBaseDir(run.suitePath), measured) : undefined;
+  const normsAnalysis = suite.norms && suite.fidelity ? analyzeNorms(suite, prepared.normsData ?? loadNorms(suite, twinsBaseDir(run.suitePath)), measured) : undefined;
   let twins: TwinsAnalysis | undefined;
   if (suite.twins) {
     // A run that has just planned its twins passes the plan in, so the data file is read once.
