@@ -8,6 +8,7 @@ import { Engine, optionDistribution } from '../engine/engine.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { DOMAINS, expectedAnswer, getInstrument, keyedScore, type Domain } from '../instruments/index.js';
 import { bootstrapMean, type Estimate } from '../metrics/bootstrap.js';
+import { dot, norm, unit } from '../metrics/vectors.js';
 import { shortInventory } from '../probes/dialogue.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
 import { UserError } from '../util/errors.js';
@@ -67,8 +68,8 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
         if (!v) throw new UserError(`${file}: no vector for layer ${layer}`);
         if (v.length !== d) throw new UserError(`${file}: layer ${layer}'s vector has ${v.length} values; the models' residual stream has ${d}`);
         if (layer < 0 || layer >= base.spec.layers) throw new UserError(`${file}: layer ${layer} is out of range for these models (0-${base.spec.layers - 1})`);
-        const n = Math.hypot(...v);
-        return { file, layer, unit: v.map((x) => x / n) };
+        if (!(norm([...v]) > 0)) throw new UserError(`${file}: layer ${layer}'s vector has zero length`);
+        return { file, layer, unit: unit([...v]) };
       });
     });
     const hooks = [...new Set(probes.map((p) => `blocks.${p.layer}.hook_resid_post`))];
@@ -86,7 +87,7 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
         probes.forEach((pr, i) => {
           const rows = r.hooks.get(`blocks.${pr.layer}.hook_resid_post`)!;
           const last = rows.subarray((ids.length - 1) * d, ids.length * d);
-          projections[i]!.push(last.reduce((s, x, j) => s + x * pr.unit[j]!, 0));
+          projections[i]!.push(dot(last, pr.unit));
         });
       }
       return { answers, projections };

@@ -10,6 +10,7 @@ import { createBackend } from '../backends/registry.js';
 import { decodeMessages } from '../backends/responses.js';
 import { storedMean, type ChatMessage } from '../backends/types.js';
 import type { MonitoredVector } from '../probes/vectors.js';
+import { dot, norm, unit } from '../metrics/vectors.js';
 import { UserError } from '../util/errors.js';
 
 export interface Sample {
@@ -72,15 +73,15 @@ export async function screenDataset(o: ScreenOptions): Promise<ScreenResult> {
   const engine = await createBackend(o.model.startsWith('engine:') ? o.model : `engine:${o.model}`);
   if (!engine.activations) throw new UserError(`${o.model}: screening needs the engine: backend`);
   const hooks = [...new Set(o.vectors.map((v) => `blocks.${v.layer}.hook_resid_post`))];
-  const unit = o.vectors.map((v) => {
-    const n = Math.hypot(...v.vector);
-    return v.vector.map((x) => x / n);
+  const units = o.vectors.map((v) => {
+    if (!(norm([...v.vector]) > 0)) throw new UserError(`${v.name} at layer ${v.layer}: the vector has zero length`);
+    return unit([...v.vector]);
   });
   const project = async (prompt: ChatMessage[], response: string) => {
     const r = await engine.activations!({ messages: [...prompt, { role: 'assistant', content: response }], hooks });
     return o.vectors.map((v, i) => {
       const mean = storedMean(r, `blocks.${v.layer}.hook_resid_post`);
-      return mean ? mean.reduce((s, x, j) => s + x * unit[i]![j]!, 0) : Number.NaN;
+      return mean ? dot(mean, units[i]!) : Number.NaN;
     });
   };
   const screened: ScreenedSample[] = [];
