@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -73,4 +73,20 @@ export function storedCallCount(dir: string): number {
   } catch {
     return 0;
   }
+}
+
+/** A twins suite on the BIG5 data with the EPI retest ceiling, in a temp folder; `extra` adds twins lines (indented). */
+export function twinsSuiteFile(models: string[], extra = ''): string {
+  const dir = tempDir();
+  const file = join(dir, 'twins.yaml');
+  writeFileSync(file, `name: twins
+instrument: { id: ipip-neo-120 }
+fidelity: false
+personas: [{ id: unused, name: Unused, target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }]
+twins:
+  dataset: { layout: big5-osp, file: ${join(SHARED, 'data', 'human', 'big5_osp_19719', 'data.csv')} }
+  ceiling: { retest: ${join(SHARED, 'data', 'human', 'psychtools_epiR', 'epiR.csv')} }
+${extra}models: [${models.map((m) => JSON.stringify(m)).join(', ')}]
+`);
+  return file;
 }

@@ -4,14 +4,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { runSuite } from '../src/runner/run.js';
 import { recoverySuite } from '../src/probes/recovery-suite.js';
 import { loadSuite } from '../src/suite/load.js';
 import { suiteSchema } from '../src/suite/schema.js';
-import { SHARED, tempDir } from './helpers.js';
+import { tempDir, twinsSuiteFile } from './helpers.js';
 
 /** Every key a request may hold: what a real backend is sent. */
 const REQUEST_KEYS = new Set(['messages', 'role', 'content', 'options', 'sampling', 'temperature', 'topP', 'maxTokens', 'seed', 'stop', 'hooks']);
@@ -57,17 +56,8 @@ test('no truth in any request: fidelity, stickiness (judge, adaptive attacker), 
   assert.ok(qa.every((q) => q.asked > 0 && q.accuracy > 0.5), JSON.stringify(qa));
   assert.ok(r.analysis.stickiness!.conditions[0]!.judge!.judgments > 0);
 
-  const dir = tempDir();
-  const twinsFile = join(dir, 'twins.yaml');
-  writeFileSync(twinsFile, `name: twins
-instrument: { id: ipip-neo-120 }
-fidelity: false
-personas: [{ id: unused, name: Unused, target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }]
-twins:
-  dataset: { layout: big5-osp, file: ${join(SHARED, 'data', 'human', 'big5_osp_19719', 'data.csv')} }
-  respondents: 20
-models: ["sim:"]
-`);
+  const twinsFile = twinsSuiteFile(['sim:'], '  respondents: 20\n');
+  const dir = dirname(twinsFile);
   const tw = await runSuite(loadSuite(twinsFile), { outDir: join(dir, 'out'), suitePath: twinsFile });
   assert.equal(tw.counters.errors, 0);
   // A twin on sim: aims at the real answer it gets beside the request: accuracy 1.

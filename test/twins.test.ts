@@ -5,27 +5,13 @@ import { writeFileSync } from 'node:fs';
 import { loadSuite } from '../src/suite/load.js';
 import { runSuite } from '../src/runner/run.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
-import { SHARED, cli, tempDir } from './helpers.js';
+import { SHARED, cli, tempDir, twinsSuiteFile } from './helpers.js';
 
 const HUMAN = join(SHARED, 'data', 'human');
 
-function suiteFile(models: string[], extra = ''): string {
-  const dir = tempDir();
-  const file = join(dir, 'twins.yaml');
-  writeFileSync(file, `name: twins
-instrument: { id: ipip-neo-120 }
-fidelity: false
-personas: [{ id: unused, name: Unused, target: { O: 3, C: 3, E: 3, A: 3, N: 3 } }]
-twins:
-  dataset: { layout: big5-osp, file: ${join(HUMAN, 'big5_osp_19719', 'data.csv')} }
-  ceiling: { retest: ${join(HUMAN, 'psychtools_epiR', 'epiR.csv')} }
-${extra}models: [${models.map((m) => JSON.stringify(m)).join(', ')}]
-`);
-  return file;
-}
 
 test('twins on sim: known accuracy, variance compression and amplification are recovered (0.05, 0.05, 0.1); baselines and the retest ceiling sit beside them', async (tc) => {
-  const file = suiteFile(['sim:twinAccuracy=0.6', 'sim:twinCompression=0.5', 'sim:twinAmplification=1.5', 'sim:'], '  respondents: 400\n  styles: [demographics+answers]\n  seed: 3\n');
+  const file = twinsSuiteFile(['sim:twinAccuracy=0.6', 'sim:twinCompression=0.5', 'sim:twinAmplification=1.5', 'sim:'], '  respondents: 400\n  styles: [demographics+answers]\n  seed: 3\n');
   const r = await runSuite(loadSuite(file), { outDir: tempDir(), suitePath: file });
   assert.equal(r.counters.errors, 0);
   const t = r.analysis.twins!;
@@ -62,7 +48,7 @@ test('twins on sim: known accuracy, variance compression and amplification are r
 
 test('twins on engine: the same suite runs end to end on a random-weight model (plumbing), is stored, and re-runs from the store', async () => {
   const model = makeModel(familyConfig('qwen2', { layers: 2 }));
-  const file = suiteFile([`engine:${model.dir}`], '  respondents: 3\n  held_out_items: 4\n  given_per_domain: 2\n');
+  const file = twinsSuiteFile([`engine:${model.dir}`], '  respondents: 3\n  held_out_items: 4\n  given_per_domain: 2\n');
   const out = tempDir();
   const first = await runSuite(loadSuite(file), { outDir: out, suitePath: file });
   assert.equal(first.counters.errors, 0);
@@ -76,7 +62,7 @@ test('twins on engine: the same suite runs end to end on a random-weight model (
 });
 
 test('a twins block naming a missing data file or an unknown covariate fails before any call', () => {
-  const missing = suiteFile(['sim:']).replace('twins.yaml', 'twins.yaml');
+  const missing = twinsSuiteFile(['sim:']).replace('twins.yaml', 'twins.yaml');
   writeFileSync(missing, `name: twins
 instrument: { id: ipip-neo-120 }
 fidelity: false
@@ -89,7 +75,7 @@ models: ["sim:"]
   const r = cli(['run', missing, '--out', out]);
   assert.equal(r.code, 2);
   assert.match(r.stderr.trim(), /nowhere\/data\.csv: cannot read \(ENOENT\)$/);
-  const badCov = suiteFile(['sim:'], '  covariates: [shoe_size]\n');
+  const badCov = twinsSuiteFile(['sim:'], '  covariates: [shoe_size]\n');
   const r2 = cli(['run', badCov, '--out', out]);
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /twins\.covariates: "shoe_size" is not a covariate of big5-osp/);
@@ -138,7 +124,7 @@ models: ["sim:", "sim:twinCompression=0.5"]
 test('twins: a wrong retest file fails before any call, naming the file', async () => {
   const bad = join(tempDir(), 'not-a-retest.csv');
   writeFileSync(bad, 'a,b\n1,2\n');
-  const file = suiteFile(['sim:']).replace(/$/, '');
+  const file = twinsSuiteFile(['sim:']).replace(/$/, '');
   const text = (await import('node:fs')).readFileSync(file, 'utf8').replace(join(HUMAN, 'psychtools_epiR', 'epiR.csv'), bad);
   writeFileSync(file, text);
   const out = tempDir();
