@@ -59,7 +59,7 @@ await viewer.close();
 
 const conversations = analysis.stickiness!.conditions.reduce((n, c) => n + c.conversations.length, 0);
 const mb = bytes / 1e6;
-console.log(`run ${run.runId}: ${analysis.cost.tasks} model calls stored (${analysis.cost.calls} distinct), ${conversations} transcripts, ${analysis.models[0]!.methods[0]!.personas.length} personas; simulated in ${runSeconds.toFixed(1)} s`);
+console.log(`run ${run.runId}: ${analysis.cost.tasks} model calls stored (${analysis.cost.calls} distinct), ${conversations} transcripts, ${analysis.models![0]!.methods[0]!.personas.length} personas; simulated in ${runSeconds.toFixed(1)} s`);
 console.log('');
 console.log('| measure | value | target | value / target |');
 console.log('|---|---|---|---|');

@@ -1,7 +1,10 @@
 // The library API: everything the CLI does is available as typed functions.
 export { loadSuite, parseSuite, SuiteError } from './suite/load.js';
 export { suiteSchema, suiteJsonSchema, type Suite, type SuiteInput, type PersonaSpec, type MethodSpec } from './suite/schema.js';
-export { runSuite, analyzeRun, runIdOf, type RunOptions, type RunResult, type RunAnalysis, type ModelAnalysis } from './runner/run.js';
+export { runSuite, analyzeRun, runIdOf, type RunOptions, type RunResult, type RunAnalysis } from './runner/run.js';
+export type { ModelAnalysis } from './probes/fidelity-probe.js';
+export { PROBES } from './probes/registry.js';
+export type { Probe, ProbeResults, ProbeKey, AnalyzeInput, SetupInput, PlannedTask, Section, CsvFile, RunHeader } from './probes/probe.js';
 export { createBackend, parseModelId, type ModelConfig } from './backends/registry.js';
 export type { Backend, ChatMessage, ChatRequest, ChatResult, OptionProbsRequest, OptionProbsResult, SamplingOptions } from './backends/types.js';
 export { BackendError } from './backends/types.js';
@@ -12,9 +15,9 @@ export { cronbachAlpha, mcdonaldOmega } from './metrics/reliability.js';
 export { bootstrap, bootstrapMean, type Estimate } from './metrics/bootstrap.js';
 export { mean, sd, pearson, spearman, quantile } from './metrics/stats.js';
 export { simulationRecovery, type RecoveryReport } from './metrics/recovery.js';
-export { recoverySuite } from './probes/recovery-suite.js';
+export { recoverySuite } from './suite/recovery-suite.js';
 export { RunStore } from './store/store.js';
-export { writeReport, fidelityCsv } from './report/export.js';
+export { writeReport, csvFiles } from './report/export.js';
 export { renderHtml } from './report/html.js';
 export { readGguf, writeGguf } from './engine/formats/gguf.js';
 export { readConfig, shrinkConfig, randomWeights, writeGgufModel, writeRandomModelFolder } from './engine/random-model.js';

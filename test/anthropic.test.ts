@@ -99,7 +99,7 @@ test('anthropic: 529 overloaded is retryable, 400 is not; a suite runs through i
   const overloads = overloadedOnce.size - overloadsBefore;
   assert.ok(overloads >= 4, `${overloads} distinct requests were overloaded`);
   assert.equal(r.counters.retries, overloads, 'each distinct request was overloaded once, retried, then answered');
-  const persona = r.analysis.models[0]!.methods[0]!.personas[0]!;
+  const persona = r.analysis.models![0]!.methods[0]!.personas[0]!;
   assert.equal(persona.missingAnswers, 0);
   const store = new RunStore(out);
   try {

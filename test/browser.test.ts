@@ -81,7 +81,7 @@ test('report file: charts have one mark per datum, tables and transcripts are re
   assert.ok(widths.scroll <= widths.client, `the report scrolls sideways at 1024 px (${widths.scroll} > ${widths.client})`);
 
   // Fidelity: per persona and domain a measured dot, a target ring, an interval and the default's tick.
-  const arm = a.models[0]!.methods[0]!;
+  const arm = a.models![0]!.methods[0]!;
   const fidelity = page.locator('#fidelity figure.chart').first();
   const cells = arm.personas.length * 5;
   assert.equal(await marks(fidelity, 'measured'), cells);
@@ -174,10 +174,10 @@ test('viewer: run list on 127.0.0.1, a run page, two runs side by side with thei
     assert.ok((await differences.innerText()).includes(runA) && (await differences.innerText()).includes(runB));
     // One difference dot per persona and domain, and per stickiness condition and measure.
     const diffCharts = differences.locator('figure.chart');
-    assert.equal(await marks(diffCharts.nth(0), 'difference'), A.models[0]!.methods[0]!.personas.length * 5);
+    assert.equal(await marks(diffCharts.nth(0), 'difference'), A.models![0]!.methods[0]!.personas.length * 5);
     assert.equal(await marks(diffCharts.nth(1), 'difference'), A.stickiness!.conditions.length * A.stickiness!.measures.length);
     // The differences shown are B − A of the two runs' own numbers.
-    const keeperO = B.models[0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value - A.models[0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value;
+    const keeperO = B.models![0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value - A.models![0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value;
     const row = differences.locator('table:has(caption:text("Measured scores")) tbody tr').first();
     assert.equal(await row.locator('td').nth(0).innerText(), 'keeper');
     assert.equal(await row.locator('td').nth(1).innerText(), 'O');

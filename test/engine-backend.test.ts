@@ -31,10 +31,10 @@ test('engine: runs the fidelity suite with exact option probabilities, with and 
   assert.equal(r.counters.errors, 0);
   assert.equal(r.counters.calls, 40);
   assert.equal(r.analysis.simulated, false);
-  assert.equal(r.analysis.models.length, 2);
-  assert.ok(r.analysis.models.every((m) => m.optionProbs));
-  assert.notEqual(r.analysis.models[0]!.model, r.analysis.models[1]!.model);
-  assert.notDeepEqual(JSON.stringify(r.analysis.models[0]!.methods), JSON.stringify(r.analysis.models[1]!.methods), "steering changes the scores");
+  assert.equal(r.analysis.models!.length, 2);
+  assert.ok(r.analysis.models!.every((m) => m.optionProbs));
+  assert.notEqual(r.analysis.models![0]!.model, r.analysis.models![1]!.model);
+  assert.notDeepEqual(JSON.stringify(r.analysis.models![0]!.methods), JSON.stringify(r.analysis.models![1]!.methods), "steering changes the scores");
 
   const plain = await EngineBackend.create({ model: model.dir });
   const steered = await EngineBackend.create({ model: model.dir, interventionsFile: join(dir, 'steer.yaml') });
@@ -199,7 +199,7 @@ test('repetitions: an option-probability inventory is asked once per item (its r
   });
   const r = await runSuite(suite, { outDir: tempDir() });
   assert.equal(r.counters.errors, 0);
-  const [engine, sim, sampled] = r.analysis.models;
+  const [engine, sim, sampled] = r.analysis.models!;
   // 6 items once on the engine and on the simulated panel's option probabilities; 6 items x 3 seeded repetitions sampled.
   assert.equal(r.counters.calls, 6 + 6 + 18);
   assert.deepEqual({ asked: engine!.repetitions.asked, administered: engine!.repetitions.administered }, { asked: 3, administered: 1 });

@@ -70,7 +70,7 @@ test('llamacpp: a generated GGUF with the real SmolLM2 tokenizer loads, gives ne
     const r = await runSuite(suite, { outDir: tempDir() });
     assert.equal(r.counters.errors, 0);
     assert.equal(r.counters.calls, 20);
-    assert.equal(r.analysis.models[0]!.optionProbs, true);
+    assert.equal(r.analysis.models![0]!.optionProbs, true);
     assert.equal(r.analysis.simulated, false);
   } finally {
     await backend.close();

@@ -96,7 +96,7 @@ for (const arch of ['llama', 'qwen2'] as const) {
     const suite = fidelitySuite(dir);
     const r = await runSuite(suite, { outDir: join(dir, '..', 'out') });
     assert.equal(r.counters.errors, 0);
-    const model = r.analysis.models[0]!;
+    const model = r.analysis.models![0]!;
     assert.equal(model.simulated, false);
     // Every output names it a constructed model: the analysis, the console summary and the report.
     assert.match(model.constructed ?? '', /glass-box model.*not a language model/);

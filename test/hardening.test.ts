@@ -168,7 +168,7 @@ test('backends: a server answering log-probability +1000 never poisons a run; a 
   const once = await runSuite(suite('poison-once'), { outDir: tempDir(), env: { K: 'k' } });
   assert.equal(once.counters.errors, 0);
   assert.ok(once.counters.retries >= 5, `retries ${once.counters.retries}`);
-  const measured = once.analysis.models[0]!.methods[0]!.personas[0]!.measured;
+  const measured = once.analysis.models![0]!.methods[0]!.personas[0]!.measured;
   for (const dm of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Number.isFinite(measured[dm].value) || measured[dm].value === undefined);
   // Always bad: every task fails, nothing bad is stored, the run is failed (not complete), and it re-analyses.
   const out = tempDir();
@@ -184,7 +184,7 @@ test('backends: a server answering log-probability +1000 never poisons a run; a 
     const key = planFidelity({ suite: poisoned, instrument: getInstrument('ipip-neo-120'), optionProbs: [true] })[0]!.key;
     store.putCall(always.runId, key, { hash: 'poisoned', backend: 'openai:poison', kind: 'optionProbs', request: {}, response: { probs: [Number.NaN, 0, 0, 1, 0], coverage: 1 }, latencyMs: 1, attempts: 1 });
     const again = analyzeRun(store, always.runId);
-    const persona = again.models[0]!.methods[0]!.personas[0]!;
+    const persona = again.models![0]!.methods[0]!.personas[0]!;
     assert.equal(persona.missingAnswers, 5, 'the NaN answer is missing, like the four never made');
   } finally {
     store.close();
@@ -395,7 +395,7 @@ test('small ones: a label named toString, run-id prefixes with % and _, a BOM in
 
   const failed = await runSuite(suiteSchema.parse({ name: 'all-failed', instrument: { id: 'ipip-neo-120', items: 3 }, personas: [{ id: 'p1', name: 'Pat', target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }], baseline: false, models: [{ id: 'openai:poison', baseURL: fake.url, apiKeyEnv: 'K' }], run: { maxAttempts: 1 } }), { outDir: join(dir, 'failed'), env: { K: 'k' } });
   assert.equal(failed.counters.errors, 3);
-  assert.equal(failed.analysis.models[0]!.optionProbs, true, 'asked for option probabilities, so labelled so, though every call failed');
+  assert.equal(failed.analysis.models![0]!.optionProbs, true, 'asked for option probabilities, so labelled so, though every call failed');
 });
 
 test('concurrent runs: a second process on the same run and store refuses in one line instead of paying for the same calls; a killed holder is taken over', async () => {

@@ -18,6 +18,7 @@ const LAYERS: [string, number, string][] = [
   ['store', 1, 'models and data'],
   ['backends', 1, 'models and data'],
   ['engine', 1, 'models and data'],
+  ['present', 1, 'HTML and chart helpers: escaping, tables, figures'],
   ['metrics', 2, 'pure functions over answers'],
   ['suite', 3, 'the suite: schema, levels, model references'],
   ['probes', 4, 'plans, execution through a ProbeContext, analysis'],

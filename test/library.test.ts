@@ -12,7 +12,7 @@ test("the library API is importable by package name: loadSuite + runSuite on the
   assert.equal(suite.personas.length, 6);
   const small = pp.suiteSchema.parse({ ...suite, instrument: { ...suite.instrument, items: 10 }, repetitions: 1 });
   const r = await pp.runSuite(small, { outDir: tempDir() });
-  assert.equal(r.analysis.models[0]!.methods.length, 2);
+  assert.equal(r.analysis.models![0]!.methods.length, 2);
   assert.equal(r.counters.errors, 0);
   // A verdict per persona and method, with its adoption interval.
   assert.equal(r.analysis.verdicts.length, 6 * 2);

@@ -46,7 +46,7 @@ test('openai: a 429 is retried with backoff and succeeds; the retry is recorded'
   const errs = store.errors(r.runId);
   store.close();
   assert.ok(errs.length >= 5 && errs.every((e) => !e.final && /429/.test(e.error)));
-  const p = r.analysis.models[0]!.methods[0]!.personas[0]!;
+  const p = r.analysis.models![0]!.methods[0]!.personas[0]!;
   assert.ok(Number.isFinite(p.measured.O.value));
 });
 
@@ -62,7 +62,7 @@ for (const [model, pattern] of [['broken', /500/], ['slow', /no response within 
     store.close();
     assert.equal(errs.filter((e) => e.final).length, 5);
     assert.ok(errs.every((e) => pattern.test(e.error)), errs[0]?.error);
-    const p = r.analysis.models[0]!.methods[0]!.personas[0]!;
+    const p = r.analysis.models![0]!.methods[0]!.personas[0]!;
     assert.equal(p.missingAnswers, 5);
     assert.ok(Number.isNaN(p.measured.N.value), 'no answers must not score as a number');
   });
@@ -149,11 +149,11 @@ models:
   assert.doesNotMatch(r.stdout, /WARNING: openai:probs/, 'a model on format (90% on the options) gets no warning');
   const runId = /run ([0-9a-f]{12})/.exec(r.stdout)![1]!;
   const results = JSON.parse(readFileSync(join(out, 'reports', runId, 'results.json'), 'utf8')) as RunAnalysis;
-  const off = results.models[0]!.methods[0]!.personas[0]!;
+  const off = results.models![0]!.methods[0]!.personas[0]!;
   assert.equal(off.missingAnswers, 10);
   assert.deepEqual(off.coverage, { mean: off.coverage!.mean, min: off.coverage!.min, below: 10, items: 10, threshold: 0.1 });
   assert.ok(Math.abs(off.coverage!.mean - 0.05) < 1e-9);
-  assert.equal(results.models[1]!.methods[0]!.personas[0]!.missingAnswers, 0);
+  assert.equal(results.models![1]!.methods[0]!.personas[0]!.missingAnswers, 0);
   const html = readFileSync(join(out, 'reports', runId, 'report.html'), 'utf8');
   assert.match(html, /Off-format answers<\/th><td[^>]*><strong class="warn">WARNING: openai:offformat answers mostly off-format/);
   // The threshold is a suite setting: 0 scores every item again (renormalised over the options).

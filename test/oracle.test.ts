@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { runSuite } from '../src/runner/run.js';
-import { recoverySuite } from '../src/probes/recovery-suite.js';
+import { recoverySuite } from '../src/suite/recovery-suite.js';
 import { loadSuite } from '../src/suite/load.js';
 import { suiteSchema } from '../src/suite/schema.js';
 import { tempDir, twinsSuiteFile } from './helpers.js';
@@ -72,8 +72,8 @@ test('no truth in any request: fidelity, stickiness (judge, adaptive attacker), 
 
 test('the simulated panel reads its persona from the prompt: an empty persona template breaks its recovery', async () => {
   const base = recoverySuite({ personas: 12, seed: 4, items: 60 });
-  const ok = (await runSuite(base, { outDir: tempDir() })).analysis.models[0]!.recovery!;
-  const broken = (await runSuite(suiteSchema.parse({ ...base, methods: [{ id: 'broken', kind: 'role-personality', template: '' }] }), { outDir: tempDir() })).analysis.models[0]!;
+  const ok = (await runSuite(base, { outDir: tempDir() })).analysis.models![0]!.recovery!;
+  const broken = (await runSuite(suiteSchema.parse({ ...base, methods: [{ id: 'broken', kind: 'role-personality', template: '' }] }), { outDir: tempDir() })).analysis.models![0]!;
   assert.ok(ok.pullMae < 0.1 && ok.pullRankCorrelation > 0.9, JSON.stringify(ok));
   // With nothing in the system prompt the panel cannot tell who it is: every persona answers as the default.
   assert.ok(broken.recovery!.pullMae > 0.3, `pull MAE ${broken.recovery!.pullMae}`);

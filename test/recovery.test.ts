@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { recoverySuite } from '../src/probes/recovery-suite.js';
+import { recoverySuite } from '../src/suite/recovery-suite.js';
 import { runSuite } from '../src/runner/run.js';
 import { tempDir } from './helpers.js';
 
@@ -10,7 +10,7 @@ test('parameter recovery on the simulated panel: default pull recovers 1 - fidel
   assert.equal(Math.min(...fidelities), 0);
   assert.equal(Math.max(...fidelities), 1);
   const result = await runSuite(suite, { outDir: tempDir() });
-  const rec = result.analysis.models[0]!.recovery!;
+  const rec = result.analysis.models![0]!.recovery!;
   assert.ok(rec.personas >= 20, `only ${rec.personas} personas had a defined pull`);
   assert.ok(rec.pullMae < 0.1, `pull MAE ${rec.pullMae}`);
   assert.ok(rec.pullRankCorrelation > 0.9, `pull rank correlation ${rec.pullRankCorrelation}`);
@@ -24,7 +24,7 @@ test('sampled scoring (a panel that answers in text only) recovers the same trut
   const base = recoverySuite({ personas: 12, seed: 4, items: 60 });
   const suite = { ...base, instrument: { ...base.instrument, samples: 6 }, models: [{ id: 'sim:seed=4', logprobs: false }] };
   const result = await runSuite(suite, { outDir: tempDir() });
-  const m = result.analysis.models[0]!;
+  const m = result.analysis.models![0]!;
   assert.equal(m.optionProbs, false);
   assert.equal(result.counters.total, (12 + 1) * 60 * 6);
   const rec = m.recovery!;
@@ -36,7 +36,7 @@ test('refusals in sampled answers are recorded as missing, never as scores', asy
   const base = recoverySuite({ personas: 3, seed: 5, items: 30 });
   const suite = { ...base, instrument: { ...base.instrument, samples: 2 }, models: [{ id: 'sim:seed=5,refusalRate=0.5', logprobs: false }] };
   const result = await runSuite(suite, { outDir: tempDir() });
-  const persona = result.analysis.models[0]!.methods[0]!.personas[0]!;
+  const persona = result.analysis.models![0]!.methods[0]!.personas[0]!;
   // With two samples each refused with p = .5, about a quarter of items have no answer.
   assert.ok(persona.missingAnswers > 0 && persona.missingAnswers < 30, `missing ${persona.missingAnswers}`);
   for (const d of ['O', 'C', 'E', 'A', 'N'] as const) {

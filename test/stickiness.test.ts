@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { stickinessRecoverySuite, RECOVERY_DECAYS } from '../src/probes/recovery-suite.js';
+import { stickinessRecoverySuite, RECOVERY_DECAYS } from '../src/suite/recovery-suite.js';
 import { runSuite } from '../src/runner/run.js';
 import { mean, spearman } from '../src/metrics/stats.js';
 import { SimulatedPanel } from '../src/backends/sim.js';
@@ -179,8 +179,8 @@ test('no empty panel: a family without a complete curve gets no frame in the per
   const s = a.stickiness!;
   // Make every curve of one family incomplete, as a model that never answered under that attack would.
   for (const c of s.conditions) for (const m of c.measures) for (const f of m.byFamily) if (f.family === 'slow-drift') f.curve = f.curve.map((p) => ({ ...p, mean: Number.NaN, lo: Number.NaN, hi: Number.NaN, n: 0 }));
-  const { stickinessSection } = await import('../src/report/probes-html.js');
-  const html = await stickinessSection(s);
+  const { stickinessProbe } = await import('../src/probes/stickiness-probe.js');
+  const html = (await stickinessProbe.sections!(s, a, ''))[0]!.html;
   const perFamily = [...html.matchAll(/<figure class="chart">[\s\S]*?<\/figure>/g)].map((m) => m[0]).filter((f) => f.includes('Retention by attack family'));
   assert.equal(perFamily.length, s.measures.length);
   for (const fig of perFamily) {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 import { scrubBaseUrl } from '../util/url-secrets.js';
-import type { Backend } from './types.js';
+import type { Backend, TruthSource } from './types.js';
 import { SimulatedPanel, parseSimSpec } from './sim.js';
 
 export const BACKEND_KINDS = ['openai', 'anthropic', 'llamacpp', 'engine', 'sim'] as const;
@@ -111,4 +111,13 @@ function checkGgufFile(path: string): void {
     throw new UserError(code === 'ENOENT' ? `llamacpp: model file not found: ${path}` : `llamacpp: cannot read model file ${path} (${code})`);
   }
   if (magic !== 'GGUF') throw new UserError(`llamacpp: ${path} is not a GGUF file`);
+}
+
+/**
+ * The ground truth behind a backend id, where its kind has one it can give without a call
+ * (only the simulated panel); undefined for every other kind.
+ */
+export function truthSourceOf(id: string): TruthSource | undefined {
+  const { kind, rest } = parseModelId(id);
+  return kind === 'sim' ? new SimulatedPanel(parseSimSpec(rest)) : undefined;
 }

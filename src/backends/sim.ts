@@ -21,7 +21,7 @@ import { createRng, seedFromString } from '../util/rng.js';
 import { hashOf } from '../util/hash.js';
 import { simDialogueReply, type SimDialogueContext } from './sim-dialogue.js';
 import { UserError } from '../util/errors.js';
-import { BackendError, type Backend, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult, type ProbeHints, type ChatMessage } from './types.js';
+import { BackendError, type Backend, type DeclaredSuite, type TruthSource, type ChatRequest, type ChatResult, type OptionProbsRequest, type OptionProbsResult, type ProbeHints, type ChatMessage } from './types.js';
 
 /** The simulated unconditioned assistant: upbeat, agreeable, conscientious (ENFJ-like). */
 export const SIM_DEFAULT_PROFILE: Profile = { O: 3.8, C: 4.1, E: 3.9, A: 4.3, N: 2.0 };
@@ -128,7 +128,7 @@ export function parseSimSpec(spec: string): Partial<SimOptions> {
   return out;
 }
 
-export class SimulatedPanel implements Backend {
+export class SimulatedPanel implements Backend, TruthSource {
   readonly kind = 'sim';
   readonly simulated = true;
   /** The runner hands it each call's oracle (ProbeHints): the part a call plays, the conversation, a multiple-choice key. */
@@ -176,6 +176,16 @@ export class SimulatedPanel implements Backend {
   /** The inventory whose items the panel recognises in the text of a request. */
   setInstrument(items: readonly InstrumentItem[]): void {
     this.items = [...items];
+  }
+
+  /** The suite's personas and items: the truth the panel plays, and what it recognises them by. */
+  readsSuite(declared: DeclaredSuite): void {
+    this.setInstrument(declared.items);
+    for (const p of declared.personas) this.setPersona(p.id, { ...p.truth, fidelity: p.truth.fidelity ?? this.options.fidelity }, p.identity);
+  }
+
+  get defaultFidelity(): number {
+    return this.options.fidelity;
   }
 
   /** The persona whose name (else, with `roles`, role) a text mentions; the longest match wins. */
@@ -230,11 +240,11 @@ export class SimulatedPanel implements Backend {
     return subject !== undefined && this.identities.get(subject)?.of === found ? subject : found;
   }
 
-  /** The item the last user message asks (its text quoted in it); the longest match wins. */
+  /** The item the last user message asks (its text, in any language's frame, appears in it); the longest match wins. */
   itemInText(messages: readonly ChatMessage[]): InstrumentItem | undefined {
     const last = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     let best: InstrumentItem | undefined;
-    for (const item of this.items) if (last.includes(`"${item.text}.`) && (!best || item.text.length > best.text.length)) best = item;
+    for (const item of this.items) if (item.text && last.includes(item.text) && (!best || item.text.length > best.text.length)) best = item;
     return best;
   }
 

@@ -1,3 +1,5 @@
+import type { SimIdentity, SimPersonaTruth } from './sim.js';
+import type { InstrumentItem } from '../instruments/types.js';
 import { decodeF32 } from '../util/f32.js';
 
 // The one small interface every model sits behind (in the spirit of the Vercel AI
@@ -107,6 +109,33 @@ export function storedMean(response: unknown, hook: string): Float32Array | unde
   return v.every(Number.isFinite) ? v : undefined;
 }
 
+/** A persona as a suite declares it: its truth, and what it can be recognised by in text. */
+export interface DeclaredPersona {
+  id: string;
+  /** Its truth; without a fidelity, the backend's own default. */
+  truth: Omit<SimPersonaTruth, 'fidelity'> & { fidelity?: number };
+  identity: SimIdentity;
+}
+
+/** What a suite declares to a backend that reads it (readsSuite). */
+export interface DeclaredSuite {
+  items: readonly InstrumentItem[];
+  personas: readonly DeclaredPersona[];
+}
+
+/**
+ * Where a backend kind can say, from its id alone and without a call, what a noiseless
+ * measurement would give (only the simulated panel can): the ground truth of parameter
+ * recovery and of the stickiness truth column.
+ */
+export interface TruthSource {
+  /** Fidelity of a persona declared without one. */
+  readonly defaultFidelity: number;
+  readsSuite(declared: DeclaredSuite): void;
+  trueAdherence(subject: string, family: string | undefined, turn: number): number;
+  trueAdoption(subject: string): number;
+}
+
 export interface Backend {
   /** Stable id, e.g. "openai:gpt-4o-mini@http://127.0.0.1:8080/v1". Never contains a secret. */
   readonly id: string;
@@ -129,6 +158,12 @@ export interface Backend {
    * tenancy check's separate-conversation rows are trivially clean.
    */
   readonly keepsState?: boolean;
+  /**
+   * Only a backend that plays personas from their declared truth (the simulated panel) reads
+   * this: before a run, the runner hands every backend that has it the suite's personas and
+   * items; every other backend has no such method and learns nothing but its requests.
+   */
+  readsSuite?(declared: DeclaredSuite): void;
   chat(request: ChatRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<ChatResult>;
   optionProbs?(request: OptionProbsRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<OptionProbsResult>;
   activations?(request: ActivationsRequest, signal?: AbortSignal, oracle?: ProbeHints): Promise<ActivationsResult>;

@@ -8,7 +8,7 @@ import { UserError } from '../util/errors.js';
 import { capConfig, loadRoles, saveAxis } from '../probes/axis.js';
 import { buildAxis } from '../commands/axis.js';
 import { constructedLines } from '../suite/roles.js';
-import { f2 } from '../report/html-parts.js';
+import { f2 } from '../present/html.js';
 import { axisPage, standalone } from '../report/mechanism-html.js';
 
 import type { Out } from './out.js';

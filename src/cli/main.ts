@@ -13,14 +13,15 @@ import type { PriceTable } from '../runner/dry-run.js';
 import { RunStore, STORE_FILE } from '../store/store.js';
 import { writeReport, type ReportFiles } from '../report/export.js';
 import { renderHtml } from '../report/html.js';
-import { htmlDocument } from '../report/html-parts.js';
+import { htmlDocument } from '../present/html.js';
 import { storedMechanismPage } from '../report/mechanism-html.js';
 import { getInstrument } from '../instruments/index.js';
 import { scoreAnswers } from '../instruments/scoring.js';
 import { ProgressBar } from './progress.js';
-import { recoveryText, summaryText } from './summary.js';
+import { summaryText } from './summary.js';
+import { recoveryText } from '../probes/fidelity-probe.js';
 import { reachable } from '../util/network.js';
-import { recoverySuite } from '../probes/recovery-suite.js';
+import { recoverySuite } from '../suite/recovery-suite.js';
 import { cmdMakeModel, cmdTrace } from './engine-commands.js';
 import { cmdVectors } from './vectors-commands.js';
 import { cmdCheckpoints, cmdNeurons } from './neuron-commands.js';
@@ -101,7 +102,7 @@ function subset(suite: Suite, o: { personas?: string; blocks?: string; families?
 }
 
 function reportLines(files: ReportFiles): string {
-  return `report: ${[files.html, files.json, files.csv, files.retentionCsv].filter(Boolean).join('\n        ')}`;
+  return `report: ${[files.html, files.json, ...files.csv].join('\n        ')}`;
 }
 
 async function runAndReport(suite: Suite, outDir: string, suitePath: string | undefined, quiet: boolean, io: Out, fresh = false): Promise<RunResult> {
@@ -167,7 +168,7 @@ async function cmdDemo(args: string[], io: Out): Promise<number> {
     // On the simulation the demo also shows that the metrics recover known truth.
     const rec = await runSuite(recoverySuite({ personas: 24 }), { outDir });
     await writeReport(rec.analysis, join(resolve(outDir), 'reports', rec.runId));
-    io.log(`\n${recoveryText(rec.analysis)}\n(recovery run ${rec.runId})`);
+    io.log(`\n${recoveryText(rec.analysis.models ?? [])}\n(recovery run ${rec.runId})`);
   }
   return result.counters.errors > 0 ? 1 : 0;
 }

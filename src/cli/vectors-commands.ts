@@ -14,7 +14,7 @@ import { monitorTranscript, saveVectors, type MonitoredVector } from '../probes/
 import { extractVectors, sweepSteering } from '../commands/vectors.js';
 import { createBackend } from '../backends/registry.js';
 import { constructedLines } from '../suite/roles.js';
-import { f2, num } from '../report/html-parts.js';
+import { f2, num } from '../present/html.js';
 import { driftPage, monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 import { monitorRun } from '../commands/drift.js';
 import { rankSamples, screenDataset } from '../commands/screen.js';

@@ -4,7 +4,7 @@
 import { createBackend } from '../backends/registry.js';
 import type { Backend, CallCounters, ChatMessage } from '../backends/types.js';
 import { runRoles } from '../suite/roles.js';
-import { commandSuite, RunContext } from '../runner/context.js';
+import { commandSettings, StoreCalls } from '../runner/context.js';
 import { RunStore } from '../store/store.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { UserError } from '../util/errors.js';
@@ -49,9 +49,9 @@ export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
     for (const r of roles) instructions.forEach((t, i) => questions.forEach((_, q) => jobs.push({ role: r.id, system: roleInstruction(t, r), q, key: `ax|${r.id}|i${i}|q${q}` })));
     questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: null, q, key: `ax|${DEFAULT_ROLE}|q${q}` }));
     const counters: CallCounters = { done: 0, total: jobs.length * 2, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    const suite = commandSuite('assistant-axis', engine.id, o.concurrency);
-    const ctx = new RunContext(suite, runId, store, [engine], new Map(), counters, undefined, () => o.onProgress?.(counters));
-    await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 2), async (j) => {
+    const settings = commandSettings(o.concurrency);
+    const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
+    await forEachConcurrent(jobs, Math.max(1, settings.concurrency * 2), async (j) => {
       const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }];
       const answer = textOf(await ctx.call(generator, { key: `${j.key}|answer`, kind: 'chat', request: { messages, sampling: { temperature: options.temperature, maxTokens: options.maxTokens, seed: turnSeed(options.seed, j.key, 0) } } }, 'axis'));
       if (!answer) return;

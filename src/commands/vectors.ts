@@ -10,7 +10,7 @@ import { runRoles } from '../suite/roles.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { addIntervention } from '../engine/interventions.js';
 import { getInstrument } from '../instruments/index.js';
-import { commandSuite, RunContext } from '../runner/context.js';
+import { commandSettings, StoreCalls } from '../runner/context.js';
 import { RunStore } from '../store/store.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { UserError } from '../util/errors.js';
@@ -97,13 +97,12 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
     const { resumed } = store.startRun({ id: runId, suiteName: `vectors:${trait.id}`, suitePath: trait.source, config, models: [engine.id], simulated: roles.some((r) => r.simulated) });
     store.putResult(runId, 'roles', roles);
     const counters: CallCounters = { done: 0, total: trait.pairs.length * trait.questions.length * 2 * (judge ? 3 : 2), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    // A minimal suite gives the probe context its run settings (concurrency, retries).
-    const suite = commandSuite(`vectors:${trait.id}`, engine.id, o.concurrency);
-    const ctx = new RunContext(suite, runId, store, [engine], new Map(), counters, undefined, () => o.onProgress?.(counters));
+    const settings = commandSettings(o.concurrency);
+    const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
     const hooks = ['blocks.*.hook_resid_post'];
     const jobs: { pair: number; question: number; sign: 'pos' | 'neg' }[] = [];
     trait.pairs.forEach((_, pair) => trait.questions.forEach((__, question) => (['pos', 'neg'] as const).forEach((sign) => jobs.push({ pair, question, sign }))));
-    await forEachConcurrent(jobs, Math.max(1, suite.run.concurrency * 2), async ({ pair, question, sign }) => {
+    await forEachConcurrent(jobs, Math.max(1, settings.concurrency * 2), async ({ pair, question, sign }) => {
       const key = vectorKey(pair, question, sign);
       const instruction = sign === 'pos' ? trait.pairs[pair]!.positive : trait.pairs[pair]!.negative;
       const messages: ChatMessage[] = [
@@ -179,14 +178,14 @@ export async function sweepSteering(o: SweepOptions): Promise<{ runId: string; r
     store.startRun({ id: runId, suiteName: `sweep:${set.metadata.trait ?? 'vector'}`, suitePath: o.vectorsFile, config, models: [`engine:${modelDir}`], simulated: roles.some((r) => r.simulated) });
     store.putResult(runId, 'roles', roles);
     const counters: CallCounters = { done: 0, total: layers.length * o.coefs.length * (items.length + (judge ? 2 * config.questions : 0)), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    const suite = commandSuite('sweep', `engine:${modelDir}`, o.concurrency);
+    const settings = commandSettings(o.concurrency);
     const rows: SweepRow[] = [];
     for (const layer of layers)
       for (const coef of o.coefs) {
         const backend = await EngineBackend.create({ model: modelDir, interventions: coef === 0 ? [] : [addIntervention(residPostOf(layer), set.layers.get(layer)!, coef)] });
-        const ctx = new RunContext(suite, runId, store, [backend], new Map(), counters, undefined, () => o.onProgress?.(counters));
+        const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
         const key = `sw|l${layer}|c${coef}`;
-        await administerFork(ctx, { backend, keyPrefix: key, messages: [], items, options: instrument.options, oracle: {}, phase: 'sweep' });
+        await administerFork(ctx, { backend, keyPrefix: key, messages: [], items, options: instrument.options, oracle: {}, phase: 'sweep', sampling: { samples: 1, temperature: settings.temperature, seed: config.seed } });
         const responses = () => store.taskResponses(runId);
         const profile = forkProfile(instrument, responses(), key, items, instrument.options).profile;
         let judged: SweepRow['judge'];

@@ -8,8 +8,8 @@
 //  - twenty questions: a secret object, yes/no answers, checked for a consistent object.
 // Like stickiness, running walks the store deterministically and analysis reads it back.
 
+import { suiteInstrument } from '../suite/instrument.js';
 import type { Backend, ChatMessage, ProbeHints } from '../backends/types.js';
-import { getInstrument } from '../instruments/index.js';
 import { DOMAINS, type Domain, type Profile } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
 import { profileOf, scoreAnswers } from '../instruments/scoring.js';
@@ -21,11 +21,12 @@ import { finite, mean, pearson, sd } from '../metrics/stats.js';
 import type { ProbeContext } from './context.js';
 import { forEachConcurrent, settleAll } from '../util/concurrency.js';
 import { backendIdOf, modelIdOf } from '../suite/roles.js';
+import { truthSourceOf } from '../backends/registry.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConsistencySpec } from '../suite/probe-schemas.js';
 import { backstoryOf, factMarker } from './conditioning.js';
-import { administerFork, counterpartMessages, forkProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
-import { optionLabels, itemPrompt, DEFAULT_VARIANTS } from './fidelity.js';
+import { administerFork, forkSampling, counterpartMessages, forkProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
+import { optionLabels, itemPrompt, defaultVariant } from './fidelity.js';
 import { backstoryRequest, effectiveRepeats, linesRequest, parseLineList, parseTraits, parseYesNo, traitsRequest, type Judgment } from './judges.js';
 
 export const INTERLOCUTOR_BRIEF =
@@ -208,14 +209,14 @@ async function runDialogue(ctx: ProbeContext, model: string, persona: PersonaSpe
 async function runRegeneration(ctx: ProbeContext, model: string, persona: PersonaSpec): Promise<void> {
   const c = ctx.suite.consistency!;
   const backend = ctx.backend(model);
-  const instrument = getInstrument(ctx.suite.instrument.id);
+  const instrument = suiteInstrument(ctx.suite);
   const items = shortInventory(instrument, c.regeneration!.items_per_domain);
   const options = optionLabels(ctx.suite, instrument);
   const system = systemFor(ctx.suite, persona, c.method);
   const jobs: Promise<unknown>[] = [];
   for (let s = 0; s < c.regeneration!.seeds; s++)
     for (const item of items) {
-      const request = { messages: [...system, { role: 'user' as const, content: itemPrompt(item, options, DEFAULT_VARIANTS[0]!) }], sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, `regen/${persona.id}`, s) } };
+      const request = { messages: [...system, { role: 'user' as const, content: itemPrompt(item, options, defaultVariant(instrument), instrument.frame) }], sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, `regen/${persona.id}`, s) } };
       const oracle: ProbeHints = { personaId: persona.id, item: { id: item.id, keyed: item.keyed, domain: item.domain }, sample: s };
       jobs.push(ctx.call(backend, { key: csKeys.regeneration(model, persona.id, s, item.id), kind: 'chat', request, oracle }, 'consistency'));
     }
@@ -251,7 +252,7 @@ async function runOneContext(ctx: ProbeContext, model: string, personas: Persona
   const c = ctx.suite.consistency!;
   const ten = c.tenancy!;
   const backend = ctx.backend(model);
-  const instrument = getInstrument(ctx.suite.instrument.id);
+  const instrument = suiteInstrument(ctx.suite);
   const items = shortInventory(instrument, ten.items_per_domain);
   const options = optionLabels(ctx.suite, instrument);
   const say = async (key: string, messages: ChatMessage[], oracle: ProbeHints, seedTag: string): Promise<string | undefined> => {
@@ -271,7 +272,7 @@ async function runOneContext(ctx: ProbeContext, model: string, personas: Persona
     }
   }
   // Each persona alone, measured once: the reference for what a handover carries over.
-  for (const p of personas) await administerFork(ctx, { backend, keyPrefix: csKeys.aloneFork(model, p), messages: systemFor(ctx.suite, p, c.method), items, options, oracle: {}, phase: 'consistency' });
+  for (const p of personas) await administerFork(ctx, { backend, keyPrefix: csKeys.aloneFork(model, p), messages: systemFor(ctx.suite, p, c.method), items, options, oracle: {}, phase: 'consistency', sampling: forkSampling(ctx.suite), frame: suiteInstrument(ctx.suite).frame });
   // Handovers: turns as the first persona, the handover, turns as the second, then the inventory.
   for (const [a, b] of handoverPairs(personas)) {
     const key = csKeys.handover(model, a, b);
@@ -284,7 +285,7 @@ async function runOneContext(ctx: ProbeContext, model: string, personas: Persona
       if (reply === undefined) ok = false;
       else transcript.push({ role: 'assistant', content: reply });
     }
-    if (ok) await administerFork(ctx, { backend, keyPrefix: `${key}|after`, messages: [...systemA, ...transcript], items, options, oracle: {}, phase: 'consistency' });
+    if (ok) await administerFork(ctx, { backend, keyPrefix: `${key}|after`, messages: [...systemA, ...transcript], items, options, oracle: {}, phase: 'consistency', sampling: forkSampling(ctx.suite), frame: suiteInstrument(ctx.suite).frame });
   }
 }
 
@@ -315,10 +316,10 @@ async function runTenancy(ctx: ProbeContext, model: string, personas: PersonaSpe
 async function runSelfReport(ctx: ProbeContext, model: string, persona: PersonaSpec, interlocutor: Backend): Promise<void> {
   const c = ctx.suite.consistency!;
   const backend = ctx.backend(model);
-  const instrument = getInstrument(ctx.suite.instrument.id);
+  const instrument = suiteInstrument(ctx.suite);
   const system = systemFor(ctx.suite, persona, c.method);
   const key = csKeys.selfReport(model, persona.id);
-  await administerFork(ctx, { backend, keyPrefix: key, messages: system, items: shortInventory(instrument, c.self_report!.items_per_domain), options: optionLabels(ctx.suite, instrument), oracle: { personaId: persona.id }, phase: 'consistency' });
+  await administerFork(ctx, { backend, keyPrefix: key, messages: system, items: shortInventory(instrument, c.self_report!.items_per_domain), options: optionLabels(ctx.suite, instrument), oracle: { personaId: persona.id }, phase: 'consistency', sampling: forkSampling(ctx.suite), frame: suiteInstrument(ctx.suite).frame });
   const transcript = await talk({ ctx, backend, interlocutor, key, system, turns: c.self_report!.turns, personaId: persona.id });
   if (transcript.length === 0) return;
   const judge = ctx.judge(c.judge!);
@@ -361,7 +362,7 @@ export async function runConsistency(ctx: ProbeContext): Promise<void> {
   const models = consistencyModels(suite);
   const personas = consistencyPersonas(suite);
   const judgeRepeats = c.judge ? effectiveRepeats(ctx.judge(c.judge).spec) : 0;
-  const instrument = getInstrument(suite.instrument.id);
+  const instrument = suiteInstrument(suite);
   const jobs: (() => Promise<void>)[] = [];
   for (const model of models) {
     const interlocutor = ctx.backend(c.interlocutor ?? model);
@@ -462,9 +463,10 @@ export function analyzeConsistency(suite: Suite, responses: ReadonlyMap<string, 
   const c: ConsistencySpec = suite.consistency!;
   const models = consistencyModels(suite);
   const personas = consistencyPersonas(suite);
-  const instrument = getInstrument(suite.instrument.id);
+  const instrument = suiteInstrument(suite);
   const options = optionLabels(suite, instrument);
-  const simulated = (model: string) => backendIdOf(suite, model).startsWith('sim:');
+  // Only a backend with a truth source (the simulated panel) has a truth to show beside the measure.
+  const simulated = (model: string) => truthSourceOf(backendIdOf(suite, model)) !== undefined;
   const out: ConsistencyAnalysis = {};
 
   if (c.dialogue) {

@@ -4,17 +4,17 @@
 
 import type { Backend, ChatMessage, ProbeHints } from '../backends/types.js';
 import { decodeChat, decodeOptionProbs } from '../backends/responses.js';
-import type { Instrument, InstrumentItem, Profile } from '../instruments/types.js';
+import type { Instrument, InstrumentItem, ItemFrame, Profile } from '../instruments/types.js';
 import { DOMAINS } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
 import { profileOf, scoreAnswers } from '../instruments/scoring.js';
-import type { ProbeContext } from './context.js';
+import type { CallSink } from './context.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import type { CallTask } from '../backends/types.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { seedFromString } from '../util/rng.js';
 import { conditioningMessages } from './conditioning.js';
-import { itemPrompt, OPTION_DIGITS, DEFAULT_VARIANTS } from './fidelity.js';
+import { defaultVariant, itemPrompt, OPTION_DIGITS, DEFAULT_VARIANTS } from './fidelity.js';
 
 export const NO_METHOD = 'none';
 
@@ -60,19 +60,34 @@ export interface ForkOptions {
   /** What the probe knows about the conversation (the oracle beside each request). */
   oracle: ProbeHints;
   phase: string;
+  /** How a model without option probabilities is sampled: forkSampling(suite) in a suite's probes. */
+  sampling: ForkSampling;
+  /** The instrument's item frame (its language); default English. */
+  frame?: ItemFrame;
 }
 
+export interface ForkSampling {
+  /** Samples per item. */
+  samples: number;
+  temperature: number;
+  /** The seed each sample's own seed is derived from. */
+  seed: number;
+}
+
+/** A suite's sampling for forked items: its instrument's samples, its run temperature and seed. */
+export const forkSampling = (suite: Suite): ForkSampling => ({ samples: suite.instrument.samples, temperature: suite.run.temperature, seed: suite.seed });
+
 /** Administer items in a fork: each item is asked after the conversation so far, never added to it. */
-export async function administerFork(ctx: ProbeContext, o: ForkOptions): Promise<void> {
-  const samples = o.backend.capabilities.optionProbs ? 1 : ctx.suite.instrument.samples;
+export async function administerFork(ctx: CallSink, o: ForkOptions): Promise<void> {
+  const samples = o.backend.capabilities.optionProbs ? 1 : o.sampling.samples;
   const tasks = o.items.flatMap((item): CallTask[] => {
-    const messages: ChatMessage[] = [...o.messages, { role: 'user', content: itemPrompt(item, o.options, DEFAULT_VARIANTS[0]!) }];
+    const messages: ChatMessage[] = [...o.messages, { role: 'user', content: itemPrompt(item, o.options, o.frame ? defaultVariant({ frame: o.frame }) : DEFAULT_VARIANTS[0]!, o.frame) }];
     const oracle: ProbeHints = { ...o.oracle, item: { id: item.id, keyed: item.keyed, domain: item.domain } };
     if (o.backend.capabilities.optionProbs) return [{ key: `${o.keyPrefix}|inv|${item.id}`, kind: 'optionProbs' as const, request: { messages, options: OPTION_DIGITS }, oracle }];
     return Array.from({ length: samples }, (_, s) => ({
       key: `${o.keyPrefix}|inv|${item.id}|s${s}`,
       kind: 'chat' as const,
-      request: { messages, sampling: { temperature: ctx.suite.run.temperature, maxTokens: 24, seed: turnSeed(ctx.suite.seed, o.keyPrefix, s, item.id) } },
+      request: { messages, sampling: { temperature: o.sampling.temperature, maxTokens: 24, seed: turnSeed(o.sampling.seed, o.keyPrefix, s, item.id) } },
       oracle: { ...oracle, sample: s },
     }));
   });

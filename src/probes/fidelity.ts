@@ -5,7 +5,7 @@
 
 import type { ChatMessage, ChatRequest, OptionProbsRequest, ProbeHints } from '../backends/types.js';
 import { decodeChat, decodeOptionProbs } from '../backends/responses.js';
-import type { Instrument, InstrumentItem } from '../instruments/types.js';
+import { ENGLISH_FRAME, type Instrument, type InstrumentItem, type ItemFrame } from '../instruments/types.js';
 import { parseAnswer } from '../instruments/parse.js';
 import { expectedAnswer } from '../instruments/scoring.js';
 import type { Administration } from '../metrics/fidelity.js';
@@ -19,16 +19,19 @@ export interface ItemVariant {
 }
 
 export const DEFAULT_VARIANTS: ItemVariant[] = [
-  { id: 'standard', preamble: '', postamble: 'Reply with the number of your answer only.' },
+  { id: 'standard', preamble: '', postamble: ENGLISH_FRAME.reply },
 ];
 
 export const OPTION_DIGITS = ['1', '2', '3', '4', '5'];
 
-export function itemPrompt(item: InstrumentItem, options: string[], variant: ItemVariant): string {
+/** The default prompt variant in an instrument's language: its reply instruction as the postamble. */
+export const defaultVariant = (instrument: Pick<Instrument, 'frame'>): ItemVariant => ({ id: 'standard', preamble: '', postamble: instrument.frame.reply });
+
+export function itemPrompt(item: InstrumentItem, options: string[], variant: ItemVariant, frame: ItemFrame = ENGLISH_FRAME): string {
   const lines = [
     variant.preamble.trim(),
-    `Statement: "${item.text}."`,
-    'How accurately does this statement describe you?',
+    frame.statement.replace('{text}', () => item.text),
+    frame.question,
     ...options.map((o, i) => `${i + 1} = ${o}`),
     variant.postamble.trim(),
   ];
@@ -73,7 +76,7 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
   const { suite, instrument } = ctx;
   const items = administeredItems(suite, instrument);
   const options = optionLabels(suite, instrument);
-  const variants = suite.instrument.variants ?? DEFAULT_VARIANTS;
+  const variants = suite.instrument.variants ?? [defaultVariant(instrument)];
   const conditions: { method: string; personaId: string; system: ChatMessage[] }[] = [];
   for (const method of suite.methods) {
     for (const persona of suite.personas) conditions.push({ method: method.id, personaId: persona.id, system: conditioningMessages(persona, method) });
@@ -85,7 +88,7 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
       for (let repetition = 0; repetition < (ctx.repetitions?.[modelIndex] ?? suite.repetitions); repetition++) {
         for (const variant of variants) {
           for (const item of items) {
-            const messages: ChatMessage[] = [...c.system, { role: 'user', content: itemPrompt(item, options, variant) }];
+            const messages: ChatMessage[] = [...c.system, { role: 'user', content: itemPrompt(item, options, variant, instrument.frame) }];
             const oracle: ProbeHints = { personaId: c.personaId, item: { id: item.id, keyed: item.keyed, domain: item.domain }, repetition };
             const base = `m${modelIndex}|${c.method}|${c.personaId}|r${repetition}|${variant.id}|${item.id}`;
             if (ctx.optionProbs[modelIndex]) {

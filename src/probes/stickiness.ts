@@ -8,9 +8,9 @@
 // from the store and continues each conversation from its last stored turn.
 // Analysis reads the stored calls back by task key; no backend is needed.
 
+import { suiteInstrument } from '../suite/instrument.js';
 import { decodeMessages } from '../backends/responses.js';
 import { storedMean, type Backend, type ChatMessage, type ProbeHints } from '../backends/types.js';
-import { getInstrument } from '../instruments/index.js';
 import type { Instrument, InstrumentItem, Profile } from '../instruments/types.js';
 import { bootstrap, type Estimate } from '../metrics/bootstrap.js';
 import {
@@ -37,7 +37,7 @@ import type { PersonaSpec, Suite } from '../suite/schema.js';
 import type { ConditionSpec, StickinessSpec } from '../suite/probe-schemas.js';
 import { ADAPTIVE_FAMILY, DEFAULT_ATTACKER_BRIEF, attackerMessages, scriptedAttack, type AttackFamily } from './attacks.js';
 import { backstoryOf, targetProfile } from './conditioning.js';
-import { administerFork, forkProfile, meanProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
+import { administerFork, forkSampling, forkProfile, meanProfile, shortInventory, storedSeries, systemFor, textOf, turnSeed, type Turn } from './dialogue.js';
 import { adherenceRequest, effectiveRepeats, parseScore, pooledJudgment, repeatsNote, type Judgment } from './judges.js';
 import { optionLabels } from './fidelity.js';
 
@@ -102,7 +102,7 @@ async function measureTurn(o: TurnMeasureOptions): Promise<void> {
   const st = ctx.suite.stickiness!;
   const jobs: Promise<unknown>[] = [];
   if (o.items.length) {
-    jobs.push(administerFork(ctx, { backend: o.backend, keyPrefix: o.key, messages: o.messages, items: o.items, options: optionLabels(ctx.suite, getInstrument(ctx.suite.instrument.id)), oracle: o.oracle, phase: 'stickiness' }));
+    jobs.push(administerFork(ctx, { backend: o.backend, keyPrefix: o.key, messages: o.messages, items: o.items, options: optionLabels(ctx.suite, suiteInstrument(ctx.suite)), oracle: o.oracle, phase: 'stickiness', sampling: forkSampling(ctx.suite), frame: suiteInstrument(ctx.suite).frame }));
   }
   if (st.retention.judge && o.character !== undefined) {
     const judge = ctx.judge(st.retention.judge);
@@ -127,7 +127,7 @@ function callsPerTurn(ctx: ProbeContext, backend: Backend, items: number, judged
 export async function runStickiness(ctx: ProbeContext, library: ReadonlyMap<string, AttackFamily>): Promise<void> {
   const suite = ctx.suite;
   const st = suite.stickiness!;
-  const instrument = getInstrument(suite.instrument.id);
+  const instrument = suiteInstrument(suite);
   const items = stickinessItems(suite, instrument);
   const conditions = resolveConditions(suite);
   const families = familiesOf(st, library);
@@ -294,7 +294,7 @@ function adoptionOf(values: readonly number[], seed: string): NonNullable<Measur
 
 export function analyzeStickiness(suite: Suite, families: readonly string[], lookup: StoredLookup): StickinessAnalysis {
   const st = suite.stickiness!;
-  const instrument = getInstrument(suite.instrument.id);
+  const instrument = suiteInstrument(suite);
   const items = stickinessItems(suite, instrument);
   const options = optionLabels(suite, instrument);
   const { responses } = lookup;

@@ -1,52 +1,40 @@
+// A run's report files: the self-contained HTML page, the analysis as JSON, and each
+// probe's CSV tables (the files researchers load into R or pandas).
+
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunAnalysis } from '../runner/run.js';
-import { DOMAINS } from '../instruments/types.js';
+import type { CsvFile } from '../probes/probe.js';
+import { withResults } from '../probes/registry.js';
 import { renderHtml } from './html.js';
 
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** One row per model x method x persona x domain: the table researchers load into R or pandas. */
-export function fidelityCsv(analysis: RunAnalysis): string {
-  const header = ['run', 'simulated', 'model', 'method', 'persona', 'domain', 'target', 'measured', 'ci_lo', 'ci_hi', 'spread_sd', 'default_pull', 'mae'];
-  const lines = [header.join(',')];
-  for (const m of analysis.models)
-    for (const r of m.methods)
-      for (const p of r.personas)
-        for (const d of DOMAINS)
-          lines.push([analysis.runId, m.simulated, m.model, r.method, p.personaId, d, p.target[d], p.measured[d].value, p.measured[d].lo, p.measured[d].hi, p.spread[d], p.defaultPull, p.mae.value].map(csvCell).join(','));
-  return `${lines.join('\n')}\n`;
-}
-
-/** One row per condition x measure x family x turn: the retention curves with their bands. */
-export function retentionCsv(analysis: RunAnalysis): string {
-  const header = ['run', 'simulated', 'condition', 'persona', 'model', 'method', 'measure', 'family', 'turn', 'retention', 'ci_lo', 'ci_hi', 'conversations', 'realization_index', 'ri_lo', 'ri_hi'];
-  const lines = [header.join(',')];
-  for (const c of analysis.stickiness?.conditions ?? [])
-    for (const m of c.measures)
-      for (const [family, curve, ri] of [['all', m.curve, m.realization] as const, ...m.byFamily.map((f) => [f.family, f.curve, f.realization] as const)])
-        for (const p of curve) lines.push([analysis.runId, analysis.simulated, c.id, c.persona, c.model, c.method, m.measure, family, p.turn, p.mean, p.lo, p.hi, p.n, ri.value, ri.lo, ri.hi].map(csvCell).join(','));
-  return `${lines.join('\n')}\n`;
+/** Every CSV table of the run's probes. */
+export function csvFiles(analysis: RunAnalysis): CsvFile[] {
+  const files = withResults(analysis).flatMap(({ probe, result }) => probe.csv?.(result, analysis) ?? []);
+  const names = new Set<string>();
+  for (const f of files) {
+    if (!/^[a-z0-9-]+\.csv$/.test(f.file) || names.has(f.file)) throw new Error(`probe CSV file name ${f.file}: must be [a-z0-9-]+.csv and unique in a run`);
+    names.add(f.file);
+  }
+  return files;
 }
 
 export interface ReportFiles {
   html: string;
   json: string;
-  csv: string;
-  retentionCsv?: string;
+  /** One path per CSV table. */
+  csv: string[];
 }
 
 export async function writeReport(analysis: RunAnalysis, dir: string): Promise<ReportFiles> {
   mkdirSync(dir, { recursive: true });
-  const files = { html: join(dir, 'report.html'), json: join(dir, 'results.json'), csv: join(dir, 'fidelity.csv') };
+  const files: ReportFiles = { html: join(dir, 'report.html'), json: join(dir, 'results.json'), csv: [] };
   writeFileSync(files.json, `${JSON.stringify(analysis, null, 2)}\n`);
-  writeFileSync(files.csv, fidelityCsv(analysis));
+  for (const f of csvFiles(analysis)) {
+    const path = join(dir, f.file);
+    writeFileSync(path, f.text);
+    files.csv.push(path);
+  }
   writeFileSync(files.html, await renderHtml(analysis));
-  if (!analysis.stickiness) return files;
-  const retention = join(dir, 'retention.csv');
-  writeFileSync(retention, retentionCsv(analysis));
-  return { ...files, retentionCsv: retention };
+  return files;
 }

@@ -10,8 +10,8 @@ import type { RunStore } from '../store/store.js';
 import { z } from 'zod';
 import { constructedLines, runRoleSchema, type RunRole } from '../suite/roles.js';
 import { UserError } from '../util/errors.js';
-import { projectionSpec, roleMapSpec, separationSpec, sweepSpec } from './charts.js';
-import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from './html-parts.js';
+import { projectionSpec, roleMapSpec, separationSpec, sweepSpec } from '../present/charts.js';
+import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from '../present/html.js';
 
 function decoded<T>(value: T | undefined, render: (v: T) => Promise<Page>): Promise<Page> | undefined {
   return value === undefined ? undefined : render(value);

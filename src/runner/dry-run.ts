@@ -1,24 +1,19 @@
 // `run --dry-run`: what a suite would do, without opening a model or the store and
-// without a single call. Fidelity and twins calls are planned exactly (they are a pure
-// function of the suite); the multi-turn probes count their calls with the same plan()
+// without a single call. Calls a probe plans from the suite alone are counted exactly;
+// the probes that converse count their calls with the same plan()
 // the real run uses, on stand-in backends that answer nothing. Prompt tokens are estimated
 // (characters / 4) where the prompt is known in advance; cost is computed only from a
 // price table the user gives, since prices change.
 
 import type { Backend, ChatMessage } from '../backends/types.js';
 import { parseModelId } from '../backends/registry.js';
-import { getInstrument } from '../instruments/index.js';
-import { planFidelity, repetitionsFor } from '../probes/fidelity.js';
-import { runStickiness } from '../probes/stickiness.js';
-import { runConsistency } from '../probes/consistency.js';
-import { planTwins, twinTasks, twinsBaseDir } from '../probes/twins.js';
-import { attackLibrary } from '../probes/attacks.js';
+import { PROBES } from '../probes/registry.js';
+import { probeDirs } from './run.js';
 import type { Suite } from '../suite/schema.js';
 import { RunContext } from './context.js';
 import type { CallCounters, CallTask } from './execute.js';
 import { modelIdOf, modelRefs, resolveModelRef } from '../suite/roles.js';
 import type { RunStore } from '../store/store.js';
-import { dirname, resolve } from 'node:path';
 
 /** USD per million tokens, by model id (as written in the suite) or backend kind. */
 export type PriceTable = Record<string, { input: number; output: number }>;
@@ -62,9 +57,7 @@ export async function dryRun(suite: Suite, suitePath: string | undefined, prices
   suite.models.forEach((m, i) => {
     if (typeof m !== 'string' && m.logprobs === false) (models[i]!.capabilities as { optionProbs: boolean }).optionProbs = false;
   });
-  const instrument = getInstrument(suite.instrument.id);
   const optionProbs = models.map((b) => b.capabilities.optionProbs);
-  const repetitions = repetitionsFor(suite, models);
   const rows: PlanRow[] = [];
   const price = (model: string) => prices[model] ?? prices[parseModelId(model).kind];
   const add = (block: string, model: string, tasks: readonly CallTask[]) => {
@@ -74,28 +67,24 @@ export async function dryRun(suite: Suite, suitePath: string | undefined, prices
     const p = price(model);
     rows.push({ block, model, calls: tasks.length, inputTokens: input, outputTokens: output, cost: p ? (input * p.input + output * p.output) / 1e6 : null });
   };
-  if (suite.fidelity) {
-    const tasks = planFidelity({ suite, instrument, optionProbs, repetitions });
-    suite.models.forEach((m, i) => add('fidelity', modelIdOf(m), tasks.filter((t) => t.modelIndex === i)));
-  }
-  if (suite.twins) {
-    const plan = planTwins(suite, twinsBaseDir(suitePath));
-    const tasks = twinTasks(suite, plan, optionProbs);
-    suite.models.forEach((m, i) => add('twins', modelIdOf(m), tasks.filter((t) => t.modelIndex === i)));
-  }
   const extras = new Map<string, Backend>();
   for (const { ref } of modelRefs(suite)) {
     const r = resolveModelRef(suite, ref);
     if (r.kind === 'extra' && !extras.has(r.id)) extras.set(r.id, standIn(r.id));
   }
-  const baseDir = suitePath ? dirname(resolve(suitePath)) : undefined;
-  for (const block of ['stickiness', 'consistency'] as const) {
-    if (!suite[block]) continue;
+  const dirs = probeDirs(suitePath ?? null);
+  for (const probe of PROBES) {
+    if (!probe.enabled(suite) || !(probe.plan || probe.run)) continue;
+    const prepared = probe.prepare?.(suite, dirs);
+    // Calls planned from the suite alone are counted exactly, per model and with their prompts.
+    const tasks = probe.plan?.({ suite, prepared, backends: models, optionProbs }) ?? [];
+    suite.models.forEach((m, i) => add(probe.block, modelIdOf(m), tasks.filter((t) => t.modelIndex === i)));
+    if (!probe.run) continue;
+    // Calls that depend on replies: counted by the probe's own plan on stand-ins that answer nothing.
     const counters: CallCounters = { done: 0, total: 0, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    const ctx = new DryContext(suite, 'dry-run', undefined as unknown as RunStore, models, extras, counters, baseDir);
-    if (block === 'stickiness') await runStickiness(ctx, attackLibrary(suite.stickiness!.attack_files.map((f) => resolve(baseDir ?? '.', f))));
-    else await runConsistency(ctx);
-    rows.push({ block, model: 'all its roles', calls: counters.total, inputTokens: null, outputTokens: null, cost: null });
+    const ctx = new DryContext(suite, 'dry-run', undefined as unknown as RunStore, models, extras, counters, dirs.baseDir);
+    await probe.run(ctx, prepared);
+    rows.push({ block: probe.block, model: 'all its roles', calls: counters.total, inputTokens: null, outputTokens: null, cost: null });
   }
   return rows;
 }

@@ -1,12 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
+import { suiteInstrument } from './instrument.js';
+import { getInstrument } from '../instruments/index.js';
 import { dirname, resolve } from 'node:path';
 import { parseValidatedYaml, YamlError } from '../util/yaml.js';
-import { getInstrument } from '../instruments/index.js';
 import { suiteSchema, type Suite } from './schema.js';
 import { parseModelId } from '../backends/registry.js';
 import { modelRefs, resolveModelRef } from './roles.js';
 import { ADAPTIVE_FAMILY, attackLibrary } from '../probes/attacks.js';
 import { BASELINE_ID } from '../probes/conditioning.js';
+import { probeBlockIssue } from '../probes/registry.js';
 
 /** A suite file that failed validation: the message names file, line and field. */
 export class SuiteError extends YamlError {}
@@ -136,6 +138,11 @@ export function parseSuite(text: string, file = '<suite>'): Suite {
   } catch (err) {
     throw errorAt(['instrument', 'id'], (err as Error).message);
   }
+  try {
+    suiteInstrument(suite);
+  } catch (err) {
+    throw errorAt(['instrument', 'language'], (err as Error).message);
+  }
   suite.models.forEach((m, i) => {
     const id = typeof m === 'string' ? m : m.id;
     try {
@@ -145,6 +152,8 @@ export function parseSuite(text: string, file = '<suite>'): Suite {
     }
   });
   checkReferences(suite, errorAt, dirname(resolve(file)));
+  const issue = probeBlockIssue(suite);
+  if (issue) throw errorAt(issue.path, issue.message);
   return suite;
 }
 

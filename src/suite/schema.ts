@@ -58,6 +58,7 @@ export const variantSchema = z
 export const instrumentSchema = z
   .object({
     id: z.string(),
+    language: z.string().min(2).optional().describe('language of the items, options and item frame (ipip-neo-120: de, es, ja, fr, ...; default en)'),
     scoring: z.enum(['expected', 'argmax']).default('expected').describe('how option probabilities become an answer'),
     samples: z.number().int().min(1).max(50).default(5).describe('samples per item when the backend has no probabilities'),
     options: z.array(z.string()).length(5).optional().describe('option wording (default: the instrument\'s own)'),
@@ -89,6 +90,20 @@ export const modelSchema = z.union([
     .strict(),
 ]);
 
+/** How calls are made: concurrency, rate, retries, timeouts, sampling temperature (a suite's `run:`, and the mechanism commands' settings). */
+export const runSettingsSchema = z
+  .object({
+    concurrency: z.number().int().min(1).max(256).default(4),
+    ratePerMinute: z.number().positive().optional(),
+    maxAttempts: z.number().int().min(1).max(20).default(4),
+    backoffMs: z.number().int().min(0).default(500).describe('first retry delay; doubles each attempt (with jitter)'),
+    timeoutMs: z.number().int().positive().default(60_000),
+    temperature: z.number().min(0).max(2).default(1).describe('sampling temperature for sampled scoring'),
+  })
+  .strict();
+
+export type RunSettings = z.infer<typeof runSettingsSchema>;
+
 export const suiteSchema = z
   .object({
     name: z.string().min(1),
@@ -111,19 +126,13 @@ export const suiteSchema = z
       .strict()
       .optional()
       .describe("human norms: each measured profile, and the default's, placed among real people (percentile per domain, distance to the nearest)"),
+    probes: z
+      .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a probe block name: lower-case letters, digits and -'), z.unknown())
+      .optional()
+      .describe('blocks of probes added to the registry (registerProbe), each checked by its own probe\'s schema'),
     repetitions: z.number().int().min(1).max(100).default(1),
     seed: z.number().int().default(1),
-    run: z
-      .object({
-        concurrency: z.number().int().min(1).max(256).default(4),
-        ratePerMinute: z.number().positive().optional(),
-        maxAttempts: z.number().int().min(1).max(20).default(4),
-        backoffMs: z.number().int().min(0).default(500).describe('first retry delay; doubles each attempt (with jitter)'),
-        timeoutMs: z.number().int().positive().default(60_000),
-        temperature: z.number().min(0).max(2).default(1).describe('sampling temperature for sampled scoring'),
-      })
-      .strict()
-      .default({ concurrency: 4, maxAttempts: 4, backoffMs: 500, timeoutMs: 60_000, temperature: 1 }),
+    run: runSettingsSchema.default({ concurrency: 4, maxAttempts: 4, backoffMs: 500, timeoutMs: 60_000, temperature: 1 }),
   })
   .strict()
   .superRefine((suite, ctx) => {

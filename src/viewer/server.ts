@@ -12,8 +12,8 @@ import { analyzeRun, type RunAnalysis } from '../runner/run.js';
 import { runPage, renderHtml } from '../report/html.js';
 import { comparePage } from '../report/compare-html.js';
 import { storedMechanismPage } from '../report/mechanism-html.js';
-import { fidelityCsv, retentionCsv } from '../report/export.js';
-import { CONTENT_SECURITY_POLICY, escapeHtml, htmlDocument, table, type Page } from '../report/html-parts.js';
+import { csvFiles } from '../report/export.js';
+import { CONTENT_SECURITY_POLICY, escapeHtml, htmlDocument, table, type Page } from '../present/html.js';
 import { errorMessage } from '../util/errors.js';
 import { resolveInside } from './paths.js';
 
@@ -162,7 +162,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       escapeHtml(l.run.createdAt),
       l.run.simulated ? '<span class="tag">simulation</span>' : '',
       escapeHtml(l.where),
-      `<a href="${runHref(l, '/report.html')}">HTML</a>${kindOf(l.run) ? '' : ` · <a href="${runHref(l, '/results.json')}">JSON</a> · <a href="${runHref(l, '/fidelity.csv')}">CSV</a>`}`,
+      `<a href="${runHref(l, '/report.html')}">HTML</a>${kindOf(l.run) ? '' : ` · <a href="${runHref(l, '/results.json')}">JSON</a> · <a href="${runHref(l, '')}">CSV on its page</a>`}`,
     ]);
     const suiteRuns = all.filter((l) => !kindOf(l.run));
     // The default pair: the two most recent runs of the same suite (comparable by construction);
@@ -202,10 +202,10 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       const [wb, idb] = parseRef(query.get('b'), 'b');
       const la = locate(ida, wa);
       const lb = locate(idb, wb);
-      if (kindOf(la.run) || kindOf(lb.run)) throw new HttpError(400, 'Side by side compares suite runs (fidelity, stickiness, consistency).');
+      if (kindOf(la.run) || kindOf(lb.run)) throw new HttpError(400, 'Side by side compares suite runs (not mechanism runs).');
       return page(await comparePage(analysisOf(la), analysisOf(lb)));
     }
-    const m = /^\/run\/([^/]+)(\/(report\.html|results\.json|fidelity\.csv|retention\.csv))?$/.exec(path);
+    const m = /^\/run\/([^/]+)(\/(report\.html|results\.json|[a-z0-9-]+\.csv))?$/.exec(path);
     if (m) {
       const l = locate(safeDecode(m[1]!), query.get('in'));
       const file = m[3];
@@ -217,10 +217,14 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       const a = analysisOf(l);
       if (file === 'report.html') return send(200, TYPES['.html']!, await renderHtml(a));
       if (file === 'results.json') return send(200, TYPES['.json']!, `${JSON.stringify(a, null, 2)}\n`);
-      if (file === 'fidelity.csv') return send(200, TYPES['.csv']!, fidelityCsv(a));
-      if (file === 'retention.csv') return send(200, TYPES['.csv']!, retentionCsv(a));
+      const csv = csvFiles(a);
+      if (file) {
+        const f = csv.find((c) => c.file === file);
+        if (!f) throw new HttpError(404, `Run ${l.run.id} has no ${file}.`);
+        return send(200, TYPES['.csv']!, f.text);
+      }
       const p = await runPage(a);
-      return page({ title: p.title, body: `<p>Folder ${escapeHtml(l.where)} · export <a href="${runHref(l, '/report.html')}">HTML</a> · <a href="${runHref(l, '/results.json')}">JSON</a> · <a href="${runHref(l, '/fidelity.csv')}">fidelity CSV</a>${a.stickiness ? ` · <a href="${runHref(l, '/retention.csv')}">retention CSV</a>` : ''}</p>${p.body}` });
+      return page({ title: p.title, body: `<p>Folder ${escapeHtml(l.where)} · export <a href="${runHref(l, '/report.html')}">HTML</a> · <a href="${runHref(l, '/results.json')}">JSON</a>${csv.map((c) => ` · <a href="${runHref(l, `/${c.file}`)}">${escapeHtml(c.file)}</a>`).join('')}</p>${p.body}` });
     }
     if (path.startsWith('/files/')) {
       const r = resolveInside(root, path.slice('/files/'.length));

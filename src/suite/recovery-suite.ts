@@ -4,8 +4,8 @@
 
 import { DOMAINS, type Profile } from '../instruments/types.js';
 import { SIM_DEFAULT_PROFILE } from '../backends/sim.js';
-import type { Suite } from '../suite/schema.js';
-import { suiteSchema } from '../suite/schema.js';
+import type { Suite } from './schema.js';
+import { suiteSchema } from './schema.js';
 import { createRng } from '../util/rng.js';
 
 export function recoverySuite(options: { personas?: number; seed?: number; repetitions?: number; items?: number; model?: string } = {}): Suite {

@@ -4,13 +4,14 @@
 import { createHash } from 'node:crypto';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from './charts.js';
+import { f2 } from './text.js';
 
 /** Model text and user strings are data, never markup. */
 export function escapeHtml(text: unknown): string {
   return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
+export { f2 };
 
 export const ci = (e: { value: number; lo: number; hi: number }): string => `${f2(e.value)} <span class="ci">[${f2(e.lo)}, ${f2(e.hi)}]</span>`;
 
@@ -73,4 +74,11 @@ export function htmlDocument(page: Page, header = ''): string {
 <meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">
 <style>${STYLE}</style></head>
 <body>${header}<main><h1>${escapeHtml(page.title)}</h1>${page.body}</main>${search}</body></html>`;
+}
+
+/** A difference B − A, marked when its interval excludes zero; `higherIsBetter` colours the direction. */
+export function diffCell(e: { value: number; lo: number; hi: number }, higherIsBetter?: boolean): string {
+  const clear = e.lo > 0 || e.hi < 0;
+  const cls = clear && higherIsBetter !== undefined ? ((e.value > 0) === higherIsBetter ? 'better' : 'worse') : '';
+  return `<span${cls ? ` class="${cls}"` : ''}>${ci(e)}${clear ? ' *' : ''}</span>`;
 }
