@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { archSpecOf } from '../src/engine/arch.js';
+import { archSpecOf, asFamily } from '../src/engine/arch.js';
 import { Engine } from '../src/engine/engine.js';
 import { openModelFolder } from '../src/engine/model-folder.js';
 import { writeSafetensors } from '../src/engine/formats/safetensors.js';
-import { readConfig } from '../src/engine/random-model.js';
+import { readConfig, shrinkConfig } from '../src/engine/random-model.js';
 import { UserError } from '../src/util/errors.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
 import { SMOLLM_DIR, tempDir } from './helpers.js';
@@ -102,8 +102,8 @@ test('config: llama3 rope scaling reads the same from rope_scaling, rope_paramet
 test('config: a field the engine does not read is refused with one line naming it and its value', () => {
   const base = familyConfig('llama') as Json;
   const v5 = toTransformers5(base);
-  refused({ ...base, attn_logit_softcapping: 30 }, /field attn_logit_softcapping = 30 is not read/);
-  refused({ ...v5, final_logit_softcapping: 50.5 }, /field final_logit_softcapping = 50\.5 is not read/);
+  refused({ ...base, attn_logit_softcapping: 30 }, /field attn_logit_softcapping = 30 is not supported \(llama has no attn_logit_softcapping\)/);
+  refused({ ...v5, final_logit_softcapping: 50.5 }, /field final_logit_softcapping = 50\.5 is not supported/);
   refused({ ...base, hidden_activation: 'gelu_pytorch_tanh' }, /field hidden_activation = "gelu_pytorch_tanh"/);
   refused({ ...base, quantization_config: { quant_method: 'awq', bits: 4 } }, /quantization_config = \{"quant_method":"awq","bits":4\}.*pre-quantized/);
   refused({ ...base, mlp_bias: true }, /mlp_bias = true is not supported/);
@@ -231,4 +231,76 @@ test('sliding window per layer (Qwen2 from max_window_layers on): sliding one la
   // The transformers 5 spelling of the same layout gives the same numbers.
   const typed = await lastRow({ ...base, use_sliding_window: true, max_window_layers: 1, layer_types: ['full_attention', 'sliding_attention'] });
   assert.equal(maxAbsDiff(second, typed), 0);
+});
+
+test('config: OLMo-2 reads as post norms with whole-projection q/k norms (both config layouts); clip_qkv, attention_bias and a Llama folder relabelled OLMo-2 are refused with one line', async () => {
+  const olmo = familyConfig('olmo2') as Json;
+  for (const config of [olmo, toTransformers5(olmo)]) {
+    const spec = archSpecOf(config);
+    assert.deepEqual([spec.family, spec.norms, spec.qkNorm, spec.ropeTheta], ['olmo2', 'post', 'full', 500000]);
+  }
+  assert.throws(() => archSpecOf({ ...olmo, clip_qkv: 8 }), (err: Error) => err instanceof UserError && /field clip_qkv = 8 is not supported \(the engine does not clip q, k and v\)/.test(err.message));
+  assert.throws(() => archSpecOf({ ...olmo, attention_bias: true }), /field attention_bias = true is not supported/);
+  // The folder's tensors must be OLMo-2's: a Llama folder relabelled (an input norm OLMo-2 has not) is refused by name.
+  const llama = makeModel(familyConfig('llama'));
+  assert.throws(() => openModelFolder(withConfig(llama.dir, { ...(readConfig(llama.dir) as Json), model_type: 'olmo2', architectures: ['Olmo2ForCausalLM'] })), /input_layernorm\.weight is not read by the engine's olmo2 graph/);
+  // The same weights run as OLMo-2 give other numbers than read as Llama would: the norms are where OLMo-2 puts them.
+  const model = makeModel(familyConfig('olmo2'));
+  const engine = await Engine.load(model.dir);
+  try {
+    const ids = engine.tokenizer.encode('The quick brown fox');
+    const r = await engine.forward(ids, { hooks: ['blocks.0.hook_attn_out', 'blocks.0.hook_resid_pre', 'blocks.0.hook_resid_mid'] });
+    // resid_mid = resid_pre + attn_out, where attn_out is the post-normed branch (what is added).
+    const [pre, attn, mid] = ['blocks.0.hook_resid_pre', 'blocks.0.hook_attn_out', 'blocks.0.hook_resid_mid'].map((h) => r.hooks.get(h)!);
+    let worst = 0;
+    for (let i = 0; i < mid!.length; i++) worst = Math.max(worst, Math.abs(mid![i]! - (pre![i]! + attn![i]!)));
+    assert.ok(worst < 1e-5, `resid_mid - (resid_pre + attn_out) = ${worst}`);
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('config: Phi-3 reads its fused qkv_proj and gate_up_proj and slides every layer when sliding_window is set; its long-rope scaling and a partial rotary factor are refused with one line', () => {
+  const phi = familyConfig('phi3') as Json;
+  const spec = archSpecOf({ ...phi, sliding_window: 2047, auto_map: { AutoConfig: 'configuration_phi3.Phi3Config' } });
+  assert.deepEqual([spec.family, spec.fused, spec.norms, spec.qkNorm, spec.slidingWindow, spec.slidingLayers.every(Boolean)], ['phi3', true, 'pre', 'none', 2047, true]);
+  assert.throws(() => archSpecOf({ ...phi, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }), (err: Error) => err instanceof UserError && /longrope/.test(err.message) && !err.message.includes('\n'));
+  assert.throws(() => archSpecOf({ ...phi, partial_rotary_factor: 0.75 }), /partial_rotary_factor = 0.75 is not supported/);
+  const model = makeModel(familyConfig('phi3'));
+  assert.deepEqual([...openModelFolder(model.dir).spec.family], [...'phi3']);
+});
+
+test('config: Gemma 2 reads GeGLU, (1 + w) sandwich norms, sqrt(d) embeddings, query_pre_attn_scalar, both soft-caps and even sliding layers; another activation, a soft-cap on a Llama and a bias are refused with one line', () => {
+  const gemma = familyConfig('gemma2') as Json;
+  const spec = archSpecOf({ ...gemma, query_pre_attn_scalar: 224, cache_implementation: 'hybrid', num_hidden_layers: 4 });
+  assert.deepEqual([spec.norms, spec.normPlusOne, spec.activation, spec.embedScale, spec.queryScalar, spec.attnSoftcap, spec.finalSoftcap, spec.slidingLayers], ['sandwich', true, 'gelu_tanh', true, 224, 50, 30, [true, false, true, false]]);
+  assert.equal(archSpecOf(toTransformers5({ ...gemma, layer_types: ['full_attention', 'sliding_attention'] })).slidingLayers.join(), 'false,true');
+  assert.throws(() => archSpecOf({ ...gemma, hidden_activation: 'gelu' }), /field hidden_activation = "gelu" is not supported \(gelu_pytorch_tanh is, for gemma2\)/);
+  assert.throws(() => archSpecOf({ ...(familyConfig('llama') as Json), final_logit_softcapping: 30 }), /field final_logit_softcapping = 30 is not supported \(llama has no final_logit_softcapping\)/);
+  assert.throws(() => archSpecOf({ ...gemma, attention_bias: true }), /attention_bias = true is not supported/);
+  assert.throws(() => archSpecOf({ ...gemma, attn_logit_softcapping: -1 }), /attn_logit_softcapping -1 must be positive/);
+});
+
+test('config: Gemma 3 (gemma3_text) reads its per-head (1 + w) q/k norms, sliding_window_pattern and a local rope base, in both layouts; one that disagrees with its rope_parameters is refused; make-model relabels a Llama config into a loadable Gemma', async () => {
+  const g3 = familyConfig('gemma3', { layers: 12 }) as Json;
+  const spec = archSpecOf(g3);
+  assert.deepEqual([spec.family, spec.qkNorm, spec.normPlusOne, spec.attnSoftcap, spec.ropeTheta, spec.ropeScaling, spec.localRope], ['gemma3', 'head', true, undefined, 1e6, { kind: 'linear', factor: 8 }, { theta: 10000, scaling: { kind: 'none' } }]);
+  assert.equal(spec.slidingLayers.map((s) => (s ? 's' : 'G')).join(''), 'sssssGsssssG');
+  // transformers 5: layer_types and per-type rope_parameters say the same.
+  const { rope_theta: _t, rope_scaling: _s, rope_local_base_freq: _l, sliding_window_pattern: _p, ...rest } = g3;
+  const types = spec.slidingLayers.map((s) => (s ? 'sliding_attention' : 'full_attention'));
+  const v5 = { ...rest, layer_types: types, rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 10000 } } };
+  const spec5 = archSpecOf(v5);
+  assert.deepEqual([spec5.ropeTheta, spec5.ropeScaling, spec5.localRope, spec5.slidingLayers], [spec.ropeTheta, spec.ropeScaling, spec.localRope, spec.slidingLayers]);
+  assert.throws(() => archSpecOf({ ...v5, rope_local_base_freq: 20000 }), /rope_local_base_freq 20000 and the sliding layers' rope_parameters .* disagree/);
+  assert.throws(() => archSpecOf({ ...(familyConfig('llama') as Json), rope_local_base_freq: 10000 }), /field rope_local_base_freq = 10000 is not supported \(llama has one rope for every layer\)/);
+  for (const family of ['gemma2', 'gemma3'] as const) {
+    const model = makeModel(asFamily(shrinkConfig(readConfig(SMOLLM_DIR)), family));
+    const engine = await Engine.load(model.dir);
+    try {
+      assert.equal(engine.spec.family, family);
+    } finally {
+      await engine.dispose();
+    }
+  }
 });

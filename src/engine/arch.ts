@@ -4,7 +4,7 @@
 
 import { UserError } from '../util/errors.js';
 
-export type ArchFamily = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+export type ArchFamily = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'olmo2' | 'phi3' | 'gemma2' | 'gemma3';
 
 export type RopeScaling =
   | { kind: 'none' }
@@ -29,7 +29,33 @@ export interface ArchSpec {
   qkvBias: boolean;
   /** o_proj has a bias (Llama and Qwen3 with attention_bias). */
   oBias: boolean;
-  qkNorm: boolean;
+  /**
+   * RMSNorm on queries and keys before rotation: per head (Qwen3: one weight of head_dim,
+   * shared by the heads) or over the whole projection (OLMo-2: one weight of heads × head_dim).
+   */
+  qkNorm: 'none' | 'head' | 'full';
+  /**
+   * Where a block normalises: before attention and MLP (Llama, Qwen; input_layernorm and
+   * post_attention_layernorm), after each, inside the residual branch (OLMo-2;
+   * post_attention_layernorm and post_feedforward_layernorm, no input norm), or both (Gemma 2:
+   * input_layernorm, post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm).
+   */
+  norms: 'pre' | 'post' | 'sandwich';
+  /** RMSNorm multiplies by (1 + weight) (Gemma), not by weight. */
+  normPlusOne: boolean;
+  /** The MLP's gate activation: SiLU (SwiGLU), or GELU with the tanh approximation (Gemma's GeGLU). */
+  activation: 'silu' | 'gelu_tanh';
+  /** Token embeddings are multiplied by sqrt(d_model) (Gemma). */
+  embedScale: boolean;
+  /** Queries are scaled by 1/sqrt(this) (head_dim, or Gemma 2's query_pre_attn_scalar). */
+  queryScalar: number;
+  /** Attention scores and final logits pass through cap * tanh(x / cap) (Gemma 2's soft-capping). */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
+  /** Sliding layers rotate with their own settings (Gemma 3: rope_local_base_freq); global layers with ropeTheta / ropeScaling. */
+  localRope?: { theta: number; scaling: RopeScaling };
+  /** q, k and v are stored as one qkv_proj, and gate and up as one gate_up_proj (Phi-3). */
+  fused: boolean;
   /**
    * The sliding window, in tokens: a sliding layer's query attends to itself and the
    * window − 1 tokens before it (transformers: q − k < sliding_window).
@@ -41,17 +67,22 @@ export interface ArchSpec {
   eosTokenIds: number[];
 }
 
-export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'gemma2', 'gemma3'] as const;
 
 /** The Hugging Face class name config.json's `architectures` lists for each family. */
-export const ARCHITECTURE_CLASS: Record<ArchFamily, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+export const ARCHITECTURE_CLASS: Record<ArchFamily, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', olmo2: 'Olmo2ForCausalLM', phi3: 'Phi3ForCausalLM', gemma2: 'Gemma2ForCausalLM', gemma3: 'Gemma3ForCausalLM' };
+
+/** The config.json model_type of each family, where it is not the family's name (Gemma 3's text model). */
+export const MODEL_TYPE: Partial<Record<ArchFamily, string>> = { gemma3: 'gemma3_text' };
 
 /** model_type or architecture class name -> family. */
-const FAMILY_OF: Record<string, ArchFamily> = Object.fromEntries(SUPPORTED_ARCHITECTURES.flatMap((f) => [[f, f], [ARCHITECTURE_CLASS[f], f]]));
+const FAMILY_OF: Record<string, ArchFamily> = Object.fromEntries(SUPPORTED_ARCHITECTURES.flatMap((f) => [[MODEL_TYPE[f] ?? f, f], [ARCHITECTURE_CLASS[f], f]]));
 
 /** A config.json relabelled as another family (same shapes): for random test models. */
 export function asFamily<C extends Record<string, unknown>>(config: C, family: ArchFamily): C {
-  return { ...config, model_type: family, architectures: [ARCHITECTURE_CLASS[family]] };
+  // Gemma gates with the tanh GELU, and Gemma 3 slides five layers in six: a relabelled Llama config gets both.
+  const gemma = family === 'gemma2' || family === 'gemma3' ? { hidden_act: 'gelu_pytorch_tanh', hidden_activation: 'gelu_pytorch_tanh', sliding_window: config.sliding_window ?? 4096 } : {};
+  return { ...config, ...gemma, model_type: MODEL_TYPE[family] ?? family, architectures: [ARCHITECTURE_CLASS[family]] };
 }
 
 type Json = Record<string, unknown>;
@@ -88,6 +119,10 @@ const INERT_FIELDS = new Set([
   'encoder_no_repeat_ngram_size', 'bad_words_ids', 'num_return_sequences', 'output_scores', 'return_dict_in_generate',
   'forced_bos_token_id', 'forced_eos_token_id', 'remove_invalid_values', 'exponential_decay_length_penalty',
   'suppress_tokens', 'begin_suppress_tokens', 'unsloth_version', 'unsloth_fixed',
+  // Names the remote-code classes of a checkpoint (Phi-3's); the engine runs no remote code.
+  'auto_map',
+  // Gemma 2's choice of cache class in transformers (a sliding and a global cache): no effect on the numbers.
+  'cache_implementation',
 ]);
 
 /** Fields `archSpecOf` reads, or checks for a neutral value. */
@@ -96,7 +131,8 @@ const READ_FIELDS = new Set([
   'vocab_size', 'num_hidden_layers', 'intermediate_size', 'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings',
   'bos_token_id', 'eos_token_id', 'attention_bias', 'mlp_bias', 'rope_theta', 'rope_scaling', 'rope_parameters',
   'partial_rotary_factor', 'original_max_position_embeddings', 'rope_interleaved', 'sliding_window', 'use_sliding_window',
-  'max_window_layers', 'layer_types',
+  'max_window_layers', 'layer_types', 'clip_qkv', 'hidden_activation', 'query_pre_attn_scalar', 'attn_logit_softcapping',
+  'final_logit_softcapping', 'sliding_window_pattern', 'rope_local_base_freq',
 ]);
 
 /** Refuse every field that is neither read nor inert (null counts as absent). */
@@ -234,12 +270,21 @@ export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
     throw new UserError(`${where}: unsupported architecture ${JSON.stringify(declared[0] ?? 'unknown')} (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
   }
   refuseUnreadFields(config, where);
-  const act = config.hidden_act ?? 'silu';
-  if (act !== 'silu' && act !== 'swish') throw new UserError(`${where}: hidden_act "${String(act)}" is not supported (silu is)`);
+  // Gemma 2 reads hidden_activation (GELU, tanh approximation); the others hidden_act (SiLU).
+  const gemma = family === 'gemma2' || family === 'gemma3';
+  for (const key of ['hidden_act', 'hidden_activation']) {
+    const act = config[key];
+    if (act === undefined || act === null) continue;
+    const ok = gemma ? act === 'gelu_pytorch_tanh' || act === 'gelu_tanh' : act === 'silu' || act === 'swish';
+    if (!ok) throw new UserError(`${where}: field ${key} = ${show(act)} is not supported (${gemma ? 'gelu_pytorch_tanh' : 'silu'} is, for ${family})`);
+  }
+  if (!gemma) for (const key of ['query_pre_attn_scalar', 'attn_logit_softcapping', 'final_logit_softcapping']) requireNeutral(config, key, [], where, `${family} has no ${key}`);
   requireNeutral(config, 'partial_rotary_factor', [1], where, 'the engine rotates whole heads');
   requireNeutral(config, 'mlp_bias', [false], where, 'the engine reads MLPs without biases');
   requireNeutral(config, 'rope_interleaved', [false], where, 'the engine rotates halves, as transformers does');
-  requireNeutral(config, 'attention_bias', family === 'mistral' ? [false] : [false, true], where, "Mistral's projections have no biases");
+  requireNeutral(config, 'attention_bias', ['mistral', 'olmo2', 'phi3', 'gemma2', 'gemma3'].includes(family) ? [false] : [false, true], where, `${family}'s projections have no biases here`);
+  // OLMo (1) clips q, k and v; OLMo-2 has no clipping, and a config that sets it is another model.
+  requireNeutral(config, 'clip_qkv', [], where, 'the engine does not clip q, k and v');
   const dModel = num(config, 'hidden_size', where);
   const heads = num(config, 'num_attention_heads', where);
   const kvHeads = num(config, 'num_key_value_heads', where, heads);
@@ -249,28 +294,49 @@ export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
   const layers = num(config, 'num_hidden_layers', where);
   const eos = config.eos_token_id;
 
-  // Sliding windows: Mistral slides every layer when sliding_window is set; Qwen2 only with
+  // Sliding windows: Mistral and Phi-3 slide every layer when sliding_window is set; Qwen2 only with
   // use_sliding_window, from layer max_window_layers on (transformers' default 28); transformers 5
   // lists each layer's type.
-  const layerTypes = layerTypesOf(config, layers, where);
+  // Gemma 3 without layer_types: every sliding_window_pattern-th layer is global, the rest slide.
+  const pattern = family === 'gemma3' ? num(config, 'sliding_window_pattern', where, 6) : undefined;
+  if (pattern !== undefined && !(Number.isInteger(pattern) && pattern >= 1)) throw new UserError(`${where}: sliding_window_pattern ${pattern} must be a positive integer`);
+  if (family !== 'gemma3') requireNeutral(config, 'sliding_window_pattern', [], where, `${family} has no sliding_window_pattern`);
+  const layerTypes = pattern !== undefined && (config.layer_types === undefined || config.layer_types === null) ? Array.from({ length: layers }, (_, l) => ((l + 1) % pattern === 0 ? 'full_attention' : 'sliding_attention')) : layerTypesOf(config, layers, where);
   const useSliding = config.use_sliding_window;
   if (useSliding !== undefined && useSliding !== null && typeof useSliding !== 'boolean') throw new UserError(`${where}: use_sliding_window is not a boolean (${show(useSliding)})`);
   if (useSliding === true && family !== 'qwen2') throw new UserError(`${where}: use_sliding_window is true, which ${family} does not have`);
   const windowValue = config.sliding_window === null || config.sliding_window === undefined ? undefined : num(config, 'sliding_window', where);
   const maxWindowLayers = num(config, 'max_window_layers', where, 28);
   const slidingLayers = Array.from({ length: layers }, (_, l) =>
-    config.layer_types !== undefined && config.layer_types !== null
+    (config.layer_types !== undefined && config.layer_types !== null) || family === 'gemma3'
       ? layerTypes[l] === 'sliding_attention'
-      : (family === 'mistral' && windowValue !== undefined) || (useSliding === true && l >= maxWindowLayers),
+      : ((family === 'mistral' || family === 'phi3') && windowValue !== undefined) || (family === 'gemma2' && windowValue !== undefined && l % 2 === 0) || (useSliding === true && l >= maxWindowLayers),
   );
   const anySliding = slidingLayers.some(Boolean);
   if ((anySliding || useSliding === true) && windowValue === undefined) throw new UserError(`${where}: layers slide but sliding_window is not set`);
   if (windowValue !== undefined && !(Number.isInteger(windowValue) && windowValue >= 1)) throw new UserError(`${where}: sliding_window ${windowValue} must be a positive integer`);
-  const rope = ropeOf(config, layerTypes, where);
-  const first = rope[0]!;
+  let rope = ropeOf(config, layerTypes, where);
+  // Gemma 3's sliding layers rotate with rope_local_base_freq and no scaling (transformers 4); transformers 5
+  // writes the same as per-layer-type rope_parameters. Both given: they must agree.
+  if (family !== 'gemma3') requireNeutral(config, 'rope_local_base_freq', [], where, `${family} has one rope for every layer`);
+  else if (config.rope_local_base_freq !== undefined && config.rope_local_base_freq !== null) {
+    const local: RopeSettings = { theta: num(config, 'rope_local_base_freq', where), scaling: { kind: 'none' } };
+    const perType = [config.rope_parameters, config.rope_scaling].some((v) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => ATTENTION_TYPES.includes(k)));
+    rope = rope.map((r, l) => {
+      if (layerTypes[l] !== 'sliding_attention') return r;
+      if (perType && JSON.stringify(r) !== JSON.stringify(local)) throw new UserError(`${where}: rope_local_base_freq ${local.theta} and the sliding layers' rope_parameters ${show(r)} disagree`);
+      return local;
+    });
+  }
+  // One rope for every layer; Gemma 3 alone has a second one, for its sliding layers.
+  const globalAt = family === 'gemma3' ? Math.max(0, layerTypes.findIndex((t) => t !== 'sliding_attention')) : 0;
+  const first = rope[globalAt]!;
+  const slidingRope = family === 'gemma3' ? rope[layerTypes.indexOf('sliding_attention')] : undefined;
   rope.forEach((r, l) => {
-    if (JSON.stringify(r) !== JSON.stringify(first)) throw new UserError(`${where}: layer ${l} has other rotary settings than layer 0, which ${family} does not have`);
+    const expected = slidingRope && layerTypes[l] === 'sliding_attention' ? slidingRope : first;
+    if (JSON.stringify(r) !== JSON.stringify(expected)) throw new UserError(`${where}: layer ${l} has other rotary settings than layer ${expected === first ? globalAt : layerTypes.indexOf('sliding_attention')}, which ${family} does not have`);
   });
+  const localRope = slidingRope && JSON.stringify(slidingRope) !== JSON.stringify(first) ? slidingRope : undefined;
   const attentionBias = config.attention_bias === true;
   return {
     family,
@@ -284,17 +350,37 @@ export function archSpecOf(config: Json, where = 'config.json'): ArchSpec {
     rmsEps: num(config, 'rms_norm_eps', where, 1e-6),
     ropeTheta: first.theta,
     ropeScaling: first.scaling,
+    ...(localRope ? { localRope } : {}),
     maxPositions: num(config, 'max_position_embeddings', where, 4096),
     tiedEmbeddings: config.tie_word_embeddings === true,
     qkvBias: family === 'qwen2' || attentionBias,
     // Llama and Qwen3 put attention_bias on o_proj too; Qwen2 never biases o_proj.
     oBias: attentionBias && family !== 'qwen2',
-    qkNorm: family === 'qwen3',
+    qkNorm: family === 'qwen3' || family === 'gemma3' ? 'head' : family === 'olmo2' ? 'full' : 'none',
+    norms: family === 'olmo2' ? 'post' : gemma ? 'sandwich' : 'pre',
+    normPlusOne: gemma,
+    activation: gemma ? 'gelu_tanh' : 'silu',
+    embedScale: gemma,
+    queryScalar: gemma ? num(config, 'query_pre_attn_scalar', where, headDim) : headDim,
+    ...(gemma ? softcaps(config, where) : {}),
+    fused: family === 'phi3',
     slidingWindow: anySliding ? windowValue : undefined,
     slidingLayers,
     bosTokenId: typeof config.bos_token_id === 'number' ? config.bos_token_id : undefined,
     eosTokenIds: Array.isArray(eos) ? (eos as number[]) : typeof eos === 'number' ? [eos] : [],
   };
+}
+
+/** Gemma 2's soft-capping values: a positive number, or absent (null) for none. */
+function softcaps(config: Json, where: string): { attnSoftcap?: number; finalSoftcap?: number } {
+  const out: { attnSoftcap?: number; finalSoftcap?: number } = {};
+  for (const [key, field] of [['attn_logit_softcapping', 'attnSoftcap'], ['final_logit_softcapping', 'finalSoftcap']] as const) {
+    if (config[key] === undefined || config[key] === null) continue;
+    const v = num(config, key, where);
+    if (!(v > 0)) throw new UserError(`${where}: ${key} ${v} must be positive (or null for none)`);
+    out[field] = v;
+  }
+  return out;
 }
 
 /**

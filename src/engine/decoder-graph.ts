@@ -39,7 +39,7 @@ export interface WeightProvider {
   get(name: string): WeightSource;
 }
 
-export const GRAPH_INPUTS = { ids: 'input_ids', cos: 'rope_cos', sin: 'rope_sin', bias: 'attn_bias', windowBias: 'attn_bias_window', logitIndex: 'logit_index' } as const;
+export const GRAPH_INPUTS = { ids: 'input_ids', cos: 'rope_cos', sin: 'rope_sin', cosLocal: 'rope_cos_local', sinLocal: 'rope_sin_local', bias: 'attn_bias', windowBias: 'attn_bias_window', logitIndex: 'logit_index' } as const;
 export const pastKey = (l: number) => `past_key.${l}`;
 export const pastValue = (l: number) => `past_value.${l}`;
 export const newKey = (l: number) => `new_key.${l}`;
@@ -90,6 +90,10 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
   // [T, 1, half]: broadcast over heads.
   const cos = g.node('Unsqueeze', [cosIn, g.constI64([1])]);
   const sin = g.node('Unsqueeze', [sinIn, g.constI64([1])]);
+  // Gemma 3: sliding layers rotate with their own base (rope_cos_local / rope_sin_local).
+  const local = spec.localRope
+    ? { cos: g.node('Unsqueeze', [g.input(GRAPH_INPUTS.cosLocal, 'float32', ['T', half]), g.constI64([1])]), sin: g.node('Unsqueeze', [g.input(GRAPH_INPUTS.sinLocal, 'float32', ['T', half]), g.constI64([1])]) }
+    : undefined;
   const eps = g.constF32([spec.rmsEps], []);
   const two = g.constF32([2], []);
 
@@ -140,21 +144,39 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     const normed = g.node('Div', [x, g.node('Sqrt', [g.node('Add', [variance, eps])])]);
     return g.node('Mul', [normed, weight]);
   };
-  const rmsNorm = (x: string, weight: string): string => rmsNormWith(x, W(weight));
+  const one = g.constF32([1], []);
+  // Gemma's RMSNorm multiplies by (1 + weight); ORT folds the Add on the initializer at load.
+  const normWeight = (weight: string): string => (spec.normPlusOne ? g.node('Add', [W(weight), one]) : W(weight));
+  const rmsNorm = (x: string, weight: string): string => rmsNormWith(x, normWeight(weight));
+  /** cap * tanh(x / cap): Gemma 2's soft-capping of attention scores and final logits. */
+  const softcap = (x: string, cap: number | undefined): string => {
+    if (cap === undefined) return x;
+    const c = g.constF32([cap], []);
+    return g.node('Mul', [g.node('Tanh', [g.node('Div', [x, c])]), c]);
+  };
+  /** The MLP gate's activation: SiLU, or GELU with the tanh approximation (transformers' gelu_pytorch_tanh). */
+  const gateActivation = (x: string): string => {
+    if (spec.activation === 'silu') return g.node('Mul', [x, g.node('Sigmoid', [x])]);
+    const cube = g.node('Mul', [g.node('Mul', [x, x]), x]);
+    const inner = g.node('Mul', [g.node('Add', [x, g.node('Mul', [cube, g.constF32([0.044715], [])])]), g.constF32([Math.sqrt(2 / Math.PI)], [])]);
+    return g.node('Mul', [g.node('Mul', [x, g.constF32([0.5], [])]), g.node('Add', [g.node('Tanh', [inner]), one])]);
+  };
 
   const linear = (x: string, weight: string): string => g.node('Gemm', [x, W(weight)], { transB: 1 });
 
   /** Rotate halves: [x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin] on [T, heads, hd]. */
-  const rope = (x: string): string => {
+  const rope = (x: string, tables: { cos: string; sin: string } = { cos, sin }): string => {
     const [x1, x2] = g.nodeN('Split', [x, g.constI64([half, half])], 2, { axis: -1 }) as [string, string];
-    const a = g.node('Sub', [g.node('Mul', [x1, cos]), g.node('Mul', [x2, sin])]);
-    const b = g.node('Add', [g.node('Mul', [x2, cos]), g.node('Mul', [x1, sin])]);
+    const a = g.node('Sub', [g.node('Mul', [x1, tables.cos]), g.node('Mul', [x2, tables.sin])]);
+    const b = g.node('Add', [g.node('Mul', [x2, tables.cos]), g.node('Mul', [x1, tables.sin])]);
     return g.node('Concat', [a, b], { axis: -1 });
   };
 
   const embedName = 'model.embed_tokens.weight';
-  let resid = hook(HOOK_EMBED, g.node('Gather', [W(embedName), ids], { axis: 0 }));
-  const scale = g.constF32([1 / Math.sqrt(hd)], []);
+  // hook_embed is what enters the residual stream (Gemma scales the rows by sqrt(d_model), rounded to float32 as transformers does).
+  const gathered = g.node('Gather', [W(embedName), ids], { axis: 0 });
+  let resid = hook(HOOK_EMBED, spec.embedScale ? g.node('Mul', [gathered, g.constF32([Math.fround(Math.sqrt(d))], [])]) : gathered);
+  const scale = g.constF32([1 / Math.sqrt(spec.queryScalar)], []);
 
   for (let l = 0; l < spec.layers; l++) {
     const p = `model.layers.${l}`;
@@ -164,22 +186,30 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     // Attention. q, k and v come from one Gemm on stacked weights (ORT folds the
     // Concat of initializers at load), and q and k are rotated together: fewer,
     // larger kernels, which is what decode speed on CPU depends on.
-    const x = rmsNorm(resid, `${p}.input_layernorm.weight`);
+    // OLMo-2 normalises after attention and MLP instead (post norms, inside the branch).
+    const x = spec.norms !== 'post' ? rmsNorm(resid, `${p}.input_layernorm.weight`) : resid;
     const proj = (n: string) => `${p}.self_attn.${n}_proj`;
-    const qkvW = g.node('Concat', [W(`${proj('q')}.weight`), W(`${proj('k')}.weight`), W(`${proj('v')}.weight`)], { axis: 0 });
+    // Phi-3 stores them stacked already (qkv_proj), in the same q, k, v order.
+    const qkvW = spec.fused ? W(`${p}.self_attn.qkv_proj.weight`) : g.node('Concat', [W(`${proj('q')}.weight`), W(`${proj('k')}.weight`), W(`${proj('v')}.weight`)], { axis: 0 });
     const qkvInputs = [x, qkvW];
     if (weights.has(`${proj('q')}.bias`)) qkvInputs.push(g.node('Concat', [W(`${proj('q')}.bias`), W(`${proj('k')}.bias`), W(`${proj('v')}.bias`)], { axis: 0 }));
-    const qkv = g.node('Reshape', [g.node('Gemm', qkvInputs, { transB: 1 }), g.constI64([-1, H + 2 * KV, hd])]);
+    let flat = g.node('Gemm', qkvInputs, { transB: 1 });
+    if (spec.qkNorm === 'full') {
+      // OLMo-2: RMSNorm over the whole query projection and the whole key projection.
+      const [qf, kf, vf] = g.nodeN('Split', [flat, g.constI64([H * hd, KV * hd, KV * hd])], 3, { axis: 1 }) as [string, string, string];
+      flat = g.node('Concat', [rmsNorm(qf, `${p}.self_attn.q_norm.weight`), rmsNorm(kf, `${p}.self_attn.k_norm.weight`), vf], { axis: 1 });
+    }
+    const qkv = g.node('Reshape', [flat, g.constI64([-1, H + 2 * KV, hd])]);
     let [qk, v] = g.nodeN('Split', [qkv, g.constI64([H + KV, KV])], 2, { axis: 1 }) as [string, string];
-    if (spec.qkNorm) {
+    if (spec.qkNorm === 'head') {
       // Per-head RMSNorm with q_norm on the H query heads and k_norm on the KV key heads.
       const tiled = g.node('Concat', [
-        g.node('Expand', [W(`${p}.self_attn.q_norm.weight`), g.constI64([H, hd])]),
-        g.node('Expand', [W(`${p}.self_attn.k_norm.weight`), g.constI64([KV, hd])]),
+        g.node('Expand', [normWeight(`${p}.self_attn.q_norm.weight`), g.constI64([H, hd])]),
+        g.node('Expand', [normWeight(`${p}.self_attn.k_norm.weight`), g.constI64([KV, hd])]),
       ], { axis: 0 });
       qk = rmsNormWith(qk, tiled);
     }
-    const [q, k] = g.nodeN('Split', [rope(qk), g.constI64([H, KV])], 2, { axis: 1 }) as [string, string];
+    const [q, k] = g.nodeN('Split', [rope(qk, local && spec.slidingLayers[l] ? local : undefined), g.constI64([H, KV])], 2, { axis: 1 }) as [string, string];
     // Query heads grouped by the kv head they share: [kv, group, T, hd].
     const qg = g.node('Transpose', [g.node('Reshape', [g.node('Mul', [q, scale]), g.constI64([-1, KV, group, hd])])], { perm: [1, 2, 0, 3] });
     // This call's keys and values, [kv, T, hd]: returned so the caller appends them to
@@ -197,7 +227,8 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     const unsq = (x: string) => g.node('Unsqueeze', [x, g.constI64([1])]);
     const pastK = g.input(pastKey(l), 'float32', [KV, hd, 'C']);
     const pastV = g.input(pastValue(l), 'float32', [KV, 'C', hd]);
-    const scores = g.node('Add', [g.node('Concat', [g.node('MatMul', [qg, unsq(pastK)]), g.node('MatMul', [qg, unsq(kNew)])], { axis: -1 }), spec.slidingLayers[l] ? windowBias : bias]); // [kv, group, T, C+T]
+    const raw = g.node('Concat', [g.node('MatMul', [qg, unsq(pastK)]), g.node('MatMul', [qg, unsq(kNew)])], { axis: -1 });
+    const scores = g.node('Add', [softcap(raw, spec.attnSoftcap), spec.slidingLayers[l] ? windowBias : bias]); // [kv, group, T, C+T]
     const probs = g.node('Softmax', [scores], { axis: -1 });
     const capacity = g.node('Shape', [pastV], { start: 1, end: 2 });
     const probsPast = g.node('Slice', [probs, g.constI64([0]), capacity, g.constI64([-1])]);
@@ -205,14 +236,16 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
     const ctx = g.node('Add', [g.node('MatMul', [probsPast, unsq(pastV)]), g.node('MatMul', [probsNew, unsq(vNew)])]); // [kv, group, T, hd]
     const merged = g.node('Reshape', [g.node('Transpose', [ctx], { perm: [2, 0, 1, 3] }), g.constI64([-1, H * hd])]);
     const oProj = linear(merged, `${p}.self_attn.o_proj.weight`);
-    const attnOut = hook(at('hook_attn_out'), spec.oBias ? g.node('Add', [oProj, W(`${p}.self_attn.o_proj.bias`)]) : oProj);
+    const attnRaw = spec.oBias ? g.node('Add', [oProj, W(`${p}.self_attn.o_proj.bias`)]) : oProj;
+    // hook_attn_out is what the attention branch adds to the residual stream (after OLMo-2's post norm).
+    const attnOut = hook(at('hook_attn_out'), spec.norms !== 'pre' ? rmsNorm(attnRaw, `${p}.post_attention_layernorm.weight`) : attnRaw);
     resid = hook(at('hook_resid_mid'), g.node('Add', [resid, attnOut]));
 
-    // SwiGLU MLP.
-    const x2 = rmsNorm(resid, `${p}.post_attention_layernorm.weight`);
-    const gateUpW = g.node('Concat', [W(`${p}.mlp.gate_proj.weight`), W(`${p}.mlp.up_proj.weight`)], { axis: 0 });
+    // Gated MLP: SwiGLU, or Gemma's GeGLU.
+    const x2 = spec.norms === 'pre' ? rmsNorm(resid, `${p}.post_attention_layernorm.weight`) : spec.norms === 'sandwich' ? rmsNorm(resid, `${p}.pre_feedforward_layernorm.weight`) : resid;
+    const gateUpW = spec.fused ? W(`${p}.mlp.gate_up_proj.weight`) : g.node('Concat', [W(`${p}.mlp.gate_proj.weight`), W(`${p}.mlp.up_proj.weight`)], { axis: 0 });
     const [gate, up] = g.nodeN('Split', [g.node('Gemm', [x2, gateUpW], { transB: 1 }), g.constI64([spec.ffn, spec.ffn])], 2, { axis: 1 }) as [string, string];
-    let act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
+    let act = g.node('Mul', [gateActivation(gate), up]);
     // The MLP's hidden activations, [T, ffn]. Neuron interventions replace the listed neurons:
     // act <- act + gate * replace * (value - act), so every other neuron is left bit for bit.
     const mlpPost = blockHook(l, 'mlp.hook_post');
@@ -222,7 +255,8 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
       act = g.node('Add', [act, g.node('Mul', [ivInput(index, 'gate'), change])]);
     }
     if (exposed.has(mlpPost)) g.output(act, mlpPost, 'float32', ['T', spec.ffn]);
-    const mlpOut = hook(at('hook_mlp_out'), linear(act, `${p}.mlp.down_proj.weight`));
+    const down = linear(act, `${p}.mlp.down_proj.weight`);
+    const mlpOut = hook(at('hook_mlp_out'), spec.norms !== 'pre' ? rmsNorm(down, `${p}.post_feedforward_layernorm.weight`) : down);
     resid = hook(at('hook_resid_post'), g.node('Add', [resid, mlpOut]));
   }
 
@@ -230,7 +264,7 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
   // Unembed only the rows asked for: prefill for generation needs one, trace needs all.
   const rows = g.node('Gather', [normed, logitIndex], { axis: 0 });
   const unembed = spec.tiedEmbeddings || !weights.has('lm_head.weight') ? embedName : 'lm_head.weight';
-  g.output(g.node('Gemm', [rows, W(unembed)], { transB: 1 }), 'logits', 'float32', ['K', spec.vocab]);
+  g.output(softcap(g.node('Gemm', [rows, W(unembed)], { transB: 1 }), spec.finalSoftcap), 'logits', 'float32', ['K', spec.vocab]);
 
   return g;
 }

@@ -117,6 +117,8 @@ export interface GenerateResult {
 export class Engine {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   private readonly invFreq: Float64Array;
+  /** Gemma 3's sliding layers' frequencies (their own base). */
+  private readonly invFreqLocal?: Float64Array;
 
   private constructor(
     readonly folder: ModelFolder,
@@ -124,6 +126,8 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.invFreq = ropeInvFreq(folder.spec);
+    const local = folder.spec.localRope;
+    if (local) this.invFreqLocal = ropeInvFreq({ headDim: folder.spec.headDim, ropeTheta: local.theta, ropeScaling: local.scaling });
   }
 
   /** `dir`: a local model folder, or `hf:owner/repo[@revision]` (downloaded once, checksummed). */
@@ -285,6 +289,7 @@ export class Engine {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
       [GRAPH_INPUTS.cos]: new ort.Tensor('float32', cos, [T, half]),
       [GRAPH_INPUTS.sin]: new ort.Tensor('float32', sin, [T, half]),
+      ...(this.invFreqLocal ? localRopeFeeds(this.invFreqLocal, P, T, half) : {}),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, C + T]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [T, C + T]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
@@ -418,6 +423,11 @@ function appendToCache(cache: KvCache, layers: number, kvHeads: number, hd: numb
     for (let h = 0; h < kvHeads; h++) Vb.set(v.subarray(h * T * hd, (h + 1) * T * hd), (h * cap + P) * hd);
   }
   cache.length = needed;
+}
+
+function localRopeFeeds(invFreq: Float64Array, P: number, T: number, half: number): Record<string, ort.Tensor> {
+  const { cos, sin } = ropeTables(invFreq, P, T);
+  return { [GRAPH_INPUTS.cosLocal]: new ort.Tensor('float32', cos, [T, half]), [GRAPH_INPUTS.sinLocal]: new ort.Tensor('float32', sin, [T, half]) };
 }
 
 export function logSoftmax(logits: Float32Array): Float32Array {

@@ -255,7 +255,7 @@ function checkShape(spec: ArchSpec): void {
   const need = (ok: boolean, what: string) => {
     if (!ok) throw new UserError(`glass-box: ${what}`);
   };
-  need(spec.family !== 'qwen3', 'Qwen3 normalises q and k per head; use llama, mistral or qwen2');
+  need(spec.qkNorm === 'none' && spec.norms === 'pre' && !spec.fused && spec.activation === 'silu' && !spec.embedScale, `${spec.family} normalises q and k, normalises after attention, stores fused projections or gates with GELU; use llama, mistral or qwen2`);
   need(spec.dModel >= GLASS_BOX_DIMS.free + 8, `hidden size ${spec.dModel} is too small (at least ${GLASS_BOX_DIMS.free + 8})`);
   need(spec.kvHeads >= 2 && spec.headDim >= 12, 'needs 2 or more key/value heads of 12 or more dimensions');
   need(spec.layers >= 2, 'needs 2 or more layers');

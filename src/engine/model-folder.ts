@@ -18,24 +18,32 @@ export function expectedWeights(spec: ArchSpec): Map<string, number[]> {
   m.set('model.embed_tokens.weight', [spec.vocab, d]);
   for (let l = 0; l < spec.layers; l++) {
     const p = `model.layers.${l}`;
-    m.set(`${p}.input_layernorm.weight`, [d]);
-    m.set(`${p}.self_attn.q_proj.weight`, [H * hd, d]);
-    m.set(`${p}.self_attn.k_proj.weight`, [KV * hd, d]);
-    m.set(`${p}.self_attn.v_proj.weight`, [KV * hd, d]);
+    if (spec.norms !== 'post') m.set(`${p}.input_layernorm.weight`, [d]);
+    if (spec.fused) m.set(`${p}.self_attn.qkv_proj.weight`, [(H + 2 * KV) * hd, d]);
+    else {
+      m.set(`${p}.self_attn.q_proj.weight`, [H * hd, d]);
+      m.set(`${p}.self_attn.k_proj.weight`, [KV * hd, d]);
+      m.set(`${p}.self_attn.v_proj.weight`, [KV * hd, d]);
+    }
     if (spec.qkvBias) {
       m.set(`${p}.self_attn.q_proj.bias`, [H * hd]);
       m.set(`${p}.self_attn.k_proj.bias`, [KV * hd]);
       m.set(`${p}.self_attn.v_proj.bias`, [KV * hd]);
     }
-    if (spec.qkNorm) {
-      m.set(`${p}.self_attn.q_norm.weight`, [hd]);
-      m.set(`${p}.self_attn.k_norm.weight`, [hd]);
+    if (spec.qkNorm !== 'none') {
+      m.set(`${p}.self_attn.q_norm.weight`, [spec.qkNorm === 'full' ? H * hd : hd]);
+      m.set(`${p}.self_attn.k_norm.weight`, [spec.qkNorm === 'full' ? KV * hd : hd]);
     }
     m.set(`${p}.self_attn.o_proj.weight`, [d, H * hd]);
     if (spec.oBias) m.set(`${p}.self_attn.o_proj.bias`, [d]);
     m.set(`${p}.post_attention_layernorm.weight`, [d]);
-    m.set(`${p}.mlp.gate_proj.weight`, [ffn, d]);
-    m.set(`${p}.mlp.up_proj.weight`, [ffn, d]);
+    if (spec.norms === 'sandwich') m.set(`${p}.pre_feedforward_layernorm.weight`, [d]);
+    if (spec.norms !== 'pre') m.set(`${p}.post_feedforward_layernorm.weight`, [d]);
+    if (spec.fused) m.set(`${p}.mlp.gate_up_proj.weight`, [2 * ffn, d]);
+    else {
+      m.set(`${p}.mlp.gate_proj.weight`, [ffn, d]);
+      m.set(`${p}.mlp.up_proj.weight`, [ffn, d]);
+    }
     m.set(`${p}.mlp.down_proj.weight`, [d, ffn]);
   }
   m.set('model.norm.weight', [d]);

@@ -149,7 +149,7 @@ export function ggufTokenizerMetadata(modelDir: string, config: LlamaLikeConfig)
   return meta;
 }
 
-const GGUF_ARCH = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3' } as const;
+const GGUF_ARCH = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', olmo2: 'olmo2', phi3: 'phi3', gemma2: 'gemma2', gemma3: 'gemma3' } as const;
 
 /**
  * Write Hugging Face-named weights as an F32 GGUF that llama.cpp / node-llama-cpp
@@ -167,22 +167,34 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
     return w;
   };
   const t = (name: string, w: Weight, data = w.data): GgufTensor => ({ name, dims: [...w.shape].reverse(), type: GgmlType.F32, data });
+  // llama.cpp multiplies by a norm's weight as stored; Gemma's (1 + w) is stored with the 1 added, as its converter does.
+  const norm = (name: string, hf: string): GgufTensor => {
+    const w = get(hf);
+    return t(name, w, spec.normPlusOne ? w.data.map((x) => x + 1) : w.data);
+  };
   const tensors: GgufTensor[] = [t('token_embd.weight', get('model.embed_tokens.weight'))];
   for (let l = 0; l < spec.layers; l++) {
     const p = `model.layers.${l}`;
-    const q = get(`${p}.self_attn.q_proj.weight`);
-    const k = get(`${p}.self_attn.k_proj.weight`);
-    tensors.push(
-      t(`blk.${l}.attn_norm.weight`, get(`${p}.input_layernorm.weight`)),
-      t(`blk.${l}.attn_q.weight`, q, permute ? permuteForGguf(q, spec.heads) : q.data),
-      t(`blk.${l}.attn_k.weight`, k, permute ? permuteForGguf(k, spec.kvHeads) : k.data),
-      t(`blk.${l}.attn_v.weight`, get(`${p}.self_attn.v_proj.weight`)),
-      t(`blk.${l}.attn_output.weight`, get(`${p}.self_attn.o_proj.weight`)),
-      t(`blk.${l}.ffn_norm.weight`, get(`${p}.post_attention_layernorm.weight`)),
-      t(`blk.${l}.ffn_gate.weight`, get(`${p}.mlp.gate_proj.weight`)),
-      t(`blk.${l}.ffn_up.weight`, get(`${p}.mlp.up_proj.weight`)),
-      t(`blk.${l}.ffn_down.weight`, get(`${p}.mlp.down_proj.weight`)),
-    );
+    if (spec.norms === 'pre') tensors.push(norm(`blk.${l}.attn_norm.weight`, `${p}.input_layernorm.weight`), norm(`blk.${l}.ffn_norm.weight`, `${p}.post_attention_layernorm.weight`));
+    else {
+      if (spec.norms === 'sandwich') tensors.push(norm(`blk.${l}.attn_norm.weight`, `${p}.input_layernorm.weight`), norm(`blk.${l}.ffn_norm.weight`, `${p}.pre_feedforward_layernorm.weight`));
+      tensors.push(norm(`blk.${l}.post_attention_norm.weight`, `${p}.post_attention_layernorm.weight`), norm(`blk.${l}.post_ffw_norm.weight`, `${p}.post_feedforward_layernorm.weight`));
+    }
+    if (spec.fused) {
+      // Phi-3: llama.cpp reads the stacked qkv and gate|up as they are (NeoX rotation, no permutation).
+      tensors.push(t(`blk.${l}.attn_qkv.weight`, get(`${p}.self_attn.qkv_proj.weight`)), t(`blk.${l}.ffn_up.weight`, get(`${p}.mlp.gate_up_proj.weight`)));
+    } else {
+      const q = get(`${p}.self_attn.q_proj.weight`);
+      const k = get(`${p}.self_attn.k_proj.weight`);
+      tensors.push(
+        t(`blk.${l}.attn_q.weight`, q, permute ? permuteForGguf(q, spec.heads) : q.data),
+        t(`blk.${l}.attn_k.weight`, k, permute ? permuteForGguf(k, spec.kvHeads) : k.data),
+        t(`blk.${l}.attn_v.weight`, get(`${p}.self_attn.v_proj.weight`)),
+        t(`blk.${l}.ffn_gate.weight`, get(`${p}.mlp.gate_proj.weight`)),
+        t(`blk.${l}.ffn_up.weight`, get(`${p}.mlp.up_proj.weight`)),
+      );
+    }
+    tensors.push(t(`blk.${l}.attn_output.weight`, get(`${p}.self_attn.o_proj.weight`)), t(`blk.${l}.ffn_down.weight`, get(`${p}.mlp.down_proj.weight`)));
     if (spec.qkvBias) {
       for (const [x, heads] of [['q', spec.heads], ['k', spec.kvHeads], ['v', 0]] as const) {
         const b = get(`${p}.self_attn.${x}_proj.bias`);
@@ -190,9 +202,9 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
       }
     }
     if (spec.oBias) tensors.push(t(`blk.${l}.attn_output.bias`, get(`${p}.self_attn.o_proj.bias`)));
-    if (spec.qkNorm) for (const x of ['q', 'k']) tensors.push(t(`blk.${l}.attn_${x}_norm.weight`, get(`${p}.self_attn.${x}_norm.weight`)));
+    if (spec.qkNorm !== 'none') for (const x of ['q', 'k']) tensors.push(norm(`blk.${l}.attn_${x}_norm.weight`, `${p}.self_attn.${x}_norm.weight`));
   }
-  tensors.push(t('output_norm.weight', get('model.norm.weight')));
+  tensors.push(norm('output_norm.weight', 'model.norm.weight'));
   if (!spec.tiedEmbeddings) tensors.push(t('output.weight', get('lm_head.weight')));
   if (spec.ropeScaling.kind === 'llama3') {
     // llama.cpp divides each base frequency by its factor.
@@ -219,6 +231,9 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
     [`${arch}.rope.freq_base`]: gguf.f32(spec.ropeTheta),
     ...ggufTokenizerMetadata(tokenizerDir, config),
   };
+  if (spec.slidingWindow !== undefined && (arch === 'phi3' || arch === 'gemma2' || arch === 'gemma3')) meta[`${arch}.attention.sliding_window`] = gguf.u32(spec.slidingWindow);
+  if (spec.attnSoftcap !== undefined) meta[`${arch}.attn_logit_softcapping`] = gguf.f32(spec.attnSoftcap);
+  if (spec.finalSoftcap !== undefined) meta[`${arch}.final_logit_softcapping`] = gguf.f32(spec.finalSoftcap);
   if (spec.ropeScaling.kind === 'linear') {
     meta[`${arch}.rope.scaling.type`] = gguf.str('linear');
     meta[`${arch}.rope.scaling.factor`] = gguf.f32(spec.ropeScaling.factor);
