@@ -6,7 +6,8 @@
 
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadBig5, loadEpiRetest, loadSapa, type HumanDataset } from '../src/datasets/human.js';
+import { datasetScales, keyedScalesFromTable, loadBig5, loadEpiRetest, loadSapa, type HumanDataset, type KeyedScale } from '../src/datasets/human.js';
+import { scaleReliability } from '../src/metrics/reliability.js';
 import { baselinePredictors, groupDifferences, retestCeiling } from '../src/metrics/human.js';
 import { evaluatePredictor, splitPlan } from '../src/probes/twins.js';
 
@@ -32,3 +33,19 @@ for (const [ds, group] of datasets) {
   console.error(`${ds.name}: ${plan.train.length} train / ${plan.test.length} test people; female - male d: ${g.map((x) => `${x.domain} ${f(x.d, 2)}`).join(', ')} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
 console.log('\nNormalized accuracy divides by the EPI retest agreement (a yes/no inventory: a conservative ceiling for 5- and 6-point items, stated as such).');
+
+// Reliability of each inventory on its own human data: Cronbach's alpha and McDonald's omega
+// per scale, over the respondents who answered every item of it (n).
+console.log('\n| data (items, answer range) | scale | items | people with every item | Cronbach α | McDonald ω |');
+console.log('|---|---|---|---|---|---|');
+const inventories: [string, KeyedScale[]][] = [
+  ['IPIP 50-item Big-Five markers (big5_osp_19719, 1-5)', datasetScales(datasets[0]![0])],
+  ['SPI Big Five items (psychtools_spi, 1-6)', datasetScales(datasets[1]![0])],
+  ['BFI-25 (psychtools_bfi, 1-6)', keyedScalesFromTable(join(HUMAN, 'psychtools_bfi', 'bfi.csv'), join(HUMAN, 'psychtools_bfi', 'bfi.keys.csv'), { min: 1, max: 6 })],
+  ['EPI (psychtools_epiR epi, yes/no as 1-2)', keyedScalesFromTable(join(HUMAN, 'psychtools_epiR', 'epi.csv'), join(HUMAN, 'psychtools_epiR', 'epi.keys.csv'), { min: 1, max: 2 })],
+];
+for (const [name, scales] of inventories)
+  for (const s of scales) {
+    const r = scaleReliability(s.rows);
+    console.log(`| ${name} | ${s.scale} | ${s.items.length} | ${r.n.toLocaleString('en-US')} | ${f(r.alpha, 2)} | ${f(r.omega, 2)} |`);
+  }

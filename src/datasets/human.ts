@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { column, readTable, type Table } from './table.js';
-import type { Domain } from '../instruments/types.js';
+import { DOMAINS, type Domain } from '../instruments/types.js';
 import { pearson } from '../metrics/stats.js';
 
 export interface HumanItem {
@@ -334,4 +334,46 @@ export function loadGeneric(layout: GenericLayout): HumanDataset {
     },
   });
   return { name: layout.name ?? 'generic', scale: layout.scale, items: layout.items.map((it) => ({ id: it.column, text: it.text, domain: it.domain ?? null, keyed: it.keyed ?? 'plus' })), respondents, report };
+}
+
+/** One scale of a human data set: its items and every respondent's keyed answers (reverse-keyed ones reflected), null where missing. */
+export interface KeyedScale {
+  scale: string;
+  items: string[];
+  rows: (number | null)[][];
+}
+
+/** The Big Five domains of a loaded data set as keyed scales. */
+export function datasetScales(ds: HumanDataset): KeyedScale[] {
+  const { min, max } = ds.scale;
+  return DOMAINS.flatMap((domain) => {
+    const idx = ds.items.flatMap((it, j) => (it.domain === domain ? [j] : []));
+    if (!idx.length) return [];
+    return [{ scale: domain, items: idx.map((j) => ds.items[j]!.id), rows: ds.respondents.map((p) => idx.map((j) => { const a = p.answers[j]; return a === null || a === undefined ? null : ds.items[j]!.keyed === 'minus' ? min + max - a : a; })) }];
+  });
+}
+
+/**
+ * Scales from a respondents-by-items table and a keys table (scale,item,reversed, as psychTools
+ * ships them): each scale's keyed answers; a value outside [min, max] or not a number is missing.
+ */
+export function keyedScalesFromTable(file: string, keysFile: string, range: { min: number; max: number }): KeyedScale[] {
+  const table = readTable(file);
+  const keys = readTable(keysFile);
+  const [sc, ic, rc] = [column(keys, 'scale'), column(keys, 'item'), column(keys, 'reversed')];
+  const byScale = new Map<string, { item: string; col: number; reversed: boolean }[]>();
+  for (const row of keys.rows) {
+    const list = byScale.get(row[sc]!) ?? [];
+    list.push({ item: row[ic]!, col: column(table, row[ic]!), reversed: row[rc]!.trim() === '1' });
+    byScale.set(row[sc]!, list);
+  }
+  return [...byScale].map(([scale, items]) => ({
+    scale,
+    items: items.map((i) => i.item),
+    rows: table.rows.map((r) => items.map((i) => {
+      const v = Number(r[i.col]!.trim());
+      if (r[i.col]!.trim() === '' || !Number.isFinite(v) || v < range.min || v > range.max) return null;
+      return i.reversed ? range.min + range.max - v : v;
+    })),
+  }));
 }

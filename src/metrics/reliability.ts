@@ -93,3 +93,9 @@ export function oneFactorLoadings(r: readonly (readonly number[])[], iterations 
   }
   return loadings;
 }
+
+/** Cronbach's α and McDonald's ω of a scale over the respondents who answered every item (n says how many). */
+export function scaleReliability(rows: readonly (readonly (number | null)[])[]): { n: number; alpha: number; omega: number } {
+  const complete = rows.filter((r): r is number[] => r.every((v) => v !== null && Number.isFinite(v)));
+  return { n: complete.length, alpha: cronbachAlpha(complete), omega: mcdonaldOmega(complete) };
+}
