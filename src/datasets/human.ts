@@ -104,20 +104,34 @@ function readRespondents(table: Table, itemColumns: readonly string[], scale: { 
 const BIG5_DOMAINS: Record<string, Domain> = { E: 'E', N: 'N', A: 'A', C: 'C', O: 'O' };
 
 /**
- * The Open-Source Psychometrics BIG5 layout (data.csv + codebook.txt). The codebook keys
- * its N items as emotional stability; here N is neuroticism, so those keys are flipped.
- * Ages outside 10..100 become missing (the file has 83 over 100, one of 999999999).
+ * The 50 items of the Open-Source Psychometrics BIG5 codebook, with their keys. The codebook
+ * keys its N items as emotional stability; here N is neuroticism, so those keys are flipped.
  */
-export function loadBig5(file: string): HumanDataset {
-  const table = readTable(file);
-  const codebook = readFileSync(join(dirname(file), 'codebook.txt'), 'utf8');
+export function big5CodebookItems(codebookFile: string): HumanItem[] {
+  let codebook: string;
+  try {
+    codebook = readFileSync(codebookFile, 'utf8');
+  } catch (err) {
+    throw new UserError(`${codebookFile}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   const items: HumanItem[] = [];
   for (const m of codebook.matchAll(/^([ENACO])(\d+)\t(.*)\(([+-])\)\s*$/gm)) {
     const domain = BIG5_DOMAINS[m[1]!]!;
     const plus = m[4] === '+';
     items.push({ id: `${m[1]}${m[2]}`, text: m[3]!.trim(), domain, keyed: domain === 'N' ? (plus ? 'minus' : 'plus') : plus ? 'plus' : 'minus' });
   }
-  if (items.length !== 50) throw new UserError(`${file}: expected 50 items in codebook.txt, found ${items.length}`);
+  if (items.length !== 50) throw new UserError(`${codebookFile}: expected 50 items in the BIG5 codebook, found ${items.length}`);
+  return items;
+}
+
+/**
+ * The Open-Source Psychometrics BIG5 layout (data.csv + codebook.txt). The codebook keys
+ * its N items as emotional stability; here N is neuroticism, so those keys are flipped.
+ * Ages outside 10..100 become missing (the file has 83 over 100, one of 999999999).
+ */
+export function loadBig5(file: string): HumanDataset {
+  const table = readTable(file);
+  const items = big5CodebookItems(join(dirname(file), 'codebook.txt'));
   const report = newReport(file, table.rows.length, ['N keyed as neuroticism (codebook keys it as stability)']);
   const cov = ['race', 'age', 'engnat', 'gender', 'hand', 'source', 'country'].map((c) => [c, column(table, c)] as const);
   const respondents = readRespondents(table, items.map((it) => it.id), { min: 1, max: 5 }, report, {

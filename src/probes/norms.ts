@@ -60,7 +60,9 @@ export function loadNorms(suite: Suite, baseDir: string): NormsData {
   return {
     norms: n,
     typical: typicalNearest(n, spec.nearest),
-    note: `domain scores of ${ds.name} (${ds.items.length} items on ${ds.scale.min}..${ds.scale.max}${ds.scale.max !== 5 || ds.scale.min !== 1 ? ', rescaled to 1..5' : ''}) against the suite's ${suite.instrument.id} scores: the same domains on one scale, not the same items`,
+    note: suite.instrument.id === 'ipip-50' && ds.name === 'big5-osp'
+      ? `domain scores of ${ds.name} against the suite's ipip-50 scores: the same 50 items, the same wording and answer scale as these people had`
+      : `domain scores of ${ds.name} (${ds.items.length} items on ${ds.scale.min}..${ds.scale.max}${ds.scale.max !== 5 || ds.scale.min !== 1 ? ', rescaled to 1..5' : ''}) against the suite's ${suite.instrument.id} scores: the same domains on one scale, not the same items`,
     dataset: ds.name,
   };
 }

@@ -3,4 +3,4 @@
 import { getInstrument, type Instrument } from '../instruments/index.js';
 import type { Suite } from './schema.js';
 
-export const suiteInstrument = (suite: Pick<Suite, 'instrument'>): Instrument => getInstrument(suite.instrument.id, suite.instrument.language);
+export const suiteInstrument = (suite: Pick<Suite, 'instrument'>): Instrument => getInstrument(suite.instrument.id, suite.instrument.language, suite.instrument.file);

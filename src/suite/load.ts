@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { suiteInstrument } from './instrument.js';
-import { getInstrument } from '../instruments/index.js';
+import { instrumentIds } from '../instruments/index.js';
 import { dirname, resolve } from 'node:path';
 import { parseValidatedYaml, YamlError } from '../util/yaml.js';
 import { suiteSchema, type Suite } from './schema.js';
@@ -133,15 +133,14 @@ function checkReferences(suite: Suite, errorAt: ErrorAt, baseDir: string): void 
 export function parseSuite(text: string, file = '<suite>'): Suite {
   const { data: suite, errorAt } = parseValidatedYaml(text, file, suiteSchema, SuiteError);
   // Semantic checks the schema cannot express, located the same way.
-  try {
-    getInstrument(suite.instrument.id);
-  } catch (err) {
-    throw errorAt(['instrument', 'id'], (err as Error).message);
-  }
+  if (!instrumentIds().includes(suite.instrument.id)) throw errorAt(['instrument', 'id'], `unknown instrument "${suite.instrument.id}" (known: ${instrumentIds().join(', ')})`);
+  // An instrument read from a file: the file is relative to the suite, and stored resolved.
+  if (suite.instrument.file) suite.instrument.file = resolve(dirname(resolve(file)), suite.instrument.file);
   try {
     suiteInstrument(suite);
   } catch (err) {
-    throw errorAt(['instrument', 'language'], (err as Error).message);
+    const message = (err as Error).message;
+    throw errorAt(['instrument', /language/.test(message) ? 'language' : suite.instrument.file || /instrument\.file/.test(message) ? 'file' : 'id'], message);
   }
   suite.models.forEach((m, i) => {
     const id = typeof m === 'string' ? m : m.id;

@@ -59,6 +59,7 @@ export const instrumentSchema = z
   .object({
     id: z.string(),
     language: z.string().min(2).optional().describe('language of the items, options and item frame (ipip-neo-120: de, es, ja, fr, ...; default en)'),
+    file: z.string().min(1).optional().describe('the file an instrument is read from (ipip-50: the BIG5 codebook.txt), relative to the suite'),
     scoring: z.enum(['expected', 'argmax']).default('expected').describe('how option probabilities become an answer'),
     samples: z.number().int().min(1).max(50).default(5).describe('samples per item when the backend has no probabilities'),
     options: z.array(z.string()).length(5).optional().describe('option wording (default: the instrument\'s own)'),
