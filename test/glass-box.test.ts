@@ -12,7 +12,9 @@ import { GLASS_BOX_DIMS, glassBoxAnswer, type GlassBoxSpec } from '../src/engine
 import { capIntervention } from '../src/engine/interventions.js';
 import { EngineBackend } from '../src/backends/engine.js';
 import { saveVectors } from '../src/probes/vectors.js';
-import { extractVectors, sweepSteering } from '../src/commands/vectors.js';
+import { extractVectors, PERSONA_VECTORS_PRESET, sweepSteering } from '../src/commands/vectors.js';
+import { startFakeOpenAI } from './fake-openai-server.js';
+import { instructionSystem } from '../src/probes/vectors.js';
 import { resolveTrait } from '../src/probes/traits.js';
 import { ModelTokenizer } from '../src/engine/tokenizer.js';
 import { DOMAINS, getInstrument, keyedScore, type Domain } from '../src/instruments/index.js';
@@ -391,4 +393,33 @@ test('vectors screen ranks planted trait-pushing samples first, predicts the shi
   const bad = cli(['vectors', 'screen', '--model', model, '--vectors', vfile, '--data', data]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr.trim(), /train\.jsonl:2: not a chat sample/);
+});
+
+test(`glass-box (llama): vectors extract with the persona-vectors preset (rollouts, the "You are a ... assistant" opening, trait and coherence judged, pairs masked jointly, layer by steering) still finds the planted layer`, async () => {
+  const root = tempDir('pp-glass-preset-');
+  const dir = join(root, 'model');
+  const spec = await makeGlassBoxModel(dir, SMOLLM_DIR, { arch: 'llama', shape: { layers: 4 }, personaLayer: 1 });
+  const planted = new Float32Array(spec.hidden);
+  planted[GLASS_BOX_DIMS.persona + DOMAINS.indexOf('E')] = 1;
+  const server = await startFakeOpenAI();
+  try {
+    const r = await extractVectors({ outDir: join(root, 'store'), model: `engine:${dir}`, trait: resolveTrait('extraversion-high'), ...PERSONA_VECTORS_PRESET, rollouts: 2, maxTokens: 8, seed: 3, judge: 'openai:judge-by-text', env: { OPENAI_BASE_URL: server.url } });
+    assert.equal(r.counters.errors, 0);
+    assert.deepEqual(r.settings, { rollouts: 2, temperature: 1, maxTokens: 8, threshold: 50, coherence: true, pairwise: true, prefix: true });
+    // Masked jointly: as many positive as negative answers kept, some pairs dropped for one side, some answers as incoherent.
+    assert.equal(r.counts.kept.positive, r.counts.kept.negative);
+    assert.ok(r.counts.unpaired! > 0 && r.counts.incoherent! > 0 && r.counts.kept.positive > 10, JSON.stringify(r.counts));
+    const trait = resolveTrait('extraversion-high');
+    assert.equal(r.counts.answers, trait.pairs.length * trait.questions.length * 2 * 2);
+    // The paper's opening line, on both sides of a pair.
+    assert.match(instructionSystem(trait, 'Be lively.', 'pos', true), /^You are an? [a-z][^.]* assistant\. Be lively\.$/);
+    assert.equal(instructionSystem(trait, 'Be quiet.', 'neg', true), 'You are a helpful assistant. Be quiet.');
+    assert.equal(instructionSystem(trait, 'Be quiet.', 'neg', false), 'Be quiet.');
+    assert.equal(r.chosenBy, 'steering');
+    assert.equal(r.recommendedLayer, 1);
+    const v = r.vectors.get(1)!;
+    assert.ok(v.reduce((s, x, i) => s + x * planted[i]!, 0) / Math.hypot(...v) >= 0.9);
+  } finally {
+    await server.close();
+  }
 });

@@ -407,3 +407,60 @@ test('vectors export --format pytorch: the named layers, the coefficient and the
   assert.match(cli(['vectors', 'export', '--vectors', src, '--format', 'llama.cpp', '--coef', '2', '--out', out]).stderr, /--coef and --layers go with --format pytorch/);
   assert.match(cli(['vectors', 'export', '--vectors', src, '--format', 'pytorch', '--coef', '1', '--layers', '7', '--out', out]).stderr, /has no vector for layer 7/);
 });
+
+test('vectors extract --preset: an unknown preset and the persona-vectors preset without a judge are one line each; --coherence or --pairwise without a judge too', () => {
+  const model = makeModel(familyConfig('llama', { layers: 2 }));
+  const base = ['vectors', 'extract', '--model', `engine:${model.dir}`, '--trait', 'extraversion-high', '--out', join(tempDir(), 'v.safetensors'), '--dir', tempDir()];
+  const cases: [string[], RegExp][] = [
+    [['--preset', 'assistant'], /--preset must be persona-vectors, got "assistant"$/],
+    [['--preset', 'persona-vectors'], /the persona-vectors preset filters answers by a judge \(trait and coherence\): pass --judge MODEL$/],
+    [['--coherence'], /the coherence filter needs a judge \(--judge MODEL\)$/],
+    [['--pairwise'], /pairwise masking needs a judge \(--judge MODEL\)$/],
+    [['--rollouts', '0', '--judge', 'sim:'], /--rollouts must be an integer from 1 to 100 \(got 0\)$/],
+  ];
+  for (const [extra, expected] of cases) {
+    const r = cli([...base, ...extra]);
+    assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trim(), expected);
+  }
+});
+
+test('computeVectors with pairwise masking, coherence and rollouts: a pair is kept only when both sides pass both judges; counts say why the rest went', async () => {
+  const trait = { id: 't', name: 'T', description: 'd', pairs: [{ positive: 'p', negative: 'n' }], questions: Array.from({ length: 4 }, (_, i) => `q${i}`), rubric: 'r', source: 'x' };
+  const { encodeF32 } = await import('../src/util/f32.js');
+  const { computeVectors, vectorKey } = await import('../src/probes/vectors.js');
+  const responses = new Map<string, unknown>();
+  const put = (q: number, r: number, sign: 'pos' | 'neg', vec: number[], score: number, coherence: number) => {
+    const key = vectorKey(0, q, sign, r);
+    responses.set(`${key}|acts`, { means: { 'blocks.0.hook_resid_post': encodeF32(vec) }, tokens: 3 });
+    responses.set(`${key}|judge`, { text: `SCORE: ${score}` });
+    responses.set(`${key}|coherence`, { text: `SCORE: ${coherence}` });
+  };
+  // Rollout 0 of every question passes on both sides. Rollout 1: q0 positive not expressed (pair dropped),
+  // q1 negative incoherent (pair dropped), q2 both fail (nothing kept), q3 passes.
+  for (let q = 0; q < 4; q++) {
+    put(q, 0, 'pos', [4 + q, 0], 80, 90);
+    put(q, 0, 'neg', [0, q], 10, 90);
+  }
+  put(0, 1, 'pos', [100, 100], 20, 90);
+  put(0, 1, 'neg', [50, 50], 10, 90);
+  put(1, 1, 'pos', [100, 100], 90, 90);
+  put(1, 1, 'neg', [50, 50], 10, 20);
+  put(2, 1, 'pos', [100, 100], 20, 90);
+  put(2, 1, 'neg', [50, 50], 90, 90);
+  put(3, 1, 'pos', [8, 1], 70, 60);
+  put(3, 1, 'neg', [1, 1], 40, 55);
+  const opts = { threshold: 50, pca: false, heldOut: 0.01, seed: 1, judged: true, rollouts: 2, coherence: true };
+  const masked = computeVectors(trait, responses, { ...opts, pairwise: true });
+  assert.deepEqual(masked.counts.kept, { positive: 5, negative: 5 });
+  assert.equal(masked.counts.unpaired, 2);
+  assert.equal(masked.counts.incoherent, 1);
+  assert.equal(masked.counts.answers, 16);
+  // Without masking, each side is filtered on its own: the passing halves of the dropped pairs stay.
+  const alone = computeVectors(trait, responses, { ...opts, pairwise: false });
+  assert.deepEqual(alone.counts.kept, { positive: 6, negative: 6 });
+  // None of the planted outliers (100, 100) or (50, 50) reaches the masked vector.
+  const v = masked.vectors.get(0)!;
+  assert.ok(Math.abs(v[0]!) < 10 && Math.abs(v[1]!) < 10, `${[...v]}`);
+});

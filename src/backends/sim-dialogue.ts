@@ -104,6 +104,12 @@ function judgeReply(request: ChatRequest, h: ProbeHints, ctx: SimDialogueContext
   const rng = rngFor(request, h, ctx, 'judge');
   if (rng.next() < o.judgeFailRate) return 'I would rather not give a rating for this one.';
   const prompt = request.messages.map((m) => m.content).join('\n');
+  if (h.judge === 'coherence') {
+    // Read from the text itself, no record: the share of word-like tokens in the answer (gibberish scores low).
+    const words = judgedPart(prompt).replace(/^<<<ANSWER|>>>\s*$/g, '').split(/\s+/).filter(Boolean);
+    const wordLike = words.filter((w) => /^[A-Za-z][a-z'-]{0,15}[.,;:!?]?$/.test(w)).length;
+    return `SCORE: ${clamp(Math.round((100 * wordLike) / Math.max(1, words.length) + 10 * o.judgeNoise * rng.normal()), 0, 100)}`;
+  }
   const records = parseSimReplies(h.judge === 'traits' ? prompt : judgedPart(prompt));
   const last = records[records.length - 1];
   if (!last) return 'There is no reply here to judge.';

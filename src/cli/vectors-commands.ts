@@ -11,7 +11,7 @@ import { readVectorFile, writeControlVector, writeVectorFile, residPost } from '
 import { writeSafetensors } from '../engine/formats/safetensors.js';
 import { builtinTraits, resolveTrait } from '../probes/traits.js';
 import { monitorTranscript, saveVectors, type MonitoredVector } from '../probes/vectors.js';
-import { extractVectors, sweepSteering } from '../commands/vectors.js';
+import { extractVectors, PERSONA_VECTORS_PRESET, sweepSteering } from '../commands/vectors.js';
 import { createBackend } from '../backends/registry.js';
 import { constructedLines } from '../suite/roles.js';
 import { f2, num } from '../present/html.js';
@@ -39,21 +39,31 @@ async function extract(args: string[], io: Out): Promise<number> {
     return n;
   };
   const trait = resolveTrait(values.trait);
+  if (values.preset !== undefined && values.preset !== 'persona-vectors') throw new UserError(`vectors extract: --preset must be persona-vectors, got "${values.preset}"`);
+  if (values.preset && !values.judge) throw new UserError('vectors extract: the persona-vectors preset filters answers by a judge (trait and coherence): pass --judge MODEL');
+  // The preset's settings, then anything given explicitly over them.
+  const preset = values.preset ? PERSONA_VECTORS_PRESET : undefined;
+  const flag = (v: boolean | undefined, fallback: boolean | undefined) => (v ? true : fallback);
   const bar = new ProgressBar(process.stderr, `vectors ${trait.id}`);
   const r = await extractVectors({
+    ...preset,
     outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
     trait,
     generateWith: values['generate-with'],
     judge: values.judge,
-    threshold: num('threshold', values.threshold),
+    threshold: num('threshold', values.threshold) ?? preset?.threshold,
     pca: values.pca,
     heldOut: num('held-out', values['held-out']),
-    maxTokens: num('max-tokens', values['max-tokens']),
-    temperature: num('temperature', values.temperature),
+    maxTokens: num('max-tokens', values['max-tokens']) ?? preset?.maxTokens,
+    temperature: num('temperature', values.temperature) ?? preset?.temperature,
+    rollouts: num('rollouts', values.rollouts) ?? preset?.rollouts,
+    coherence: flag(values.coherence, preset?.coherence),
+    pairwise: flag(values.pairwise, preset?.pairwise),
+    prefix: flag(values.prefix, preset?.prefix),
     seed: num('seed', values.seed),
     concurrency: num('concurrency', values.concurrency),
-    chooseBy: chooseBy(values['choose-by']),
+    chooseBy: values['choose-by'] === undefined && preset ? preset.chooseBy : chooseBy(values['choose-by']),
     steeringCoef: num('steering-coef', values['steering-coef']),
     onProgress: (c) => bar.update(c),
   });
@@ -62,7 +72,8 @@ async function extract(args: string[], io: Out): Promise<number> {
   saveVectors(values.out, r);
   for (const line of constructedLines(r.parts)) io.log(line);
   for (const p of r.parts.filter((x) => x.simulated)) io.log(`SIMULATION: the ${p.role} (${p.backend}) is the simulated panel, not a language model; these vectors come from its placeholder text.`);
-  io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}`);
+  if (r.settings) io.log(`settings${values.preset ? ` (preset ${values.preset}, overrides applied)` : ''}: ${r.settings.rollouts} rollout(s) at temperature ${r.settings.temperature}, up to ${r.settings.maxTokens} tokens; judge threshold ${r.settings.threshold}${r.settings.coherence ? ', coherence at least 50' : ''}${r.settings.pairwise ? ', pairs masked jointly' : ''}${r.settings.prefix ? ', "You are a ... assistant." opening' : ''}`);
+  io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}${r.counts.incoherent !== undefined ? `, ${r.counts.incoherent} incoherent` : ''}${r.counts.unpaired !== undefined ? `, ${r.counts.unpaired} pairs dropped for one side` : ''}`);
   const steered = r.chosenBy === 'steering';
   io.log(`layer (hidden_states[L+1])  |v|      separation (Cohen's d, held out)  null 95% (labels permuted)${r.pca ? '  PCA d' : ''}${steered ? '  steering effect' : ''}`);
   for (const l of r.layers) io.log(`${`${l.layer} (${l.layer + 1})`.padStart(26)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}  ${f2(l.nullD95).padStart(26)}${l.clearsNull ? '' : ' (within the null)'}${r.pca ? `  ${f2(l.separationPca)}` : ''}${steered ? `  ${f2(l.steeringEffect).padStart(15)}` : ''}${l.layer === r.recommendedLayer ? `   <- recommended${steered ? ' (by steering effect)' : ''}` : ''}`);

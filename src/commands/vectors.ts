@@ -18,7 +18,7 @@ import { hashOf } from '../util/hash.js';
 import { parseScore } from '../probes/judges.js';
 import { administerFork, forkProfile, shortInventory, textOf, turnSeed } from '../probes/dialogue.js';
 import type { TraitDefinition } from '../probes/traits.js';
-import { computeVectors, JUDGE_PROMPT, NEUTRAL_TEXT, vectorKey, type ExtractionResult, type SweepRow } from '../probes/vectors.js';
+import { COHERENCE_PROMPT, computeVectors, instructionSystem, JUDGE_PROMPT, NEUTRAL_TEXT, vectorKey, type ExtractionResult, type SweepRow } from '../probes/vectors.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
 import { expectedAnswer, keyedScore } from '../instruments/index.js';
 
@@ -51,7 +51,32 @@ export interface ExtractOptions {
   chooseBy?: 'separation' | 'steering';
   /** Steering coefficient for the choice, in units of the layer's own difference of means (default 0.5). */
   steeringCoef?: number;
+  /** Answers per (pair, question, sign) (default 1). */
+  rollouts?: number;
+  /** Also judge coherence and drop answers below 50 (needs a judge). */
+  coherence?: boolean;
+  /** Keep positive and negative answers only in pairs that both pass the filters (needs a judge). */
+  pairwise?: boolean;
+  /** Open each system prompt with "You are a TRAIT assistant." / "You are a helpful assistant." */
+  prefix?: boolean;
 }
+
+/**
+ * The persona-vector paper's pipeline (Chen et al., 2025; its reference code's defaults): ten
+ * answers per question and instruction at temperature 1, up to 1,000 tokens, the "You are a
+ * TRAIT assistant." opening, trait and coherence judged, positive and negative answers masked
+ * jointly, and the layer chosen by steering effect. Every setting can still be given explicitly.
+ */
+export const PERSONA_VECTORS_PRESET: Required<Pick<ExtractOptions, 'rollouts' | 'temperature' | 'maxTokens' | 'threshold' | 'coherence' | 'pairwise' | 'prefix' | 'chooseBy'>> = {
+  rollouts: 10,
+  temperature: 1,
+  maxTokens: 1000,
+  threshold: 50,
+  coherence: true,
+  pairwise: true,
+  prefix: true,
+  chooseBy: 'steering',
+};
 
 /**
  * The behavioural effect of each layer's vector: the trait domain's short-inventory score with
@@ -83,7 +108,9 @@ const engineId = (model: string) => (model.startsWith('engine:') ? model : `engi
 
 export async function extractVectors(o: ExtractOptions): Promise<ExtractionResult> {
   const trait = o.trait;
-  const options = { threshold: o.threshold ?? 50, pca: o.pca ?? false, heldOut: o.heldOut ?? 0.25, seed: o.seed ?? 1, maxTokens: o.maxTokens ?? 64, temperature: o.temperature ?? 0.7 };
+  const options = { threshold: o.threshold ?? 50, pca: o.pca ?? false, heldOut: o.heldOut ?? 0.25, seed: o.seed ?? 1, maxTokens: o.maxTokens ?? 64, temperature: o.temperature ?? 0.7, rollouts: o.rollouts ?? 1, coherence: o.coherence ?? false, pairwise: o.pairwise ?? false, prefix: o.prefix ?? false };
+  if (!Number.isInteger(options.rollouts) || options.rollouts < 1 || options.rollouts > 100) throw new UserError(`vectors extract: --rollouts must be an integer from 1 to 100 (got ${o.rollouts})`);
+  if ((options.coherence || options.pairwise) && !o.judge) throw new UserError(`vectors extract: ${options.coherence ? 'the coherence filter' : 'pairwise masking'} needs a judge (--judge MODEL)`);
   const engine = await createBackend(engineId(o.model), { env: o.env });
   if (!engine.capabilities.activations) throw new UserError(`${o.model}: activations need the engine: backend`);
   const generator: Backend = o.generateWith ? await createBackend(o.generateWith, { env: o.env }) : engine;
@@ -96,15 +123,15 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
     const roles = runRoles({ model: engine, generator, judge });
     const { resumed } = store.startRun({ id: runId, suiteName: `vectors:${trait.id}`, suitePath: trait.source, config, models: [engine.id], simulated: roles.some((r) => r.simulated) });
     store.putResult(runId, 'roles', roles);
-    const counters: CallCounters = { done: 0, total: trait.pairs.length * trait.questions.length * 2 * (judge ? 3 : 2), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
+    const counters: CallCounters = { done: 0, total: trait.pairs.length * trait.questions.length * 2 * options.rollouts * (2 + (judge ? 1 : 0) + (judge && options.coherence ? 1 : 0)), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     const settings = commandSettings(o.concurrency);
     const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
     const hooks = ['blocks.*.hook_resid_post'];
-    const jobs: { pair: number; question: number; sign: 'pos' | 'neg' }[] = [];
-    trait.pairs.forEach((_, pair) => trait.questions.forEach((__, question) => (['pos', 'neg'] as const).forEach((sign) => jobs.push({ pair, question, sign }))));
-    await forEachConcurrent(jobs, Math.max(1, settings.concurrency * 2), async ({ pair, question, sign }) => {
-      const key = vectorKey(pair, question, sign);
-      const instruction = sign === 'pos' ? trait.pairs[pair]!.positive : trait.pairs[pair]!.negative;
+    const jobs: { pair: number; question: number; sign: 'pos' | 'neg'; rollout: number }[] = [];
+    trait.pairs.forEach((_, pair) => trait.questions.forEach((__, question) => (['pos', 'neg'] as const).forEach((sign) => { for (let rollout = 0; rollout < options.rollouts; rollout++) jobs.push({ pair, question, sign, rollout }); })));
+    await forEachConcurrent(jobs, Math.max(1, settings.concurrency * 2), async ({ pair, question, sign, rollout }) => {
+      const key = vectorKey(pair, question, sign, rollout);
+      const instruction = instructionSystem(trait, sign === 'pos' ? trait.pairs[pair]!.positive : trait.pairs[pair]!.negative, sign, options.prefix);
       const messages: ChatMessage[] = [
         { role: 'system', content: instruction },
         { role: 'user', content: trait.questions[question]! },
@@ -114,10 +141,12 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
       const jobsForAnswer: Promise<unknown>[] = [ctx.call(engine, { key: `${key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks } }, 'vectors')];
       if (judge) {
         jobsForAnswer.push(ctx.call(judge, { key: `${key}|judge`, kind: 'chat', request: { messages: [{ role: 'user', content: JUDGE_PROMPT(trait, trait.questions[question]!, answer) }], sampling: { temperature: 0, seed: options.seed, maxTokens: 16 } }, oracle: { task: 'judge', judge: 'adherence' } }, 'vectors'));
+        if (options.coherence) jobsForAnswer.push(ctx.call(judge, { key: `${key}|coherence`, kind: 'chat', request: { messages: [{ role: 'user', content: COHERENCE_PROMPT(trait.questions[question]!, answer) }], sampling: { temperature: 0, seed: options.seed, maxTokens: 16 } }, oracle: { task: 'judge', judge: 'coherence' } }, 'vectors'));
       }
       await Promise.all(jobsForAnswer);
     });
     const result = computeVectors(trait, store.taskResponses(runId), { ...options, judged: Boolean(judge) });
+    result.settings = { rollouts: options.rollouts, temperature: options.temperature, maxTokens: options.maxTokens, threshold: options.threshold, coherence: options.coherence, pairwise: options.pairwise, prefix: options.prefix };
     if (o.chooseBy === 'steering') {
       // Layer choice by steering effect (the paper's criterion), separation beside it.
       const effects = await steeringEffects(engine, trait, result.vectors, o.steeringCoef ?? 0.5);

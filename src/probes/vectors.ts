@@ -47,14 +47,51 @@ export interface ExtractionResult {
   chosenBy?: 'separation' | 'steering';
   vectors: Map<number, Float32Array>;
   pca?: Map<number, Float32Array>;
-  counts: { answers: number; kept: { positive: number; negative: number }; heldOut: { positive: number; negative: number }; judgeFailures: number; missing: number };
+  counts: { answers: number; kept: { positive: number; negative: number }; heldOut: { positive: number; negative: number }; judgeFailures: number; missing: number; incoherent?: number; unpaired?: number };
+  /** The settings the answers were generated and filtered with (a preset's, and any override). */
+  settings?: ExtractionSettings;
   counters: CallCounters;
   /** Which backend generated, judged and was read; a simulated one makes the result a simulation. */
   parts: RunRole[];
 }
 
-/** An extraction answer's task key (its activations and judgment add a suffix), for the call and for the analysis. */
-export const vectorKey = (pair: number, question: number, sign: 'pos' | 'neg'): string => `vx|p${pair}|q${question}|${sign}`;
+/** An extraction answer's task key (its activations and judgments add a suffix), for the call and for the analysis; rollout 0 keeps the key it always had. */
+export const vectorKey = (pair: number, question: number, sign: 'pos' | 'neg', rollout = 0): string => `vx|p${pair}|q${question}|${sign}${rollout ? `|r${rollout}` : ''}`;
+
+/** How answers are generated and filtered for an extraction. */
+export interface ExtractionSettings {
+  /** Answers per (instruction pair, question, sign). */
+  rollouts: number;
+  temperature: number;
+  maxTokens: number;
+  /** Judge score (0..100) at or above which an answer expresses the trait. */
+  threshold: number;
+  /** Also ask the judge how coherent each answer is, and keep only answers at or above 50. */
+  coherence: boolean;
+  /** Keep a positive and a negative answer only together: both on the right side of the threshold and both coherent (the paper's masking). */
+  pairwise: boolean;
+  /** Open the system prompt with "You are a TRAIT assistant." (positive) or "You are a helpful assistant." (negative), as the paper's reference code does. */
+  prefix: boolean;
+}
+
+/** The coherence threshold of the persona-vector paper: an answer below it is dropped. */
+export const COHERENCE_MIN = 50;
+
+/** The judge's prompt for how coherent an answer is (0..100), whatever its trait. */
+export const COHERENCE_PROMPT = (question: string, answer: string) => `Rate how coherent this answer is: whether it is fluent, stays on the question and makes sense as a reply, whatever its tone or opinions. 0 means gibberish or unrelated text, 100 a fully coherent reply.
+Answer with one line: SCORE: <integer 0-100>
+
+QUESTION: ${question}
+<<<ANSWER
+${answer}
+>>>`;
+
+/** The system prompt of one side of an instruction pair, with the paper's opening line where asked. */
+export function instructionSystem(trait: TraitDefinition, instruction: string, sign: 'pos' | 'neg', prefix: boolean): string {
+  if (!prefix) return instruction;
+  const name = sign === 'pos' ? trait.name.toLowerCase() : 'helpful';
+  return `You are ${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name} assistant. ${instruction}`;
+}
 
 /** The judge's prompt for how strongly an answer shows a trait (0..100). */
 export const JUDGE_PROMPT = (trait: TraitDefinition, question: string, answer: string) => `Trait: ${trait.name} (${trait.description}).
@@ -84,7 +121,7 @@ export function heldOutQuestions(n: number, share: number, seed: number): Set<nu
 export function computeVectors(
   trait: TraitDefinition,
   responses: ReadonlyMap<string, unknown>,
-  o: { threshold: number; pca: boolean; heldOut: number; seed: number; judged: boolean },
+  o: { threshold: number; pca: boolean; heldOut: number; seed: number; judged: boolean; rollouts?: number; coherence?: boolean; pairwise?: boolean },
 ): Omit<ExtractionResult, 'runId' | 'resumed' | 'trait' | 'model' | 'counters' | 'parts'> {
   const held = heldOutQuestions(trait.questions.length, o.heldOut, o.seed);
   type Sample = { pair: number; question: number; acts: Map<number, Float32Array> };
@@ -92,31 +129,54 @@ export function computeVectors(
   let answers = 0;
   let judgeFailures = 0;
   let missing = 0;
+  let incoherent = 0;
+  let unpaired = 0;
+  const score = (key: string): number | undefined => {
+    const s = parseScore(textOf(responses.get(key)) ?? '', 100);
+    if (s.ok) return s.value;
+    judgeFailures++;
+    return undefined;
+  };
+  /** One answer: its activations by layer, or why it is not kept. */
+  const read = (key: string, sign: 'pos' | 'neg'): Map<number, Float32Array> | 'missing' | 'dropped' => {
+    const acts = decodeActivations(responses.get(`${key}|acts`));
+    if (!acts) return 'missing';
+    answers++;
+    if (o.judged) {
+      const t = score(`${key}|judge`);
+      if (t === undefined || (sign === 'pos' ? t < o.threshold : t >= o.threshold)) return 'dropped';
+    }
+    if (o.coherence) {
+      const c = score(`${key}|coherence`);
+      if (c === undefined || c < COHERENCE_MIN) {
+        if (c !== undefined) incoherent++;
+        return 'dropped';
+      }
+    }
+    const byLayer = new Map<number, Float32Array>();
+    for (const hook of Object.keys(acts.means)) {
+      const m = /^blocks\.(\d+)\.hook_resid_post$/.exec(hook);
+      if (m) byLayer.set(Number(m[1]), storedMean(acts, hook)!);
+    }
+    return byLayer;
+  };
   trait.pairs.forEach((_, pair) =>
     trait.questions.forEach((__, question) => {
-      for (const sign of ['pos', 'neg'] as const) {
-        const key = vectorKey(pair, question, sign);
-        const acts = decodeActivations(responses.get(`${key}|acts`));
-        if (!acts) {
-          missing++;
+      for (let rollout = 0; rollout < (o.rollouts ?? 1); rollout++) {
+        const got = { pos: read(vectorKey(pair, question, 'pos', rollout), 'pos'), neg: read(vectorKey(pair, question, 'neg', rollout), 'neg') };
+        for (const sign of ['pos', 'neg'] as const) if (got[sign] === 'missing') missing++;
+        if (o.pairwise) {
+          // Masked jointly: a pair is kept only when both sides are.
+          if (got.pos instanceof Map && got.neg instanceof Map) {
+            kept.pos.push({ pair, question, acts: got.pos });
+            kept.neg.push({ pair, question, acts: got.neg });
+          } else if (got.pos instanceof Map || got.neg instanceof Map) unpaired++;
           continue;
         }
-        answers++;
-        if (o.judged) {
-          const s = parseScore(textOf(responses.get(`${key}|judge`)) ?? '', 100);
-          if (!s.ok) {
-            judgeFailures++;
-            continue;
-          }
-          if (sign === 'pos' ? s.value < o.threshold : s.value >= o.threshold) continue;
+        for (const sign of ['pos', 'neg'] as const) {
+          const g = got[sign];
+          if (g instanceof Map) kept[sign].push({ pair, question, acts: g });
         }
-        const means = acts.means;
-        const byLayer = new Map<number, Float32Array>();
-        for (const hook of Object.keys(means)) {
-          const m = /^blocks\.(\d+)\.hook_resid_post$/.exec(hook);
-          if (m) byLayer.set(Number(m[1]), storedMean(acts, hook)!);
-        }
-        kept[sign].push({ pair, question, acts: byLayer });
       }
     }),
   );
@@ -158,7 +218,7 @@ export function computeVectors(
     recommendedLayer,
     vectors,
     ...(pca ? { pca } : {}),
-    counts: { answers, kept: { positive: kept.pos.length, negative: kept.neg.length }, heldOut: { positive: test(kept.pos).length, negative: test(kept.neg).length }, judgeFailures, missing },
+    counts: { answers, kept: { positive: kept.pos.length, negative: kept.neg.length }, heldOut: { positive: test(kept.pos).length, negative: test(kept.neg).length }, judgeFailures, missing, ...(o.coherence ? { incoherent } : {}), ...(o.pairwise ? { unpaired } : {}) },
   };
 }
 
