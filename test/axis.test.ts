@@ -10,7 +10,7 @@ import { storedMean } from '../src/backends/types.js';
 import { loadInterventionFile } from '../src/engine/interventions.js';
 import { percentile } from '../src/metrics/vectors.js';
 import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
-import { tempDir } from './helpers.js';
+import { cli, tempDir } from './helpers.js';
 import { topEigenvector } from './linalg.js';
 
 test('the project ships 12 trait definitions (ten Big Five poles, sycophancy, humor) and over 100 role archetypes, all its own', () => {
@@ -104,4 +104,55 @@ test('axis build: the axis is mean(default) - mean(role vectors) of the captured
     assert.ok(checked > ids.length);
     assert.equal(below, 0);
   });
+});
+
+test('axis build with the assistant-axis preset: the default pools no system prompt and four neutral ones, a role-play judge keeps only full answers (the axis uses exactly those); cap-config defaults to the paper\'s band of depth', async () => {
+  const { startFakeOpenAI } = await import('./fake-openai-server.js');
+  const { bandLayers, NEUTRAL_PROMPTS } = await import('../src/probes/axis.js');
+  const { computeAxis } = await import('../src/probes/axis.js');
+  // The band: Qwen3-32B's 64 layers give the paper's 46..53; a 30-layer model 22..25.
+  assert.deepEqual(bandLayers(64), [46, 47, 48, 49, 50, 51, 52, 53]);
+  assert.deepEqual(bandLayers(30), [22, 23, 24, 25]);
+  assert.throws(() => bandLayers(30, [0.9, 0.2]), /two fractions 0 <= from <= to <= 1/);
+  const model = makeModel(familyConfig('qwen2', { layers: 2 }));
+  const dir = tempDir();
+  const server = await startFakeOpenAI();
+  process.env.OPENAI_BASE_URL = server.url;
+  try {
+    const r = await buildAxis({ outDir: join(dir, 'store'), model: model.dir, roleLimit: 8, instructionLimit: 2, questionLimit: 3, maxTokens: 6, neutralPrompts: true, judge: 'openai:roleplay-by-text' });
+    assert.equal(r.counters.errors, 0);
+    assert.equal(r.neutralPrompts, NEUTRAL_PROMPTS.length);
+    const v = r.rolePlay!;
+    assert.equal(v.full + v.partial + v.none + v.unparsed, 8 * 2 * 3);
+    assert.ok(v.full > 0 && v.partial + v.none > 0, JSON.stringify(v));
+    // The axis is computed from the full answers only, and the default from all 3 x (1 + 4) of its answers.
+    const { RunStore } = await import('../src/store/store.js');
+    const store = new RunStore(join(dir, 'store'), { readOnly: true });
+    try {
+      const responses = store.taskResponses(r.runId);
+      const { parseRolePlay } = await import('../src/probes/axis.js');
+      const { textOf } = await import('../src/probes/dialogue.js');
+      const jobs = [...responses.keys()].filter((k) => k.endsWith('|acts')).map((k) => ({ key: k.slice(0, -'|acts'.length), role: k.split('|')[1]! }));
+      assert.equal(jobs.filter((j) => j.role === DEFAULT_ROLE).length, 3 * (1 + NEUTRAL_PROMPTS.length));
+      const full = jobs.filter((j) => j.role === DEFAULT_ROLE || parseRolePlay(textOf(responses.get(`${j.key}|roleplay`)) ?? '') === 'full');
+      const expected = computeAxis(responses, r.roles, full, 5);
+      for (const [l, a] of expected.axis) assert.deepEqual([...r.axis.get(l)!], [...a]);
+    } finally {
+      store.close();
+    }
+    // cap-config without --layers caps the band: on this 2-layer model, layer 1.
+    const file = join(dir, 'axis.safetensors');
+    saveAxis(file, r);
+    const capped = cli(['axis', 'cap-config', '--axis', file]);
+    assert.equal(capped.code, 0, capped.stderr);
+    assert.match(capped.stdout, /^capping layers 1: 0\.72-0\.83 of the model's 2 layers/m);
+    assert.match(capped.stdout, /hook: blocks\.1\.hook_resid_post/);
+    assert.doesNotMatch(capped.stdout, /blocks\.0\.hook_resid_post/);
+    const noJudge = cli(['axis', 'build', '--model', `engine:${model.dir}`, '--out', join(dir, 'a.safetensors'), '--preset', 'assistant-axis']);
+    assert.equal(noJudge.code, 2);
+    assert.match(noJudge.stderr.trim(), /the assistant-axis preset keeps only answers that fully play their role, which a judge decides: pass --judge MODEL$/);
+  } finally {
+    delete process.env.OPENAI_BASE_URL;
+    await server.close();
+  }
 });

@@ -70,7 +70,7 @@ test('a malformed table or a missing column is a one-line error naming the file'
   assert.throws(() => readTable(bad), /data\.csv:3: 2 fields where the header has 3/);
   writeFileSync(bad, 'race\tage\n1\t20\n');
   writeFileSync(join(dir, 'codebook.txt'), 'E1\tI am the life of the party.(+)\n');
-  assert.throws(() => loadBig5(bad), /expected 50 items in codebook\.txt, found 1/);
+  assert.throws(() => loadBig5(bad), /codebook\.txt: expected 50 items in the BIG5 codebook, found 1/);
 });
 
 test('population metrics on real BIG5 answers: two halves of the people recover each other (structure r > .95, five-factor congruence > .95); simulated twins with known accuracy, compression and amplification are recovered', async () => {

@@ -110,6 +110,14 @@ function judgeReply(request: ChatRequest, h: ProbeHints, ctx: SimDialogueContext
     const wordLike = words.filter((w) => /^[A-Za-z][a-z'-]{0,15}[.,;:!?]?$/.test(w)).length;
     return `SCORE: ${clamp(Math.round((100 * wordLike) / Math.max(1, words.length) + 10 * o.judgeNoise * rng.normal()), 0, 100)}`;
   }
+  if (h.judge === 'roleplay') {
+    // Read from the text itself: how many of the role's own words (from the judge prompt's Role line) the answer uses.
+    const role = /^Role: (.*)$/m.exec(prompt)?.[1] ?? '';
+    const words = (t: string) => new Set(t.toLowerCase().match(/[a-z]{4,}/g) ?? []);
+    const answer = words(judgedPart(prompt));
+    const shared = [...words(role)].filter((w) => answer.has(w)).length;
+    return `ROLE: ${shared >= 2 ? 'full' : shared === 1 ? 'partial' : 'none'}`;
+  }
   const records = parseSimReplies(h.judge === 'traits' ? prompt : judgedPart(prompt));
   const last = records[records.length - 1];
   if (!last) return 'There is no reply here to judge.';

@@ -54,7 +54,7 @@ export interface ProbeHints {
 }
 
 export type ProbeTask = 'persona' | 'attacker' | 'interlocutor' | 'judge' | 'generator' | 'mcq' | 'yes-no';
-export type JudgeKind = 'adherence' | 'backstory' | 'lines' | 'traits' | 'coherence';
+export type JudgeKind = 'adherence' | 'backstory' | 'lines' | 'traits' | 'coherence' | 'roleplay';
 
 export interface ChatRequest {
   messages: ChatMessage[];

@@ -10,7 +10,14 @@ import { forEachConcurrent } from '../util/concurrency.js';
 import { UserError } from '../util/errors.js';
 import { hashOf } from '../util/hash.js';
 import { textOf, turnSeed } from '../probes/dialogue.js';
-import { computeAxis, DEFAULT_ROLE, loadRoles, roleInstruction, type AxisResult, type RoleSet } from '../probes/axis.js';
+import { computeAxis, DEFAULT_ROLE, loadRoles, NEUTRAL_PROMPTS, parseRolePlay, ROLE_PLAY_PROMPT, roleInstruction, type AxisResult, type RoleSet } from '../probes/axis.js';
+
+/**
+ * The Assistant-axis paper's pipeline as far as this project follows it: the default assistant
+ * answers with no system prompt and under several neutral ones, and a judge keeps only the role
+ * answers that fully play their role. Any setting can be given explicitly.
+ */
+export const ASSISTANT_AXIS_PRESET: Required<Pick<AxisOptions, 'neutralPrompts'>> & { requiresJudge: true } = { neutralPrompts: true, requiresJudge: true };
 
 export interface AxisOptions {
   outDir: string;
@@ -25,6 +32,10 @@ export interface AxisOptions {
   temperature?: number;
   seed?: number;
   components?: number;
+  /** The default also answers under the neutral system prompts (NEUTRAL_PROMPTS), pooled with no prompt. */
+  neutralPrompts?: boolean;
+  /** A judge of role-play: only answers it says fully play their role are kept (the default is not judged). */
+  judge?: string;
   concurrency?: number;
   onProgress?: (c: Readonly<CallCounters>) => void;
 }
@@ -34,31 +45,49 @@ export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
   const roles = set.roles.slice(0, o.roleLimit ?? set.roles.length);
   const instructions = set.instructions.slice(0, o.instructionLimit ?? set.instructions.length);
   const questions = set.questions.slice(0, o.questionLimit ?? set.questions.length);
-  const options = { maxTokens: o.maxTokens ?? 64, temperature: o.temperature ?? 0.7, seed: o.seed ?? 1, components: o.components ?? 5 };
+  const options = { maxTokens: o.maxTokens ?? 64, temperature: o.temperature ?? 0.7, seed: o.seed ?? 1, components: o.components ?? 5, neutralPrompts: o.neutralPrompts ?? false };
   const engine = await createBackend(o.model.startsWith('engine:') ? o.model : `engine:${o.model}`);
   if (!engine.capabilities.activations) throw new UserError(`${o.model}: the axis needs the engine: backend`);
   const generator: Backend = o.generateWith ? await createBackend(o.generateWith) : engine;
-  const config = { kind: 'assistant-axis', model: engine.id, generator: generator.id, roles, instructions, questions, ...options };
+  const judge: Backend | undefined = o.judge ? await createBackend(o.judge) : undefined;
+  const config = { kind: 'assistant-axis', model: engine.id, generator: generator.id, roles, instructions, questions, ...options, ...(judge ? { judge: judge.id } : {}) };
   const runId = hashOf(config).slice(0, 12);
   const store = new RunStore(o.outDir);
   try {
-    const roleList = runRoles({ model: engine, generator });
+    const roleList = runRoles({ model: engine, generator, judge });
     const { resumed } = store.startRun({ id: runId, suiteName: 'assistant-axis', suitePath: null, config, models: [engine.id], simulated: roleList.some((r) => r.simulated) });
     store.putResult(runId, 'roles', roleList);
     const jobs: { role: string; system: string | null; q: number; key: string }[] = [];
     for (const r of roles) instructions.forEach((t, i) => questions.forEach((_, q) => jobs.push({ role: r.id, system: roleInstruction(t, r), q, key: `ax|${r.id}|i${i}|q${q}` })));
     questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: null, q, key: `ax|${DEFAULT_ROLE}|q${q}` }));
-    const counters: CallCounters = { done: 0, total: jobs.length * 2, calls: 0, cacheHits: 0, errors: 0, retries: 0 };
+    if (options.neutralPrompts) NEUTRAL_PROMPTS.forEach((n, k) => questions.forEach((_, q) => jobs.push({ role: DEFAULT_ROLE, system: n, q, key: `ax|${DEFAULT_ROLE}|n${k}|q${q}` })));
+    const roleJobs = jobs.filter((j) => j.role !== DEFAULT_ROLE).length;
+    const counters: CallCounters = { done: 0, total: jobs.length * 2 + (judge ? roleJobs : 0), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
+    const byId = new Map(roles.map((r) => [r.id, r]));
     const settings = commandSettings(o.concurrency);
     const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
     await forEachConcurrent(jobs, Math.max(1, settings.concurrency * 2), async (j) => {
       const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }];
       const answer = textOf(await ctx.call(generator, { key: `${j.key}|answer`, kind: 'chat', request: { messages, sampling: { temperature: options.temperature, maxTokens: options.maxTokens, seed: turnSeed(options.seed, j.key, 0) } } }, 'axis'));
       if (!answer) return;
-      await ctx.call(engine, { key: `${j.key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks: ['blocks.*.hook_resid_post'] } }, 'axis');
+      const reads: Promise<unknown>[] = [ctx.call(engine, { key: `${j.key}|acts`, kind: 'activations', request: { messages: [...messages, { role: 'assistant', content: answer }], hooks: ['blocks.*.hook_resid_post'] } }, 'axis')];
+      if (judge && j.role !== DEFAULT_ROLE) reads.push(ctx.call(judge, { key: `${j.key}|roleplay`, kind: 'chat', request: { messages: [{ role: 'user', content: ROLE_PLAY_PROMPT(byId.get(j.role)!, questions[j.q]!, answer) }], sampling: { temperature: 0, seed: options.seed, maxTokens: 16 } }, oracle: { task: 'judge', judge: 'roleplay' } }, 'axis'));
+      await Promise.all(reads);
     });
-    const computed = computeAxis(store.taskResponses(runId), roles.map((r) => r.id), jobs, options.components);
-    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters, parts: roleList };
+    const responses = store.taskResponses(runId);
+    // The role-play filter: a role's answer is kept only when the judge says it fully plays the role.
+    const verdicts = { full: 0, partial: 0, none: 0, unparsed: 0 };
+    const kept = judge
+      ? jobs.filter((j) => {
+          if (j.role === DEFAULT_ROLE) return true;
+          if (!responses.has(`${j.key}|acts`)) return false;
+          const v = parseRolePlay(textOf(responses.get(`${j.key}|roleplay`)) ?? '');
+          verdicts[v ?? 'unparsed']++;
+          return v === 'full';
+        })
+      : jobs;
+    const computed = computeAxis(responses, roles.map((r) => r.id), kept, options.components);
+    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters, parts: roleList, ...(judge ? { rolePlay: verdicts } : {}), neutralPrompts: options.neutralPrompts ? NEUTRAL_PROMPTS.length : 0 };
     store.putResult(runId, 'axis', { ...result, axis: undefined });
     store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     return result;

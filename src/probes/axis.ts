@@ -72,9 +72,56 @@ export interface AxisResult {
   counters: CallCounters;
   /** Which backend generated and was read; a simulated one makes the result a simulation. */
   parts: RunRole[];
+  /** With a role-play judge: how its verdicts fell (only "full" answers were kept). */
+  rolePlay?: { full: number; partial: number; none: number; unparsed: number };
+  /** How many neutral system prompts the default also answered under (0: no system prompt only). */
+  neutralPrompts?: number;
 }
 
 export const DEFAULT_ROLE = '__default__';
+
+/**
+ * Neutral system prompts the default assistant also answers under (the Assistant-axis reference
+ * code pools several such prompts with no system prompt at all). This project's own wording.
+ */
+export const NEUTRAL_PROMPTS = [
+  'You are a helpful assistant.',
+  'You are an AI assistant.',
+  'You are a large language model.',
+  'Respond as yourself.',
+];
+
+/** The judge's prompt for whether an answer plays its role (the axis' role-play filter). */
+export const ROLE_PLAY_PROMPT = (role: { name: string; description: string }, question: string, answer: string) => `Role: ${role.name} (${role.description}).
+Does the answer below speak fully as this role, partly, or not at all (as a generic assistant, or refusing)?
+Answer with one line: ROLE: full | partial | none
+
+QUESTION: ${question}
+<<<ANSWER
+${answer}
+>>>`;
+
+/** A role-play verdict, or undefined when the judge's reply says none of the three. */
+export function parseRolePlay(text: string): 'full' | 'partial' | 'none' | undefined {
+  const m = /ROLE:\s*(full|partial|none)\b/i.exec(text);
+  return m ? (m[1]!.toLowerCase() as 'full' | 'partial' | 'none') : undefined;
+}
+
+/**
+ * The default band of layers to cap: a contiguous stretch of the middle-to-late layers, as a
+ * fraction of depth (the Assistant-axis paper caps layers 46 to 53 of Qwen3-32B's 64, about 0.72 to
+ * 0.83 of the way through). Overridable by --band or --layers.
+ */
+export const DEFAULT_CAP_BAND: [number, number] = [0.72, 0.83];
+
+/** The layers [round(from·L), round(to·L)] of a model with L layers (at least one). */
+export function bandLayers(layerCount: number, band: readonly [number, number] = DEFAULT_CAP_BAND): number[] {
+  const [from, to] = band;
+  if (!(from >= 0 && to <= 1 && from <= to)) throw new UserError(`the layer band must be two fractions 0 <= from <= to <= 1, got ${from}-${to}`);
+  const a = Math.min(layerCount - 1, Math.round(from * layerCount));
+  const b = Math.max(a, Math.min(layerCount - 1, Math.round(to * layerCount)));
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
 
 /** Pure: from stored activations, the per-role vectors, PCA, the axis and the default's projections. */
 export function computeAxis(responses: ReadonlyMap<string, unknown>, roleIds: string[], jobs: readonly { role: string; key: string }[], k: number): Pick<AxisResult, 'layers' | 'axis' | 'map' | 'defaultProjections'> {
