@@ -46,20 +46,13 @@ export async function startFakeOpenAI(): Promise<FakeServer> {
       });
       // Model text that would run if a report ever treated it as markup.
       if (model === 'xss') return json(200, completion(XSS_REPLY));
-      if (model === 'roleplay-by-text') {
-        // A role-play judge whose verdict is a hash of its prompt: full, partial or none.
+      // Judges whose verdict is a hash of their whole prompt (what they rate and the answer): deterministic,
+      // blind to the instruction the answer was written under. A 0..100 score, or a role-play verdict.
+      if (model === 'judge-by-text' || model === 'roleplay-by-text') {
         const prompt = ((body.messages as { content: string }[] | undefined) ?? []).map((m) => m.content).join('\n');
         let h = 2166136261;
         for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt.charCodeAt(i), 16777619) >>> 0;
-        return json(200, completion(`ROLE: ${['full', 'partial', 'none'][h % 3]}`));
-      }
-      if (model === 'judge-by-text') {
-        // A judge whose 0..100 score is a hash of its whole prompt (what it rates and the answer): deterministic,
-        // blind to the instruction the answer was written under.
-        const prompt = ((body.messages as { content: string }[] | undefined) ?? []).map((m) => m.content).join('\n');
-        let h = 2166136261;
-        for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt.charCodeAt(i), 16777619) >>> 0;
-        return json(200, completion(`SCORE: ${h % 101}`));
+        return json(200, completion(model === 'judge-by-text' ? `SCORE: ${h % 101}` : `ROLE: ${['full', 'partial', 'none'][h % 3]}`));
       }
       if (model === 'broken') return json(500, { error: { message: 'internal failure', type: 'server_error' } });
       if (model === 'slow') return void setTimeout(() => json(200, completion('3')), 3000);

@@ -5,7 +5,7 @@
 // pulls the model toward the trait; the dataset's mean is the shift it predicts; the samples
 // that push most can be dropped.
 
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../util/files.js';
 import { createBackend } from '../backends/registry.js';
 import { decodeMessages } from '../backends/responses.js';
 import { storedMean, type ChatMessage } from '../backends/types.js';
@@ -21,12 +21,7 @@ export interface Sample {
 
 /** A JSONL file of chat samples: one {"messages": [...]} per line, the last an assistant reply; blank lines skipped. */
 export function readDataset(file: string): Sample[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = readTextFile(file);
   const out: Sample[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     if (!raw.trim()) return;

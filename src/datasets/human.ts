@@ -4,7 +4,7 @@
 // missed, impossible ages, tab separation with CRLF, ids repeated across studies)
 // are handled here, not by callers.
 
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../util/files.js';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { column, readTable, type Table } from './table.js';
@@ -108,12 +108,7 @@ const BIG5_DOMAINS: Record<string, Domain> = { E: 'E', N: 'N', A: 'A', C: 'C', O
  * keys its N items as emotional stability; here N is neuroticism, so those keys are flipped.
  */
 export function big5CodebookItems(codebookFile: string): HumanItem[] {
-  let codebook: string;
-  try {
-    codebook = readFileSync(codebookFile, 'utf8');
-  } catch (err) {
-    throw new UserError(`${codebookFile}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const codebook = readTextFile(codebookFile);
   const items: HumanItem[] = [];
   for (const m of codebook.matchAll(/^([ENACO])(\d+)\t(.*)\(([+-])\)\s*$/gm)) {
     const domain = BIG5_DOMAINS[m[1]!]!;

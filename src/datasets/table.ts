@@ -1,7 +1,7 @@
 // Delimited text tables (CSV or TSV, LF or CRLF, double-quoted fields) read whole.
 // A row with the wrong number of fields is a one-line error naming file and line.
 
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../util/files.js';
 import { UserError } from '../util/errors.js';
 
 export interface Table {
@@ -36,12 +36,7 @@ function splitLine(line: string, sep: string): string[] {
 }
 
 export function readTable(file: string): Table {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = readTextFile(file);
   const all = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const first = all[0] ?? '';
   if (!first.trim()) throw new UserError(`${file}:1: empty file or missing header`);

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { UserError } from './errors.js';
 
 /** The first `bytes` bytes of a file (fewer if it is shorter): enough to tell its format by its magic. */
 export function readHead(path: string, bytes: number): Buffer {
@@ -15,4 +16,13 @@ export function readHead(path: string, bytes: number): Buffer {
 /** A JSON file's value; a UTF-8 byte-order mark (as some editors save JSON) is not part of the text. Throws as JSON.parse and readFileSync do. */
 export function readJsonFile(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
+}
+
+/** A text file's contents (UTF-8), or one line naming the file and why it cannot be read. */
+export function readTextFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
