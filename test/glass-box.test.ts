@@ -14,6 +14,7 @@ import { EngineBackend } from '../src/backends/engine.js';
 import { saveVectors } from '../src/probes/vectors.js';
 import { extractVectors, PERSONA_VECTORS_PRESET, sweepSteering } from '../src/commands/vectors.js';
 import { startFakeOpenAI } from './fake-openai-server.js';
+import { readSafetensorsHeader, readTensorF32, writeSafetensors } from '../src/engine/formats/safetensors.js';
 import { instructionSystem } from '../src/probes/vectors.js';
 import { resolveTrait } from '../src/probes/traits.js';
 import { ModelTokenizer } from '../src/engine/tokenizer.js';
@@ -23,7 +24,7 @@ import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../src/probes/fidel
 import { runSuite } from '../src/runner/run.js';
 import { methodSchema, suiteSchema, type Suite } from '../src/suite/schema.js';
 import type { ChatMessage } from '../src/backends/types.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { SMOLLM_DIR, cli, cliAsync, tempDir } from './helpers.js';
 import { summaryText } from '../src/cli/summary.js';
 import { renderHtml } from '../src/report/html.js';
@@ -389,6 +390,22 @@ test('vectors screen ranks planted trait-pushing samples first, predicts the shi
   const kept = readFileSync(filtered, 'utf8').trim().split('\n');
   assert.equal(kept.length, 3);
   assert.ok(!kept.some((l) => /outgoing|centre of attention/.test(l)));
+  // A checkpoint "tuned" by a known weight edit: every token embedding moved +0.5 along the planted E level,
+  // so the projection on that vector shifts by 0.5 wherever it is read. Screening sets it beside the prediction.
+  const tuned = join(root, 'tuned');
+  cpSync(model, tuned, { recursive: true });
+  const weightsFile = join(tuned, 'model.safetensors');
+  const header = readSafetensorsHeader(weightsFile);
+  const all = new Map([...header.tensors.keys()].map((name) => [name, readTensorF32(header, name)] as const));
+  const embed = all.get('model.embed_tokens.weight')!;
+  for (let row = 0; row < embed.shape[0]!; row++) embed.data[row * spec.hidden + GLASS_BOX_DIMS.persona + DOMAINS.indexOf('E')]! += 0.5;
+  writeSafetensors(weightsFile, new Map([...all].map(([name, t]) => [name, { dtype: 'F32' as const, shape: t.shape, data: t.data }])));
+  const withTuned = cli(['vectors', 'screen', '--model', model, '--vectors', vfile, '--data', data, '--max-tokens', '8', '--tuned', tuned]);
+  assert.equal(withTuned.code, 0, withTuned.stderr);
+  const m = /planted E level@0: measured shift in \S+ (-?[\d.]+) \[(-?[\d.]+), (-?[\d.]+)\] over (\d+) prompts; (.*)$/m.exec(withTuned.stdout);
+  assert.ok(m, withTuned.stdout);
+  assert.ok(Math.abs(Number(m[1]) - 0.5) < 0.02, `measured ${m[1]}: the edit implies 0.5`);
+  assert.equal(m[5], r.predicted[0]!.shift > 0 ? 'the sign the screening predicted' : 'NOT the sign the screening predicted');
   writeFileSync(data, `${sample('a', 'b')}\n{"messages": [{"role": "user", "content": "no reply"}]}\n`);
   const bad = cli(['vectors', 'screen', '--model', model, '--vectors', vfile, '--data', data]);
   assert.equal(bad.code, 2);

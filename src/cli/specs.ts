@@ -261,6 +261,7 @@ export const COMMANDS = {
       filtered: { type: 'string', value: 'FILE.jsonl', description: 'write the dataset without the dropped samples' },
       'max-tokens': { type: 'string', value: 'N', default: '64', description: "length of the base model's own responses" },
       out: { type: 'string', value: 'FILE.json', description: 'also write every sample\'s projections as JSON' },
+      tuned: { type: 'string', value: 'engine:DIR', description: 'a checkpoint tuned from the base: its measured projection shift is set beside the predicted one' },
     },
     examples: ['persona-probe vectors screen --model engine:./base --vectors vectors/sycophancy.safetensors --data train.jsonl --drop-top 50 --filtered train.screened.jsonl'],
   },

@@ -18,6 +18,8 @@ import { f2, num } from '../present/html.js';
 import { driftPage, monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 import { monitorRun } from '../commands/drift.js';
 import { rankSamples, screenDataset } from '../commands/screen.js';
+import { compareCheckpoints } from '../commands/checkpoints.js';
+import { pearson } from '../metrics/stats.js';
 
 import type { Out } from './out.js';
 
@@ -176,6 +178,24 @@ async function screen(args: string[], io: Out): Promise<number> {
   const r = await screenDataset({ model: values.model, dataset: values.data, vectors, maxTokens: whole('max-tokens', values['max-tokens']), onProgress: (done, total) => bar.steps(done, total) });
   bar.done();
   for (const p of r.predicted) io.log(`${p.vector}@${p.layer}: predicted shift ${f2(p.shift)} (mean projection difference, training response − the base model's own, over ${p.n} samples)`);
+  let measured: Awaited<ReturnType<typeof compareCheckpoints>>['projections'] | undefined;
+  if (values.tuned) {
+    // Where the tuned checkpoint exists: its projection shift on the same vectors (the short inventory's prompts,
+    // answer position), beside the prediction. Different prompts and positions, so compare signs and ranks, not sizes.
+    const files = values.vectors.split(',').map((f) => f.trim());
+    measured = (await compareCheckpoints({ base: values.model, tuned: values.tuned, vectors: files, ...(values.layer !== undefined ? { layer: whole('layer', values.layer) } : {}) })).projections;
+    measured.forEach((m, i) => {
+      const p = r.predicted[i];
+      if (!p) return;
+      const agree = Math.sign(m.shift.value) === Math.sign(p.shift) && m.shift.lo * m.shift.hi > 0;
+      io.log(`${p.vector}@${p.layer}: measured shift in ${values.tuned} ${f2(m.shift.value)} [${f2(m.shift.lo)}, ${f2(m.shift.hi)}] over ${m.prompts} prompts; ${agree ? 'the sign the screening predicted' : Math.sign(m.shift.value) === Math.sign(p.shift) ? 'the predicted sign, but the interval includes 0' : 'NOT the sign the screening predicted'}`);
+    });
+    if (measured.length >= 3) {
+      const xs = r.predicted.map((p) => p.shift);
+      const ys = measured.map((m) => m.shift.value);
+      io.log(`across the ${measured.length} vectors, predicted and measured shifts correlate r = ${f2(pearson(xs, ys))}`);
+    }
+  }
   const ranked = rankSamples(r);
   io.log(`samples pushing most toward ${vectors[0]!.name}:`);
   for (const s of ranked.slice(0, whole('top', values.top))) io.log(`  line ${String(s.line).padStart(6)}  ${f2(s.projections[0]!.difference).padStart(8)}`);
@@ -186,7 +206,7 @@ async function screen(args: string[], io: Out): Promise<number> {
     writeFileSync(values.filtered, `${kept.join('\n')}\n`);
     io.log(`wrote ${values.filtered}: ${kept.length} samples (dropped ${drop.size})`);
   }
-  if (values.out) writeFileSync(values.out, `${JSON.stringify(r, null, 2)}\n`);
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(measured ? { ...r, measured } : r, null, 2)}\n`);
   return 0;
 }
 

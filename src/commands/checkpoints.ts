@@ -19,6 +19,8 @@ export interface CompareOptions {
   tuned: string;
   /** Persona-vector files: each vector (per layer it holds, or its recommended layer) gets a projection shift. */
   vectors?: string[];
+  /** Read every vector file at this layer instead of its recommended one. */
+  layer?: number;
   itemsPerDomain?: number;
   seed?: number;
 }
@@ -62,7 +64,7 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
     const d = base.spec.dModel;
     const probes = sets.flatMap(({ file, set }) => {
       const recommended = set.metadata.recommended_layer;
-      const layers = recommended !== undefined ? [Number(recommended)] : [...set.layers.keys()];
+      const layers = o.layer !== undefined ? [o.layer] : recommended !== undefined ? [Number(recommended)] : [...set.layers.keys()];
       return layers.map((layer) => {
         const v = set.layers.get(layer);
         if (!v) throw new UserError(`${file}: no vector for layer ${layer}`);
