@@ -78,8 +78,23 @@ test('axis build: the axis is mean(default) - mean(role vectors) of the captured
   }
   const file = join(dir, 'axis.safetensors');
   saveAxis(file, r);
-  const yaml = capConfig(file, [1], 25);
+  const yaml = capConfig(file, [1], 25, 'answer');
   assert.match(yaml, /A FLOOR/);
+  assert.match(yaml, /each averaged over its tokens/);
+  // Per token (the default calibration): each answer's token projections average to that answer's projection
+  // (projection is linear), and the floor is the percentile of all of them.
+  for (const [l, answers] of Object.entries(r.defaultTokenProjections!)) {
+    assert.equal(answers.length, r.defaultProjections[Number(l)]!.length);
+    answers.forEach((tokens, i) => {
+      const mean = tokens.reduce((a, b) => a + b, 0) / tokens.length;
+      const byAnswer = r.defaultProjections[Number(l)]![i]!;
+      assert.ok(Math.abs(mean - byAnswer) < 1e-4 * Math.max(1, Math.abs(byAnswer)), `layer ${l} answer ${i}: ${mean} vs ${byAnswer}`);
+    });
+  }
+  const perToken = capConfig(file, [1], 25);
+  assert.match(perToken, /every token of the default assistant's own answers/);
+  const tokenFloor = percentile(r.defaultTokenProjections![1]!.flat(), 25);
+  assert.match(perToken, new RegExp(`min: ${Number(tokenFloor.toPrecision(7))}\\b`.replace('.', '\\.')));
   const capFile = join(dir, 'capped.yaml');
   writeFileSync(capFile, yaml);
   const floor = percentile(r.defaultProjections[1]!, 25);

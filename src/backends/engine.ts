@@ -191,6 +191,35 @@ export class EngineBackend implements Backend {
     });
   }
 
+  /**
+   * Per hook, each reply token's projection on a unit vector (the last message's tokens, run as
+   * activations() runs them): the per-token distribution that capping acts on, where activations()
+   * gives only the mean.
+   */
+  tokenProjections(request: ActivationsRequest, units: ReadonlyMap<string, Float32Array>): Promise<Map<string, number[]>> {
+    return this.serial(async () => {
+      const last = request.messages[request.messages.length - 1];
+      if (!last || last.role !== 'assistant') throw new BackendError('engine: token projections read the last message, which must be an assistant reply', false);
+      const prompt = this.engine.tokenizer.chatIds(request.messages.slice(0, -1));
+      const reply = this.engine.tokenizer.encode(last.content);
+      const hooks = [...units.keys()];
+      const out = new Map<string, number[]>(hooks.map((h) => [h, []]));
+      if (reply.length === 0) return out;
+      const r = await this.engine.forward([...prompt, ...reply], { hooks: this.engine.resolveHooks(hooks), interventions: this.interventions });
+      const d = this.engine.spec.dModel;
+      for (const h of hooks) {
+        const rows = r.hooks.get(h)!;
+        const u = units.get(h)!;
+        for (let t = prompt.length; t < prompt.length + reply.length; t++) {
+          let s = 0;
+          for (let i = 0; i < d; i++) s += rows[t * d + i]! * u[i]!;
+          out.get(h)!.push(s);
+        }
+      }
+      return out;
+    });
+  }
+
   /** Perplexity of a text (as is, no template) under this backend's interventions: the fluency guard of steering sweeps. */
   perplexity(text: string): Promise<number> {
     return this.serial(async () => {

@@ -72,10 +72,12 @@ function capCmd(args: string[], io: Out): number {
   }
   const p = Number(values.percentile);
   if (!(p >= 0 && p <= 100)) throw new UserError(`axis cap-config: --percentile must be 0..100`);
-  const yaml = capConfig(values.axis, layers, p);
+  const calibrate = values.calibrate ?? 'token';
+  if (calibrate !== 'token' && calibrate !== 'answer') throw new UserError(`axis cap-config: --calibrate must be token or answer, got "${calibrate}"`);
+  const yaml = capConfig(values.axis, layers, p, calibrate);
   if (values.out) {
     writeFileSync(values.out, yaml);
-    io.log(`wrote ${values.out}: a floor at the ${p}th percentile of the default assistant's projection, layers ${layers.join(', ')}`);
+    io.log(`wrote ${values.out}: a floor at the ${p}th percentile of the default assistant's projection (${calibrate === 'token' ? 'per token' : 'per answer'}), layers ${layers.join(', ')}`);
   } else io.log(yaml);
   return 0;
 }

@@ -351,6 +351,7 @@ export const COMMANDS = {
       layers: { type: 'string', value: 'L[,L]', description: 'layers to cap (default: the band)' },
       band: { type: 'string', value: 'FROM-TO', default: '0.72-0.83', description: "without --layers: the contiguous layers from FROM to TO of the model's depth (the paper capped layers 46-53 of 64)" },
       percentile: { type: 'string', value: 'P', default: '25', description: 'the floor, as a percentile of the default assistant' },
+      calibrate: { type: 'string', value: 'token|answer', default: 'token', description: "the distribution the percentile is taken of: every token of the default's answers (what capping acts on), or each answer's mean" },
       out: { type: 'string', value: 'FILE.yaml', description: 'where to write (default: print)' },
     },
     examples: ['persona-probe axis cap-config --axis axis.safetensors --out capped.yaml', 'persona-probe axis cap-config --axis axis.safetensors --layers 18,19,20 --out capped.yaml'],

@@ -2,6 +2,7 @@
 // run store; the axis itself is computed by the probe (probes/axis.ts).
 
 import { createBackend } from '../backends/registry.js';
+import { unit } from '../metrics/vectors.js';
 import type { Backend, CallCounters, ChatMessage } from '../backends/types.js';
 import { runRoles } from '../suite/roles.js';
 import { commandSettings, StoreCalls } from '../runner/context.js';
@@ -87,8 +88,25 @@ export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
         })
       : jobs;
     const computed = computeAxis(responses, roles.map((r) => r.id), kept, options.components);
-    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, counters, parts: roleList, ...(judge ? { rolePlay: verdicts } : {}), neutralPrompts: options.neutralPrompts ? NEUTRAL_PROMPTS.length : 0 };
-    store.putResult(runId, 'axis', { ...result, axis: undefined });
+    // The default's per-token projections on the unit axis (what capping acts on), answer by answer in
+    // the order of defaultProjections; the engine reads them directly, outside the store.
+    let defaultTokenProjections: AxisResult['defaultTokenProjections'];
+    // Loaded on use: the engine backend pulls in onnxruntime.
+    const { EngineBackend } = await import('../backends/engine.js');
+    if (engine instanceof EngineBackend) {
+      const units = new Map([...computed.axis].map(([l, a]) => [`blocks.${l}.hook_resid_post`, Float32Array.from(unit([...a]))] as const));
+      defaultTokenProjections = Object.fromEntries([...computed.axis.keys()].map((l) => [l, [] as number[][]]));
+      for (const j of kept) {
+        if (j.role !== DEFAULT_ROLE || !responses.has(`${j.key}|acts`)) continue;
+        const answer = textOf(responses.get(`${j.key}|answer`));
+        if (!answer) continue;
+        const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }, { role: 'assistant', content: answer }];
+        const per = await engine.tokenProjections({ messages, hooks: [...units.keys()] }, units);
+        for (const l of computed.axis.keys()) defaultTokenProjections[l]!.push(per.get(`blocks.${l}.hook_resid_post`)!);
+      }
+    }
+    const result: AxisResult = { runId, resumed, model: engine.id, roles: roles.map((r) => r.id), ...computed, ...(defaultTokenProjections ? { defaultTokenProjections } : {}), counters, parts: roleList, ...(judge ? { rolePlay: verdicts } : {}), neutralPrompts: options.neutralPrompts ? NEUTRAL_PROMPTS.length : 0 };
+    store.putResult(runId, 'axis', { ...result, axis: undefined, defaultTokenProjections: undefined });
     store.finishRun(runId, counters.errors > 0 ? 'failed' : 'complete');
     return result;
   } finally {

@@ -69,6 +69,8 @@ export interface AxisResult {
   map: Record<number, { id: string; pc1: number; pc2: number }[]>;
   /** Per layer: the default assistant's answers projected on the unit axis. */
   defaultProjections: Record<number, number[]>;
+  /** Per layer, per default answer (in the order of defaultProjections): each token's projection on the unit axis (engine: only). */
+  defaultTokenProjections?: Record<number, number[][]>;
   counters: CallCounters;
   /** Which backend generated and was read; a simulated one makes the result a simulation. */
   parts: RunRole[];
@@ -175,6 +177,7 @@ export function saveAxis(path: string, r: AxisResult): void {
       cosine_pc1: JSON.stringify(Object.fromEntries(r.layers.map((l) => [l.layer, l.cosinePc1]))),
       explained: JSON.stringify(Object.fromEntries(r.layers.map((l) => [l.layer, l.explained]))),
       default_projections: JSON.stringify(r.defaultProjections),
+      ...(r.defaultTokenProjections ? { default_token_projections: JSON.stringify(r.defaultTokenProjections) } : {}),
       run: r.runId,
     },
   });
@@ -185,15 +188,18 @@ export function saveAxis(path: string, r: AxisResult): void {
  * layer, a floor at the p-th percentile on the axis (a ceiling at minus that value
  * along the opposite vector is the same operation). Returns interventions YAML text.
  */
-export function capConfig(axisFile: string, layers: number[], percentileValue = 25): string {
+export function capConfig(axisFile: string, layers: number[], percentileValue = 25, calibrate: 'token' | 'answer' = 'token'): string {
   const set = readVectorFile(axisFile);
-  const projectionsByLayer = JSON.parse(set.metadata.default_projections ?? 'null') as Record<string, number[]> | null;
-  if (!projectionsByLayer) throw new UserError(`${axisFile}: no default_projections in its metadata (build it with persona-probe axis build)`);
+  const byAnswer = JSON.parse(set.metadata.default_projections ?? 'null') as Record<string, number[]> | null;
+  if (!byAnswer) throw new UserError(`${axisFile}: no default_projections in its metadata (build it with persona-probe axis build)`);
+  const byToken = JSON.parse(set.metadata.default_token_projections ?? 'null') as Record<string, number[][]> | null;
+  if (calibrate === 'token' && !byToken) throw new UserError(`${axisFile}: no per-token projections of the default (an axis built before they were kept, or not on engine:); rebuild it, or pass --calibrate answer`);
   const entries = layers.map((l) => {
-    const ps = projectionsByLayer[String(l)];
+    const ps = calibrate === 'token' ? byToken![String(l)]?.flat() : byAnswer[String(l)];
     if (!ps?.length || !set.layers.has(l)) throw new UserError(`${axisFile}: no axis for layer ${l} (has ${[...set.layers.keys()].join(', ')})`);
     return { hook: residPost(l), op: 'cap', vector: { file: resolve(axisFile), tensor: residPost(l) }, min: Number(percentile(ps, percentileValue).toPrecision(7)), positions: 'all' };
   });
-  const header = `# Activation capping on the Assistant axis (${axisFile}).\n# A FLOOR: each listed layer's projection on the unit axis is kept at or above the\n# ${percentileValue}th percentile of the default assistant's own answers. (The same operation\n# seen from the opposite vector -axis is a ceiling at minus that value.)\n`;
+  const over = calibrate === 'token' ? "every token of the default assistant's own answers (the distribution capping acts on)" : "the default assistant's answers, each averaged over its tokens (narrower than the per-token distribution capping acts on)";
+  const header = `# Activation capping on the Assistant axis (${axisFile}).\n# A FLOOR: each listed layer's projection on the unit axis is kept at or above the\n# ${percentileValue}th percentile of ${over}. (The same operation seen from the\n# opposite vector -axis is a ceiling at minus that value.)\n`;
   return header + stringify(entries);
 }
