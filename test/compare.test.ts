@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { independentDifference, proportionDifference } from '../src/report/compare.js';
+import { independentDifference, proportionDifference } from '../src/metrics/differences.js';
 import { createRng } from '../src/util/rng.js';
 
 const Z = 1.959964;

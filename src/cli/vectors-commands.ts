@@ -48,7 +48,6 @@ async function extract(args: string[], io: Out): Promise<number> {
   const flag = (v: boolean | undefined, fallback: boolean | undefined) => (v ? true : fallback);
   const bar = new ProgressBar(process.stderr, `vectors ${trait.id}`);
   const r = await extractVectors({
-    ...preset,
     outDir: resolve(values.dir ?? values.store ?? 'persona-probe-out'),
     model: values.model,
     trait,

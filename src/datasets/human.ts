@@ -251,10 +251,7 @@ export interface RetestSet {
  */
 export function loadEpiRetest(file: string): RetestSet {
   const table = readTable(file);
-  const keys = readTable(join(dirname(file), 'epi.keys.csv'));
-  const [sc, ic, rc] = [column(keys, 'scale'), column(keys, 'item'), column(keys, 'reversed')];
-  const scales: RetestSet['scales'] = {};
-  for (const r of keys.rows) (scales[r[sc]!] ??= []).push({ id: r[ic]!, reversed: r[rc]!.trim() === '1' });
+  const scales: RetestSet['scales'] = readScaleKeys(join(dirname(file), 'epi.keys.csv'));
   const itemIds = table.header.filter((h) => /^V\d+$/.test(h));
   const cols = itemIds.map((id) => column(table, id));
   const [idCol, timeCol, studyCol] = [column(table, 'id'), column(table, 'time'), column(table, 'study')];
@@ -368,21 +365,26 @@ export function datasetScales(ds: HumanDataset): KeyedScale[] {
  */
 export function keyedScalesFromTable(file: string, keysFile: string, range: { min: number; max: number }): KeyedScale[] {
   const table = readTable(file);
+  return Object.entries(readScaleKeys(keysFile)).map(([scale, keyed]) => {
+    const cols = keyed.map((k) => column(table, k.id));
+    return {
+      scale,
+      items: keyed.map((k) => k.id),
+      rows: table.rows.map((r) => keyed.map((k, i) => {
+        const raw = r[cols[i]!]!.trim();
+        const v = Number(raw);
+        if (raw === '' || !Number.isFinite(v) || v < range.min || v > range.max) return null;
+        return k.reversed ? range.min + range.max - v : v;
+      })),
+    };
+  });
+}
+
+/** A psychTools keys table (scale,item,reversed; reversed is 1 or 0): each scale's items in file order. */
+function readScaleKeys(keysFile: string): Record<string, { id: string; reversed: boolean }[]> {
   const keys = readTable(keysFile);
   const [sc, ic, rc] = [column(keys, 'scale'), column(keys, 'item'), column(keys, 'reversed')];
-  const byScale = new Map<string, { item: string; col: number; reversed: boolean }[]>();
-  for (const row of keys.rows) {
-    const list = byScale.get(row[sc]!) ?? [];
-    list.push({ item: row[ic]!, col: column(table, row[ic]!), reversed: row[rc]!.trim() === '1' });
-    byScale.set(row[sc]!, list);
-  }
-  return [...byScale].map(([scale, items]) => ({
-    scale,
-    items: items.map((i) => i.item),
-    rows: table.rows.map((r) => items.map((i) => {
-      const v = Number(r[i.col]!.trim());
-      if (r[i.col]!.trim() === '' || !Number.isFinite(v) || v < range.min || v > range.max) return null;
-      return i.reversed ? range.min + range.max - v : v;
-    })),
-  }));
+  const scales: Record<string, { id: string; reversed: boolean }[]> = {};
+  for (const r of keys.rows) (scales[r[sc]!] ??= []).push({ id: r[ic]!, reversed: r[rc]!.trim() === '1' });
+  return scales;
 }

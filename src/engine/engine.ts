@@ -263,7 +263,6 @@ export class Engine {
     const kvCache = Boolean(options.keepCache || options.past);
     const session = await this.session({ hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache: true });
 
-    const { cos, sin } = ropeTables(this.invFreq, P, T);
     const half = spec.headDim / 2;
     // Columns: C cache slots (the first P hold tokens), then the T new tokens (causal).
     const bias = new Float32Array(T * (C + T));
@@ -287,9 +286,8 @@ export class Engine {
     }
     const feeds: Record<string, ort.Tensor> = {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
-      [GRAPH_INPUTS.cos]: new ort.Tensor('float32', cos, [T, half]),
-      [GRAPH_INPUTS.sin]: new ort.Tensor('float32', sin, [T, half]),
-      ...(this.invFreqLocal ? localRopeFeeds(this.invFreqLocal, P, T, half) : {}),
+      ...ropeFeeds(this.invFreq, P, T, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin),
+      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, P, T, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal) : {}),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, C + T]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [T, C + T]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
@@ -425,9 +423,10 @@ function appendToCache(cache: KvCache, layers: number, kvHeads: number, hd: numb
   cache.length = needed;
 }
 
-function localRopeFeeds(invFreq: Float64Array, P: number, T: number, half: number): Record<string, ort.Tensor> {
+/** The rotary cos/sin inputs for positions P..P+T-1 of one set of frequencies (the global one, or Gemma 3's local one). */
+function ropeFeeds(invFreq: Float64Array, P: number, T: number, half: number, cosName: string, sinName: string): Record<string, ort.Tensor> {
   const { cos, sin } = ropeTables(invFreq, P, T);
-  return { [GRAPH_INPUTS.cosLocal]: new ort.Tensor('float32', cos, [T, half]), [GRAPH_INPUTS.sinLocal]: new ort.Tensor('float32', sin, [T, half]) };
+  return { [cosName]: new ort.Tensor('float32', cos, [T, half]), [sinName]: new ort.Tensor('float32', sin, [T, half]) };
 }
 
 export function logSoftmax(logits: Float32Array): Float32Array {

@@ -8,7 +8,7 @@ import { proportionDifference, type Interval } from '../metrics/differences.js';
 import { ci, diffCell, escapeHtml, f2, table } from '../present/html.js';
 import { f2 as t2 } from '../present/text.js';
 import { analyzeConsistency, runConsistency, type ConsistencyAnalysis } from './consistency.js';
-import type { Probe } from './probe.js';
+import { STATEFUL_MODELS, type Probe } from './probe.js';
 
 declare module './probe.js' {
   interface ProbeResults {
@@ -23,9 +23,6 @@ export interface DialogueComparison {
   b: number;
   difference: Interval;
 }
-
-/** Stored by the runner for every run: the models that keep state between requests. */
-const STATEFUL = 'stateful-models';
 
 function consistencyHtml(c: ConsistencyAnalysis): string {
   const parts: string[] = [];
@@ -81,7 +78,7 @@ export const consistencyProbe: Probe<'consistency', undefined, DialogueCompariso
   title: 'Consistency',
   enabled: (suite) => Boolean(suite.consistency),
   run: (ctx) => runConsistency(ctx),
-  analyze: ({ suite, responses, stored }) => (suite.consistency ? analyzeConsistency(suite, responses, { statefulModels: stored(STATEFUL, z.array(z.string())) }) : undefined),
+  analyze: ({ suite, responses, stored }) => (suite.consistency ? analyzeConsistency(suite, responses, { statefulModels: stored(STATEFUL_MODELS, z.array(z.string())) }) : undefined),
   sections: async (c) => [{ id: 'consistency', title: 'Consistency', html: consistencyHtml(c) }],
   console: (c) => [consistencyConsole(c)],
   differences: (A, B) => {

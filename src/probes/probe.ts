@@ -22,6 +22,9 @@ export type ProbeKey = keyof ProbeResults;
 
 /** The stored value (per model entry, whether it was scored from option probabilities) the runner records for every run. */
 export const OPTION_PROBS = 'option-probs';
+
+/** The stored value (ids of the models that keep state between requests) the runner records for every run. */
+export const STATEFUL_MODELS = 'stateful-models';
 export type ResultOf<K extends ProbeKey> = NonNullable<ProbeResults[K]>;
 
 export interface ProbeDirs {
@@ -131,9 +134,4 @@ export type AnyProbe = Probe<ProbeKey, unknown, unknown>;
 /** Set a probe's result on the analysis under its key. */
 export function putResult<K extends ProbeKey>(results: Partial<ProbeResults>, key: K, value: ProbeResults[K]): void {
   results[key] = value;
-}
-
-/** A probe's result in an analysis, typed by its key. */
-export function resultOf<K extends ProbeKey>(results: Readonly<Partial<ProbeResults>>, key: K): ResultOf<K> | undefined {
-  return results[key] ?? undefined;
 }

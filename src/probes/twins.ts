@@ -5,7 +5,7 @@
 // the human test-retest ceiling. Planning is a pure function of the suite and the data
 // file, so a killed run resumes through the store like a fidelity run.
 
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ChatMessage, ChatRequest, OptionProbsRequest, ProbeHints } from '../backends/types.js';
 import { loadBig5, loadEpiRetest, loadGeneric, loadSapa, domainScore, type HumanDataset, type Respondent } from '../datasets/human.js';
 import { DOMAINS } from '../instruments/types.js';
@@ -229,4 +229,3 @@ export function analyzeTwins(suite: Suite, plan: TwinPlan, modelIds: string[], r
   return { dataset: plan.ds.name, people: plan.test.length, heldOutItems: plan.heldOut.length, givenItems: plan.given.length, ceiling, load: plan.ds.report, results, baselines, replication };
 }
 
-export const twinsBaseDir = (suitePath: string | null | undefined) => (suitePath ? dirname(resolve(suitePath)) : process.cwd());

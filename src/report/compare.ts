@@ -6,9 +6,6 @@ import type { RunAnalysis } from '../runner/run.js';
 import type { ProbeKey } from '../probes/probe.js';
 import { withResults } from '../probes/registry.js';
 
-export type { Interval } from '../metrics/differences.js';
-export { independentDifference, proportionDifference } from '../metrics/differences.js';
-
 export interface RunSide {
   runId: string;
   suiteName: string;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Backend } from '../backends/types.js';
 import { createBackend, type ModelConfig } from '../backends/registry.js';
 import { verdictsFrom, type Verdict } from '../metrics/verdict.js';
-import { OPTION_PROBS, putResult, type ProbeDirs, type ProbeResults } from '../probes/probe.js';
+import { OPTION_PROBS, STATEFUL_MODELS, putResult, type ProbeDirs, type ProbeResults } from '../probes/probe.js';
 import { PROBES, probeBlockIssue } from '../probes/registry.js';
 import { declareSuite } from '../probes/sim-truths.js';
 import { RunStore, STORE_FILE, type RunCost } from '../store/store.js';
@@ -122,7 +122,7 @@ export async function runSuite(suite: Suite, options: RunOptions): Promise<RunRe
     // Who played each part, from the backends that ran: the labels (simulated, constructed) come from this.
     store.putResult(runId, 'roles', suiteRoles(suite, backends, opened.extras));
     // Which models keep state between requests (only there can separate conversations touch).
-    store.putResult(runId, 'stateful-models', [...suite.models.map((m, i) => [typeof m === 'string' ? m : m.id, backends[i]!] as const), ...opened.extras].filter(([, b]) => b.keepsState).map(([id]) => id));
+    store.putResult(runId, STATEFUL_MODELS, [...suite.models.map((m, i) => [typeof m === 'string' ? m : m.id, backends[i]!] as const), ...opened.extras].filter(([, b]) => b.keepsState).map(([id]) => id));
     // How each model is asked, and what each probe fixes at the start, are stored, so analysis never guesses them.
     const optionProbs = backends.map((b) => b.capabilities.optionProbs);
     store.putResult(runId, OPTION_PROBS, optionProbs);
