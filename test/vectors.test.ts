@@ -463,4 +463,16 @@ test('computeVectors with pairwise masking, coherence and rollouts: a pair is ke
   // None of the planted outliers (100, 100) or (50, 50) reaches the masked vector.
   const v = masked.vectors.get(0)!;
   assert.ok(Math.abs(v[0]!) < 10 && Math.abs(v[1]!) < 10, `${[...v]}`);
+  // PCA pairs each positive answer with the negative one of the same rollout: the differences of the kept
+  // training pairs, centred, their top eigenvector.
+  const held = heldOutQuestions(4, 0.01, 1);
+  const pairs: [number, number[], number[]][] = [0, 1, 2, 3].map((q) => [q, [4 + q, 0], [0, q]]);
+  pairs.push([3, [8, 1], [1, 1]]);
+  const diffs = pairs.filter(([q]) => !held.has(q)).map(([, p, n]) => [p[0]! - n[0]!, p[1]! - n[1]!]);
+  const centre = [0, 1].map((j) => diffs.reduce((a, d) => a + d[j]!, 0) / diffs.length);
+  const cov = [0, 1].map((a) => [0, 1].map((b) => diffs.reduce((sum, d) => sum + (d[a]! - centre[a]!) * (d[b]! - centre[b]!), 0)));
+  const top = topEigenvector(cov);
+  const pc = computeVectors(trait, responses, { ...opts, pairwise: true, pca: true }).pca!.get(0)!;
+  const cos = (top[0]! * pc[0]! + top[1]! * pc[1]!) / (Math.hypot(...top) * Math.hypot(...pc));
+  assert.ok(Math.abs(Math.abs(cos) - 1) < 1e-6, `PCA of the rollout-paired differences: cos ${cos}`);
 });

@@ -124,7 +124,7 @@ export function computeVectors(
   o: { threshold: number; pca: boolean; heldOut: number; seed: number; judged: boolean; rollouts?: number; coherence?: boolean; pairwise?: boolean },
 ): Omit<ExtractionResult, 'runId' | 'resumed' | 'trait' | 'model' | 'counters' | 'parts'> {
   const held = heldOutQuestions(trait.questions.length, o.heldOut, o.seed);
-  type Sample = { pair: number; question: number; acts: Map<number, Float32Array> };
+  type Sample = { pair: number; question: number; rollout: number; acts: Map<number, Float32Array> };
   const kept = { pos: [] as Sample[], neg: [] as Sample[] };
   let answers = 0;
   let judgeFailures = 0;
@@ -168,14 +168,14 @@ export function computeVectors(
         if (o.pairwise) {
           // Masked jointly: a pair is kept only when both sides are.
           if (got.pos instanceof Map && got.neg instanceof Map) {
-            kept.pos.push({ pair, question, acts: got.pos });
-            kept.neg.push({ pair, question, acts: got.neg });
+            kept.pos.push({ pair, question, rollout, acts: got.pos });
+            kept.neg.push({ pair, question, rollout, acts: got.neg });
           } else if (got.pos instanceof Map || got.neg instanceof Map) unpaired++;
           continue;
         }
         for (const sign of ['pos', 'neg'] as const) {
           const g = got[sign];
-          if (g instanceof Map) kept[sign].push({ pair, question, acts: g });
+          if (g instanceof Map) kept[sign].push({ pair, question, rollout, acts: g });
         }
       }
     }),
@@ -199,9 +199,11 @@ export function computeVectors(
     const nul = Number.isFinite(separation) ? separationNull(at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l), separation, { seed: `${trait.id}/null/${l}/${o.seed}` }) : { d95: Number.NaN, p: Number.NaN };
     const row: LayerResult = { layer: l, norm: norm(diff), separation, nullD95: nul.d95, nullP: nul.p, clearsNull: separation > nul.d95 };
     if (pca) {
-      // Paired differences: the same pair of instructions and the same question, both kept.
-      const negBy = new Map(trainNeg.map((s) => [`${s.pair}|${s.question}`, s]));
-      const paired = trainPos.filter((s) => negBy.has(`${s.pair}|${s.question}`)).map((s) => s.acts.get(l)!.map((x, i) => x - negBy.get(`${s.pair}|${s.question}`)!.acts.get(l)![i]!));
+      // Paired differences: the same pair of instructions, question and rollout, both kept.
+      // Paired by rollout too: rollout k's positive answer with rollout k's negative one.
+      const pairOf = (s: Sample) => `${s.pair}|${s.question}|${s.rollout}`;
+      const negBy = new Map(trainNeg.map((s) => [pairOf(s), s]));
+      const paired = trainPos.filter((s) => negBy.has(pairOf(s))).map((s) => s.acts.get(l)!.map((x, i) => x - negBy.get(pairOf(s))!.acts.get(l)![i]!));
       if (paired.length >= 2) {
         const pc = orient(firstPrincipalComponent(paired.map((p) => [...p])), diff);
         pca.set(l, Float32Array.from(pc));
