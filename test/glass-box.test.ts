@@ -248,7 +248,7 @@ test(`glass-box mechanism (${arch}): vectors extract finds the planted direction
 
   const r = await extractVectors({ outDir: join(root, 'store'), model: `engine:${dir}`, trait: resolveTrait('extraversion-high'), maxTokens: 8, seed: 3 });
   assert.equal(r.counters.errors, 0);
-  t.diagnostic(r.layers.map((l) => `layer ${l.layer}: cos ${cos(r.vectors.get(l.layer)!).toFixed(3)}, d ${l.separation.toFixed(2)} (null 95% ${l.nullD95.toFixed(2)})`).join('; '));
+  t.diagnostic(r.layers.map((l) => `layer ${l.layer}: cos ${cos(r.vectors.get(l.layer)!).toFixed(3)}, d ${l.separation.toFixed(2)} (null 95% ${l.nullD95.toFixed(2)}, inst95 ${l.instructionD95?.toFixed(2)} p ${l.instructionP?.toFixed(3)})`).join('; '));
   assert.ok(Math.abs(cos(r.vectors.get(0)!)) < 0.05, 'before the planted layer there is no persona direction');
   for (const l of [1, 2, 3]) assert.ok(cos(r.vectors.get(l)!) >= 0.9, `layer ${l}: cos ${cos(r.vectors.get(l)!)}`);
   assert.equal(r.recommendedLayer, 1);

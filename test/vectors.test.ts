@@ -9,7 +9,7 @@ import { shortInventory } from '../src/probes/dialogue.js';
 import { getInstrument } from '../src/instruments/index.js';
 import { profileOf, scoreAnswers } from '../src/instruments/scoring.js';
 
-import { loadTraitFile } from '../src/probes/traits.js';
+import { loadTraitFile, resolveTrait } from '../src/probes/traits.js';
 import { readVectorFile, readControlVector, writeControlVector } from '../src/engine/formats/vector-files.js';
 import { GgmlType, GgufType, readGguf } from '../src/engine/formats/gguf.js';
 import { storedMean, type ChatMessage } from '../src/backends/types.js';
@@ -381,7 +381,31 @@ test('separation null: with no planted difference a layer clears the null about 
   const planted = computeVectors(trait, responses(7, 1), opts);
   assert.equal(planted.layers[1]!.clearsNull, true);
   assert.ok(planted.layers[1]!.nullP < 0.01);
+  assert.equal(planted.layers[1]!.instructionP, 1 / 16, 'every pair carries the shift: the true assignment beats all 15 others');
   assert.equal(planted.recommendedLayer, 1);
+});
+
+test('a random-weight model: its persona vectors separate the answers (the instructions are different text) yet clear no null with the sides swapped pair by pair, so no layer is recommended', async (t) => {
+  const { INSTRUCTION_ALPHA } = await import('../src/metrics/vectors.js');
+  let rowNullCleared = 0;
+  for (const family of ['llama', 'qwen2'] as const) {
+    const { dir } = makeModel(familyConfig(family, { layers: 3 }), { seed: 1 });
+    for (const trait of ['extraversion-high', 'humor']) {
+      const r = await extractVectors({ outDir: join(tempDir(), 'store'), model: `engine:${dir}`, trait: resolveTrait(trait), maxTokens: 8, seed: 3 });
+      t.diagnostic(`${family} ${trait}: ${r.layers.map((l) => `layer ${l.layer} d ${l.separation.toFixed(2)} (answers shuffled 95% ${l.nullD95.toFixed(2)}; pairs swapped p ${l.instructionP!.toFixed(3)})`).join('; ')}`);
+      for (const l of r.layers) {
+        if (l.separation > l.nullD95) rowNullCleared++;
+        assert.ok(l.instructionP! > INSTRUCTION_ALPHA, `${family} ${trait} layer ${l.layer}: p ${l.instructionP}`);
+        assert.equal(l.clearsNull, false);
+      }
+      assert.equal(r.recommendedLayer, null);
+      const out = join(tempDir(), 'v.safetensors');
+      saveVectors(out, r);
+      assert.equal(readVectorFile(out).metadata.recommended_layer, undefined, 'no layer recommended in the file');
+    }
+  }
+  // Why the pair-level null is needed: shuffling answers alone is cleared by most of these layers.
+  assert.ok(rowNullCleared >= 6, `${rowNullCleared} of 12 layers clear the answer-shuffling null`);
 });
 
 test('vectors export --format pytorch: the named layers, the coefficient and the convention for a trainer, vectors unchanged; bad combinations are one line', async () => {

@@ -15,6 +15,7 @@ import { extractVectors, PERSONA_VECTORS_PRESET, sweepSteering } from '../comman
 import { createBackend } from '../backends/registry.js';
 import { constructedLines } from '../suite/roles.js';
 import { f2, num } from '../present/html.js';
+import { f3 } from '../present/text.js';
 import { driftPage, monitorPage, standalone, sweepPage, vectorsPage } from '../report/mechanism-html.js';
 import { monitorRun } from '../commands/drift.js';
 import { rankSamples, screenDataset } from '../commands/screen.js';
@@ -76,9 +77,9 @@ async function extract(args: string[], io: Out): Promise<number> {
   if (r.settings) io.log(`settings${values.preset ? ` (preset ${values.preset}, overrides applied)` : ''}: ${r.settings.rollouts} rollout(s) at temperature ${r.settings.temperature}, up to ${r.settings.maxTokens} tokens; judge threshold ${r.settings.threshold}${r.settings.coherence ? ', coherence at least 50' : ''}${r.settings.pairwise ? ', pairs masked jointly' : ''}${r.settings.prefix ? ', "You are a ... assistant." opening' : ''}`);
   io.log(`trait ${r.trait} on ${r.model}: ${r.counts.answers} answers, kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative (held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative})${r.counts.judgeFailures ? `, ${r.counts.judgeFailures} unparsable judgments` : ''}${r.counts.incoherent !== undefined ? `, ${r.counts.incoherent} incoherent` : ''}${r.counts.unpaired !== undefined ? `, ${r.counts.unpaired} pairs dropped for one side` : ''}`);
   const steered = r.chosenBy === 'steering';
-  io.log(`layer (hidden_states[L+1])  |v|      separation (Cohen's d, held out)  null 95% (labels permuted)${r.pca ? '  PCA d' : ''}${steered ? '  steering effect' : ''}`);
-  for (const l of r.layers) io.log(`${`${l.layer} (${l.layer + 1})`.padStart(26)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}  ${f2(l.nullD95).padStart(26)}${l.clearsNull ? '' : ' (within the null)'}${r.pca ? `  ${f2(l.separationPca)}` : ''}${steered ? `  ${f2(l.steeringEffect).padStart(15)}` : ''}${l.layer === r.recommendedLayer ? `   <- recommended${steered ? ' (by steering effect)' : ''}` : ''}`);
-  if (r.recommendedLayer === null) io.log('no layer is recommended: no separation cleared the permutation null (the labels explain no more than chance would)');
+  io.log(`layer (hidden_states[L+1])  |v|      separation (Cohen's d, held out)  null 95% (answers shuffled)  p (pairs swapped)${r.pca ? '  PCA d' : ''}${steered ? '  steering effect' : ''}`);
+  for (const l of r.layers) io.log(`${`${l.layer} (${l.layer + 1})`.padStart(26)}  ${l.norm.toFixed(3).padStart(7)}  ${f2(l.separation).padStart(8)}  ${f2(l.nullD95).padStart(27)}  ${f3(l.instructionP).padStart(17)}${l.clearsNull ? '' : ' (within the null)'}${r.pca ? `  ${f2(l.separationPca)}` : ''}${steered ? `  ${f2(l.steeringEffect).padStart(15)}` : ''}${l.layer === r.recommendedLayer ? `   <- recommended${steered ? ' (by steering effect)' : ''}` : ''}`);
+  if (r.recommendedLayer === null) io.log(`no layer is recommended: no separation cleared both nulls (answers shuffled, and the sides swapped instruction pair by instruction pair: p must be at most 1/16, the true assignment beating all 15 others); the direction reads the instructions' wording no better than it reads a trait`);
   if (values.html) writeFileSync(values.html, await standalone(vectorsPage(r)));
   io.log(`run ${r.runId}${r.resumed ? ' (resumed)' : ''} · vectors: ${values.out}${values.html ? ` · page: ${values.html}` : ''}`);
   return r.counters.errors > 0 ? 1 : 0;

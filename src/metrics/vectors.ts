@@ -173,3 +173,64 @@ export function separationNull(trainPos: readonly Vec[], trainNeg: readonly Vec[
   }
   return { d95: ds.length ? percentile(ds, 95) : Number.NaN, permutations: ds.length, p: (reached + 1) / (ds.length + 1) };
 }
+
+export interface LabelledRow {
+  /** The unit that carries the label: the instruction pair the answer was generated under. */
+  group: number;
+  positive: boolean;
+  heldOut: boolean;
+  v: Vec;
+}
+
+export interface InstructionNull {
+  /** The 95th percentile of held-out separation over the sign assignments. */
+  d95: number;
+  /** How many distinct assignments were scored (2^(G-1) for up to 13 groups, else a random sample). */
+  assignments: number;
+  /** Share of assignments whose separation reached the observed one (the true assignment among them). */
+  p: number;
+  /** The smallest p this design can give (1/2^(G-1)): with too few groups nothing can clear. */
+  minP: number;
+  /** How many groups (instruction pairs) had answers. */
+  groups: number;
+}
+
+/** With the 5 instruction pairs a trait has, the true assignment must beat all 15 other ones: p = 1/16. */
+export const INSTRUCTION_ALPHA = 1 / 16;
+
+/**
+ * The null at the level of the unit that carries the label. Every answer of one
+ * instruction pair shares that pair's two texts, so any two texts that differ separate
+ * the answers, trait or no trait (a random-weight model does). Under the null that
+ * "positive" means nothing, the two sides of each pair are exchangeable: the sides are
+ * swapped pair by pair, in every distinct assignment (2^(G-1) for G pairs: swapping every
+ * pair at once only turns the refitted direction round, and gives the same separation),
+ * and the direction is refitted and scored exactly as the real one. A direction that is
+ * the trait is shared by all pairs and only the true assignment lines it up; differences
+ * peculiar to each pair's wording line up as well under any assignment.
+ */
+export function instructionNull(rows: readonly LabelledRow[], observed: number, options: { seed?: string; samples?: number } = {}): InstructionNull {
+  const groups = [...new Set(rows.map((r) => r.group))].sort((a, b) => a - b);
+  const G = groups.length;
+  const index = new Map(groups.map((g, i) => [g, i]));
+  const masks: number[][] = [];
+  if (G <= 13) {
+    // The first group is never swapped: the other half of the assignments mirror these.
+    for (let m = 0; m < 2 ** Math.max(0, G - 1); m++) masks.push(groups.map((_, i) => (i === 0 ? 0 : (m >> (i - 1)) & 1)));
+  } else {
+    const rng = createRng(options.seed ?? 'instruction-null');
+    masks.push(groups.map(() => 0));
+    for (let k = 0; k < (options.samples ?? 1000); k++) masks.push(groups.map((_, i) => (i === 0 ? 0 : rng.int(2))));
+  }
+  const ds: number[] = [];
+  let reached = 0;
+  for (const mask of masks) {
+    const side = (r: LabelledRow) => r.positive !== (mask[index.get(r.group)!] === 1);
+    const pick = (held: boolean, pos: boolean) => rows.filter((r) => r.heldOut === held && side(r) === pos).map((r) => r.v);
+    const d = heldOutSeparation(pick(false, true), pick(false, false), pick(true, true), pick(true, false));
+    if (!Number.isFinite(d)) continue;
+    ds.push(d);
+    if (d >= observed - 1e-9 * Math.abs(observed)) reached++;
+  }
+  return { d95: ds.length ? percentile(ds, 95) : Number.NaN, assignments: ds.length, p: ds.length ? reached / ds.length : Number.NaN, minP: 1 / 2 ** Math.min(Math.max(0, G - 1), 30), groups: G };
+}

@@ -3,6 +3,9 @@
 /** A number to two decimals; — for a missing or non-finite one. */
 export const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
 
+/** A number to three decimals; — for a missing or non-finite one. */
+export const f3 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(3));
+
 /** Columns padded to their widest cell. */
 export function textTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, j) => Math.max(...rows.map((r) => r[j]!.length)));

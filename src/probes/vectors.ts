@@ -11,7 +11,7 @@ import { storedMean, type Backend, type CallCounters, type ChatMessage } from '.
 import { decodeActivations } from '../backends/responses.js';
 import { constructedLines, type RunRole } from '../suite/roles.js';
 import { writeVectorFile } from '../engine/formats/vector-files.js';
-import { differenceOfMeans, firstPrincipalComponent, heldOutSeparation, norm, orient, projections, separationNull, type Vec } from '../metrics/vectors.js';
+import { differenceOfMeans, firstPrincipalComponent, heldOutSeparation, INSTRUCTION_ALPHA, instructionNull, norm, orient, projections, separationNull, type Vec } from '../metrics/vectors.js';
 import { cohensD } from '../metrics/stats.js';
 import { UserError } from '../util/errors.js';
 import { createRng } from '../util/rng.js';
@@ -29,6 +29,9 @@ export interface LayerResult {
   /** The 95th percentile of the separation with the labels permuted (same sample sizes), and the permutation p-value. */
   nullD95: number;
   nullP: number;
+  /** The null with the sides swapped instruction pair by instruction pair (the unit that carries the label): its 95th percentile and p-value. */
+  instructionD95?: number;
+  instructionP?: number;
   /** Whether the separation clears the null: only such a layer is recommended. */
   clearsNull: boolean;
   /** With --choose-by steering: the trait domain's score at +coef minus at −coef, toward the trait's pole. */
@@ -197,7 +200,9 @@ export function computeVectors(
     const hn = test(kept.neg);
     const separation = heldOutSeparation(at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l));
     const nul = Number.isFinite(separation) ? separationNull(at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l), separation, { seed: `${trait.id}/null/${l}/${o.seed}` }) : { d95: Number.NaN, p: Number.NaN };
-    const row: LayerResult = { layer: l, norm: norm(diff), separation, nullD95: nul.d95, nullP: nul.p, clearsNull: separation > nul.d95 };
+    const labelled = [...kept.pos.map((s) => ({ s, positive: true })), ...kept.neg.map((s) => ({ s, positive: false }))].map(({ s, positive }) => ({ group: s.pair, positive, heldOut: held.has(s.question), v: [...s.acts.get(l)!] }));
+    const inst = Number.isFinite(separation) ? instructionNull(labelled, separation) : { d95: Number.NaN, p: Number.NaN };
+    const row: LayerResult = { layer: l, norm: norm(diff), separation, nullD95: nul.d95, nullP: nul.p, instructionD95: inst.d95, instructionP: inst.p, clearsNull: separation > nul.d95 && inst.p <= INSTRUCTION_ALPHA };
     if (pca) {
       // Paired differences: the same pair of instructions, question and rollout, both kept.
       // Paired by rollout too: rollout k's positive answer with rollout k's negative one.

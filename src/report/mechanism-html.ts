@@ -12,6 +12,7 @@ import { constructedLines, runRoleSchema, type RunRole } from '../suite/roles.js
 import { UserError } from '../util/errors.js';
 import { projectionSpec, roleMapSpec, separationSpec, sweepSpec } from '../present/charts.js';
 import { chartFigure, escapeHtml, f2, htmlDocument, num, table, type Page } from '../present/html.js';
+import { f3 } from '../present/text.js';
 
 function decoded<T>(value: T | undefined, render: (v: T) => Promise<Page>): Promise<Page> | undefined {
   return value === undefined ? undefined : render(value);
@@ -30,8 +31,8 @@ export async function vectorsPage(r: Pick<ExtractionResult, 'trait' | 'model' | 
   const chart = await chartFigure(separationSpec(rows, `Separation per layer: ${r.trait}`), `Separation of held-out answers per layer for ${escapeHtml(r.trait)}: the layer where the vector reads the trait best.`);
   return {
     title: `persona vectors: ${r.trait}`,
-    body: `${simulationNote(r.parts)}<p>Model <code>${escapeHtml(r.model)}</code>, run <code>${escapeHtml(r.runId)}</code>. Recommended layer: <strong>${r.recommendedLayer ?? 'none (no separation cleared the permutation null)'}</strong>. Answers ${r.counts.answers}; kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative; held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative}; unparsable judgments ${r.counts.judgeFailures}.</p>
-${chart}<p>Layer L is <code>blocks.L.hook_resid_post</code>, the output of block L: Hugging Face's <code>hidden_states[L + 1]</code>, the numbering the persona-vector and Assistant-axis papers use.</p>${table(['Layer (blocks.L)', 'hidden_states index (papers)', '|v|', "Cohen's d (held out)", 'Null 95% (labels permuted)', 'Clears the null', "PCA Cohen's d", 'Steering effect'], r.layers.map((l) => [String(l.layer), String(l.layer + 1), f2(l.norm), f2(l.separation), f2(l.nullD95), l.clearsNull === undefined ? '—' : l.clearsNull ? 'yes' : 'no', f2(l.separationPca), f2(l.steeringEffect)]))}`,
+    body: `${simulationNote(r.parts)}<p>Model <code>${escapeHtml(r.model)}</code>, run <code>${escapeHtml(r.runId)}</code>. Recommended layer: <strong>${r.recommendedLayer ?? 'none (no separation cleared both nulls)'}</strong>. Answers ${r.counts.answers}; kept ${r.counts.kept.positive} positive / ${r.counts.kept.negative} negative; held out ${r.counts.heldOut.positive} / ${r.counts.heldOut.negative}; unparsable judgments ${r.counts.judgeFailures}.</p>
+${chart}<p>Layer L is <code>blocks.L.hook_resid_post</code>, the output of block L: Hugging Face's <code>hidden_states[L + 1]</code>, the numbering the persona-vector and Assistant-axis papers use.</p>${table(['Layer (blocks.L)', 'hidden_states index (papers)', '|v|', "Cohen's d (held out)", 'Null 95% (answers shuffled)', 'p (sides swapped pair by pair)', 'Clears both nulls', "PCA Cohen's d", 'Steering effect'], r.layers.map((l) => [String(l.layer), String(l.layer + 1), f2(l.norm), f2(l.separation), f2(l.nullD95), f3(l.instructionP), l.clearsNull === undefined ? '—' : l.clearsNull ? 'yes' : 'no', f2(l.separationPca), f2(l.steeringEffect)]))}`,
   };
 }
 
@@ -102,7 +103,7 @@ const vectorsResultSchema = z.object({
   trait: z.string(),
   model: z.string(),
   recommendedLayer: z.number().int().nullable(),
-  layers: z.array(z.object({ layer: z.number().int(), norm: storedNum, separation: storedNum, separationPca: storedNum.optional(), nullD95: storedNum, nullP: storedNum, clearsNull: z.boolean(), steeringEffect: storedNum.optional() })),
+  layers: z.array(z.object({ layer: z.number().int(), norm: storedNum, separation: storedNum, separationPca: storedNum.optional(), nullD95: storedNum, nullP: storedNum, instructionD95: storedNum.optional(), instructionP: storedNum.optional(), clearsNull: z.boolean(), steeringEffect: storedNum.optional() })),
   counts: z.object({ answers: z.number(), kept: z.object({ positive: z.number(), negative: z.number() }), heldOut: z.object({ positive: z.number(), negative: z.number() }), judgeFailures: z.number(), missing: z.number() }),
 });
 const axisResultSchema = z.object({
