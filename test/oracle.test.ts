@@ -79,3 +79,33 @@ test('the simulated panel reads its persona from the prompt: an empty persona te
   assert.ok(broken.recovery!.pullMae > 0.3, `pull MAE ${broken.recovery!.pullMae}`);
   for (const p of broken.methods[0]!.personas) assert.ok(p.defaultPull! > 0.95, `${p.personaId}: pull ${p.defaultPull}`);
 });
+
+test('the simulated judges read words, not numbers: a reply holds none of the persona state; the adherence judge scores the voice against the character it is given, reads none without it, and a prompt that lost the description leaves only the name', async () => {
+  const { SimulatedPanel } = await import('../src/backends/sim.js');
+  const { adherenceRequest, backstoryRequest, linesRequest } = await import('../src/probes/judges.js');
+  const sim = new SimulatedPanel({ judgeNoise: 0, seed: 5 });
+  const description = 'A cheerful baker who sings opera while kneading sourdough.';
+  sim.setPersona('ann', { target: { O: 4, C: 2, E: 4, A: 2, N: 4 }, fidelity: 0.6, contradictions: { backstory: 1, line: 1, qa: 0 } }, { names: ['Ann'], description, facts: ['Ann keeps bees.'] });
+  const judgeSpec = { id: 'j', model: 'sim:', temperature: 0, repeats: 1 } as never;
+  const say = async (system: string, earlier: string[] = []) =>
+    (await sim.chat({ messages: [{ role: 'system', content: system }, ...earlier.flatMap((e) => [{ role: 'user' as const, content: 'And?' }, { role: 'assistant' as const, content: e }]), { role: 'user', content: 'Hello.' }] }, undefined, { task: 'persona', conversation: 'c', turn: earlier.length })).text;
+  const judge = async (call: { request: Parameters<typeof sim.chat>[0]; oracle: Parameters<typeof sim.chat>[2] }) => (await sim.chat(call.request, undefined, call.oracle)).text;
+  const jc = { judge: judgeSpec, repetition: 0, conversation: 'c', turn: 0 };
+  const character = `Name: Ann.\n${description}\nAnn keeps bees.`;
+
+  const reply = await say(`You are Ann. ${description} Ann keeps bees.`);
+  assert.doesNotMatch(reply, /\d\.\d|adherence|fidelity/, 'no number of the state in the text');
+  // 20 voice words, 12 of them (0.6) the character's: the judge reads 6 of 10.
+  assert.equal(await judge(adherenceRequest(jc, character, reply)), 'SCORE: 6');
+  assert.equal(await judge(adherenceRequest(jc, '', reply)), 'SCORE: 0', 'given no character, the judge finds none in the voice');
+  // Without the description in the prompt the persona is still found by name, and speaks with what is left.
+  const bare = await say('You are Ann.');
+  const voiceOf = (text: string) => /Voice: ([^.]*)\./.exec(text)![1]!.split(' ');
+  assert.deepEqual([...new Set(voiceOf(bare).filter((w) => !['certainly', 'happy', 'assist', 'glad', 'helpful', 'assistant', 'absolutely', 'provide', 'information', 'support', 'question', 'great', 'sure', 'understand', 'anything', 'hope', 'helps', 'feel', 'free', 'let'].includes(w)))], ['ann']);
+  // The backstory judge compares the story with the Name line it is given; the lines judge finds the line whose claim is denied.
+  assert.equal(await judge(backstoryRequest(jc, character, reply)), 'CONTRADICTS: yes');
+  assert.equal(await judge(backstoryRequest(jc, 'Name: Bea.', reply)), 'CONTRADICTS: no');
+  const second = await say(`You are Ann. ${description}`, [reply]);
+  assert.equal(await judge(linesRequest(jc, [reply], second)), 'CONTRADICTED: 1');
+  assert.equal(await judge(linesRequest(jc, ['Nothing to see here.'], second)), 'CONTRADICTED: none');
+});

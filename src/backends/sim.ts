@@ -44,6 +44,8 @@ export interface SimPersonaTruth {
 export interface SimIdentity {
   names?: string[];
   facts?: string[];
+  /** The persona's description as the suite writes it (the words its simulated replies speak with). */
+  description?: string;
   of?: string;
 }
 
@@ -402,6 +404,12 @@ export class SimulatedPanel implements Backend, TruthSource {
       lastTenant: this.lastTenant,
       subjectOf: (messages, oracle) => this.subjectOf(messages, oracle),
       othersFactsIn: (messages, subject) => this.othersFactsIn(messages, subject),
+      characterOf: (subject) => {
+        const own = this.identities.get(subject);
+        const identity = own?.of !== undefined ? this.identities.get(own.of) : own;
+        if (!identity?.names?.length) return undefined;
+        return { text: [...identity.names, identity.description ?? '', ...(identity.facts ?? [])].join('\n'), name: identity.names[0]! };
+      },
     };
   }
 
