@@ -10,6 +10,9 @@ import { Engine } from '../src/engine/engine.js';
 import { familyConfig, makeModel } from './engine-helpers.js';
 import { cli, cliAsync, SMOLLM_DIR, tempDir } from './helpers.js';
 import { writeRandomModelFolder } from '../src/engine/random-model.js';
+import Database from 'better-sqlite3';
+import { suiteInstrument } from '../src/suite/instrument.js';
+import { declareSuite } from '../src/probes/sim-truths.js';
 
 const config = familyConfig('llama', { layers: 2 });
 const model = makeModel(config);
@@ -214,6 +217,55 @@ test('repetitions: an option-probability inventory is asked once per item (its r
   const s = sampled!.methods[0]!.personas[0]!;
   assert.equal(s.administrations, 3);
   assert.ok((['O', 'C', 'E', 'A', 'N'] as const).every((d) => Number.isFinite(s.spread[d])), 'seeded repetitions have a spread');
+});
+
+test('repetitions that vary the prompt on a deterministic backend: options listed in reverse (mapped back) and persona paraphrases are distinct requests, and the spread they give names its source', async () => {
+  const suite = suiteSchema.parse({
+    name: 'engine-variants',
+    instrument: { id: 'ipip-neo-120', items: 6, min_coverage: 0, variants: [{ id: 'standard', postamble: 'Reply with the number only.' }, { id: 'reversed', postamble: 'Reply with the number only.', reverse_options: true }] },
+    personas: [{ id: 'p', name: 'Pat', description: 'A calm night-shift nurse.', paraphrases: ['A nurse who works nights and stays calm.'], target: { O: 4, C: 4, E: 2, A: 3, N: 2 } }],
+    methods: [{ id: 'sp', kind: 'system-prompt', template: 'You are {name}. {description} You are {traits}.' }],
+    baseline: false,
+    models: [`engine:${model.dir}`, 'sim:'],
+  });
+  const out = tempDir();
+  const r = await runSuite(suite, { outDir: out });
+  assert.equal(r.counters.errors, 0);
+  // 6 items x 2 variants x 2 wordings, on each model: every request distinct, none served twice.
+  assert.equal(r.counters.calls, 2 * 24, JSON.stringify(r.counters));
+  const db = new Database(join(out, 'persona-probe.sqlite'), { readonly: true });
+  const requests = (db.prepare("SELECT request_json AS q FROM calls WHERE kind = 'optionProbs' AND backend LIKE 'engine:%'").all() as { q: string }[]).map((x) => x.q);
+  db.close();
+  assert.equal(requests.length, 24);
+  assert.equal(new Set(requests).size, requests.length, 'no two administrations send the same request');
+  assert.ok(requests.some((q) => q.includes('1 = Very Accurate')) && requests.some((q) => q.includes('1 = Very Inaccurate')), 'the reversed variant lists the last option first');
+  assert.ok(requests.some((q) => q.includes('A nurse who works nights and stays calm.')), 'the paraphrase is the persona prompt of its administrations');
+  const [engine, sim] = r.analysis.models!;
+  for (const m of [engine!, sim!]) {
+    const p = m.methods[0]!.personas[0]!;
+    assert.equal(p.administrations, 4);
+    assert.ok((['O', 'C', 'E', 'A', 'N'] as const).every((d) => Number.isFinite(p.spread[d])), `${m.model}: four different prompts have a spread`);
+    assert.deepEqual(m.repetitions.varies, ['prompt variants (standard; reversed, options reversed)', 'persona paraphrases']);
+    for (const d of ['O', 'C', 'E', 'A', 'N'] as const) assert.equal(m.methods[0]!.reliability[d].rows, 4, 'alpha and omega over the four distinct administrations');
+  }
+  // The simulated panel reads the order the options are listed in: with the mapping undone, reversing them moves nothing but noise.
+  const adm = await import('../src/probes/fidelity.js');
+  const tasks = adm.planFidelity({ suite, instrument: suiteInstrument(suite), optionProbs: [true] });
+  const { SimulatedPanel } = await import('../src/backends/sim.js');
+  const panel = new SimulatedPanel({ noise: 0, itemNoise: 0 });
+  declareSuite(panel, suite);
+  const responses = new Map<string, unknown>();
+  for (const t of tasks) if (t.kind === 'optionProbs') responses.set(t.key, await panel.optionProbs(t.request, undefined, t.oracle));
+  const sheets = adm.assembleAdministrations(tasks, responses, 'expected', suiteInstrument(suite).options).get(0)!;
+  const byVariant = (v: string) => sheets.find((a) => a.variant === v)!.answers;
+  assert.deepEqual(byVariant('reversed'), byVariant('standard'), 'the same answers once mapped back');
+  // The mapping back, on its own: all mass on listed option 1 of a reversed listing is the instrument's option 5; so is a reply "1" or the label.
+  const rev = tasks.find((t) => t.kind === 'optionProbs' && t.reversed)!;
+  const one = adm.assembleAdministrations([rev], new Map([[rev.key, { probs: [1, 0, 0, 0, 0], coverage: 1 }]]), 'expected', suiteInstrument(suite).options).get(0)![0]!;
+  assert.equal(one.answers[rev.itemId], 5);
+  const chatTask = { ...rev, kind: 'chat' as const, sample: 0, request: { messages: rev.request.messages } };
+  for (const text of ['1', 'Very Accurate'])
+    assert.equal(adm.assembleAdministrations([chatTask], new Map([[rev.key, { text, finishReason: 'stop' }]]), 'expected', suiteInstrument(suite).options).get(0)![0]!.answers[rev.itemId], 5, text);
 });
 
 test('fresh means fresh: a model rebuilt at the same path with other weights is a new run with new numbers; --fresh makes every call again', async () => {

@@ -145,6 +145,7 @@ export class SimulatedPanel implements Backend, TruthSource {
   private readonly identities = new Map<string, SimIdentity>();
   /** The inventory's items, recognised by their text in a request. */
   private items: InstrumentItem[] = [];
+  private optionLabels: readonly string[] = [];
   /** The persona and system prompt of the last conversational request (what a leaky server would leak). */
   private lastTenant: { personaId: string; system: string } | undefined;
 
@@ -183,6 +184,7 @@ export class SimulatedPanel implements Backend, TruthSource {
   /** The suite's personas and items: the truth the panel plays, and what it recognises them by. */
   readsSuite(declared: DeclaredSuite): void {
     this.setInstrument(declared.items);
+    this.optionLabels = declared.options ?? [];
     for (const p of declared.personas) this.setPersona(p.id, { ...p.truth, fidelity: p.truth.fidelity ?? this.options.fidelity }, p.identity);
   }
 
@@ -331,7 +333,18 @@ export class SimulatedPanel implements Backend, TruthSource {
     const where = inConversation ? `c/${hints.conversation}` : `${hints.repetition ?? 0}`;
     const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${personaId}/${where}/${item.id}`)).normal();
     const keyed = item.keyed === 'plus' ? theta + idiosyncratic : 6 - theta - idiosyncratic;
-    return gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id));
+    const probs = gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id));
+    // Answered in the order the prompt lists the options (a variant may reverse them).
+    const order = this.listedOrder(messages);
+    return order ? order.map((i) => probs[i]!) : probs;
+  }
+
+  /** Per listed option (1 = first line "1 = ..."), its index in the instrument's order; undefined when the listing is not a reordering of the known labels. */
+  private listedOrder(messages: readonly ChatMessage[]): number[] | undefined {
+    const last = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    const listed = [...last.matchAll(/^(\d+) = (.+)$/gm)].map((m) => this.optionLabels.indexOf(m[2]!.trim()));
+    if (listed.length !== this.optionLabels.length || listed.some((i) => i < 0) || new Set(listed).size !== listed.length) return undefined;
+    return listed;
   }
 
   private async delay(): Promise<void> {

@@ -120,6 +120,8 @@ export interface DeclaredPersona {
 /** What a suite declares to a backend that reads it (readsSuite). */
 export interface DeclaredSuite {
   items: readonly InstrumentItem[];
+  /** The answer options' labels in the instrument's order (a prompt may list them in another). */
+  options?: readonly string[];
   personas: readonly DeclaredPersona[];
 }
 

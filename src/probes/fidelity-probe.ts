@@ -2,6 +2,7 @@
 // persona under every conditioning method (planning and scoring in fidelity.ts), its
 // report section, console table, CSV file, differences between runs and adoption evidence.
 
+import type { Suite } from '../suite/schema.js';
 import { suiteInstrument } from '../suite/instrument.js';
 import { z } from 'zod';
 import { truthSourceOf } from '../backends/registry.js';
@@ -25,7 +26,8 @@ export interface ModelAnalysis {
   constructed?: string;
   optionProbs: boolean;
   /** Repetitions the suite asked for and those administered, with the reason when they differ. */
-  repetitions: { asked: number; administered: number; note?: string };
+  /** How often the inventory was asked, and what varies between a persona's administrations (the source of any spread; none: no spread is reported). */
+  repetitions: { asked: number; administered: number; note?: string; varies?: string[] };
   methods: FidelityReport[];
   recovery?: RecoveryReport;
   /** What must be known about the instrument as it was administered (a translation's flaws). */
@@ -75,14 +77,25 @@ function analyzeModels(input: AnalyzeInput<undefined>): ModelAnalysis[] {
     const truth = truthSourceOf(id);
     const simulated = role ? role.simulated : truth !== undefined;
     const administered = repetitions[index] ?? suite.repetitions;
-    const note = administered < suite.repetitions ? `${id} is scored from option probabilities, and an option-probability request carries no seed: its ${suite.repetitions} repetitions would be the same request, so each item was asked once and no run-to-run spread is reported; vary the prompt (instrument.variants) to measure variation` : undefined;
-    const analysis: ModelAnalysis = { model: id, simulated, ...(role?.constructed ? { constructed: role.constructed } : {}), optionProbs: optionProbs[index] ?? false, repetitions: { asked: suite.repetitions, administered, ...(note ? { note } : {}) }, methods, ...(instrument.notes ? { instrumentNotes: instrument.notes } : {}) };
+    const note = administered < suite.repetitions ? `${id} is scored from option probabilities, and an option-probability request carries no seed: its ${suite.repetitions} repetitions would be the same request, so each item was asked once and no run-to-run spread is reported; vary the prompt (instrument.variants, reverse_options, or persona paraphrases) to measure variation` : undefined;
+    const varies = variationSources(suite, optionProbs[index] ?? false, administered);
+    const analysis: ModelAnalysis = { model: id, simulated, ...(role?.constructed ? { constructed: role.constructed } : {}), optionProbs: optionProbs[index] ?? false, repetitions: { asked: suite.repetitions, administered, ...(note ? { note } : {}), varies }, methods, ...(instrument.notes ? { instrumentNotes: instrument.notes } : {}) };
     if (simulated && truth && methods[0]) {
       const truths = new Map(suite.personas.map((p) => [p.id, p.sim?.fidelity ?? truth.defaultFidelity]));
       analysis.recovery = simulationRecovery(methods[0], truths);
     }
     return analysis;
   });
+}
+
+/** What differs between a persona's administrations: the sources of its spread across them. */
+export function variationSources(suite: Suite, optionProbs: boolean, administered: number): string[] {
+  const variants = suite.instrument.variants ?? [];
+  return [
+    ...(!optionProbs && administered > 1 ? [`sampling seeds (${administered} repetitions)`] : []),
+    ...(variants.length > 1 ? [`prompt variants (${variants.map((v) => `${v.id}${v.reverse_options ? ', options reversed' : ''}`).join('; ')})`] : []),
+    ...(suite.personas.some((p) => p.paraphrases?.length) ? ['persona paraphrases'] : []),
+  ];
 }
 
 function fidelityTable(r: FidelityReport): string {
@@ -164,6 +177,7 @@ export const fidelityProbe: Probe<'models', undefined, FidelityArmComparison[]> 
     ...models.flatMap((m) => offFormat(m.methods).map((w): [string, string] => ['Off-format answers', `<strong class="warn">${escapeHtml(offFormatWarning(m.model, w))}</strong>`])),
     ...[...new Set(models.flatMap((m) => m.instrumentNotes ?? []))].map((n): [string, string] => ['Instrument', `<strong class="warn">${escapeHtml(n)}</strong>`]),
     ...models.flatMap((m): [string, string][] => (m.repetitions?.note ? [['Repetitions', escapeHtml(`${m.repetitions.administered} of ${m.repetitions.asked} administered: ${m.repetitions.note}.`)]] : [])),
+    ...models.flatMap((m): [string, string][] => (m.repetitions?.varies ? [['Spread across administrations', escapeHtml(`${m.model}: ${m.repetitions.varies.length ? `from ${m.repetitions.varies.join(' and ')}` : 'none reported (nothing varies between administrations)'}`)]] : [])),
   ],
   warnings: (models) => [...new Set(models.flatMap((m) => m.instrumentNotes ?? []))].map((n) => `NOTE: ${n}.`).concat(models.flatMap((m) => [...offFormat(m.methods).map((w) => offFormatWarning(m.model, w)), ...(m.repetitions?.note ? [`NOTE: ${m.repetitions.note}.`] : [])])),
   console: (models) => consoleLines(models),

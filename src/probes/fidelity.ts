@@ -16,6 +16,8 @@ export interface ItemVariant {
   id: string;
   preamble: string;
   postamble: string;
+  /** Options listed last to first (1 = the last option); answers are mapped back before scoring. */
+  reverse_options?: boolean;
 }
 
 export const DEFAULT_VARIANTS: ItemVariant[] = [
@@ -32,15 +34,23 @@ export function itemPrompt(item: InstrumentItem, options: string[], variant: Ite
     variant.preamble.trim(),
     frame.statement.replace('{text}', () => item.text),
     frame.question,
-    ...options.map((o, i) => `${i + 1} = ${o}`),
+    ...listedOptions(options, variant).map((o, i) => `${i + 1} = ${o}`),
     variant.postamble.trim(),
   ];
   return lines.filter(Boolean).join('\n');
 }
 
+/** The options in the order a variant lists them. */
+export const listedOptions = (options: readonly string[], variant: Pick<ItemVariant, 'reverse_options'>): string[] => (variant.reverse_options ? [...options].reverse() : [...options]);
+
+/** The persona's description and its paraphrases, each with the suffix its administrations' variant ids carry (none for the description). */
+export function wordingsOf(persona: Suite['personas'][number]): { suffix: string; description: string }[] {
+  return [{ suffix: '', description: persona.description }, ...(persona.paraphrases ?? []).map((description, k) => ({ suffix: `~p${k + 1}`, description }))];
+}
+
 export type FidelityTask =
-  | { key: string; kind: 'optionProbs'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; request: OptionProbsRequest; oracle: ProbeHints }
-  | { key: string; kind: 'chat'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; itemId: string; sample: number; request: ChatRequest; oracle: ProbeHints };
+  | { key: string; kind: 'optionProbs'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; reversed: boolean; itemId: string; request: OptionProbsRequest; oracle: ProbeHints }
+  | { key: string; kind: 'chat'; modelIndex: number; method: string; personaId: string; repetition: number; variant: string; reversed: boolean; itemId: string; sample: number; request: ChatRequest; oracle: ProbeHints };
 
 export interface PlanContext {
   suite: Suite;
@@ -77,11 +87,12 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
   const items = administeredItems(suite, instrument);
   const options = optionLabels(suite, instrument);
   const variants = suite.instrument.variants ?? [defaultVariant(instrument)];
-  const conditions: { method: string; personaId: string; system: ChatMessage[] }[] = [];
+  // One condition per persona wording: the description, then each paraphrase (a prompt variant of its own).
+  const conditions: { method: string; personaId: string; system: ChatMessage[]; suffix: string }[] = [];
   for (const method of suite.methods) {
-    for (const persona of suite.personas) conditions.push({ method: method.id, personaId: persona.id, system: conditioningMessages(persona, method) });
+    for (const persona of suite.personas) for (const w of wordingsOf(persona)) conditions.push({ method: method.id, personaId: persona.id, system: conditioningMessages({ ...persona, description: w.description }, method), suffix: w.suffix });
   }
-  if (suite.baseline) conditions.push({ method: 'none', personaId: BASELINE_ID, system: [] });
+  if (suite.baseline) conditions.push({ method: 'none', personaId: BASELINE_ID, system: [], suffix: '' });
   const tasks: FidelityTask[] = [];
   suite.models.forEach((_, modelIndex) => {
     for (const c of conditions) {
@@ -90,13 +101,15 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
           for (const item of items) {
             const messages: ChatMessage[] = [...c.system, { role: 'user', content: itemPrompt(item, options, variant, instrument.frame) }];
             const oracle: ProbeHints = { personaId: c.personaId, item: { id: item.id, keyed: item.keyed, domain: item.domain }, repetition };
-            const base = `m${modelIndex}|${c.method}|${c.personaId}|r${repetition}|${variant.id}|${item.id}`;
+            const variantId = `${variant.id}${c.suffix}`;
+            const reversed = variant.reverse_options === true;
+            const base = `m${modelIndex}|${c.method}|${c.personaId}|r${repetition}|${variantId}|${item.id}`;
             if (ctx.optionProbs[modelIndex]) {
-              tasks.push({ key: base, kind: 'optionProbs', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, request: { messages, options: OPTION_DIGITS }, oracle });
+              tasks.push({ key: base, kind: 'optionProbs', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variantId, reversed, itemId: item.id, request: { messages, options: OPTION_DIGITS }, oracle });
             } else {
               for (let sample = 0; sample < suite.instrument.samples; sample++) {
                 const sampling = { temperature: suite.run.temperature, maxTokens: 24, seed: suite.seed * 1_000_003 + repetition * 1009 + sample };
-                tasks.push({ key: `${base}|s${sample}`, kind: 'chat', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variant.id, itemId: item.id, sample, request: { messages, sampling }, oracle: { ...oracle, sample } });
+                tasks.push({ key: `${base}|s${sample}`, kind: 'chat', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variantId, reversed, itemId: item.id, sample, request: { messages, sampling }, oracle: { ...oracle, sample } });
               }
             }
           }
@@ -142,7 +155,9 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
         g.admin.answers[t.itemId] ??= null;
         continue;
       }
-      const { probs, coverage } = decoded;
+      const { coverage } = decoded;
+      // A reversed listing: digit 1 was the last option.
+      const probs = t.reversed ? [...decoded.probs].reverse() : decoded.probs;
       (g.admin.coverage ??= {})[t.itemId] = coverage;
       // Off-format: too little probability on the options to renormalise into an answer.
       if (coverage < minCoverage) {
@@ -157,7 +172,9 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
         g.admin.answers[t.itemId] ??= null;
         continue;
       }
-      const parsed = parseAnswer(decoded.text, options);
+      // Read against the options as listed (a label or a digit), then mapped back to the instrument's order.
+      const parsed = parseAnswer(decoded.text, t.reversed ? [...options].reverse() : options);
+      if (parsed.value !== null && t.reversed) parsed.value = options.length + 1 - parsed.value;
       const list = g.samples.get(t.itemId) ?? [];
       g.samples.set(t.itemId, list);
       if (parsed.value === null) g.missing.set(t.itemId, [...(g.missing.get(t.itemId) ?? []), parsed.reason]);

@@ -26,6 +26,7 @@ function truthOf(persona: PersonaSpec, override?: { fidelity?: number; decay?: n
 export function declaredSuite(suite: Suite): DeclaredSuite {
   return {
     items: suiteInstrument(suite).items,
+    options: suite.instrument.options ?? suiteInstrument(suite).options,
     personas: [
       ...suite.personas.map((p) => ({ id: p.id, truth: truthOf(p), identity: { names: [p.name, ...(p.role ? [p.role] : [])], facts: p.facts.map(factText), description: p.description } })),
       ...(suite.stickiness?.conditions ?? []).map((c) => ({ id: simSubjectOf(c.id), truth: truthOf(suite.personas.find((p) => p.id === c.persona)!, c.sim), identity: { of: c.persona } })),

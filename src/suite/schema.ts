@@ -29,6 +29,10 @@ export const personaSchema = z
     name: z.string().min(1),
     role: z.string().optional().describe('a role for role + personality conditioning, e.g. "a ship\'s navigator"'),
     description: z.string().default(''),
+    paraphrases: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('other wordings of the description; the inventory is administered under each as one more prompt variant, so repeated administrations vary the persona prompt'),
     target,
     facts: z
       .array(z.union([z.string().min(1), z.object({ text: z.string().min(1), marker: z.string().min(1).describe('the distinctive words a leak would repeat') }).strict()]))
@@ -52,6 +56,7 @@ export const variantSchema = z
     id: z.string(),
     preamble: z.string().default(''),
     postamble: z.string().default(''),
+    reverse_options: z.boolean().default(false).describe('list the answer options in reverse order (1 = the last option); the answer is mapped back before scoring'),
   })
   .strict();
 
