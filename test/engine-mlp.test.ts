@@ -9,6 +9,10 @@ import { readSafetensorsHeader, readTensorF32 } from '../src/engine/formats/safe
 import { addIntervention, neuronIntervention } from '../src/engine/interventions.js';
 import { UserError } from '../src/util/errors.js';
 import { familyConfig, makeModel, withEngine } from './engine-helpers.js';
+import { SMOLLM_DIR, tempDir } from './helpers.js';
+import { referenceForward } from './reference-forward.js';
+import { writeRandomModelFolder } from '../src/engine/random-model.js';
+import { Engine } from '../src/engine/engine.js';
 
 test('blocks.L.mlp.hook_post is silu(gate) * up of the normed hook_resid_mid, and the down projection of it is hook_mlp_out; add and cap are refused on it in one line', async () => {
   const config = familyConfig('llama', { layers: 2 });
@@ -86,4 +90,40 @@ test('neuron interventions change only the named neurons: zeroed or set at mlp.h
     assert.throws(() => neuronIntervention('blocks.1.mlp.hook_post', ffn, [ffn]), (err: unknown) => err instanceof UserError && new RegExp(`neuron ${ffn} is out of range \\(0-${ffn - 1}\\)`).test(err.message));
     assert.throws(() => engine.checkInterventions([neuronIntervention('blocks.1.hook_resid_post', ffn, [1])]), /a neuron intervention goes on blocks\.L\.mlp\.hook_post/);
   });
+});
+
+test('blocks.L.mlp.hook_post equals the MLP intermediate activation (act(gate_proj(x)) * up_proj(x), as transformers computes it) of the float64 reference, on every architecture the engine reads, at every layer and position', async () => {
+  const families = ['llama', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'gemma2', 'gemma3', 'llama-bias'] as const;
+  for (const family of families) {
+    const config = familyConfig(family, { layers: 2 });
+    const dir = join(tempDir('pp-model-'), 'model');
+    const weights = writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 7, sharpness: 0.5 });
+    const engine = await Engine.load(dir, { weights: 'inline' });
+    try {
+      const ids = engine.tokenizer.encode('The keeper logs every ship that passes the rock.');
+      const hooks = Array.from({ length: engine.spec.layers }, (_, l) => `blocks.${l}.mlp.hook_post`);
+      const r = await engine.forward(ids, { hooks });
+      const mlpPost: Float64Array[][] = [];
+      referenceForward(engine.spec, weights, ids, { mlpPost });
+      const ffn = engine.spec.ffn;
+      let worst = 0;
+      let scale = 0;
+      for (let l = 0; l < engine.spec.layers; l++) {
+        const mine = r.hooks.get(hooks[l]!)!;
+        assert.equal(mine.length, ids.length * ffn);
+        for (let t = 0; t < ids.length; t++) {
+          for (let j = 0; j < ffn; j++) {
+            const ref = mlpPost[l]![t]![j]!;
+            scale = Math.max(scale, Math.abs(ref));
+            worst = Math.max(worst, Math.abs(mine[t * ffn + j]! - ref));
+          }
+        }
+      }
+      console.log(`# ${family}: mlp.hook_post vs float64 reference, max abs error ${worst.toExponential(2)} (largest activation ${scale.toFixed(3)}), ${engine.spec.layers} layers x ${ids.length} positions x ${ffn} neurons`);
+      assert.ok(scale > 0.01, `${family}: activations are not trivially zero`);
+      assert.ok(worst < 1e-4 * Math.max(1, scale), `${family}: ${worst}`);
+    } finally {
+      await engine.dispose();
+    }
+  }
 });

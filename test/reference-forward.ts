@@ -24,7 +24,7 @@ const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) 
  * OLMo-2, Gemma 2 and Gemma 3 semantics, read off the spec's flags (norm placement, (1 + w),
  * activation, q/k norms, biases, fused projections, soft-caps, windows, two ropes).
  */
-export function referenceForward(spec: ArchSpec, weights: Map<string, Weight>, ids: number[], options: { geluF16?: boolean } = {}): Float64Array[] {
+export function referenceForward(spec: ArchSpec, weights: Map<string, Weight>, ids: number[], options: { geluF16?: boolean; mlpPost?: Float64Array[][] } = {}): Float64Array[] {
   const W = (n: string) => weights.get(n)!;
   const d = spec.dModel;
   const T = ids.length;
@@ -126,7 +126,10 @@ export function referenceForward(spec: ArchSpec, weights: Map<string, Weight>, i
       const ffn = spec.ffn;
       const gate = spec.fused ? matvec(W(`${p}.mlp.gate_up_proj.weight`), y, 0, ffn) : matvec(W(`${p}.mlp.gate_proj.weight`), y);
       const up = spec.fused ? matvec(W(`${p}.mlp.gate_up_proj.weight`), y, ffn, ffn) : matvec(W(`${p}.mlp.up_proj.weight`), y);
-      const down = matvec(W(`${p}.mlp.down_proj.weight`), gate.map((g, i) => act(g) * up[i]!));
+      // The MLP's intermediate activation, act_fn(gate_proj(x)) * up_proj(x), what down_proj reads.
+      const hidden = gate.map((g, i) => act(g) * up[i]!);
+      if (options.mlpPost) (options.mlpPost[l] ??= []).push(hidden);
+      const down = matvec(W(`${p}.mlp.down_proj.weight`), hidden);
       const m = spec.norms === 'pre' ? down : rms(down, W(`${p}.post_feedforward_layernorm.weight`));
       return r.map((val, i) => val + m[i]!);
     });
