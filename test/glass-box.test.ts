@@ -377,6 +377,7 @@ test('vectors screen ranks planted trait-pushing samples first, predicts the shi
     '',
   ].join('\n'));
   const r = await screenDataset({ model, dataset: data, vectors: [{ name: 'planted E level', layer: 0, vector: planted }], maxTokens: 8 });
+  assert.ok(r.parts[0]!.constructed, "the screened model is said to be a constructed model");
   const ranked = rankSamples(r).map((s) => [s.line, Number(s.projections[0]!.difference.toFixed(3))]);
   t.diagnostic(`ranked (line, difference): ${JSON.stringify(ranked)}; predicted shift ${r.predicted[0]!.shift.toFixed(3)}`);
   assert.deepEqual(ranked.slice(0, 2).map(([line]) => line).sort(), [2, 5], 'the samples with E+ trait words push most');

@@ -44,6 +44,7 @@ test('neurons on a planted edit: the shift is the one the edit implies, find ret
 
   const found = await findNeurons({ model: tuned, base, layer: 1, trait: resolveTrait('extraversion-high'), top: 10, direction: Float32Array.from({ length: tunedSpec.hidden }, (_, i) => (i === GLASS_BOX_DIMS.score ? 1 : 0)) });
   const ablated = await ablateNeurons({ model: tuned, base, layer: 1, neurons: E_NEURONS, domain: 'E', random: 5 });
+  assert.ok(found.parts.length === 2 && found.parts.every((p) => p.constructed) && ablated.parts.every((p) => p.constructed), "the glass-box checkpoints are said to be constructed models");
   t.diagnostic(`E shift: planted ${plantedShift.toFixed(4)}, measured ${ablated.none.shift!.toFixed(4)}; with 4,5 off ${ablated.top.shift!.toFixed(4)}; with random pairs off ${ablated.random.map((r) => r.shift!.toFixed(4)).join(', ')}`);
   assert.ok(plantedShift > 0.2, `the edit moves E (${plantedShift})`);
   assert.ok(Math.abs(ablated.none.shift! - plantedShift) < 1e-4, `measured shift ${ablated.none.shift} vs planted ${plantedShift}`);
@@ -98,6 +99,7 @@ test('checkpoints compare on a planted edit: E shifts by what the edit implies a
   writeVectorFile(personaFile, { layers: new Map([[0, unit(GLASS_BOX_DIMS.persona + 2)]]), metadata: { trait: 'planted E level' } });
   writeVectorFile(scoreFile, { layers: new Map([[1, unit(GLASS_BOX_DIMS.score)]]), metadata: { trait: 'planted score' } });
   const r = await compareCheckpoints({ base: `engine:${base}`, tuned: `engine:${tuned}`, vectors: [personaFile, scoreFile], itemsPerDomain: 8 });
+  assert.deepEqual(r.parts.map((p) => [p.role, Boolean(p.constructed)]), [['base', true], ['tuned', true]], 'both checkpoints are said to be constructed models');
 
   const instrument = getInstrument('ipip-neo-120');
   const tok = await ModelTokenizer.load(base, []);
@@ -155,4 +157,33 @@ test('neuron interventions in an interventions YAML: the listed neurons are swit
   assert.match(bad('- hook: blocks.1.mlp.hook_post\n  op: neurons\n  neurons: [4, 500]\n'), /off\.yaml:1.*neuron 500 is out of range \(0-127\)/);
   assert.match(bad('- hook: blocks.1.mlp.hook_post\n  op: neurons\n  neurons: [4, 5]\n  values: [1]\n'), /off\.yaml:1.*values has 1 entries for 2 neurons/);
   assert.match(bad('- hook: blocks.1.hook_resid_post\n  op: neurons\n  neurons: [4]\n'), /off\.yaml:1.*a neuron intervention goes on blocks\.L\.mlp\.hook_post/);
+});
+
+test('checkpoints compare --trait --judge: each model answers the trait questions and a judge scores them; the judged shift is paired by question (exactly 0 for one checkpoint against itself), and a judge without a trait is one line', async () => {
+  const { startFakeOpenAI } = await import('./fake-openai-server.js');
+  const server = await startFakeOpenAI();
+  try {
+    // Untied embeddings: a tied random model only repeats its last token (newlines), whatever its weights.
+    const config = { ...familyConfig('llama', { layers: 1 }), tie_word_embeddings: false };
+    const a = makeModel(config, { seed: 1 }).dir;
+    const b = makeModel(config, { seed: 2 }).dir;
+    const trait = resolveTrait('extraversion-high');
+    const common = { trait, judge: 'openai:judge-by-text', questions: 4, maxTokens: 6, itemsPerDomain: 1, env: { OPENAI_BASE_URL: server.url } };
+    const steps: number[] = [];
+    const same = await compareCheckpoints({ base: `engine:${a}`, tuned: `engine:${a}`, ...common, onProgress: (done, total) => steps.push(done / total) });
+    assert.equal(steps.at(-1), 1, 'progress reaches the end');
+    assert.equal(steps.length, 2 * (5 + 2 * 4), 'one step per item and per answer and judgment, on each model');
+    assert.deepEqual({ n: same.judged!.n, failures: same.judged!.failures, shift: same.judged!.shift.value, lo: same.judged!.shift.lo, hi: same.judged!.shift.hi }, { n: 4, failures: 0, shift: 0, lo: 0, hi: 0 });
+    const other = await compareCheckpoints({ base: `engine:${a}`, tuned: `engine:${b}`, ...common });
+    // The judge reads each answer (its score is a hash of the prompt): other weights, other answers, other scores.
+    assert.equal(other.judged!.n, 4);
+    assert.ok(Math.abs(other.judged!.shift.value - (other.judged!.tuned - other.judged!.base)) < 1e-9, 'the mean of paired differences');
+    assert.notEqual(other.judged!.shift.value, 0);
+    assert.equal(other.judged!.base, same.judged!.base, 'the base answers and their judgments are the same in both runs');
+    const bad = cli(['checkpoints', 'compare', '--base', a, '--tuned', b, '--judge', 'sim:']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr.trim(), /^persona-probe: checkpoints compare: a judge needs --trait/);
+  } finally {
+    await server.close();
+  }
 });

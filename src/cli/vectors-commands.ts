@@ -177,6 +177,7 @@ async function screen(args: string[], io: Out): Promise<number> {
   const bar = new ProgressBar(process.stderr, 'screen');
   const r = await screenDataset({ model: values.model, dataset: values.data, vectors, maxTokens: whole('max-tokens', values['max-tokens']), onProgress: (done, total) => bar.steps(done, total) });
   bar.done();
+  for (const line of constructedLines(r.parts)) io.log(line);
   for (const p of r.predicted) io.log(`${p.vector}@${p.layer}: predicted shift ${f2(p.shift)} (mean projection difference, training response − the base model's own, over ${p.n} samples)`);
   let measured: Awaited<ReturnType<typeof compareCheckpoints>>['projections'] | undefined;
   if (values.tuned) {

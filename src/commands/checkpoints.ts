@@ -1,6 +1,7 @@
 // Two checkpoints of one architecture compared, base and tuned: the shift of each Big Five
 // domain measured behaviourally (a short inventory, unconditioned, scored from option
-// probabilities) and in activations (the same prompts' blocks.L.hook_resid_post at the answer
+// probabilities; and, with a trait and a judge, the judged trait score of each model's own
+// answers to the trait's questions) and in activations (the same prompts' blocks.L.hook_resid_post at the answer
 // position, projected on each persona vector), with bootstrap intervals over the prompts
 // (paired: the same prompt on both models).
 
@@ -13,6 +14,12 @@ import { shortInventory } from '../probes/dialogue.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
 import { UserError } from '../util/errors.js';
 import { checkSameShape } from './neurons.js';
+import { createBackend } from '../backends/registry.js';
+import { JUDGE_PROMPT } from '../probes/vectors.js';
+import { parseScore } from '../probes/judges.js';
+import type { TraitDefinition } from '../probes/traits.js';
+import { runRoles, type RunRole } from '../suite/roles.js';
+import { engineParts } from './engine-parts.js';
 
 export interface CompareOptions {
   base: string;
@@ -23,6 +30,27 @@ export interface CompareOptions {
   layer?: number;
   itemsPerDomain?: number;
   seed?: number;
+  /** With a judge: the trait whose questions both models answer and whose rubric the judge scores (0..100). */
+  trait?: TraitDefinition;
+  judge?: string;
+  /** Trait questions answered (default 8), and the answers' length in tokens (default 48, greedy). */
+  questions?: number;
+  maxTokens?: number;
+  env?: Record<string, string | undefined>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The judged trait score of each model's own answers, and its shift (paired by question). */
+export interface JudgedShift {
+  trait: string;
+  judge: string;
+  base: number;
+  tuned: number;
+  /** tuned − base over the questions judged on both models, with a bootstrap interval. */
+  shift: Estimate;
+  /** Questions judged on both models, and judgments that could not be read. */
+  n: number;
+  failures: number;
 }
 
 export interface DomainShift {
@@ -48,6 +76,9 @@ export interface CompareResult {
   tuned: string;
   domains: DomainShift[];
   projections: ProjectionShift[];
+  judged?: JudgedShift;
+  /** What each part was (a constructed model, a simulated judge), for every output to say. */
+  parts: RunRole[];
 }
 
 const dirOf = (model: string) => (model.startsWith('engine:') ? model.slice('engine:'.length) : model);
@@ -56,6 +87,13 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
   const instrument = getInstrument('ipip-neo-120');
   const items = shortInventory(instrument, o.itemsPerDomain ?? 8);
   const sets = (o.vectors ?? []).map((file) => ({ file, set: readVectorFile(file) }));
+  if (o.judge && !o.trait) throw new UserError('checkpoints compare: a judge needs --trait (its questions and rubric)');
+  if (o.trait && !o.judge) throw new UserError('checkpoints compare: --trait is scored by a judge; pass --judge MODEL');
+  const questions = o.trait ? o.trait.questions.slice(0, o.questions ?? 8) : [];
+  const judge = o.judge ? await createBackend(o.judge, { env: o.env }) : undefined;
+  const total = 2 * (items.length + 2 * questions.length);
+  let done = 0;
+  const tick = () => o.onProgress?.(++done, total);
   const engines: Engine[] = [];
   try {
     for (const m of [o.base, o.tuned]) engines.push(await Engine.load(dirOf(m)));
@@ -91,8 +129,20 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
           const last = rows.subarray((ids.length - 1) * d, ids.length * d);
           projections[i]!.push(dot(last, pr.unit));
         });
+        tick();
       }
-      return { answers, projections };
+      // The model's own greedy answer to each trait question, unconditioned, scored by the judge.
+      const judged: (number | undefined)[] = [];
+      for (const question of questions) {
+        const ids = engine.tokenizer.chatIds([{ role: 'user', content: question }]);
+        const answer = engine.tokenizer.decode((await engine.generate(ids, { maxTokens: o.maxTokens ?? 48 })).tokens).trim();
+        tick();
+        const reply = await judge!.chat({ messages: [{ role: 'user', content: JUDGE_PROMPT(o.trait!, question, answer) }], sampling: { temperature: 0, seed: o.seed ?? 1, maxTokens: 16 } });
+        const score = parseScore(reply.text, 100);
+        judged.push(score.ok ? score.value : undefined);
+        tick();
+      }
+      return { answers, projections, judged };
     };
     const b = await measure(base);
     const t = await measure(tuned);
@@ -116,7 +166,23 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
       shift: bootstrapMean(t.projections[i]!.map((x, k) => x - b.projections[i]![k]!), { seed: `${seed}/${pr.file}/${pr.layer}` }),
       prompts: items.length,
     }));
-    return { base: o.base, tuned: o.tuned, domains, projections };
+    let judgedShift: JudgedShift | undefined;
+    if (o.trait && judge) {
+      // Paired by question: only questions judged on both models count.
+      const both = questions.map((_, k) => k).filter((k) => b.judged[k] !== undefined && t.judged[k] !== undefined);
+      const failures = [...b.judged, ...t.judged].filter((x) => x === undefined).length;
+      judgedShift = {
+        trait: o.trait.id,
+        judge: judge.id,
+        base: both.length ? mean(both.map((k) => b.judged[k]!)) : Number.NaN,
+        tuned: both.length ? mean(both.map((k) => t.judged[k]!)) : Number.NaN,
+        shift: both.length ? bootstrapMean(both.map((k) => t.judged[k]! - b.judged[k]!), { seed: `${seed}/judge/${o.trait.id}` }) : { value: Number.NaN, lo: Number.NaN, hi: Number.NaN, n: 0 },
+        n: both.length,
+        failures,
+      };
+    }
+    const parts = [...engineParts({ base: o.base, tuned: o.tuned }), ...runRoles({ judge })];
+    return { base: o.base, tuned: o.tuned, domains, projections, ...(judgedShift ? { judged: judgedShift } : {}), parts };
   } finally {
     for (const e of engines) await e.dispose();
   }

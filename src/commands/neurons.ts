@@ -14,6 +14,8 @@ import { inlineWeights } from '../engine/model-folder.js';
 import { expectedAnswer, getInstrument, keyedScore, type Domain, type InstrumentItem } from '../instruments/index.js';
 import { meanActivation, rankByChange, rankBySensitivity, rankBySeparation, directWrite, type NeuronScore } from '../metrics/neurons.js';
 import { createRng } from '../util/rng.js';
+import type { RunRole } from '../suite/roles.js';
+import { engineParts } from './engine-parts.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
 import { shortInventory } from '../probes/dialogue.js';
@@ -109,6 +111,8 @@ export interface FindResult {
   separation: NeuronScore[];
   write?: NeuronScore[];
   change?: NeuronScore[];
+  /** What the models were (a constructed model is said so in every output). */
+  parts: RunRole[];
 }
 
 export async function findNeurons(o: FindOptions): Promise<FindResult> {
@@ -125,7 +129,7 @@ export async function findNeurons(o: FindOptions): Promise<FindResult> {
     const tick = () => o.onProgress?.(++done, total);
     const eliciting = await lastRows(tuned!, hook, contexts.eliciting, tick);
     const suppressing = await lastRows(tuned!, hook, contexts.suppressing, tick);
-    const out: FindResult = { layer: o.layer, hook, contexts: all.length, sensitivity: rankBySensitivity(eliciting, suppressing).slice(0, top), separation: rankBySeparation(eliciting, suppressing).slice(0, top) };
+    const out: FindResult = { layer: o.layer, hook, contexts: all.length, sensitivity: rankBySensitivity(eliciting, suppressing).slice(0, top), separation: rankBySeparation(eliciting, suppressing).slice(0, top), parts: engineParts({ model: o.model, base: o.base }) };
     const means = meanActivation([...eliciting, ...suppressing]);
     const down = downProjection(tuned!, o.layer);
     if (o.direction) out.write = directWrite(means, down, tuned!.spec.dModel, o.direction).slice(0, top);
@@ -168,6 +172,7 @@ export interface AblateResult {
   none: AblationCondition;
   top: AblationCondition;
   random: AblationCondition[];
+  parts: RunRole[];
 }
 
 /** The domain's score over its short-inventory items, unconditioned, with the interventions applied. */
@@ -212,6 +217,6 @@ export async function ablateNeurons(o: AblateOptions): Promise<AblateResult> {
       const pick = Array.from({ length: o.neurons.length }, () => pool.splice(rng.int(pool.length), 1)[0]!).sort((a, b) => a - b);
       random.push(withEffect(await measure(pick)));
     }
-    return { layer: o.layer, domain: o.domain, items: items.length, none: withEffect(none), top: withEffect(await measure(o.neurons)), random };
+    return { layer: o.layer, domain: o.domain, items: items.length, none: withEffect(none), top: withEffect(await measure(o.neurons)), random, parts: engineParts({ model: o.model, base: o.base }) };
   });
 }

@@ -12,6 +12,8 @@ import { storedMean, type ChatMessage } from '../backends/types.js';
 import type { MonitoredVector } from '../probes/vectors.js';
 import { dot, norm, unit } from '../metrics/vectors.js';
 import { UserError } from '../util/errors.js';
+import type { RunRole } from '../suite/roles.js';
+import { engineParts } from './engine-parts.js';
 
 export interface Sample {
   /** 1-based line in the dataset file. */
@@ -52,6 +54,8 @@ export interface ScreenResult {
   samples: ScreenedSample[];
   /** Per vector: the dataset's mean projection difference (the shift it predicts, in projection units), and n. */
   predicted: { vector: string; layer: number; shift: number; n: number }[];
+  /** What the model was (a constructed model is said so in every output). */
+  parts: RunRole[];
 }
 
 export interface ScreenOptions {
@@ -92,7 +96,7 @@ export async function screenDataset(o: ScreenOptions): Promise<ScreenResult> {
     const diffs = screened.map((s) => s.projections[i]!.difference).filter(Number.isFinite);
     return { vector: v.name, layer: v.layer, shift: diffs.length ? diffs.reduce((a, b) => a + b, 0) / diffs.length : Number.NaN, n: diffs.length };
   });
-  return { model: engine.id, samples: screened, predicted };
+  return { model: engine.id, samples: screened, predicted, parts: engineParts({ model: o.model }) };
 }
 
 /** The samples ranked by how much they push toward vector `index` (largest difference first; missing last). */
