@@ -228,3 +228,48 @@ test('past the sliding window, where llama.cpp does not window (Mistral, Phi-3) 
     }
   }
 });
+
+test("Phi-3.5's LongRoPE (per-frequency short factors, cos and sin scaled by sqrt(1 + ln f / ln original)): the engine equals the float64 reference; past the original length, and on bad factor lists, one line", async () => {
+  const base = familyConfig('phi3', { layers: 2 });
+  const half = (base.hidden_size as number) / (base.num_attention_heads as number) / 2;
+  // Factors well away from 1, so a reader that ignores them (or the scale) is far off.
+  const shortFactor = Array.from({ length: half }, (_, i) => 1 + 0.25 * i);
+  const longFactor = Array.from({ length: half }, (_, i) => 2 + 0.5 * i);
+  const config = { ...base, max_position_embeddings: 4096, original_max_position_embeddings: 128, rope_scaling: { type: 'longrope', short_factor: shortFactor, long_factor: longFactor } };
+  const dir = join(tempDir('pp-model-'), 'model');
+  const weights = writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 5, sharpness: 0.5 });
+  const engine = await Engine.load(dir, { weights: 'inline' });
+  try {
+    const rope = engine.spec.ropeScaling;
+    assert.equal(rope.kind, 'longrope');
+    assert.ok(rope.kind === 'longrope' && Math.abs(rope.attentionFactor - Math.sqrt(1 + Math.log(32) / Math.log(128))) < 1e-12);
+    const ids = engine.tokenizer.encode(PROMPT);
+    const V = engine.spec.vocab;
+    const { logits } = await engine.forward(ids, { logits: 'all' });
+    const exact = referenceForward(engine.spec, weights, ids);
+    const plain = referenceForward({ ...engine.spec, ropeScaling: { kind: 'none' } }, weights, ids);
+    let worst = 0;
+    let ignored = 0;
+    for (let pos = 0; pos < ids.length; pos++) {
+      const mine = logSoftmax(logits.subarray(pos * V, (pos + 1) * V));
+      for (let t = 0; t < V; t++) {
+        worst = Math.max(worst, Math.abs(mine[t]! - exact[pos]![t]!));
+        ignored = Math.max(ignored, Math.abs(plain[pos]![t]! - exact[pos]![t]!));
+      }
+    }
+    console.log(`# phi3 longrope: ${ids.length} positions, engine vs reference ${worst.toExponential(2)}; without the scaling the reference moves by ${ignored.toExponential(2)}`);
+    assert.ok(worst < 2e-4, `engine vs reference ${worst}`);
+    assert.ok(ignored > 100 * worst, 'the scaling matters at this size');
+    // Decoding step by step through the cache gives the same last row.
+    const past = await engine.forward(ids.slice(0, -1), { keepCache: true });
+    const step = await engine.forward(ids.slice(-1), { past: past.cache! });
+    const last = logSoftmax(step.logits);
+    assert.ok(last.every((x, t) => Math.abs(x - exact[ids.length - 1]![t]!) < 2e-4));
+    await assert.rejects(engine.forward(Array.from({ length: 129 }, () => ids[0]!)), /129 tokens: past original_max_position_embeddings \(128\) transformers rotates the whole sequence with LongRoPE's long factors/);
+  } finally {
+    await engine.dispose();
+  }
+  const { archSpecOf } = await import('../src/engine/arch.js');
+  assert.throws(() => archSpecOf({ ...config, rope_scaling: { ...config.rope_scaling, short_factor: shortFactor.slice(1) } }), new RegExp(`rope_scaling.short_factor must list ${half} positive numbers`));
+  assert.throws(() => archSpecOf({ ...config, original_max_position_embeddings: undefined }), /rope type "longrope" needs original_max_position_embeddings/);
+});

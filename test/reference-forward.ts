@@ -49,7 +49,9 @@ export function referenceForward(spec: ArchSpec, weights: Map<string, Weight>, i
   };
   const act = (g: number) => (spec.activation === 'silu' ? g / (1 + Math.exp(-g)) : options.geluF16 ? roundF16(geluTanh(roundF16(g))) : geluTanh(g));
   const cap = (x: number, c: number | undefined) => (c === undefined ? x : c * Math.tanh(x / c));
-  const freqs = (theta: number, scaling: ArchSpec['ropeScaling']) => Array.from({ length: hd / 2 }, (_, i) => 1 / theta ** ((2 * i) / hd) / (scaling.kind === 'linear' ? scaling.factor : 1));
+  // LongRoPE (up to its original length): each frequency divided by its short factor, cos and sin scaled.
+  const freqs = (theta: number, scaling: ArchSpec['ropeScaling']) => Array.from({ length: hd / 2 }, (_, i) => 1 / theta ** ((2 * i) / hd) / (scaling.kind === 'linear' ? scaling.factor : scaling.kind === 'longrope' ? scaling.shortFactor[i]! : 1));
+  const ropeScale = spec.ropeScaling.kind === 'longrope' ? spec.ropeScaling.attentionFactor : 1;
   const globalFreq = freqs(spec.ropeTheta, spec.ropeScaling);
   const localFreq = spec.localRope ? freqs(spec.localRope.theta, spec.localRope.scaling) : globalFreq;
   /** Gemma 3: RMSNorm by (1 + w) on each head of q and k, before rotation. */
@@ -66,8 +68,8 @@ export function referenceForward(spec: ArchSpec, weights: Map<string, Weight>, i
     for (let i = 0; i < hd / 2; i++) {
       const a = pos * invFreq[i]!;
       const [x1, x2] = [v[o + i]!, v[o + i + hd / 2]!];
-      v[o + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
-      v[o + i + hd / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
+      v[o + i] = ropeScale * (x1 * Math.cos(a) - x2 * Math.sin(a));
+      v[o + i + hd / 2] = ropeScale * (x2 * Math.cos(a) + x1 * Math.sin(a));
     }
   };
   const embed = W('model.embed_tokens.weight');

@@ -9,7 +9,12 @@ export type ArchFamily = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'olmo2' | 'ph
 export type RopeScaling =
   | { kind: 'none' }
   | { kind: 'linear'; factor: number }
-  | { kind: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+  | { kind: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /**
+   * Phi-3/3.5's LongRoPE: per-frequency factors (short ones up to originalMaxPositions, where
+   * transformers switches the whole sequence to the long ones) and a scale on cos and sin.
+   */
+  | { kind: 'longrope'; shortFactor: number[]; longFactor: number[]; originalMaxPositions: number; attentionFactor: number };
 
 export interface ArchSpec {
   family: ArchFamily;
@@ -156,6 +161,7 @@ const ROPE_KEYS: Record<string, string[]> = {
   default: [],
   linear: ['factor'],
   llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+  longrope: ['short_factor', 'long_factor', 'factor', 'attention_factor', 'original_max_position_embeddings'],
 };
 
 interface RopeSettings {
@@ -190,6 +196,7 @@ function ropeSettingsOf(raw: Json, field: string, topTheta: number | undefined, 
   theta ??= 10000;
   if (!(theta > 0)) throw new UserError(`${where}: rope_theta ${theta} must be positive`);
   if (type === 'default') return { theta, scaling: { kind: 'none' } };
+  if (type === 'longrope') return { theta, scaling: longropeOf(raw, field, config, where) };
   const need = (key: string): number => {
     const v = raw[key] ?? (key === 'original_max_position_embeddings' ? config.original_max_position_embeddings : undefined);
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${where}: ${field}.${key} is ${v === undefined ? 'missing' : `not a number (${show(v)})`} (rope type "${type}" needs it)`);
@@ -212,6 +219,42 @@ function ropeSettingsOf(raw: Json, field: string, topTheta: number | undefined, 
   };
   if (!(scaling.highFreqFactor > scaling.lowFreqFactor)) throw new UserError(`${where}: ${field}.high_freq_factor must be greater than low_freq_factor`);
   return { theta, scaling };
+}
+
+/**
+ * LongRoPE as transformers computes it: factor defaults to max_position_embeddings /
+ * original_max_position_embeddings, and the scale on cos and sin to sqrt(1 + ln factor /
+ * ln original) when factor > 1, else 1.
+ */
+function longropeOf(raw: Json, field: string, config: Json, where: string): RopeScaling {
+  const half = (() => {
+    const heads = config.num_attention_heads as number;
+    const headDim = (config.head_dim as number | undefined) ?? (config.hidden_size as number) / heads;
+    return headDim / 2;
+  })();
+  const factors = (key: string): number[] => {
+    const v = raw[key];
+    if (!Array.isArray(v) || v.length !== half || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+      throw new UserError(`${where}: ${field}.${key} must list ${half} positive numbers (one per rotary frequency), got ${show(v)}`);
+    }
+    return v as number[];
+  };
+  const top = config.original_max_position_embeddings;
+  const inner = raw.original_max_position_embeddings;
+  if (typeof top === 'number' && typeof inner === 'number' && top !== inner) throw new UserError(`${where}: original_max_position_embeddings ${top} and ${field}.original_max_position_embeddings ${inner} disagree`);
+  const original = inner ?? top;
+  if (typeof original !== 'number' || !(original > 0)) throw new UserError(`${where}: rope type "longrope" needs original_max_position_embeddings (got ${show(original)})`);
+  const maxPositions = config.max_position_embeddings;
+  let factor = raw.factor;
+  if (factor === undefined || factor === null) {
+    if (typeof maxPositions !== 'number') throw new UserError(`${where}: rope type "longrope" needs max_position_embeddings or ${field}.factor`);
+    factor = maxPositions / original;
+  }
+  if (typeof factor !== 'number' || !(factor > 0)) throw new UserError(`${where}: ${field}.factor must be a positive number, got ${show(factor)}`);
+  let attentionFactor = raw.attention_factor;
+  if (attentionFactor === undefined || attentionFactor === null) attentionFactor = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  if (typeof attentionFactor !== 'number' || !(attentionFactor > 0)) throw new UserError(`${where}: ${field}.attention_factor must be a positive number, got ${show(attentionFactor)}`);
+  return { kind: 'longrope', shortFactor: factors('short_factor'), longFactor: factors('long_factor'), originalMaxPositions: original, attentionFactor };
 }
 
 const ATTENTION_TYPES = ['full_attention', 'sliding_attention'];
@@ -393,6 +436,8 @@ export function ropeInvFreq(spec: Pick<ArchSpec, 'headDim' | 'ropeTheta' | 'rope
   for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / Math.fround(spec.ropeTheta ** Math.fround((2 * i) / spec.headDim)));
   const s = spec.ropeScaling;
   if (s.kind === 'linear') for (let i = 0; i < half; i++) inv[i] = Math.fround(inv[i]! / s.factor);
+  // LongRoPE up to original_max_position_embeddings: 1 / (short_factor * base^(2i/d)).
+  if (s.kind === 'longrope') for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / Math.fround(s.shortFactor[i]! * Math.fround(spec.ropeTheta ** Math.fround((2 * i) / spec.headDim))));
   if (s.kind === 'llama3') {
     const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositions / s.highFreqFactor;
@@ -409,16 +454,19 @@ export function ropeInvFreq(spec: Pick<ArchSpec, 'headDim' | 'ropeTheta' | 'rope
   return inv;
 }
 
-/** cos and sin tables [count, headDim/2] for positions start .. start+count-1. */
-export function ropeTables(invFreq: Float64Array, start: number, count: number): { cos: Float32Array; sin: Float32Array } {
+/** The scale transformers puts on cos and sin (LongRoPE's attention factor; 1 otherwise). */
+export const ropeAttentionScale = (scaling: RopeScaling): number => (scaling.kind === 'longrope' ? scaling.attentionFactor : 1);
+
+/** cos and sin tables [count, headDim/2] for positions start .. start+count-1, times `scale`. */
+export function ropeTables(invFreq: Float64Array, start: number, count: number, scale = 1): { cos: Float32Array; sin: Float32Array } {
   const half = invFreq.length;
   const cos = new Float32Array(count * half);
   const sin = new Float32Array(count * half);
   for (let t = 0; t < count; t++) {
     for (let i = 0; i < half; i++) {
       const angle = Math.fround((start + t) * invFreq[i]!);
-      cos[t * half + i] = Math.cos(angle);
-      sin[t * half + i] = Math.sin(angle);
+      cos[t * half + i] = Math.fround(Math.cos(angle)) * Math.fround(scale);
+      sin[t * half + i] = Math.fround(Math.sin(angle)) * Math.fround(scale);
     }
   }
   return { cos, sin };

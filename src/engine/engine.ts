@@ -13,7 +13,7 @@ import { UserError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
 import { createRng, type Rng } from '../util/rng.js';
 import type { ChatMessage } from '../backends/types.js';
-import { ropeInvFreq, ropeTables, type ArchSpec } from './arch.js';
+import { ropeAttentionScale, ropeInvFreq, ropeTables, type ArchSpec } from './arch.js';
 import {
   buildDecoderGraph,
   GRAPH_INPUTS,
@@ -255,6 +255,10 @@ export class Engine {
     const P = options.past?.length ?? 0;
     const S = P + T;
     const C = Math.max(1, options.past?.capacity ?? 1);
+    const rope = spec.ropeScaling;
+    if (rope.kind === 'longrope' && S > rope.originalMaxPositions) {
+      throw new UserError(`${S} tokens: past original_max_position_embeddings (${rope.originalMaxPositions}) transformers rotates the whole sequence with LongRoPE's long factors; the engine implements the short ones, for contexts up to ${rope.originalMaxPositions} tokens`);
+    }
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= spec.vocab) throw new UserError(`token id ${id} is outside the vocabulary (0-${spec.vocab - 1})`);
     const hooks = options.hooks ?? [];
     const interventions = options.interventions ?? [];
@@ -286,8 +290,8 @@ export class Engine {
     }
     const feeds: Record<string, ort.Tensor> = {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
-      ...ropeFeeds(this.invFreq, P, T, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin),
-      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, P, T, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal) : {}),
+      ...ropeFeeds(this.invFreq, P, T, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
+      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, P, T, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, C + T]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [T, C + T]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
@@ -424,8 +428,8 @@ function appendToCache(cache: KvCache, layers: number, kvHeads: number, hd: numb
 }
 
 /** The rotary cos/sin inputs for positions P..P+T-1 of one set of frequencies (the global one, or Gemma 3's local one). */
-function ropeFeeds(invFreq: Float64Array, P: number, T: number, half: number, cosName: string, sinName: string): Record<string, ort.Tensor> {
-  const { cos, sin } = ropeTables(invFreq, P, T);
+function ropeFeeds(invFreq: Float64Array, P: number, T: number, half: number, cosName: string, sinName: string, scale: number): Record<string, ort.Tensor> {
+  const { cos, sin } = ropeTables(invFreq, P, T, scale);
   return { [cosName]: new ort.Tensor('float32', cos, [T, half]), [sinName]: new ort.Tensor('float32', sin, [T, half]) };
 }
 

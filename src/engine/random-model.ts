@@ -3,6 +3,7 @@
 // depend on weight values, and numerics can be checked exactly against another
 // implementation on the same weights.
 
+import { UserError } from '../util/errors.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng } from '../util/rng.js';
@@ -206,6 +207,7 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
   }
   tensors.push(norm('output_norm.weight', 'model.norm.weight'));
   if (!spec.tiedEmbeddings) tensors.push(t('output.weight', get('lm_head.weight')));
+  if (spec.ropeScaling.kind === 'longrope') throw new UserError('GGUF: LongRoPE (rope_factors_long/short) is not written; compare such a model against the float64 reference instead');
   if (spec.ropeScaling.kind === 'llama3') {
     // llama.cpp divides each base frequency by its factor.
     const scaled = ropeInvFreq(spec);
