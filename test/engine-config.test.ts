@@ -304,3 +304,34 @@ test('config: Gemma 3 (gemma3_text) reads its per-head (1 + w) q/k norms, slidin
     }
   }
 });
+
+test('make-model streams: the folder written a chunk at a time is byte for byte the one written from memory (F32, F16, BF16, sharded), and the engine loads it', async () => {
+  const { streamRandomModelFolder, writeRandomModelFolder } = await import('../src/engine/random-model.js');
+  const { readdirSync } = await import('node:fs');
+  const config = familyConfig('qwen2', { layers: 2 });
+  for (const [dtype, shards] of [['F32', 1], ['F16', 1], ['BF16', 3]] as const) {
+    const root = tempDir('pp-stream-');
+    const options = { seed: 11, sharpness: 0.7, dtype, shards };
+    writeRandomModelFolder(join(root, 'memory'), config, SMOLLM_DIR, options);
+    // Chunks of 1,000 values, which divide no tensor: the draws run on across chunk boundaries.
+    const { bytes } = streamRandomModelFolder(join(root, 'stream'), config, SMOLLM_DIR, { ...options, chunkValues: 1000 });
+    const files = readdirSync(join(root, 'memory')).sort();
+    assert.deepEqual(readdirSync(join(root, 'stream')).sort(), files);
+    assert.equal(files.filter((f) => f.endsWith('.safetensors')).length, shards);
+    let weightBytes = 0;
+    for (const f of files) {
+      const a = readFileSync(join(root, 'memory', f));
+      assert.ok(a.equals(readFileSync(join(root, 'stream', f))), `${dtype}: ${f} differs`);
+      if (f.endsWith('.safetensors')) weightBytes += a.length;
+    }
+    assert.equal(bytes, weightBytes, 'the bytes it reports are the bytes written');
+  }
+  const dir = join(tempDir('pp-stream-'), 'model');
+  streamRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 1 });
+  const engine = await Engine.load(dir);
+  try {
+    assert.equal((await engine.forward(engine.tokenizer.encode('Hello there.'))).logits.length, engine.spec.vocab);
+  } finally {
+    await engine.dispose();
+  }
+});

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { writeSafetensors, type TensorToWrite } from '../engine/formats/safetensors.js';
 import { asFamily, SUPPORTED_ARCHITECTURES, type ArchFamily } from '../engine/arch.js';
-import { readConfig, shrinkConfig, writeGgufModel, writeRandomModelFolder, type WeightDtype } from '../engine/random-model.js';
+import { readConfig, shrinkConfig, streamRandomModelFolder, writeGgufModel, writeRandomModelFolder, type WeightDtype } from '../engine/random-model.js';
 
 import type { Out } from './out.js';
 import { makeGlassBoxModel } from './glass-box.js';
@@ -77,8 +77,10 @@ export async function cmdMakeModel(args: string[], io: Out): Promise<number> {
     io.log(`glass-box ${config.model_type} model (${spec.markers.length} trait words, ${spec.itemWords.length} item words, persona layer ${spec.personaLayer}) -> ${values.out} in ${((performance.now() - started) / 1000).toFixed(1)} s: ${constructedNote(spec)}`);
     return 0;
   }
-  const weights = writeRandomModelFolder(values.out, config, values.like, { seed: Number(values.seed), sharpness: Number(values.sharpness), dtype, shards: Number(values.shards) });
-  if (values.gguf) writeGgufModel(values.gguf, config, weights, values.like);
+  const folderOptions = { seed: Number(values.seed), sharpness: Number(values.sharpness), dtype, shards: Number(values.shards) };
+  // Streamed, a chunk at a time, unless the same weights are also wanted as GGUF (which needs them all).
+  if (values.gguf) writeGgufModel(values.gguf, config, writeRandomModelFolder(values.out, config, values.like, folderOptions), values.like);
+  else streamRandomModelFolder(values.out, config, values.like, folderOptions);
   io.log(`random-weight ${config.model_type} model (${config.num_hidden_layers} layers, d=${config.hidden_size}, ${dtype}) -> ${values.out}${values.gguf ? ` and ${values.gguf}` : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s (not a trained model: for tests and benchmarks)`);
   return 0;
 }

@@ -4,11 +4,11 @@
 // implementation on the same weights.
 
 import { UserError } from '../util/errors.js';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng } from '../util/rng.js';
 import { GgmlType, fromHalf, gguf, toHalf, writeGguf, type GgufTensor, type GgufValue } from './formats/gguf.js';
-import { writeSafetensors, type TensorToWrite } from './formats/safetensors.js';
+import { safetensorsPreamble, writeSafetensors, type TensorToWrite } from './formats/safetensors.js';
 import { archSpecOf, ropeInvFreq } from './arch.js';
 import { expectedWeights } from './model-folder.js';
 
@@ -66,23 +66,39 @@ export interface RandomWeightOptions {
  * reads (q/k/v biases for Qwen2, q/k norms for Qwen3, lm_head when untied).
  */
 export function randomWeights(c: LlamaLikeConfig, options: RandomWeightOptions = {}): Map<string, Weight> {
-  const rng = createRng(options.seed ?? 1);
-  const sharp = options.sharpness ?? 1;
   const out = new Map<string, Weight>();
-  for (const [name, shape] of expectedWeights(archSpecOf(c as Record<string, unknown>))) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    if (name.endsWith('norm.weight')) for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * rng.normal();
-    else if (name.endsWith('.bias')) for (let i = 0; i < n; i++) data[i] = 0.1 * rng.normal();
-    else {
-      // Embeddings at unit scale (times sharpness) make next-token distributions peaky;
-      // other matrices keep activations at unit scale (std 1/sqrt(fan_in)).
-      const std = name === 'model.embed_tokens.weight' || name === 'lm_head.weight' ? sharp : 1 / Math.sqrt(shape[1]!);
-      for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
-    }
+  const stream = randomWeightStream(c, options);
+  for (const { name, shape, count } of stream.tensors) {
+    const data = new Float32Array(count);
+    stream.fill(name, shape, data);
     out.set(name, { shape, data });
   }
   return out;
+}
+
+/**
+ * The same seeded weights as randomWeights, drawn tensor by tensor and chunk by chunk
+ * into buffers the caller gives: the draws come in the same order, so the values are
+ * identical, and no more than one chunk need be held.
+ */
+export function randomWeightStream(c: LlamaLikeConfig, options: RandomWeightOptions = {}): { tensors: { name: string; shape: number[]; count: number }[]; fill(name: string, shape: number[], into: Float32Array): void } {
+  const rng = createRng(options.seed ?? 1);
+  const sharp = options.sharpness ?? 1;
+  const tensors = [...expectedWeights(archSpecOf(c as Record<string, unknown>))].map(([name, shape]) => ({ name, shape, count: shape.reduce((a, b) => a * b, 1) }));
+  return {
+    tensors,
+    fill(name, shape, data) {
+      const n = data.length;
+      if (name.endsWith('norm.weight')) for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * rng.normal();
+      else if (name.endsWith('.bias')) for (let i = 0; i < n; i++) data[i] = 0.1 * rng.normal();
+      else {
+        // Embeddings at unit scale (times sharpness) make next-token distributions peaky;
+        // other matrices keep activations at unit scale (std 1/sqrt(fan_in)).
+        const std = name === 'model.embed_tokens.weight' || name === 'lm_head.weight' ? sharp : 1 / Math.sqrt(shape[1]!);
+        for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
+      }
+    },
+  };
 }
 
 /**
@@ -281,31 +297,98 @@ export function writeRandomModelFolder(dir: string, config: LlamaLikeConfig, tok
   return writeModelFolder(dir, config, tokenizerDir, randomWeights(config, options), options);
 }
 
-/** A Hugging Face model folder holding the given weights (see writeRandomModelFolder). */
-export function writeModelFolder(dir: string, config: LlamaLikeConfig, tokenizerDir: string, weights: Map<string, Weight>, options: Pick<RandomFolderOptions, 'dtype' | 'shards'> = {}): Map<string, Weight> {
+/** config.json (with the stored dtype) and the tokenizer files of `tokenizerDir`. */
+function writeFolderFiles(dir: string, config: LlamaLikeConfig, tokenizerDir: string, dtype: WeightDtype): void {
   mkdirSync(dir, { recursive: true });
-  const dtype = options.dtype ?? 'F32';
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype] }, null, 2));
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json']) {
     if (existsSync(join(tokenizerDir, f))) copyFileSync(join(tokenizerDir, f), join(dir, f));
   }
-  const shards = Math.max(1, options.shards ?? 1);
-  const names = [...weights.keys()];
+}
+
+/** Tensor names split over `shards` files as the writers do: the file of each shard and its names. */
+function shardPlan(names: readonly string[], shards: number): { file: string; names: string[] }[] {
   const per = Math.ceil(names.length / shards);
-  const weightMap: Record<string, string> = {};
+  return Array.from({ length: shards }, (_, s) => ({
+    file: shards === 1 ? 'model.safetensors' : `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`,
+    names: names.slice(s * per, (s + 1) * per),
+  }));
+}
+
+function writeIndex(dir: string, plan: { file: string; names: string[] }[]): void {
+  if (plan.length < 2) return;
+  const weightMap = Object.fromEntries(plan.flatMap((p) => p.names.map((n) => [n, p.file])));
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 2));
+}
+
+/** Values drawn and written at a time by the streaming writer (16 MB of float32). */
+const STREAM_CHUNK = 1 << 22;
+
+/**
+ * The folder writeRandomModelFolder writes, byte for byte, without holding the model:
+ * each safetensors header is computed from the shapes, then every tensor is drawn,
+ * rounded to the stored dtype and written a chunk at a time. For shapes too large for
+ * memory (a 7B shape is 30 GB in float32); it returns nothing, as the weights are not kept.
+ */
+export function streamRandomModelFolder(dir: string, config: LlamaLikeConfig, tokenizerDir: string, options: RandomFolderOptions & { chunkValues?: number } = {}): { bytes: number } {
+  const dtype = options.dtype ?? 'F32';
+  writeFolderFiles(dir, config, tokenizerDir, dtype);
+  const stream = randomWeightStream(config, options);
+  const byName = new Map(stream.tensors.map((t) => [t.name, t]));
+  const plan = shardPlan(stream.tensors.map((t) => t.name), Math.max(1, options.shards ?? 1));
+  const width = dtype === 'F32' ? 4 : 2;
+  let bytes = 0;
+  for (const shard of plan) {
+    const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+    let offset = 0;
+    for (const name of shard.names) {
+      const t = byName.get(name)!;
+      header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.count * width] };
+      offset += t.count * width;
+    }
+    const fd = openSync(join(dir, shard.file), 'w');
+    try {
+      const write = (b: Uint8Array) => {
+        for (let done = 0; done < b.byteLength; ) done += writeSync(fd, b, done, b.byteLength - done);
+        bytes += b.byteLength;
+      };
+      for (const part of safetensorsPreamble(header)) write(part);
+      for (const name of shard.names) {
+        const t = byName.get(name)!;
+        // One tensor's draws, chunk by chunk: a scratch buffer is filled in the draw order.
+        let left = t.count;
+        while (left > 0) {
+          const chunk = new Float32Array(Math.min(options.chunkValues ?? STREAM_CHUNK, left));
+          stream.fill(name, t.shape, chunk);
+          const { stored } = encodeAs(chunk, dtype);
+          write(new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength));
+          left -= chunk.length;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  writeIndex(dir, plan);
+  return { bytes };
+}
+
+/** A Hugging Face model folder holding the given weights (see writeRandomModelFolder). */
+export function writeModelFolder(dir: string, config: LlamaLikeConfig, tokenizerDir: string, weights: Map<string, Weight>, options: Pick<RandomFolderOptions, 'dtype' | 'shards'> = {}): Map<string, Weight> {
+  const dtype = options.dtype ?? 'F32';
+  writeFolderFiles(dir, config, tokenizerDir, dtype);
+  const plan = shardPlan([...weights.keys()], Math.max(1, options.shards ?? 1));
   const rounded = new Map<string, Weight>();
-  for (let s = 0; s < shards; s++) {
-    const file = shards === 1 ? 'model.safetensors' : `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+  for (const { file, names } of plan) {
     const part = new Map<string, TensorToWrite>();
-    for (const name of names.slice(s * per, (s + 1) * per)) {
+    for (const name of names) {
       const w = weights.get(name)!;
       const enc = encodeAs(w.data, dtype);
       part.set(name, { shape: w.shape, data: enc.stored, dtype });
       rounded.set(name, { shape: w.shape, data: enc.rounded });
-      weightMap[name] = file;
     }
     writeSafetensors(join(dir, file), part, { format: 'pt' });
   }
-  if (shards > 1) writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 2));
+  writeIndex(dir, plan);
   return rounded;
 }

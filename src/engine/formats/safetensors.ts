@@ -132,6 +132,16 @@ export interface TensorToWrite {
 }
 
 /** Write tensors (in insertion order) with optional string metadata. */
+/** A safetensors file's first bytes: the header's length (u64 LE) and the header, padded with spaces so the data starts 8-byte aligned. */
+export function safetensorsPreamble(header: Record<string, unknown>): [Buffer, Buffer] {
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8;
+  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return [len, json];
+}
+
 export function writeSafetensors(path: string, tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
@@ -147,16 +157,10 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
     parts.push(bytes);
     offset += bytes.byteLength;
   }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  // Pad the header with spaces so the data section starts 8-byte aligned.
-  const pad = (8 - (json.length % 8)) % 8;
-  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
   // Written piece by piece: a full-size model would otherwise be copied once more in memory.
   const fd = openSync(path, 'w');
   try {
-    for (const p of [len, json, ...parts]) {
+    for (const p of [...safetensorsPreamble(header), ...parts]) {
       for (let done = 0; done < p.byteLength; ) done += writeSync(fd, p, done, p.byteLength - done);
     }
   } finally {
