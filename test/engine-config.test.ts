@@ -335,3 +335,25 @@ test('make-model streams: the folder written a chunk at a time is byte for byte 
     await engine.dispose();
   }
 });
+
+test('memory: the engine states its peak estimate (float32 weights per session, the stored copy while casting) and refuses, in one line, a model the machine cannot hold', async () => {
+  const { writeRandomModelFolder } = await import('../src/engine/random-model.js');
+  const config = familyConfig('llama', { layers: 2 });
+  const dir = join(tempDir('pp-mem-'), 'model');
+  const weights = writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 1, dtype: 'BF16' });
+  const params = [...weights.values()].reduce((n, w) => n + w.data.length, 0);
+  const engine = await Engine.load(dir, { weights: 'external', sessionCacheSize: 2 });
+  try {
+    const m = engine.memory;
+    assert.deepEqual({ float32: m.float32Bytes, stored: m.storedBytes, sessions: m.sessions, inline: m.inline }, { float32: 4 * params, stored: 2 * params, sessions: 2, inline: false });
+    assert.ok(m.total >= 2 * 4 * params + 2 * params, 'two sessions of float32 weights and the bfloat16 file being cast');
+  } finally {
+    await engine.dispose();
+  }
+  await assert.rejects(Engine.load(dir, { memoryLimitBytes: 2 ** 20 }), (err: unknown) => err instanceof UserError && !err.message.includes('\n') && /the engine would need about [\d.]+ GiB at peak: [\d.]+ GiB of float32 weights × 1 session, plus the [\d.]+ GiB stored while they are cast.*; this machine has 0\.0 GiB/.test(err.message));
+  const { cli } = await import('./helpers.js');
+  const out = join(tempDir('pp-mem-'), 'acts.safetensors');
+  const r = cli(['trace', '--model', dir, '--text', 'Hello.', '--hooks', 'blocks.0.hook_resid_post', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^memory: about [\d.]+ GiB at peak: [\d.]+ GiB of float32 weights × 1 session/m);
+});

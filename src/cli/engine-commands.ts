@@ -23,6 +23,8 @@ export async function cmdTrace(args: string[], io: Out): Promise<number> {
   const { loadInterventionFile } = await import('../engine/interventions.js');
   const engine = await Engine.load(values.model, { threads: values.threads ? Number(values.threads) : undefined });
   try {
+    const { describeMemory } = await import('../engine/memory.js');
+    io.log(`memory: ${describeMemory(engine.memory)}`);
     const hooks = engine.resolveHooks(values.hooks!);
     const interventions = values.interventions ? loadInterventionFile(values.interventions, engine.spec) : [];
     const ids = values.chat ? engine.tokenizer.chatIds([{ role: 'user', content: values.text }]) : engine.tokenizer.encode(values.text);

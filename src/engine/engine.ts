@@ -28,6 +28,7 @@ import {
 import { resolveHooks } from './hooks.js';
 import { checkInterventions, norm, type Intervention } from './interventions.js';
 import { externalWeights, inlineWeights, openModelFolder, type ModelFolder } from './model-folder.js';
+import { checkFits, estimateMemory, type MemoryEstimate } from './memory.js';
 import { ModelTokenizer } from './tokenizer.js';
 import { resolveModelFolder } from './hub.js';
 
@@ -48,6 +49,8 @@ export interface EngineOptions {
   hubCacheDir?: string;
   /** ONNX Runtime execution providers (default ['cpu']). */
   executionProviders?: string[];
+  /** Refuse a model whose estimated peak is above this (default: the machine's total memory). */
+  memoryLimitBytes?: number;
 }
 
 /**
@@ -134,7 +137,10 @@ export class Engine {
   static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
     const folder = openModelFolder(await resolveModelFolder(dir, options.hubCacheDir));
     const tokenizer = await ModelTokenizer.load(folder.dir, folder.spec.eosTokenIds);
-    return new Engine(folder, tokenizer, options);
+    const engine = new Engine(folder, tokenizer, options);
+    // Refused before any session holds the weights.
+    checkFits(folder.dir, engine.memory, options.memoryLimitBytes);
+    return engine;
   }
 
   get spec(): ArchSpec {
@@ -170,9 +176,7 @@ export class Engine {
       executionMode: 'sequential',
       executionProviders: this.options.executionProviders ?? ['cpu'],
     };
-    const mode = this.options.weights ?? 'auto';
-    const useInline = mode === 'inline' || (mode === 'auto' && !this.canLinkWeights() && this.folder.float32Bytes <= INLINE_LIMIT);
-    if (useInline) {
+    if (this.usesInlineWeights()) {
       if (this.folder.float32Bytes > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.folder.float32Bytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit in one protobuf (2 GiB); use external weights`);
       const graph = buildDecoderGraph(this.spec, inlineWeights(this.folder), layout);
       return ort.InferenceSession.create(graph.encode(), sessionOptions);
@@ -196,6 +200,17 @@ export class Engine {
   private linkable?: boolean;
 
   /** Whether the weight files can be hard-linked into the cache (same file system, writable cache). */
+  /** Whether graphs embed their weights (see EngineOptions.weights). */
+  private usesInlineWeights(): boolean {
+    const mode = this.options.weights ?? 'auto';
+    return mode === 'inline' || (mode === 'auto' && !this.canLinkWeights() && this.folder.float32Bytes <= INLINE_LIMIT);
+  }
+
+  /** What running this model will take at peak (float32 weights per live session, and the rest). */
+  get memory(): MemoryEstimate {
+    return estimateMemory(this.folder, { sessions: Math.max(1, this.options.sessionCacheSize ?? 1), inline: this.usesInlineWeights() });
+  }
+
   private canLinkWeights(): boolean {
     if (this.linkable === undefined) {
       try {

@@ -1,0 +1,44 @@
+// What loading a model folder on the engine will take, said before loading, and a refusal in
+// one line when it cannot fit. The engine runs in float32: every live session holds the
+// weights as float32 (ONNX Runtime casts float16/bfloat16 initializers once, at session
+// creation, while the stored ones are still read); inline weights are also held once in
+// JavaScript and once more in the encoded protobuf while the graph is built.
+
+import { totalmem } from 'node:os';
+import { UserError } from '../util/errors.js';
+import type { ModelFolder } from './model-folder.js';
+
+/** The runtime's own footprint, beside the weights (measured: a 2-layer model peaks near 200 MB). */
+const RUNTIME_BYTES = 256 * 2 ** 20;
+
+export interface MemoryEstimate {
+  /** The weights as float32, once. */
+  float32Bytes: number;
+  /** The weights as stored (float16/bfloat16 files are read while being cast). */
+  storedBytes: number;
+  sessions: number;
+  inline: boolean;
+  /** The estimated peak. */
+  total: number;
+}
+
+export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tensors'>, o: { sessions: number; inline: boolean }): MemoryEstimate {
+  let storedBytes = 0;
+  for (const { info } of folder.tensors.values()) storedBytes += info.byteLength;
+  const castCopy = storedBytes < folder.float32Bytes ? storedBytes : 0;
+  const total = o.sessions * folder.float32Bytes + castCopy + (o.inline ? 2 * folder.float32Bytes : 0) + RUNTIME_BYTES;
+  return { float32Bytes: folder.float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, total };
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+
+/** One line: the estimate and what it is made of. */
+export function describeMemory(e: MemoryEstimate): string {
+  return `about ${gib(e.total)} at peak: ${gib(e.float32Bytes)} of float32 weights × ${e.sessions} session${e.sessions > 1 ? 's' : ''}${e.storedBytes < e.float32Bytes ? `, plus the ${gib(e.storedBytes)} stored while they are cast` : ''}${e.inline ? ', plus two copies while an inline graph is built' : ''}, plus the runtime`;
+}
+
+/** Refuse, in one line, a model the machine cannot hold (`available` defaults to its total memory). */
+export function checkFits(where: string, e: MemoryEstimate, available = totalmem()): void {
+  if (e.total <= available) return;
+  throw new UserError(`${where}: the engine would need ${describeMemory(e)}; this machine has ${gib(available)} (the engine computes in float32; run a smaller model, or this one on a machine with more memory)`);
+}
