@@ -1,0 +1,53 @@
+// Decode speed at a long context against a short one, side by side in one run, on the engine
+// (SmolLM2-135M shape, random fp32 weights in bench/out/, 2 threads, 32 steps, best of 3), with
+// the bound that arithmetic alone sets: per token, the matrix products cost the same at any
+// context, while attention reads every cached key and value (2 * heads * head_dim * context
+// multiply-adds per layer). A ratio near the bound means no time goes to empty cache slots.
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '../src/engine/engine.js';
+import { readConfig, streamRandomModelFolder } from '../src/engine/random-model.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SMOLLM = resolve(ROOT, '..', 'shared', 'models', 'smollm2-135m-instruct');
+const OUT = join(ROOT, 'bench', 'out', 'smollm2-135m-random');
+const STEPS = 32;
+
+async function main(): Promise<void> {
+  if (!existsSync(join(OUT, 'model.safetensors'))) {
+    mkdirSync(dirname(OUT), { recursive: true });
+    streamRandomModelFolder(OUT, readConfig(SMOLLM), SMOLLM, { seed: 135, sharpness: 0.5 });
+  }
+  const engine = await Engine.load(OUT, { threads: 2 });
+  try {
+    const s = engine.spec;
+    const rate = async (context: number): Promise<{ tokPerS: number; capacity: number }> => {
+      let best = 0;
+      let capacity = 0;
+      for (let run = 0; run < 3; run++) {
+        const ids = Array.from({ length: context }, (_, i) => 100 + ((i * 7919) % 30000));
+        let cache = (await engine.forward(ids, { keepCache: true, logits: 'last' })).cache!;
+        const t0 = performance.now();
+        for (let i = 0; i < STEPS; i++) cache = (await engine.forward([200 + i], { past: cache, logits: 'last' })).cache ?? cache;
+        best = Math.max(best, STEPS / ((performance.now() - t0) / 1000));
+        capacity = cache.capacity;
+      }
+      return { tokPerS: best, capacity };
+    };
+    const short = await rate(64);
+    const long = await rate(2048);
+    const matmul = s.layers * (s.dModel * (s.heads + 2 * s.kvHeads) * s.headDim + s.heads * s.headDim * s.dModel + 3 * s.dModel * s.ffn) + s.vocab * s.dModel;
+    const attention = (context: number) => s.layers * 2 * s.heads * s.headDim * context;
+    const bound = (matmul + attention(64 + STEPS / 2)) / (matmul + attention(2048 + STEPS / 2));
+    console.log(`decode, SmolLM2-135M shape, 2 threads, best of 3 x ${STEPS} steps`);
+    console.log(`  context 64:   ${short.tokPerS.toFixed(1)} tok/s (cache buffer ${short.capacity} slots)`);
+    console.log(`  context 2048: ${long.tokPerS.toFixed(1)} tok/s (cache buffer ${long.capacity} slots)`);
+    console.log(`  2048 / 64: ${(long.tokPerS / short.tokPerS).toFixed(2)}; arithmetic bound ${bound.toFixed(2)} (attention adds ${((attention(2048) / matmul) * 100).toFixed(0)}% to the per-token multiply-adds at 2048)`);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+void main();
