@@ -29,6 +29,8 @@ import { resolveHooks } from './hooks.js';
 import { checkInterventions, norm, type Intervention } from './interventions.js';
 import { externalWeights, inlineWeights, openModelFolder, type ModelFolder } from './model-folder.js';
 import { checkFits, estimateMemory, type MemoryEstimate } from './memory.js';
+import type { WeightQuant } from './quantize.js';
+import { readTensorBytes, toFloat32 } from './formats/safetensors.js';
 import { ModelTokenizer } from './tokenizer.js';
 import { resolveModelFolder } from './hub.js';
 
@@ -51,6 +53,24 @@ export interface EngineOptions {
   executionProviders?: string[];
   /** Refuse a model whose estimated peak is above this (default: the machine's total memory). */
   memoryLimitBytes?: number;
+  /**
+   * Weight-only quantization of every matrix product (attention and MLP projections, the
+   * unembedding): block-wise int8 or int4 codes read by ONNX Runtime's MatMulNBits, float32
+   * activations; hooks and interventions are unchanged. Also spelled `DIR?weights=int4`.
+   */
+  quantize?: WeightQuant;
+  /** With quantize: 'int8' activations in the products (default; fast) or 'float32' (exact with the decoded weights; slow for int8). */
+  quantizedActivations?: 'int8' | 'float32';
+}
+
+/** `DIR?weights=int8|int4|float32`: the folder, and the weights asked for. */
+export function parseWeightsQuery(model: string): { dir: string; quantize?: WeightQuant } {
+  const m = /^(.*)\?weights=([^&]*)$/.exec(model);
+  if (!m) return { dir: model };
+  const w = m[2]!;
+  if (w === 'float32') return { dir: m[1]! };
+  if (w === 'int8' || w === 'int4') return { dir: m[1]!, quantize: w };
+  throw new UserError(`${model}: weights=${w} is not one the engine has (float32, int8, int4)`);
 }
 
 /**
@@ -134,7 +154,10 @@ export class Engine {
   }
 
   /** `dir`: a local model folder, or `hf:owner/repo[@revision]` (downloaded once, checksummed). */
-  static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
+  static async load(model: string, options: EngineOptions = {}): Promise<Engine> {
+    const { dir, quantize } = parseWeightsQuery(model);
+    if (quantize && options.quantize && quantize !== options.quantize) throw new UserError(`${model}: weights=${quantize} and the quantize option ${options.quantize} disagree`);
+    if (quantize) options = { ...options, quantize };
     const folder = openModelFolder(await resolveModelFolder(dir, options.hubCacheDir));
     const tokenizer = await ModelTokenizer.load(folder.dir, folder.spec.eosTokenIds);
     const engine = new Engine(folder, tokenizer, options);
@@ -176,9 +199,11 @@ export class Engine {
       executionMode: 'sequential',
       executionProviders: this.options.executionProviders ?? ['cpu'],
     };
+    const quant = this.options.quantize ? { kind: this.options.quantize, read: (name: string) => this.readFloat32(name), activations: this.options.quantizedActivations ?? 'int8' } : undefined;
+    if (quant && this.memory.quantizedBytes! > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.memory.quantizedBytes! / 2 ** 30).toFixed(1)} GiB of ${quant.kind} weights do not fit in one protobuf (2 GiB); quantized external data is not implemented yet`);
     if (this.usesInlineWeights()) {
       if (this.folder.float32Bytes > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.folder.float32Bytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit in one protobuf (2 GiB); use external weights`);
-      const graph = buildDecoderGraph(this.spec, inlineWeights(this.folder), layout);
+      const graph = buildDecoderGraph(this.spec, inlineWeights(this.folder), layout, quant);
       return ort.InferenceSession.create(graph.encode(), sessionOptions);
     }
     // External data: the graph refers to the safetensors files by offset. ONNX Runtime
@@ -187,7 +212,7 @@ export class Engine {
     // to the weight files (a copy where the cache is on another file system).
     const dir = this.externalDataDir();
     const alias = new Map(this.folder.weightFiles.map((file, i) => [file, `weights-${i}.safetensors`]));
-    const graph = buildDecoderGraph(this.spec, externalWeights(this.folder, alias), layout);
+    const graph = buildDecoderGraph(this.spec, externalWeights(this.folder, alias), layout, quant);
     const path = join(dir, `decoder-${sha256(layoutKey(layout)).slice(0, 16)}.onnx`);
     writeFileSync(path, graph.encode());
     try {
@@ -200,6 +225,18 @@ export class Engine {
   private linkable?: boolean;
 
   /** Whether the weight files can be hard-linked into the cache (same file system, writable cache). */
+  /** One stored weight as float32 (to quantize it). */
+  private readFloat32(name: string): Float32Array {
+    const t = this.folder.tensors.get(name);
+    if (!t) throw new UserError(`${this.folder.dir}: missing weight ${name}`);
+    return toFloat32(readTensorBytes(t.info, t.file), t.info.dtype);
+  }
+
+  /** The weight-only quantization this engine runs with, if any. */
+  get quantization(): WeightQuant | undefined {
+    return this.options.quantize;
+  }
+
   /** Whether graphs embed their weights (see EngineOptions.weights). */
   private usesInlineWeights(): boolean {
     const mode = this.options.weights ?? 'auto';
@@ -208,7 +245,7 @@ export class Engine {
 
   /** What running this model will take at peak (float32 weights per live session, and the rest). */
   get memory(): MemoryEstimate {
-    return estimateMemory(this.folder, { sessions: Math.max(1, this.options.sessionCacheSize ?? 1), inline: this.usesInlineWeights() });
+    return estimateMemory(this.folder, { sessions: Math.max(1, this.options.sessionCacheSize ?? 1), inline: this.usesInlineWeights(), ...(this.options.quantize ? { quantize: this.options.quantize } : {}) });
   }
 
   private canLinkWeights(): boolean {

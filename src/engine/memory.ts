@@ -7,9 +7,13 @@
 import { totalmem } from 'node:os';
 import { UserError } from '../util/errors.js';
 import type { ModelFolder } from './model-folder.js';
+import type { WeightQuant } from './quantize.js';
 
 /** The runtime's own footprint, beside the weights (measured: a 2-layer model peaks near 200 MB). */
 const RUNTIME_BYTES = 256 * 2 ** 20;
+
+/** Matrix weights the quantized graph reads as MatMulNBits codes (every projection, and the unembedding). */
+const QUANTIZED = /(_proj\.weight|^lm_head\.weight)$/;
 
 export interface MemoryEstimate {
   /** The weights as float32, once. */
@@ -18,23 +22,43 @@ export interface MemoryEstimate {
   storedBytes: number;
   sessions: number;
   inline: boolean;
+  /** With weight-only quantization: the codes and scales, in bytes (the float32 figure then counts only what stays float32). */
+  quantizedBytes?: number;
+  quantize?: WeightQuant;
   /** The estimated peak. */
   total: number;
 }
 
-export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tensors'>, o: { sessions: number; inline: boolean }): MemoryEstimate {
+export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tensors' | 'spec'>, o: { sessions: number; inline: boolean; quantize?: WeightQuant }): MemoryEstimate {
   let storedBytes = 0;
   for (const { info } of folder.tensors.values()) storedBytes += info.byteLength;
   const castCopy = storedBytes < folder.float32Bytes ? storedBytes : 0;
-  const total = o.sessions * folder.float32Bytes + castCopy + (o.inline ? 2 * folder.float32Bytes : 0) + RUNTIME_BYTES;
-  return { float32Bytes: folder.float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, total };
+  if (!o.quantize) {
+    const total = o.sessions * folder.float32Bytes + castCopy + (o.inline ? 2 * folder.float32Bytes : 0) + RUNTIME_BYTES;
+    return { float32Bytes: folder.float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, total };
+  }
+  // Quantized: the matrices become codes and float32 scales (one per block of 32); the rest stays float32.
+  // Tied embeddings are read twice: float32 rows for the lookup, codes for the unembedding.
+  const bits = o.quantize === 'int8' ? 8 : 4;
+  let float32Bytes = 0;
+  let quantizedBytes = 0;
+  const quantize = (values: number, k: number) => (values * bits) / 8 + (values / k) * Math.ceil(k / 32) * 4 / 1;
+  for (const [name, { info }] of folder.tensors) {
+    const values = info.shape.reduce((a, b) => a * b, 1);
+    if (QUANTIZED.test(name)) quantizedBytes += quantize(values, info.shape[1] ?? 1);
+    else float32Bytes += values * 4;
+  }
+  if (folder.spec.tiedEmbeddings) quantizedBytes += quantize(folder.spec.vocab * folder.spec.dModel, folder.spec.dModel);
+  // While a graph is built, the codes are held in JavaScript and once more in the encoded protobuf.
+  const total = o.sessions * (float32Bytes + quantizedBytes) + castCopy + 2 * quantizedBytes + (o.inline ? 2 * float32Bytes : 0) + RUNTIME_BYTES;
+  return { float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, quantizedBytes, quantize: o.quantize, total };
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 /** One line: the estimate and what it is made of. */
 export function describeMemory(e: MemoryEstimate): string {
-  return `about ${gib(e.total)} at peak: ${gib(e.float32Bytes)} of float32 weights × ${e.sessions} session${e.sessions > 1 ? 's' : ''}${e.storedBytes < e.float32Bytes ? `, plus the ${gib(e.storedBytes)} stored while they are cast` : ''}${e.inline ? ', plus two copies while an inline graph is built' : ''}, plus the runtime`;
+  return `about ${gib(e.total)} at peak: ${e.quantize ? `${gib(e.quantizedBytes!)} of ${e.quantize} and ${gib(e.float32Bytes)} of float32 weights` : `${gib(e.float32Bytes)} of float32 weights`} × ${e.sessions} session${e.sessions > 1 ? 's' : ''}${e.storedBytes < e.float32Bytes ? `, plus the ${gib(e.storedBytes)} stored while they are cast` : ''}${e.inline ? ', plus two copies while an inline graph is built' : ''}, plus the runtime`;
 }
 
 /** Refuse, in one line, a model the machine cannot hold (`available` defaults to its total memory). */

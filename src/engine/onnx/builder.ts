@@ -91,6 +91,20 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Packed bytes (quantized weights). */
+  initializerU8(name: string, dims: number[], data: Uint8Array): string {
+    this.initializers.push({ name, dims, dataType: DataType.UINT8, rawData: data });
+    return name;
+  }
+
+  /** A node of ONNX Runtime's contrib domain (com.microsoft); the model then imports that domain. */
+  contrib(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    this.usesContrib = true;
+    return this.nodeN(opType, inputs, 1, attrs, 'com.microsoft')[0]!;
+  }
+
+  private usesContrib = false;
+
   externalInitializer(name: string, dims: number[], elem: ElemType, ref: ExternalRef): string {
     this.initializers.push({
       name,
@@ -131,7 +145,7 @@ export class GraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'persona-probe',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...(this.usesContrib ? [{ domain: 'com.microsoft', version: 1 }] : [])],
       graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
     });
     return onnx.ModelProto.encode(model).finish();

@@ -1,0 +1,94 @@
+// Weight-only quantization (int8 and int4 block codes read by ONNX Runtime's MatMulNBits):
+// exactly the float32 engine on the dequantized weights, and how far from float32 it moves the
+// next-token distribution of a random-weight model of a real width (SmolLM2-135M's 576 / 1536 /
+// 49,152 vocabulary, 4 layers, untied), with tolerances asserted.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Engine, logSoftmax } from '../src/engine/engine.js';
+import { expectedWeights } from '../src/engine/model-folder.js';
+import { archSpecOf } from '../src/engine/arch.js';
+import { readConfig, randomWeights, writeModelFolder } from '../src/engine/random-model.js';
+import { dequantize, quantizeWeight, QUANT_BLOCK } from '../src/engine/quantize.js';
+import { UserError } from '../src/util/errors.js';
+import { SMOLLM_DIR, tempDir } from './helpers.js';
+
+const PROMPT = 'Persona probes ask whether a character is realized by the model or merely performed. '.repeat(3);
+const MATRIX = /(_proj\.weight|^lm_head\.weight)$/;
+
+test('int8 and int4 weights: the engine equals float32 on the dequantized weights; against float32, per-position KL and top-1 agreement within the stated tolerances; hooks unchanged; the memory estimate counts the codes', async (t) => {
+  const config = { ...readConfig(SMOLLM_DIR), num_hidden_layers: 4, tie_word_embeddings: false };
+  const root = tempDir('pp-quant-');
+  // sharpness 0.125: logits with an SD near 3 (the final norm's output has length near sqrt(576) = 24), as a trained model's are.
+  const weights = randomWeights(config, { seed: 3, sharpness: 0.125 });
+  const dir = join(root, 'model');
+  writeModelFolder(dir, config, SMOLLM_DIR, weights);
+  const f32 = await Engine.load(dir, { threads: 2 });
+  try {
+    const ids = f32.tokenizer.encode(PROMPT);
+    const V = f32.spec.vocab;
+    const rows = (logits: Float32Array) => ids.map((_, p) => logSoftmax(logits.subarray(p * V, (p + 1) * V)));
+    const ref = rows((await f32.forward(ids, { logits: 'all' })).logits);
+    const spec = archSpecOf(config as Record<string, unknown>);
+    // Random weights amplify errors through the layers more than trained ones do: these bound regressions, they do not predict a trained model's loss.
+    const tolerance = { int8: { kl: 0.01, top1: 0.85 }, int4: { kl: 0.75, top1: 0.4 } } as const;
+    for (const quant of ['int8', 'int4'] as const) {
+      const engine = await Engine.load(`${dir}?weights=${quant}`, { threads: 2 });
+      // With float32 activations in the products: exactly the decoded weights.
+      const exactEngine = await Engine.load(`${dir}?weights=${quant}`, { threads: 2, quantizedActivations: 'float32' });
+      try {
+        const { logits, hooks } = await engine.forward(ids, { logits: 'all', hooks: ['blocks.1.hook_resid_post', 'blocks.1.mlp.hook_post'] });
+        assert.equal(hooks.get('blocks.1.hook_resid_post')!.length, ids.length * spec.dModel);
+        assert.equal(hooks.get('blocks.1.mlp.hook_post')!.length, ids.length * spec.ffn);
+        const mine = rows(logits);
+        // The same model with every matrix replaced by what the codes decode to, in float32.
+        const decoded = new Map([...weights].map(([name, w]) => [name, MATRIX.test(name) ? { shape: w.shape, data: dequantize(quantizeWeight(w.data, w.shape[0]!, w.shape[1]!, quant)) } : w]));
+        const ddir = join(root, `dequantized-${quant}`);
+        writeModelFolder(ddir, config, SMOLLM_DIR, decoded);
+        const plain = await Engine.load(ddir, { threads: 2 });
+        let exact = 0;
+        try {
+          const dq = rows((await plain.forward(ids, { logits: 'all' })).logits);
+          const exactRows = rows((await exactEngine.forward(ids, { logits: 'all' })).logits);
+          for (let p = 0; p < ids.length; p++) for (let k = 0; k < V; k++) exact = Math.max(exact, Math.abs(exactRows[p]![k]! - dq[p]![k]!));
+        } finally {
+          await plain.dispose();
+        }
+        let klMean = 0;
+        let klMax = 0;
+        let agree = 0;
+        for (let p = 0; p < ids.length; p++) {
+          let kl = 0;
+          let a = 0;
+          let b = 0;
+          for (let k = 0; k < V; k++) {
+            kl += Math.exp(ref[p]![k]!) * (ref[p]![k]! - mine[p]![k]!);
+            if (ref[p]![k]! > ref[p]![a]!) a = k;
+            if (mine[p]![k]! > mine[p]![b]!) b = k;
+          }
+          klMean += kl / ids.length;
+          klMax = Math.max(klMax, kl);
+          if (a === b) agree++;
+        }
+        t.diagnostic(`${quant}: with float32 activations, vs float32 on its dequantized weights max |dlogp| ${exact.toExponential(2)}; with int8 activations (the default) vs float32: KL mean ${klMean.toExponential(2)}, max ${klMax.toExponential(2)}, top-1 ${agree}/${ids.length} (seed 3)`);
+        assert.ok(exact < 2e-4, `${quant}: ${exact}`);
+        assert.ok(klMean < tolerance[quant].kl && agree / ids.length >= tolerance[quant].top1, `${quant}: KL ${klMean}, top-1 ${agree}/${ids.length}`);
+        // The estimate counts what the graph holds: codes and a float32 scale per block of 32, per matrix.
+        let codes = 0;
+        for (const [name, shape] of expectedWeights(spec)) {
+          if (!MATRIX.test(name)) continue;
+          const blocks = Math.ceil(shape[1]! / QUANT_BLOCK);
+          codes += shape[0]! * blocks * ((QUANT_BLOCK * (quant === 'int8' ? 8 : 4)) / 8 + 4);
+        }
+        assert.equal(engine.memory.quantizedBytes, codes);
+      } finally {
+        await engine.dispose();
+        await exactEngine.dispose();
+      }
+    }
+  } finally {
+    await f32.dispose();
+  }
+  await assert.rejects(Engine.load(`${dir}?weights=int3`), (e: unknown) => e instanceof UserError && /weights=int3 is not one the engine has \(float32, int8, int4\)/.test(e.message));
+});
