@@ -90,5 +90,33 @@ test('int8 and int4 weights: the engine equals float32 on the dequantized weight
   } finally {
     await f32.dispose();
   }
+  // Inline graphs hold the codes; external ones read them from a file in the engine cache, written
+  // once and reused by the next process; both compute the same logits.
+  const { readdirSync, statSync } = await import('node:fs');
+  const cache = tempDir('pp-quant-cache-');
+  const previous = process.env.PERSONA_PROBE_CACHE;
+  process.env.PERSONA_PROBE_CACHE = cache;
+  try {
+    const ids = [1, 2, 3, 4, 5, 6, 7, 8];
+    const logitsOf = async (weights: 'inline' | 'external') => {
+      const e = await Engine.load(`${dir}?weights=int4`, { threads: 2, weights });
+      try {
+        return (await e.forward(ids, { logits: 'all' })).logits;
+      } finally {
+        await e.dispose();
+      }
+    };
+    const inline = await logitsOf('inline');
+    const external = await logitsOf('external');
+    assert.deepEqual(external, inline);
+    const bin = () => readdirSync(cache, { recursive: true }).map(String).filter((f) => f.endsWith('quant-int4.bin')).map((f) => statSync(join(cache, f)).size);
+    const [size] = bin();
+    assert.ok(size! > 0, 'the codes were written beside the graph');
+    assert.deepEqual(await logitsOf('external'), inline);
+    assert.deepEqual(bin(), [size], 'reused, not appended again');
+  } finally {
+    if (previous === undefined) delete process.env.PERSONA_PROBE_CACHE;
+    else process.env.PERSONA_PROBE_CACHE = previous;
+  }
   await assert.rejects(Engine.load(`${dir}?weights=int3`), (e: unknown) => e instanceof UserError && /weights=int3 is not one the engine has \(float32, int8, int4\)/.test(e.message));
 });

@@ -17,7 +17,7 @@
 import { allHookNames, blockHook, HOOK_EMBED, HOOK_FINAL, type BlockHook } from './hooks.js';
 import type { ArchSpec } from './arch.js';
 import { GraphBuilder, type ElemType, type ExternalRef } from './onnx/builder.js';
-import { QUANT_BLOCK, quantizeWeight, type WeightQuant } from './quantize.js';
+import { QUANT_BLOCK, type WeightQuant } from './quantize.js';
 
 export type InterventionOp = 'add' | 'cap' | 'neurons';
 
@@ -57,9 +57,23 @@ export function layoutKey(layout: GraphLayout): string {
 }
 
 /** Weight-only quantization of the matrix products: the grid, and how to read a weight as float32 to quantize it. */
+/** Quantized codes or scales: in the graph, or in a file beside it (ONNX external data). */
+export type QuantTensor = { kind: 'inline'; data: Uint8Array } | { kind: 'external'; ref: ExternalRef };
+
+/** The product's weights (the named matrices stacked by rows), quantized: [N, K] as codes and per-block scales. */
+export interface StackedQuant {
+  N: number;
+  K: number;
+  bits: 4 | 8;
+  codes: QuantTensor;
+  /** float32 [N, ceil(K / 32)]: inline as its bytes. */
+  scales: QuantTensor;
+}
+
 export interface GraphQuantization {
   kind: WeightQuant;
-  read(name: string): Float32Array;
+  /** The named weights stacked by rows and quantized (the engine caches them, in memory or on disk). */
+  stacked(names: string[]): StackedQuant;
   /**
    * How MatMulNBits multiplies: 'int8' (its accuracy_level 4: activations quantized to int8 per
    * block, as llama.cpp's CPU kernels do; 20x faster decode for int8 weights here) or 'float32'
@@ -186,19 +200,13 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
       const w = names.length === 1 ? W(names[0]!) : g.node('Concat', names.map(W), { axis: 0 });
       return g.node('Gemm', bias ? [x, w, bias] : [x, w], { transB: 1 });
     }
-    const parts = names.map((n) => ({ data: quant.read(n), shape: weights.get(n).shape }));
-    const K = parts[0]!.shape[1]!;
-    const N = parts.reduce((a, p) => a + p.shape[0]!, 0);
-    const stacked = new Float32Array(N * K);
-    let at = 0;
-    for (const p of parts) {
-      stacked.set(p.data, at);
-      at += p.data.length;
-    }
-    const q = quantizeWeight(stacked, N, K, quant.kind);
+    const q = quant.stacked(names);
+    const { N, K } = q;
     const blocks = Math.ceil(K / QUANT_BLOCK);
-    const codes = g.initializerU8(`${names[0]}.${quant.kind}`, [N, blocks, (QUANT_BLOCK * q.bits) / 8], q.codes);
-    const scales = g.initializer(`${names[0]}.${quant.kind}.scales`, [N, blocks], q.scales);
+    const place = (name: string, dims: number[], elem: 'uint8' | 'float32', t: QuantTensor) =>
+      t.kind === 'external' ? g.externalInitializer(name, dims, elem, t.ref) : elem === 'uint8' ? g.initializerU8(name, dims, t.data) : g.initializer(name, dims, new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4));
+    const codes = place(`${names[0]}.${quant.kind}`, [N, blocks, (QUANT_BLOCK * q.bits) / 8], 'uint8', q.codes);
+    const scales = place(`${names[0]}.${quant.kind}.scales`, [N, blocks], 'float32', q.scales);
     const y = g.contrib('MatMulNBits', [x, codes, scales], { K, N, bits: q.bits, block_size: QUANT_BLOCK, accuracy_level: quant.activations === 'int8' ? 4 : 0 });
     return bias ? g.node('Add', [y, bias]) : y;
   };

@@ -5,7 +5,7 @@
 // cache). Vectors, coefficients and bounds are inputs, so a sweep over them reuses
 // one session; a new layout builds a new graph (seconds for a 135M model).
 
-import { constants as fsConstants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -29,7 +29,9 @@ import { resolveHooks } from './hooks.js';
 import { checkInterventions, norm, type Intervention } from './interventions.js';
 import { externalWeights, inlineWeights, openModelFolder, type ModelFolder } from './model-folder.js';
 import { checkFits, estimateMemory, type MemoryEstimate } from './memory.js';
-import type { WeightQuant } from './quantize.js';
+import { quantizeWeight, type WeightQuant } from './quantize.js';
+import type { ExternalRef } from './onnx/builder.js';
+import type { StackedQuant } from './decoder-graph.js';
 import { readTensorBytes, toFloat32 } from './formats/safetensors.js';
 import { ModelTokenizer } from './tokenizer.js';
 import { resolveModelFolder } from './hub.js';
@@ -199,9 +201,10 @@ export class Engine {
       executionMode: 'sequential',
       executionProviders: this.options.executionProviders ?? ['cpu'],
     };
-    const quant = this.options.quantize ? { kind: this.options.quantize, read: (name: string) => this.readFloat32(name), activations: this.options.quantizedActivations ?? 'int8' } : undefined;
-    if (quant && this.memory.quantizedBytes! > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.memory.quantizedBytes! / 2 ** 30).toFixed(1)} GiB of ${quant.kind} weights do not fit in one protobuf (2 GiB); quantized external data is not implemented yet`);
+    const kind = this.options.quantize;
+    const activations = this.options.quantizedActivations ?? 'int8';
     if (this.usesInlineWeights()) {
+      const quant = kind ? { kind, activations, stacked: (names: string[]) => this.stackedQuant(kind, names) } : undefined;
       if (this.folder.float32Bytes > PROTOBUF_LIMIT) throw new UserError(`${this.folder.dir}: ${(this.folder.float32Bytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit in one protobuf (2 GiB); use external weights`);
       const graph = buildDecoderGraph(this.spec, inlineWeights(this.folder), layout, quant);
       return ort.InferenceSession.create(graph.encode(), sessionOptions);
@@ -212,7 +215,9 @@ export class Engine {
     // to the weight files (a copy where the cache is on another file system).
     const dir = this.externalDataDir();
     const alias = new Map(this.folder.weightFiles.map((file, i) => [file, `weights-${i}.safetensors`]));
+    const quant = kind ? { kind, activations, stacked: (names: string[]) => this.stackedQuant(kind, names, dir) } : undefined;
     const graph = buildDecoderGraph(this.spec, externalWeights(this.folder, alias), layout, quant);
+    if (kind) this.saveQuantIndex(dir, kind);
     const path = join(dir, `decoder-${sha256(layoutKey(layout)).slice(0, 16)}.onnx`);
     writeFileSync(path, graph.encode());
     try {
@@ -223,8 +228,82 @@ export class Engine {
   }
 
   private linkable?: boolean;
+  /** Quantized stacks already made: in memory for inline graphs, file offsets for external ones. */
+  private readonly quantized = new Map<string, StackedQuant>();
+  private quantIndexLoaded = false;
 
-  /** Whether the weight files can be hard-linked into the cache (same file system, writable cache). */
+  /**
+   * The named weights stacked by rows and quantized, once per engine. With a cache folder they
+   * are appended to `quant-KIND.bin` there (external data beside the graph; the index in
+   * `quant-KIND.json` lets the next process reuse them); otherwise they stay in memory.
+   */
+  private stackedQuant(kind: WeightQuant, names: string[], dir?: string): StackedQuant {
+    const key = `${kind}:${names.join('+')}`;
+    if (dir && !this.quantIndexLoaded) this.loadQuantIndex(dir, kind);
+    const hit = this.quantized.get(key);
+    if (hit) return hit;
+    const shapes = names.map((n) => this.folder.tensors.get(n)!.info.shape);
+    const K = shapes[0]![1]!;
+    const N = shapes.reduce((a, sh) => a + sh[0]!, 0);
+    const stacked = new Float32Array(N * K);
+    let at = 0;
+    for (const n of names) {
+      const data = this.readFloat32(n);
+      stacked.set(data, at);
+      at += data.length;
+    }
+    const q = quantizeWeight(stacked, N, K, kind);
+    const scaleBytes = new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength);
+    let made: StackedQuant;
+    if (!dir) made = { N, K, bits: q.bits, codes: { kind: 'inline', data: q.codes }, scales: { kind: 'inline', data: scaleBytes } };
+    else {
+      const location = `quant-${kind}.bin`;
+      const file = join(dir, location);
+      const fd = openSync(file, 'a');
+      try {
+        // Each tensor starts 64-byte aligned.
+        let offset = fstatSync(fd).size;
+        const put = (bytes: Uint8Array): ExternalRef => {
+          const pad = (64 - (offset % 64)) % 64;
+          if (pad) writeAll(fd, new Uint8Array(pad));
+          const ref = { location, offset: offset + pad, length: bytes.byteLength };
+          writeAll(fd, bytes);
+          offset += pad + bytes.byteLength;
+          return ref;
+        };
+        made = { N, K, bits: q.bits, codes: { kind: 'external', ref: put(q.codes) }, scales: { kind: 'external', ref: put(scaleBytes) } };
+      } finally {
+        closeSync(fd);
+      }
+    }
+    this.quantized.set(key, made);
+    return made;
+  }
+
+  private loadQuantIndex(dir: string, kind: WeightQuant): void {
+    this.quantIndexLoaded = true;
+    const index = join(dir, `quant-${kind}.json`);
+    const data = join(dir, `quant-${kind}.bin`);
+    if (!existsSync(index) || !existsSync(data)) return;
+    const size = statSync(data).size;
+    try {
+      const entries = JSON.parse(readFileSync(index, 'utf8')) as Record<string, StackedQuant>;
+      for (const [key, e] of Object.entries(entries)) {
+        const refs = [e.codes, e.scales].map((t) => (t.kind === 'external' ? t.ref : undefined));
+        if (refs.every((r) => r && r.offset + r.length <= size)) this.quantized.set(key, e);
+      }
+    } catch {
+      // A torn index (a killed process) is rebuilt: the stacks are quantized again and appended.
+    }
+  }
+
+  private saveQuantIndex(dir: string, kind: WeightQuant): void {
+    const entries = Object.fromEntries([...this.quantized].filter(([key, e]) => key.startsWith(`${kind}:`) && e.codes.kind === 'external'));
+    const tmp = join(dir, `quant-${kind}.json.${process.pid}.tmp`);
+    writeFileSync(tmp, JSON.stringify(entries));
+    renameSync(tmp, join(dir, `quant-${kind}.json`));
+  }
+
   /** One stored weight as float32 (to quantize it). */
   private readFloat32(name: string): Float32Array {
     const t = this.folder.tensors.get(name);
@@ -248,6 +327,7 @@ export class Engine {
     return estimateMemory(this.folder, { sessions: Math.max(1, this.options.sessionCacheSize ?? 1), inline: this.usesInlineWeights(), ...(this.options.quantize ? { quantize: this.options.quantize } : {}) });
   }
 
+  /** Whether the weight files can be hard-linked into the cache (same file system, writable cache). */
   private canLinkWeights(): boolean {
     if (this.linkable === undefined) {
       try {
@@ -492,6 +572,10 @@ function appendToCache(cache: KvCache, layers: number, kvHeads: number, hd: numb
 function ropeFeeds(invFreq: Float64Array, P: number, T: number, half: number, cosName: string, sinName: string, scale: number): Record<string, ort.Tensor> {
   const { cos, sin } = ropeTables(invFreq, P, T, scale);
   return { [cosName]: new ort.Tensor('float32', cos, [T, half]), [sinName]: new ort.Tensor('float32', sin, [T, half]) };
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
 }
 
 export function logSoftmax(logits: Float32Array): Float32Array {

@@ -42,15 +42,18 @@ export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tenso
   const bits = o.quantize === 'int8' ? 8 : 4;
   let float32Bytes = 0;
   let quantizedBytes = 0;
+  let largest = 0;
   const quantize = (values: number, k: number) => (values * bits) / 8 + (values / k) * Math.ceil(k / 32) * 4 / 1;
   for (const [name, { info }] of folder.tensors) {
     const values = info.shape.reduce((a, b) => a * b, 1);
     if (QUANTIZED.test(name)) quantizedBytes += quantize(values, info.shape[1] ?? 1);
     else float32Bytes += values * 4;
+    largest = Math.max(largest, values * 4);
   }
   if (folder.spec.tiedEmbeddings) quantizedBytes += quantize(folder.spec.vocab * folder.spec.dModel, folder.spec.dModel);
-  // While a graph is built, the codes are held in JavaScript and once more in the encoded protobuf.
-  const total = o.sessions * (float32Bytes + quantizedBytes) + castCopy + 2 * quantizedBytes + (o.inline ? 2 * float32Bytes : 0) + RUNTIME_BYTES;
+  // While a graph is built: inline, the codes are held in JavaScript and once more in the encoded
+  // protobuf; external, each stack is quantized from float32 (the largest weight, twice at most) and written out.
+  const total = o.sessions * (float32Bytes + quantizedBytes) + castCopy + (o.inline ? 2 * quantizedBytes + 2 * float32Bytes : 2 * largest) + RUNTIME_BYTES;
   return { float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, quantizedBytes, quantize: o.quantize, total };
 }
 

@@ -11,8 +11,8 @@ type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
 type IAttributeProto = onnxProto.onnx.IAttributeProto;
 
 export const DataType = onnx.TensorProto.DataType;
-export type ElemType = 'float32' | 'int64' | 'float16' | 'bfloat16';
-const ELEM: Record<ElemType, number> = { float32: DataType.FLOAT, int64: DataType.INT64, float16: DataType.FLOAT16, bfloat16: DataType.BFLOAT16 };
+export type ElemType = 'float32' | 'int64' | 'float16' | 'bfloat16' | 'uint8';
+const ELEM: Record<ElemType, number> = { float32: DataType.FLOAT, int64: DataType.INT64, float16: DataType.FLOAT16, bfloat16: DataType.BFLOAT16, uint8: DataType.UINT8 };
 
 /** Opset of the default domain: ReduceMean still takes `axes` as an attribute here. */
 export const OPSET = 17;
