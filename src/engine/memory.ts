@@ -43,18 +43,24 @@ export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tenso
   let float32Bytes = 0;
   let quantizedBytes = 0;
   let largest = 0;
+  // Only the tensors that stay float32 are read by the runtime and cast; the matrices are read by the quantizer, one stack at a time.
+  let storedFloat = 0;
   const quantize = (values: number, k: number) => (values * bits) / 8 + (values / k) * Math.ceil(k / 32) * 4 / 1;
   for (const [name, { info }] of folder.tensors) {
     const values = info.shape.reduce((a, b) => a * b, 1);
     if (QUANTIZED.test(name)) quantizedBytes += quantize(values, info.shape[1] ?? 1);
-    else float32Bytes += values * 4;
+    else {
+      float32Bytes += values * 4;
+      storedFloat += info.byteLength;
+    }
     largest = Math.max(largest, values * 4);
   }
   if (folder.spec.tiedEmbeddings) quantizedBytes += quantize(folder.spec.vocab * folder.spec.dModel, folder.spec.dModel);
   // While a graph is built: inline, the codes are held in JavaScript and once more in the encoded
   // protobuf; external, each stack is quantized from float32 (the largest weight, twice at most) and written out.
-  const total = o.sessions * (float32Bytes + quantizedBytes) + castCopy + (o.inline ? 2 * quantizedBytes + 2 * float32Bytes : 2 * largest) + RUNTIME_BYTES;
-  return { float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, quantizedBytes, quantize: o.quantize, total };
+  const castFloat = storedFloat < float32Bytes ? storedFloat : 0;
+  const total = o.sessions * (float32Bytes + quantizedBytes) + castFloat + (o.inline ? 2 * quantizedBytes + 2 * float32Bytes : 2 * largest) + RUNTIME_BYTES;
+  return { float32Bytes, storedBytes: storedFloat, sessions: o.sessions, inline: o.inline, quantizedBytes, quantize: o.quantize, total };
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
@@ -67,5 +73,5 @@ export function describeMemory(e: MemoryEstimate): string {
 /** Refuse, in one line, a model the machine cannot hold (`available` defaults to its total memory). */
 export function checkFits(where: string, e: MemoryEstimate, available = totalmem()): void {
   if (e.total <= available) return;
-  throw new UserError(`${where}: the engine would need ${describeMemory(e)}; this machine has ${gib(available)} (the engine computes in float32; run a smaller model, or this one on a machine with more memory)`);
+  throw new UserError(`${where}: the engine would need ${describeMemory(e)}; this machine has ${gib(available)} (${e.quantize ? 'run a smaller model' : 'int8 or int4 weights (DIR?weights=int4) take less; or run a smaller model'}, or this one on a machine with more memory)`);
 }
