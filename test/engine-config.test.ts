@@ -357,3 +357,35 @@ test('memory: the engine states its peak estimate (float32 weights per session, 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^memory: about [\d.]+ GiB at peak: [\d.]+ GiB of float32 weights × 1 session/m);
 });
+
+test('the engine cache drops the folders of models that are gone (their hard links held deleted weights on disk), and keeps live ones and copies', async () => {
+  const { pruneEngineCache } = await import('../src/engine/engine.js');
+  const { existsSync, mkdirSync, readdirSync, rmSync } = await import('node:fs');
+  const cache = tempDir('pp-cache-');
+  const previous = process.env.PERSONA_PROBE_CACHE;
+  process.env.PERSONA_PROBE_CACHE = cache;
+  try {
+    const load = async (dir: string) => {
+      const e = await Engine.load(dir, { weights: 'external' });
+      await e.forward([1, 2, 3]);
+      await e.dispose();
+    };
+    const gone = makeModel(familyConfig('llama', { layers: 1 }), { seed: 1 }).dir;
+    const kept = makeModel(familyConfig('llama', { layers: 1 }), { seed: 2 }).dir;
+    await load(gone);
+    await load(kept);
+    const root = join(cache, 'engine');
+    assert.equal(readdirSync(root).length, 2, 'one cache folder per model');
+    const copied = join(root, 'copied');
+    mkdirSync(copied);
+    writeFileSync(join(copied, 'weights-0.safetensors'), 'x');
+    writeFileSync(join(copied, 'COPIED'), 'elsewhere\n');
+    rmSync(gone, { recursive: true, force: true });
+    assert.equal(pruneEngineCache(root), 1);
+    assert.equal(readdirSync(root).length, 2, "the live model's links and the copy stay");
+    assert.ok(existsSync(join(copied, 'weights-0.safetensors')));
+  } finally {
+    if (previous === undefined) delete process.env.PERSONA_PROBE_CACHE;
+    else process.env.PERSONA_PROBE_CACHE = previous;
+  }
+});

@@ -5,7 +5,7 @@
 // cache). Vectors, coefficients and bounds are inputs, so a sweep over them reuses
 // one session; a new layout builds a new graph (seconds for a 135M model).
 
-import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -348,8 +348,15 @@ export class Engine {
     return join(process.env.PERSONA_PROBE_CACHE ?? join(homedir(), '.cache', 'persona-probe'), 'engine');
   }
 
+  private pruneCache(): void {
+    if (prunedCaches.has(this.cacheRoot())) return;
+    prunedCaches.add(this.cacheRoot());
+    pruneEngineCache(this.cacheRoot());
+  }
+
   /** Cache folder for external-data graphs: links (or copies) of the weights, keyed by their identity. */
   private externalDataDir(): string {
+    this.pruneCache();
     const files = this.folder.weightFiles.map((f) => {
       const st = statSync(f);
       return [f, st.size, st.mtimeMs, st.ino];
@@ -365,6 +372,7 @@ export class Engine {
       } catch {
         process.stderr.write(`persona-probe: copying ${file} into ${dir} (no hard link across file systems; done once)\n`);
         copyFileSync(file, target, fsConstants.COPYFILE_FICLONE);
+        writeFileSync(join(dir, COPIED_MARKER), `${file}\n`);
       }
     });
     return dir;
@@ -573,6 +581,41 @@ function ropeFeeds(invFreq: Float64Array, P: number, T: number, half: number, co
   const { cos, sin } = ropeTables(invFreq, P, T, scale);
   return { [cosName]: new ort.Tensor('float32', cos, [T, half]), [sinName]: new ort.Tensor('float32', sin, [T, half]) };
 }
+
+/**
+ * Drop the cache folders whose model is gone: their weights were hard links, and a link that is
+ * the file's only name keeps a deleted model's bytes on disk (temporary models made thousands).
+ * Copies (another file system) carry a COPIED marker and are kept. Returns how many were removed.
+ */
+export function pruneEngineCache(root: string): number {
+  let entries: string[];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of entries) {
+    const dir = join(root, name);
+    try {
+      const files = readdirSync(dir);
+      if (files.includes(COPIED_MARKER)) continue;
+      const weights = files.filter((f) => /^weights-\d+\.safetensors$/.test(f));
+      if (weights.length && weights.every((f) => statSync(join(dir, f)).nlink === 1)) {
+        rmSync(dir, { recursive: true, force: true });
+        removed++;
+      }
+    } catch {
+      // Another process may be pruning or writing it: leave it.
+    }
+  }
+  return removed;
+}
+
+/** Cache roots already pruned by this process. */
+const prunedCaches = new Set<string>();
+/** Marks a cache folder whose weights are copies, not links (kept by pruning). */
+const COPIED_MARKER = 'COPIED';
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
