@@ -14,7 +14,7 @@ import { dequantize, quantizeWeight, QUANT_BLOCK } from '../src/engine/quantize.
 import { UserError } from '../src/util/errors.js';
 import { SMOLLM_DIR, tempDir } from './helpers.js';
 
-const PROMPT = 'Persona probes ask whether a character is realized by the model or merely performed. '.repeat(3);
+const PROMPT = 'Persona probes ask whether a character is realized by the model or merely performed. '.repeat(4);
 const MATRIX = /(_proj\.weight|^lm_head\.weight)$/;
 
 test('int8 and int4 weights: the engine equals float32 on the dequantized weights; against float32, per-position KL and top-1 agreement within the stated tolerances; hooks unchanged; the memory estimate counts the codes', async (t) => {
@@ -119,4 +119,61 @@ test('int8 and int4 weights: the engine equals float32 on the dequantized weight
     else process.env.PERSONA_PROBE_CACHE = previous;
   }
   await assert.rejects(Engine.load(`${dir}?weights=int3`), (e: unknown) => e instanceof UserError && /weights=int3 is not one the engine has \(float32, int8, int4\)/.test(e.message));
+});
+
+test("against node-llama-cpp on the same Q8_0 / Q4_0 GGUF: both read the same decoded weights (the engine with float32 activations equals llama.cpp on the F32 GGUF of those weights); what remains is llama.cpp's own int8 activations", async (t) => {
+  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+  const { familyConfig } = await import('./engine-helpers.js');
+  const { writeGgufModel } = await import('../src/engine/random-model.js');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  const config = { ...familyConfig('llama', { layers: 3 }), tie_word_embeddings: false };
+  const root = tempDir('pp-quant-gguf-');
+  const weights = randomWeights(config, { seed: 5, sharpness: 0.5 });
+  const dir = join(root, 'model');
+  writeModelFolder(dir, config, SMOLLM_DIR, weights);
+  type Dist = Map<number, number>[];
+  const llamaCpp = async (gguf: string, ids: number[]): Promise<Dist> => {
+    const model = await llama.loadModel({ modelPath: gguf });
+    const context = await model.createContext({ contextSize: 512, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+    try {
+      const seq = context.getSequence();
+      const res = await seq.controlledEvaluate(ids.map((id) => [id, { generateNext: { probabilities: true } }] as const) as never);
+      seq.dispose();
+      return res.map((r) => (r as { next: { probabilities: Map<number, number> } }).next.probabilities);
+    } finally {
+      await context.dispose();
+      await model.dispose();
+    }
+  };
+  /** Max |log p difference| over each position's top 50 of `a`. */
+  const apart = (a: Dist, logp: (pos: number, tok: number) => number) => {
+    let worst = 0;
+    a.forEach((m, pos) => {
+      for (const [tok, p] of [...m.entries()].sort((x, y) => y[1] - x[1]).slice(0, 50)) worst = Math.max(worst, Math.abs(Math.log(p) - logp(pos, tok)));
+    });
+    return worst;
+  };
+  for (const quant of ['int8', 'int4'] as const) {
+    const engine = await Engine.load(`${dir}?weights=${quant}`, { quantizedActivations: 'float32' });
+    try {
+      const ids = engine.tokenizer.encode(PROMPT);
+      const V = engine.spec.vocab;
+      const { logits } = await engine.forward(ids, { logits: 'all' });
+      const mine = ids.map((_, p) => logSoftmax(logits.subarray(p * V, (p + 1) * V)));
+      const quantized = join(root, `${quant}.gguf`);
+      writeGgufModel(quantized, config, weights, SMOLLM_DIR, 'random', quant);
+      const decodedFile = join(root, `${quant}-decoded.gguf`);
+      writeGgufModel(decodedFile, config, new Map([...weights].map(([n, w]) => [n, MATRIX.test(n) ? { shape: w.shape, data: dequantize(quantizeWeight(w.data, w.shape[0]!, w.shape[1]!, quant)) } : w])), SMOLLM_DIR);
+      const onQuantized = await llamaCpp(quantized, ids);
+      const onDecoded = await llamaCpp(decodedFile, ids);
+      const engineVsDecoded = apart(onDecoded, (pos, tok) => mine[pos]![tok]!);
+      const llamaVsItself = apart(onQuantized, (pos, tok) => Math.log(onDecoded[pos]!.get(tok) ?? 1e-30));
+      const engineVsQuantized = apart(onQuantized, (pos, tok) => mine[pos]![tok]!);
+      t.diagnostic(`${quant}: engine vs llama.cpp on the decoded F32 GGUF ${engineVsDecoded.toExponential(2)}; llama.cpp on ${quant === 'int8' ? 'Q8_0' : 'Q4_0'} vs on the decoded F32 ${llamaVsItself.toExponential(2)}; engine vs llama.cpp on ${quant === 'int8' ? 'Q8_0' : 'Q4_0'} ${engineVsQuantized.toExponential(2)} (${ids.length} positions, top 50)`);
+      assert.ok(engineVsDecoded < 1e-3, `${quant}: ${engineVsDecoded}`);
+      assert.ok(Math.abs(engineVsQuantized - llamaVsItself) < 0.1 * llamaVsItself, 'the engine is as far from llama.cpp on the quantized file as llama.cpp is from itself on the decoded weights');
+    } finally {
+      await engine.dispose();
+    }
+  }
 });

@@ -4,6 +4,7 @@
 // implementation on the same weights.
 
 import { UserError } from '../util/errors.js';
+import type { WeightQuant } from './quantize.js';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng } from '../util/rng.js';
@@ -174,7 +175,7 @@ const GGUF_ARCH = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qw
  * rotates interleaved pairs, so q/k rows are permuted for it; Qwen uses NeoX-style
  * rotation and needs none. Llama 3 rope scaling becomes a rope_freqs tensor.
  */
-export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: Map<string, Weight>, tokenizerDir: string, name = 'persona-probe random model'): void {
+export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: Map<string, Weight>, tokenizerDir: string, name = 'persona-probe random model', quant?: WeightQuant): void {
   const spec = archSpecOf(config as Record<string, unknown>);
   const arch = GGUF_ARCH[spec.family];
   const permute = arch === 'llama';
@@ -234,7 +235,8 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
   const meta: Record<string, GgufValue> = {
     'general.architecture': gguf.str(arch),
     'general.name': gguf.str(name),
-    'general.file_type': gguf.u32(0),
+    // llama.cpp's file types: all F32 (0), mostly Q4_0 (2), mostly Q8_0 (7).
+    'general.file_type': gguf.u32(quant === 'int8' ? 7 : quant === 'int4' ? 2 : 0),
     [`${arch}.vocab_size`]: gguf.u32(spec.vocab),
     [`${arch}.context_length`]: gguf.u32(spec.maxPositions),
     [`${arch}.embedding_length`]: gguf.u32(spec.dModel),
@@ -256,7 +258,10 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
     meta[`${arch}.rope.scaling.type`] = gguf.str('linear');
     meta[`${arch}.rope.scaling.factor`] = gguf.f32(spec.ropeScaling.factor);
   }
-  writeGguf(path, meta, tensors);
+  // Quantized: every matrix but the token embeddings (as the engine's int8/int4 weights), on the same grid.
+  const quantType = quant === 'int8' ? GgmlType.Q8_0 : quant === 'int4' ? GgmlType.Q4_0 : undefined;
+  const stored = quantType === undefined ? tensors : tensors.map((x) => (x.dims.length === 2 && x.name !== 'token_embd.weight' ? { ...x, type: quantType } : x));
+  writeGguf(path, meta, stored);
 }
 
 export type WeightDtype = 'F32' | 'F16' | 'BF16';

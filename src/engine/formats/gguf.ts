@@ -4,6 +4,7 @@
 // padding to `general.alignment`, tensor data (each tensor aligned).
 
 import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { QUANT_BLOCK, quantizeWeight } from '../quantize.js';
 import { UserError } from '../../util/errors.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -29,6 +30,10 @@ export enum GgufType {
 export enum GgmlType {
   F32 = 0,
   F16 = 1,
+  /** Blocks of 32: a float16 scale, then 16 bytes of 4-bit codes (element j low, j + 16 high). */
+  Q4_0 = 2,
+  /** Blocks of 32: a float16 scale, then 32 signed bytes. */
+  Q8_0 = 8,
 }
 
 export type GgufScalar = { type: Exclude<GgufType, GgufType.ARRAY | GgufType.STRING>; value: number | bigint | boolean } | { type: GgufType.STRING; value: string };
@@ -111,7 +116,35 @@ function writeScalar(w: ByteWriter, type: GgufType, v: number | bigint | boolean
 function tensorBytes(t: GgufTensor): number {
   const n = t.dims.reduce((a, b) => a * b, 1);
   if (n !== t.data.length) throw new Error(`gguf: tensor ${t.name} has ${t.data.length} values for dims [${t.dims.join(', ')}]`);
+  if (t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0) {
+    if (t.dims[0]! % QUANT_BLOCK !== 0) throw new Error(`gguf: tensor ${t.name}: rows of ${t.dims[0]} values are not whole blocks of ${QUANT_BLOCK}`);
+    return (n / QUANT_BLOCK) * (t.type === GgmlType.Q8_0 ? 34 : 18);
+  }
   return t.type === GgmlType.F32 ? n * 4 : n * 2;
+}
+
+/**
+ * A tensor in ggml's Q8_0 or Q4_0 blocks, quantized on the same grid as the engine's int8 and
+ * int4 weights (quantizeWeight), so both runtimes read the same values; only the packing differs.
+ */
+function quantizedBytes(t: GgufTensor): Buffer {
+  const K = t.dims[0]!;
+  const N = t.data.length / K;
+  const int8 = t.type === GgmlType.Q8_0;
+  const q = quantizeWeight(t.data, N, K, int8 ? 'int8' : 'int4');
+  const blocks = N * (K / QUANT_BLOCK);
+  const size = int8 ? 34 : 18;
+  const out = Buffer.alloc(blocks * size);
+  for (let b = 0; b < blocks; b++) {
+    out.writeUInt16LE(toHalf(q.scales[b]!), b * size);
+    if (int8) for (let i = 0; i < QUANT_BLOCK; i++) out.writeInt8(q.codes[b * QUANT_BLOCK + i]! - 128, b * size + 2 + i);
+    else {
+      // MatMulNBits packs element 2j low and 2j + 1 high; ggml packs j low and j + 16 high.
+      const code = (i: number) => (q.codes[b * 16 + (i >> 1)]! >> ((i & 1) * 4)) & 15;
+      for (let j = 0; j < 16; j++) out[b * size + 2 + j] = code(j) | (code(j + 16) << 4);
+    }
+  }
+  return out;
 }
 
 /** float32 -> IEEE half (round to nearest even). */
@@ -177,6 +210,7 @@ export function writeGguf(path: string, metadata: Record<string, GgufValue>, ten
       if (pad > 0) writeSync(fd, Buffer.alloc(pad));
       let bytes: Buffer;
       if (t.type === GgmlType.F32) bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      else if (t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0) bytes = quantizedBytes(t);
       else {
         const half = new Uint16Array(t.data.length);
         for (let k = 0; k < t.data.length; k++) half[k] = toHalf(t.data[k]!);
