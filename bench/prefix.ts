@@ -66,6 +66,28 @@ async function main(): Promise<void> {
   console.log(`  with prefix reuse     ${(times.reuse / n).toFixed(1)} ms/item`);
   console.log(`  ratio                 ${(times.full / times.reuse).toFixed(2)}x faster; largest option-probability difference ${maxDiff.toExponential(1)}`);
   await engine.dispose();
+  await backend.close?.();
+
+  // The same items on llamacpp: (the same weights as F32 GGUF, 2 threads), with and without its prefix reuse.
+  if (!existsSync(`${OUT}.gguf`)) {
+    console.log('llamacpp: no GGUF of these weights (npm run bench:engine writes it); skipped');
+    return;
+  }
+  const { LlamaCppBackend } = await import('../src/backends/llamacpp.js');
+  const sides = { reuse: new LlamaCppBackend({ model: `${OUT}.gguf`, threads: 2 }), full: new LlamaCppBackend({ model: `${OUT}.gguf`, threads: 2, prefixReuse: false }) };
+  const llamaTimes = { reuse: 0, full: 0 };
+  for (const b of Object.values(sides)) for (const m of prompts.slice(0, 2)) await b.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
+  for (const [i, m] of prompts.entries()) {
+    for (const side of ['reuse', 'full'] as const) {
+      const t = performance.now();
+      await sides[side].optionProbs({ messages: m, options: OPTION_DIGITS });
+      if (i >= 2) llamaTimes[side] += performance.now() - t;
+    }
+  }
+  console.log(`llamacpp (node-llama-cpp, 2 threads), the same items:`);
+  console.log(`  without prefix reuse  ${(llamaTimes.full / n).toFixed(1)} ms/item`);
+  console.log(`  with prefix reuse     ${(llamaTimes.reuse / n).toFixed(1)} ms/item (${(llamaTimes.reuse / times.reuse).toFixed(2)}x the engine's with reuse)`);
+  for (const b of Object.values(sides)) await b.close();
 }
 
 await main();

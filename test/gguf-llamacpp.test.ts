@@ -76,3 +76,34 @@ test('llamacpp: a generated GGUF with the real SmolLM2 tokenizer loads, gives ne
     await backend.close();
   }
 });
+
+test('llamacpp: an inventory reuses the cached prefix (chat template and persona prompt) and gets the same option probabilities as a fresh evaluation of every prompt; a chat in between does not disturb it', async () => {
+  const { getInstrument } = await import('../src/instruments/index.js');
+  const { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } = await import('../src/probes/fidelity.js');
+  const config = { ...shrinkConfig(readConfig(SMOLLM_DIR), { layers: 2 }), tie_word_embeddings: false };
+  const model = join(tempDir(), 'model.gguf');
+  writeGgufModel(model, config, randomWeights(config, { seed: 4, sharpness: 0.5 }), SMOLLM_DIR);
+  const instrument = getInstrument('ipip-neo-120');
+  const system = { role: 'system' as const, content: 'You are Mara Voss, a night-shift archivist who keeps to herself and worries about misfiled records.' };
+  const prompts = instrument.items.slice(0, 6).map((item) => [system, { role: 'user' as const, content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
+  const reusing = new LlamaCppBackend({ model, threads: 2 });
+  const fresh = new LlamaCppBackend({ model, threads: 2, prefixReuse: false });
+  try {
+    let worst = 0;
+    for (const [i, messages] of prompts.entries()) {
+      if (i === 3) await reusing.chat({ messages: [{ role: 'user', content: 'Say something.' }], sampling: { maxTokens: 4 } });
+      const a = await reusing.optionProbs({ messages, options: OPTION_DIGITS });
+      const b = await fresh.optionProbs({ messages, options: OPTION_DIGITS });
+      a.probs.forEach((p, k) => (worst = Math.max(worst, Math.abs(p - b.probs[k]!))));
+      assert.ok(Math.abs(a.coverage - b.coverage) < 1e-5);
+    }
+    assert.ok(worst < 1e-4, `option probabilities differ by ${worst}`);
+    // The items after the first (and after the chat) evaluated only what follows the shared prefix.
+    assert.ok(reusing.prefix.reused > 4 * 30, `reused ${reusing.prefix.reused} tokens`);
+    assert.equal(fresh.prefix.reused, 0);
+    assert.ok(reusing.prefix.evaluated < fresh.prefix.evaluated - 100, `evaluated ${reusing.prefix.evaluated} of ${fresh.prefix.evaluated}`);
+  } finally {
+    await reusing.close();
+    await fresh.close();
+  }
+});

@@ -1,7 +1,7 @@
 // In-process GGUF models through node-llama-cpp: chat generation and exact
 // next-token probabilities over answer options.
 
-import type { Llama, LlamaContext, LlamaModel, Token, ChatHistoryItem, ChatWrapper } from 'node-llama-cpp';
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token, ChatHistoryItem, ChatWrapper } from 'node-llama-cpp';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { weightsFingerprint } from '../util/fingerprint.js';
@@ -15,6 +15,11 @@ export interface LlamaCppBackendConfig {
   cacheDir?: string;
   contextSize?: number;
   threads?: number;
+  /**
+   * Keep the KV cache of the previous call and evaluate only what differs (default true): an
+   * inventory's items share the chat template and persona prompt, computed once per persona.
+   */
+  prefixReuse?: boolean;
 }
 
 let llamaPromise: Promise<Llama> | undefined;
@@ -64,6 +69,10 @@ export class LlamaCppBackend implements Backend {
   readonly id: string;
   private loaded?: Promise<{ model: LlamaModel; context: LlamaContext; wrapper: ChatWrapper }>;
   private readonly lock = new Lock();
+  /** The context's one sequence, kept between calls so a shared prefix is not evaluated again. */
+  private sequence?: LlamaContextSequence;
+  /** Tokens evaluated and tokens served from the kept cache, over this backend's life. */
+  readonly prefix = { evaluated: 0, reused: 0 };
 
   /** The CPU threads this backend runs with. */
   readonly threads: number;
@@ -116,17 +125,37 @@ export class LlamaCppBackend implements Backend {
     return contextText.tokenize(model.tokenizer);
   }
 
+  /**
+   * The sequence holding `tokens`' longest prefix already in its cache, with the rest erased,
+   * and the tokens still to evaluate (at least the last one, whose next-token distribution is wanted).
+   */
+  private async sequenceFor(context: LlamaContext, tokens: Token[]): Promise<{ sequence: LlamaContextSequence; rest: Token[] }> {
+    const reuse = this.config.prefixReuse ?? true;
+    if (!reuse || !this.sequence) {
+      this.sequence?.dispose();
+      this.sequence = context.getSequence();
+    }
+    const sequence = this.sequence;
+    const have = sequence.contextTokens;
+    let common = 0;
+    if (reuse) while (common < have.length && common < tokens.length - 1 && have[common] === tokens[common]) common++;
+    if (sequence.nextTokenIndex > common) await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }]);
+    this.prefix.reused += common;
+    this.prefix.evaluated += tokens.length - common;
+    return { sequence, rest: tokens.slice(common) };
+  }
+
   async chat(request: ChatRequest): Promise<ChatResult> {
     const { model, context } = await this.load();
     const tokens = await this.promptTokens(request.messages);
     const s = request.sampling ?? {};
     const maxTokens = s.maxTokens ?? 256;
     return this.lock.run(async () => {
-      const sequence = context.getSequence();
-      try {
+      const { sequence, rest } = await this.sequenceFor(context, tokens);
+      {
         const out: Token[] = [];
         let finishReason = 'length';
-        for await (const token of sequence.evaluate(tokens, { temperature: s.temperature ?? 0, topP: s.topP, seed: s.seed })) {
+        for await (const token of sequence.evaluate(rest, { temperature: s.temperature ?? 0, topP: s.topP, seed: s.seed })) {
           if (model.isEogToken(token)) {
             finishReason = 'stop';
             break;
@@ -140,8 +169,6 @@ export class LlamaCppBackend implements Backend {
           if (out.length >= maxTokens) break;
         }
         return { text: model.detokenize(out), finishReason, usage: { inputTokens: tokens.length, outputTokens: out.length } };
-      } finally {
-        sequence.dispose();
       }
     });
   }
@@ -151,17 +178,13 @@ export class LlamaCppBackend implements Backend {
     const { context, model } = await this.load();
     const tokens = await this.promptTokens(messages);
     return this.lock.run(async () => {
-      const sequence = context.getSequence();
-      try {
-        const input = tokens.map((t, i) => (i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t));
-        const results = await sequence.controlledEvaluate(input as Parameters<typeof sequence.controlledEvaluate>[0]);
-        // With no sampling options these are the softmax of the raw logits.
-        const probabilities = results.at(-1)?.next?.probabilities;
-        if (!probabilities) throw new BackendError('llamacpp: no probabilities returned for the last prompt token', false);
-        return logOf(probabilities, vocabSize(model));
-      } finally {
-        sequence.dispose();
-      }
+      const { sequence, rest } = await this.sequenceFor(context, tokens);
+      const input = rest.map((t, i) => (i === rest.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t));
+      const results = await sequence.controlledEvaluate(input as Parameters<typeof sequence.controlledEvaluate>[0]);
+      // With no sampling options these are the softmax of the raw logits.
+      const probabilities = results.at(-1)?.next?.probabilities;
+      if (!probabilities) throw new BackendError('llamacpp: no probabilities returned for the last prompt token', false);
+      return logOf(probabilities, vocabSize(model));
     });
   }
 
@@ -180,6 +203,8 @@ export class LlamaCppBackend implements Backend {
   async close(): Promise<void> {
     if (!this.loaded) return;
     const { model, context } = await this.loaded;
+    this.sequence?.dispose();
+    this.sequence = undefined;
     await context.dispose();
     await model.dispose();
   }
