@@ -408,6 +408,16 @@ test('a random-weight model: its persona vectors separate the answers (the instr
   assert.ok(rowNullCleared >= 6, `${rowNullCleared} of 12 layers clear the answer-shuffling null`);
 });
 
+test('vectors extract alternates generation and capture without rebuilding a graph for each: two live sessions by default', async (t) => {
+  const { dir } = makeModel({ ...familyConfig('llama', { layers: 2 }), tie_word_embeddings: false }, { seed: 1 });
+  await extractVectors({ outDir: join(tempDir(), 'store'), model: `engine:${dir}`, trait: resolveTrait('humor'), maxTokens: 8, seed: 3 });
+  // The backend registry shares one engine per model: read how many graphs it built.
+  const backend = await EngineBackend.create({ model: dir });
+  const built = (backend as unknown as { engine: { sessionsBuilt: number } }).engine.sessionsBuilt;
+  t.diagnostic(`graphs built for 200 answers and their activations: ${built}`);
+  assert.ok(built <= 2, `${built} graphs built`);
+});
+
 test('vectors export --format pytorch: the named layers, the coefficient and the convention for a trainer, vectors unchanged; bad combinations are one line', async () => {
   const { writeVectorFile } = await import('../src/engine/formats/vector-files.js');
   const { readSafetensorsHeader, readTensorF32 } = await import('../src/engine/formats/safetensors.js');

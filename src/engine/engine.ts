@@ -6,7 +6,7 @@
 // one session; a new layout builds a new graph (seconds for a 135M model).
 
 import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { availableParallelism, homedir } from 'node:os';
+import { totalmem, availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { UserError } from '../util/errors.js';
@@ -141,6 +141,8 @@ export interface GenerateResult {
 
 export class Engine {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** Graphs built over this engine's life (a layout evicted and needed again is built again). */
+  sessionsBuilt = 0;
   private readonly invFreq: Float64Array;
   /** Gemma 3's sliding layers' frequencies (their own base). */
   private readonly invFreqLocal?: Float64Array;
@@ -181,13 +183,14 @@ export class Engine {
       this.sessions.set(key, hit); // most recently used last
       return hit;
     }
-    const limit = Math.max(1, this.options.sessionCacheSize ?? 1);
+    const limit = this.sessionLimit();
     while (this.sessions.size >= limit) {
       const [oldKey, old] = this.sessions.entries().next().value as [string, Promise<ort.InferenceSession>];
       this.sessions.delete(oldKey);
       void old.then((s) => s.release()).catch(() => undefined);
     }
     const created = this.createSession(layout);
+    this.sessionsBuilt++;
     this.sessions.set(key, created);
     created.catch(() => this.sessions.delete(key));
     return created;
@@ -322,9 +325,26 @@ export class Engine {
     return mode === 'inline' || (mode === 'auto' && !this.canLinkWeights() && this.folder.float32Bytes <= INLINE_LIMIT);
   }
 
-  /** What running this model will take at peak (float32 weights per live session, and the rest). */
+  /**
+   * Live sessions kept: sessionCacheSize when given; else two (generation and capture alternate in
+   * vectors extract and axis build, and one rebuilt the graph 60 times for one small extraction)
+   * when two fit in half the machine's memory (or of memoryLimitBytes), else one.
+   */
+  private sessionLimit(): number {
+    if (this.options.sessionCacheSize !== undefined) return Math.max(1, this.options.sessionCacheSize);
+    this.defaultSessions ??= estimateMemory(this.folder, this.estimateOptions(2)).total <= (this.options.memoryLimitBytes ?? totalmem()) / 2 ? 2 : 1;
+    return this.defaultSessions;
+  }
+
+  private defaultSessions?: number;
+
+  private estimateOptions(sessions: number) {
+    return { sessions, inline: this.usesInlineWeights(), ...(this.options.quantize ? { quantize: this.options.quantize } : {}) };
+  }
+
+  /** What running this model will take at peak (the weights per live session, and the rest). */
   get memory(): MemoryEstimate {
-    return estimateMemory(this.folder, { sessions: Math.max(1, this.options.sessionCacheSize ?? 1), inline: this.usesInlineWeights(), ...(this.options.quantize ? { quantize: this.options.quantize } : {}) });
+    return estimateMemory(this.folder, this.estimateOptions(this.sessionLimit()));
   }
 
   /** Whether the weight files can be hard-linked into the cache (same file system, writable cache). */
