@@ -43,7 +43,9 @@ test('neurons on a planted edit: the shift is the one the edit implies, find ret
   const plantedShift = plantedScore(tunedSpec) - plantedScore(baseSpec);
 
   const found = await findNeurons({ model: tuned, base, layer: 1, trait: resolveTrait('extraversion-high'), top: 10, direction: Float32Array.from({ length: tunedSpec.hidden }, (_, i) => (i === GLASS_BOX_DIMS.score ? 1 : 0)) });
-  const ablated = await ablateNeurons({ model: tuned, base, layer: 1, neurons: E_NEURONS, domain: 'E', random: 5 });
+  const progress: [number, number][] = [];
+  const ablated = await ablateNeurons({ model: tuned, base, layer: 1, neurons: E_NEURONS, domain: 'E', random: 5, onProgress: (done, total) => progress.push([done, total]) });
+  assert.deepEqual(progress.at(-1), [(2 + 5) * 8 * 2, (2 + 5) * 8 * 2], 'one step per item, model and condition, ending at the total');
   assert.ok(found.parts.length === 2 && found.parts.every((p) => p.constructed) && ablated.parts.every((p) => p.constructed), "the glass-box checkpoints are said to be constructed models");
   t.diagnostic(`E shift: planted ${plantedShift.toFixed(4)}, measured ${ablated.none.shift!.toFixed(4)}; with 4,5 off ${ablated.top.shift!.toFixed(4)}; with random pairs off ${ablated.random.map((r) => r.shift!.toFixed(4)).join(', ')}`);
   assert.ok(plantedShift > 0.2, `the edit moves E (${plantedShift})`);

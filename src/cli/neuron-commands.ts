@@ -49,7 +49,9 @@ async function ablate(args: string[], io: Out): Promise<number> {
   const neurons = values.neurons.split(',').map((s) => s.trim()).filter(Boolean).map((s) => integerOption('neurons ablate', 'neurons', s));
   const domain = values.domain?.toUpperCase();
   if (!domain || !(DOMAINS as readonly string[]).includes(domain)) throw new UserError(`neurons ablate: --domain must be one of ${DOMAINS.join(', ')}, got ${values.domain === undefined ? 'nothing' : `"${values.domain}"`}`);
-  const r = await ablateNeurons({ model: values.model, base: values.base, layer, neurons, domain: domain as Domain, random: integerOption('neurons ablate', 'random', values.random, 1), seed: integerOption('neurons ablate', 'seed', values.seed), itemsPerDomain: integerOption('neurons ablate', 'items', values.items, 1) });
+  const bar = new ProgressBar(process.stderr, 'neurons ablate');
+  const r = await ablateNeurons({ model: values.model, base: values.base, layer, neurons, domain: domain as Domain, random: integerOption('neurons ablate', 'random', values.random, 1), seed: integerOption('neurons ablate', 'seed', values.seed), itemsPerDomain: integerOption('neurons ablate', 'items', values.items, 1), onProgress: (done, total) => bar.steps(done, total) });
+  bar.done();
   const row = (label: string, c: typeof r.none) => `${label.padEnd(34)} score ${c.score.toFixed(3)}  effect ${c.effect >= 0 ? '+' : ''}${c.effect.toFixed(3)}${c.shift !== undefined ? `  shift from the base ${c.shift >= 0 ? '+' : ''}${c.shift.toFixed(3)}` : ''}`;
   for (const line of constructedLines(r.parts)) io.log(line);
   io.log(`${r.domain} score over ${r.items} items, blocks.${r.layer}.mlp.hook_post:`);

@@ -152,6 +152,8 @@ export interface AblateOptions {
   random?: number;
   seed?: number;
   itemsPerDomain?: number;
+  /** One step per item scored, on each model, in each condition. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface AblationCondition {
@@ -176,7 +178,7 @@ export interface AblateResult {
 }
 
 /** The domain's score over its short-inventory items, unconditioned, with the interventions applied. */
-async function domainScore(engine: Engine, items: InstrumentItem[], interventions: Intervention[]): Promise<number> {
+async function domainScore(engine: Engine, items: InstrumentItem[], interventions: Intervention[], tick: () => void = () => undefined): Promise<number> {
   const instrument = getInstrument('ipip-neo-120');
   const optionIds = OPTION_DIGITS.map((o) => engine.tokenizer.encode(o)[0]!);
   let sum = 0;
@@ -185,6 +187,7 @@ async function domainScore(engine: Engine, items: InstrumentItem[], intervention
     const p = optionDistribution(await engine.nextTokenLogProbs(ids, interventions), optionIds);
     if (!p) throw new UserError('the model puts no probability on the answer options');
     sum += keyedScore(item, expectedAnswer(p), instrument.options.length);
+    tick();
   }
   return sum / items.length;
 }
@@ -200,10 +203,13 @@ export async function ablateNeurons(o: AblateOptions): Promise<AblateResult> {
     const width = tuned!.spec.ffn;
     const off = (neurons: number[]) => (neurons.length ? [neuronIntervention(hook, width, neurons, 0)] : []);
     off(o.neurons); // range-checks every index before any forward pass
+    const total = (2 + (o.random ?? 5)) * items.length * (base ? 2 : 1);
+    let done = 0;
+    const tick = () => o.onProgress?.(++done, total);
     const measure = async (neurons: number[]): Promise<Omit<AblationCondition, 'effect'>> => {
-      const score = await domainScore(tuned!, items, off(neurons));
+      const score = await domainScore(tuned!, items, off(neurons), tick);
       if (!base) return { neurons, score };
-      const baseScore = await domainScore(base, items, off(neurons));
+      const baseScore = await domainScore(base, items, off(neurons), tick);
       return { neurons, score, baseScore, shift: score - baseScore };
     };
     const none = await measure([]);
