@@ -355,7 +355,7 @@ test('memory: the engine states its peak estimate (float32 weights per session, 
   const out = join(tempDir('pp-mem-'), 'acts.safetensors');
   const r = cli(['trace', '--model', dir, '--text', 'Hello.', '--hooks', 'blocks.0.hook_resid_post', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^memory: about [\d.]+ GiB at peak: [\d.]+ GiB of float32 weights × 2 sessions/m, "two live sessions by default when they fit in half the memory");
+  assert.match(r.stdout, /^memory: about [\d.]+ GiB at peak: [\d.]+ GiB of float32 weights × 1 session/m);
 });
 
 test('the engine cache drops the folders of models that are gone (their hard links held deleted weights on disk), and keeps live ones and copies', async () => {

@@ -408,7 +408,7 @@ test('a random-weight model: its persona vectors separate the answers (the instr
   assert.ok(rowNullCleared >= 6, `${rowNullCleared} of 12 layers clear the answer-shuffling null`);
 });
 
-test('vectors extract alternates generation and capture without rebuilding a graph for each: two live sessions by default', async (t) => {
+test('vectors extract alternates generation and capture without rebuilding a graph for each: generation runs on the capture graph', async (t) => {
   const { dir } = makeModel({ ...familyConfig('llama', { layers: 2 }), tie_word_embeddings: false }, { seed: 1 });
   await extractVectors({ outDir: join(tempDir(), 'store'), model: `engine:${dir}`, trait: resolveTrait('humor'), maxTokens: 8, seed: 3 });
   // The backend registry shares one engine per model: read how many graphs it built.

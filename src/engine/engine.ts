@@ -6,7 +6,7 @@
 // one session; a new layout builds a new graph (seconds for a 135M model).
 
 import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { totalmem, availableParallelism, homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { UserError } from '../util/errors.js';
@@ -143,6 +143,8 @@ export class Engine {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   /** Graphs built over this engine's life (a layout evicted and needed again is built again). */
   sessionsBuilt = 0;
+  /** The layout of every session key seen. */
+  private readonly layouts = new Map<string, GraphLayout>();
   private readonly invFreq: Float64Array;
   /** Gemma 3's sliding layers' frequencies (their own base). */
   private readonly invFreqLocal?: Float64Array;
@@ -174,13 +176,19 @@ export class Engine {
     return this.folder.spec;
   }
 
-  /** The ONNX session for a layout, built on first use. */
+  /**
+   * The ONNX session for a layout, built on first use. A live session whose graph exposes every
+   * hook asked for (and more) with the same interventions serves too: its extra outputs are
+   * computed and not fetched. So generation (no hooks) runs on the graph that captured
+   * activations, and `vectors extract`, alternating the two, builds two graphs, not one per switch.
+   */
   async session(layout: GraphLayout): Promise<ort.InferenceSession> {
     const key = layoutKey(layout);
-    const hit = this.sessions.get(key);
-    if (hit) {
-      this.sessions.delete(key);
-      this.sessions.set(key, hit); // most recently used last
+    const covering = this.sessions.has(key) ? key : [...this.layouts].find(([k, l]) => this.sessions.has(k) && covers(l, layout))?.[0];
+    const hit = covering === undefined ? undefined : this.sessions.get(covering);
+    if (covering !== undefined && hit) {
+      this.sessions.delete(covering);
+      this.sessions.set(covering, hit); // most recently used last
       return hit;
     }
     const limit = this.sessionLimit();
@@ -192,6 +200,7 @@ export class Engine {
     const created = this.createSession(layout);
     this.sessionsBuilt++;
     this.sessions.set(key, created);
+    this.layouts.set(key, layout);
     created.catch(() => this.sessions.delete(key));
     return created;
   }
@@ -325,18 +334,10 @@ export class Engine {
     return mode === 'inline' || (mode === 'auto' && !this.canLinkWeights() && this.folder.float32Bytes <= INLINE_LIMIT);
   }
 
-  /**
-   * Live sessions kept: sessionCacheSize when given; else two (generation and capture alternate in
-   * vectors extract and axis build, and one rebuilt the graph 60 times for one small extraction)
-   * when two fit in half the machine's memory (or of memoryLimitBytes), else one.
-   */
+  /** Live sessions kept (sessionCacheSize, default 1: each holds its own copy of the weights). */
   private sessionLimit(): number {
-    if (this.options.sessionCacheSize !== undefined) return Math.max(1, this.options.sessionCacheSize);
-    this.defaultSessions ??= estimateMemory(this.folder, this.estimateOptions(2)).total <= (this.options.memoryLimitBytes ?? totalmem()) / 2 ? 2 : 1;
-    return this.defaultSessions;
+    return Math.max(1, this.options.sessionCacheSize ?? 1);
   }
-
-  private defaultSessions?: number;
 
   private estimateOptions(sessions: number) {
     return { sessions, inline: this.usesInlineWeights(), ...(this.options.quantize ? { quantize: this.options.quantize } : {}) };
@@ -630,6 +631,14 @@ export function pruneEngineCache(root: string): number {
     }
   }
   return removed;
+}
+
+/** Whether a graph built for `big` can serve `small`: the same interventions and cache outputs, and every hook `small` fetches. */
+function covers(big: GraphLayout, small: GraphLayout): boolean {
+  if (big.kvCache !== small.kvCache) return false;
+  if (JSON.stringify(big.interventions) !== JSON.stringify(small.interventions)) return false;
+  const hooks = new Set(big.hooks);
+  return small.hooks.every((h) => hooks.has(h));
 }
 
 /** Cache roots already pruned by this process. */
