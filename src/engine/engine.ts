@@ -184,7 +184,8 @@ export class Engine {
    */
   async session(layout: GraphLayout): Promise<ort.InferenceSession> {
     const key = layoutKey(layout);
-    const covering = this.sessions.has(key) ? key : [...this.layouts].find(([k, l]) => this.sessions.has(k) && covers(l, layout))?.[0];
+    // At most two extra hooks per layer: unfetched outputs still hold memory for the whole run (T x d each).
+    const covering = this.sessions.has(key) ? key : [...this.layouts].find(([k, l]) => this.sessions.has(k) && covers(l, layout) && l.hooks.length - layout.hooks.length <= 2 * this.spec.layers)?.[0];
     const hit = covering === undefined ? undefined : this.sessions.get(covering);
     if (covering !== undefined && hit) {
       this.sessions.delete(covering);
