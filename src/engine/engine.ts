@@ -270,7 +270,8 @@ export class Engine {
     let made: StackedQuant;
     if (!dir) made = { N, K, bits: q.bits, codes: { kind: 'inline', data: q.codes }, scales: { kind: 'inline', data: scaleBytes } };
     else {
-      const location = `quant-${kind}.bin`;
+      // This process's own file: two processes quantizing one model at once never append to the same one.
+      const location = `quant-${kind}-${process.pid}.bin`;
       const file = join(dir, location);
       const fd = openSync(file, 'a');
       try {
@@ -296,14 +297,17 @@ export class Engine {
   private loadQuantIndex(dir: string, kind: WeightQuant): void {
     this.quantIndexLoaded = true;
     const index = join(dir, `quant-${kind}.json`);
-    const data = join(dir, `quant-${kind}.bin`);
-    if (!existsSync(index) || !existsSync(data)) return;
-    const size = statSync(data).size;
+    if (!existsSync(index)) return;
     try {
       const entries = JSON.parse(readFileSync(index, 'utf8')) as Record<string, StackedQuant>;
+      const sizes = new Map<string, number>();
+      const sizeOf = (location: string) => {
+        if (!sizes.has(location)) sizes.set(location, existsSync(join(dir, location)) ? statSync(join(dir, location)).size : -1);
+        return sizes.get(location)!;
+      };
       for (const [key, e] of Object.entries(entries)) {
         const refs = [e.codes, e.scales].map((t) => (t.kind === 'external' ? t.ref : undefined));
-        if (refs.every((r) => r && r.offset + r.length <= size)) this.quantized.set(key, e);
+        if (refs.every((r) => r && !r.location.includes('/') && r.offset + r.length <= sizeOf(r.location))) this.quantized.set(key, e);
       }
     } catch {
       // A torn index (a killed process) is rebuilt: the stacks are quantized again and appended.
