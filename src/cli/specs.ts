@@ -162,7 +162,7 @@ export const COMMANDS = {
   },
   'checkpoints compare': {
     name: 'checkpoints compare',
-    summary: 'base vs tuned checkpoint: the shift of each Big Five domain (inventory) and of each persona-vector projection, with intervals',
+    summary: "base vs tuned checkpoint: the shift of each Big Five domain (inventory), of a trait's judged score (with --judge) and of each persona-vector projection, with intervals",
     options: {
       base: { type: 'string', value: 'engine:DIR', description: 'the base checkpoint' },
       tuned: { type: 'string', value: 'engine:DIR', description: 'the tuned checkpoint (same architecture)' },
