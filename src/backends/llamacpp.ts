@@ -152,24 +152,22 @@ export class LlamaCppBackend implements Backend {
     const maxTokens = s.maxTokens ?? 256;
     return this.lock.run(async () => {
       const { sequence, rest } = await this.sequenceFor(context, tokens);
-      {
-        const out: Token[] = [];
-        let finishReason = 'length';
-        for await (const token of sequence.evaluate(rest, { temperature: s.temperature ?? 0, topP: s.topP, seed: s.seed })) {
-          if (model.isEogToken(token)) {
-            finishReason = 'stop';
-            break;
-          }
-          out.push(token);
-          const text = model.detokenize(out);
-          if (s.stop?.some((stop) => text.includes(stop))) {
-            finishReason = 'stop';
-            break;
-          }
-          if (out.length >= maxTokens) break;
+      const out: Token[] = [];
+      let finishReason = 'length';
+      for await (const token of sequence.evaluate(rest, { temperature: s.temperature ?? 0, topP: s.topP, seed: s.seed })) {
+        if (model.isEogToken(token)) {
+          finishReason = 'stop';
+          break;
         }
-        return { text: model.detokenize(out), finishReason, usage: { inputTokens: tokens.length, outputTokens: out.length } };
+        out.push(token);
+        const text = model.detokenize(out);
+        if (s.stop?.some((stop) => text.includes(stop))) {
+          finishReason = 'stop';
+          break;
+        }
+        if (out.length >= maxTokens) break;
       }
+      return { text: model.detokenize(out), finishReason, usage: { inputTokens: tokens.length, outputTokens: out.length } };
     });
   }
 

@@ -58,7 +58,8 @@ const POLE_WORDS: Record<(typeof DOMAINS)[number], { high: string[]; low: string
   A: { high: ['kind', 'warm', 'trusting', 'generous', 'gentle'], low: ['harsh', 'cold', 'critical', 'blunt', 'stubborn'] },
   N: { high: ['anxious', 'worried', 'tense', 'moody', 'nervous'], low: ['calm', 'relaxed', 'steady', 'serene', 'composed'] },
 };
-const POLE_OF = new Map<string, { d: (typeof DOMAINS)[number]; high: boolean }>(DOMAINS.flatMap((d) => [...POLE_WORDS[d].high.map((w) => [w, { d, high: true }] as [string, { d: typeof d; high: boolean }]), ...POLE_WORDS[d].low.map((w) => [w, { d, high: false }] as [string, { d: typeof d; high: boolean }])]));
+const POLE_OF = new Map<string, { d: (typeof DOMAINS)[number]; high: boolean }>();
+for (const d of DOMAINS) for (const high of [true, false]) for (const w of POLE_WORDS[d][high ? 'high' : 'low']) POLE_OF.set(w, { d, high });
 
 const VOICE_WORDS = 20;
 const MANNER_WORDS = 20;

@@ -9,6 +9,7 @@ import { Engine, optionDistribution } from '../engine/engine.js';
 import { readVectorFile } from '../engine/formats/vector-files.js';
 import { DOMAINS, expectedAnswer, getInstrument, keyedScore, type Domain } from '../instruments/index.js';
 import { bootstrapMean, type Estimate } from '../metrics/bootstrap.js';
+import { mean } from '../metrics/stats.js';
 import { dot, norm, unit } from '../metrics/vectors.js';
 import { shortInventory } from '../probes/dialogue.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../probes/fidelity.js';
@@ -147,7 +148,6 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
     const b = await measure(base);
     const t = await measure(tuned);
     const seed = o.seed ?? 1;
-    const mean = (xs: readonly number[]) => xs.reduce((a, c) => a + c, 0) / xs.length;
     const domains = DOMAINS.map((domain): DomainShift => {
       const idx = items.map((it, i) => (it.domain === domain ? i : -1)).filter((i) => i >= 0);
       return {
@@ -174,9 +174,10 @@ export async function compareCheckpoints(o: CompareOptions): Promise<CompareResu
       judgedShift = {
         trait: o.trait.id,
         judge: judge.id,
-        base: both.length ? mean(both.map((k) => b.judged[k]!)) : Number.NaN,
-        tuned: both.length ? mean(both.map((k) => t.judged[k]!)) : Number.NaN,
-        shift: both.length ? bootstrapMean(both.map((k) => t.judged[k]! - b.judged[k]!), { seed: `${seed}/judge/${o.trait.id}` }) : { value: Number.NaN, lo: Number.NaN, hi: Number.NaN, n: 0 },
+        // With no question judged on both, each of these is NaN (and the shift's n is 0).
+        base: mean(both.map((k) => b.judged[k]!)),
+        tuned: mean(both.map((k) => t.judged[k]!)),
+        shift: bootstrapMean(both.map((k) => t.judged[k]! - b.judged[k]!), { seed: `${seed}/judge/${o.trait.id}` }),
         n: both.length,
         failures,
       };

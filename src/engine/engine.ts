@@ -5,11 +5,12 @@
 // cache). Vectors, coefficients and bounds are inputs, so a sweep over them reuses
 // one session; a new layout builds a new graph (seconds for a 135M model).
 
-import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { UserError } from '../util/errors.js';
+import { writeAll } from '../util/files.js';
 import { sha256 } from '../util/hash.js';
 import { createRng, type Rng } from '../util/rng.js';
 import type { ChatMessage } from '../backends/types.js';
@@ -140,11 +141,10 @@ export interface GenerateResult {
 }
 
 export class Engine {
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** Live sessions by layout key, least recently used first, each with the layout it was built for. */
+  private readonly sessions = new Map<string, { layout: GraphLayout; session: Promise<ort.InferenceSession> }>();
   /** Graphs built over this engine's life (a layout evicted and needed again is built again). */
   sessionsBuilt = 0;
-  /** The layout of every session key seen. */
-  private readonly layouts = new Map<string, GraphLayout>();
   private readonly invFreq: Float64Array;
   /** Gemma 3's sliding layers' frequencies (their own base). */
   private readonly invFreqLocal?: Float64Array;
@@ -184,24 +184,21 @@ export class Engine {
    */
   async session(layout: GraphLayout): Promise<ort.InferenceSession> {
     const key = layoutKey(layout);
-    // At most two extra hooks per layer: unfetched outputs still hold memory for the whole run (T x d each).
-    const covering = this.sessions.has(key) ? key : [...this.layouts].find(([k, l]) => this.sessions.has(k) && covers(l, layout) && l.hooks.length - layout.hooks.length <= 2 * this.spec.layers)?.[0];
-    const hit = covering === undefined ? undefined : this.sessions.get(covering);
-    if (covering !== undefined && hit) {
+    const covering = this.sessions.has(key) ? key : [...this.sessions].find(([, live]) => covers(live.layout, layout, this.spec.layers))?.[0];
+    if (covering !== undefined) {
+      const hit = this.sessions.get(covering)!;
       this.sessions.delete(covering);
       this.sessions.set(covering, hit); // most recently used last
-      return hit;
+      return hit.session;
     }
-    const limit = this.sessionLimit();
-    while (this.sessions.size >= limit) {
-      const [oldKey, old] = this.sessions.entries().next().value as [string, Promise<ort.InferenceSession>];
+    while (this.sessions.size >= this.sessionLimit()) {
+      const [oldKey, old] = this.sessions.entries().next().value as [string, { session: Promise<ort.InferenceSession> }];
       this.sessions.delete(oldKey);
-      void old.then((s) => s.release()).catch(() => undefined);
+      void old.session.then((s) => s.release()).catch(() => undefined);
     }
     const created = this.createSession(layout);
     this.sessionsBuilt++;
-    this.sessions.set(key, created);
-    this.layouts.set(key, layout);
+    this.sessions.set(key, { layout, session: created });
     created.catch(() => this.sessions.delete(key));
     return created;
   }
@@ -328,11 +325,6 @@ export class Engine {
     return toFloat32(readTensorBytes(t.info, t.file), t.info.dtype);
   }
 
-  /** The weight-only quantization this engine runs with, if any. */
-  get quantization(): WeightQuant | undefined {
-    return this.options.quantize;
-  }
-
   /** Whether graphs embed their weights (see EngineOptions.weights). */
   private usesInlineWeights(): boolean {
     const mode = this.options.weights ?? 'auto';
@@ -344,13 +336,9 @@ export class Engine {
     return Math.max(1, this.options.sessionCacheSize ?? 1);
   }
 
-  private estimateOptions(sessions: number) {
-    return { sessions, inline: this.usesInlineWeights(), ...(this.options.quantize ? { quantize: this.options.quantize } : {}) };
-  }
-
   /** What running this model will take at peak (the weights per live session, and the rest). */
   get memory(): MemoryEstimate {
-    return estimateMemory(this.folder, this.estimateOptions(this.sessionLimit()));
+    return estimateMemory(this.folder, { sessions: this.sessionLimit(), inline: this.usesInlineWeights(), ...(this.options.quantize ? { quantize: this.options.quantize } : {}) });
   }
 
   /** Whether the weight files can be hard-linked into the cache (same file system, writable cache). */
@@ -551,7 +539,7 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    const all = [...this.sessions.values()];
+    const all = [...this.sessions.values()].map((live) => live.session);
     this.sessions.clear();
     for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
   }
@@ -638,10 +626,15 @@ export function pruneEngineCache(root: string): number {
   return removed;
 }
 
-/** Whether a graph built for `big` can serve `small`: the same interventions and cache outputs, and every hook `small` fetches. */
-function covers(big: GraphLayout, small: GraphLayout): boolean {
+/**
+ * Whether a graph built for `big` can serve `small`: the same interventions and cache outputs,
+ * every hook `small` fetches, and at most two extra hooks per layer (unfetched outputs still
+ * hold memory for the whole run, T x d each).
+ */
+function covers(big: GraphLayout, small: GraphLayout, layers: number): boolean {
   if (big.kvCache !== small.kvCache) return false;
   if (JSON.stringify(big.interventions) !== JSON.stringify(small.interventions)) return false;
+  if (big.hooks.length - small.hooks.length > 2 * layers) return false;
   const hooks = new Set(big.hooks);
   return small.hooks.every((h) => hooks.has(h));
 }
@@ -650,10 +643,6 @@ function covers(big: GraphLayout, small: GraphLayout): boolean {
 const prunedCaches = new Set<string>();
 /** Marks a cache folder whose weights are copies, not links (kept by pruning). */
 const COPIED_MARKER = 'COPIED';
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-}
 
 export function logSoftmax(logits: Float32Array): Float32Array {
   let max = -Infinity;

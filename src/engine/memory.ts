@@ -7,7 +7,7 @@
 import { totalmem } from 'node:os';
 import { UserError } from '../util/errors.js';
 import type { ModelFolder } from './model-folder.js';
-import type { WeightQuant } from './quantize.js';
+import { quantizedByteLength, type WeightQuant } from './quantize.js';
 
 /** The runtime's own footprint, beside the weights (measured: a 2-layer model peaks near 200 MB). */
 const RUNTIME_BYTES = 256 * 2 ** 20;
@@ -30,32 +30,30 @@ export interface MemoryEstimate {
 }
 
 export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tensors' | 'spec'>, o: { sessions: number; inline: boolean; quantize?: WeightQuant }): MemoryEstimate {
-  let storedBytes = 0;
-  for (const { info } of folder.tensors.values()) storedBytes += info.byteLength;
-  const castCopy = storedBytes < folder.float32Bytes ? storedBytes : 0;
   if (!o.quantize) {
+    let storedBytes = 0;
+    for (const { info } of folder.tensors.values()) storedBytes += info.byteLength;
+    const castCopy = storedBytes < folder.float32Bytes ? storedBytes : 0;
     const total = o.sessions * folder.float32Bytes + castCopy + (o.inline ? 2 * folder.float32Bytes : 0) + RUNTIME_BYTES;
     return { float32Bytes: folder.float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, total };
   }
   // Quantized: the matrices become codes and float32 scales (one per block of 32); the rest stays float32.
   // Tied embeddings are read twice: float32 rows for the lookup, codes for the unembedding.
-  const bits = o.quantize === 'int8' ? 8 : 4;
   let float32Bytes = 0;
   let quantizedBytes = 0;
   let largest = 0;
   // Only the tensors that stay float32 are read by the runtime and cast; the matrices are read by the quantizer, one stack at a time.
   let storedFloat = 0;
-  const quantize = (values: number, k: number) => (values * bits) / 8 + (values / k) * Math.ceil(k / 32) * 4 / 1;
   for (const [name, { info }] of folder.tensors) {
     const values = info.shape.reduce((a, b) => a * b, 1);
-    if (QUANTIZED.test(name)) quantizedBytes += quantize(values, info.shape[1] ?? 1);
+    if (QUANTIZED.test(name)) quantizedBytes += quantizedByteLength(info.shape[0]!, info.shape[1]!, o.quantize);
     else {
       float32Bytes += values * 4;
       storedFloat += info.byteLength;
     }
     largest = Math.max(largest, values * 4);
   }
-  if (folder.spec.tiedEmbeddings) quantizedBytes += quantize(folder.spec.vocab * folder.spec.dModel, folder.spec.dModel);
+  if (folder.spec.tiedEmbeddings) quantizedBytes += quantizedByteLength(folder.spec.vocab, folder.spec.dModel, o.quantize);
   // While a graph is built: inline, the codes are held in JavaScript and once more in the encoded
   // protobuf; external, each stack is quantized from float32 (the largest weight, twice at most) and written out.
   const castFloat = storedFloat < float32Bytes ? storedFloat : 0;

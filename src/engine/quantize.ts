@@ -6,6 +6,8 @@
 // round(x / scale) + 8 clamped to 0..15); llama.cpp stores scales as float16, and so do these
 // (rounded to float16), so both runtimes see the same weights.
 
+import { fromHalf, toHalf } from './formats/half.js';
+
 export type WeightQuant = 'int8' | 'int4';
 
 export const QUANT_BLOCK = 32;
@@ -19,14 +21,10 @@ export interface QuantizedWeight {
   scales: Float32Array;
 }
 
-const toF16 = new Float32Array(1);
-/** Round to the nearest float16 value (kept as float32), as llama.cpp stores block scales. */
-export function roundToF16(x: number): number {
-  if (x === 0 || !Number.isFinite(x)) return x;
-  const e = Math.max(Math.floor(Math.log2(Math.abs(x))), -14);
-  const step = 2 ** (e - 10);
-  toF16[0] = Math.round(x / step) * step;
-  return toF16[0]!;
+/** The bytes MatMulNBits reads for an [N, K] weight: the codes, and a float32 scale per block. */
+export function quantizedByteLength(N: number, K: number, quant: WeightQuant): number {
+  const blocks = Math.ceil(K / QUANT_BLOCK);
+  return N * blocks * ((QUANT_BLOCK * (quant === 'int8' ? 8 : 4)) / 8 + 4);
 }
 
 /** Quantize a row-major [N, K] float32 weight (rows are output features, as Hugging Face stores them). */
@@ -52,7 +50,7 @@ export function quantizeWeight(data: Float32Array, N: number, K: number, quant: 
         for (let i = 0; i < len; i++) if (Math.abs(data[from + i]!) > Math.abs(max)) max = data[from + i]!;
         d = Math.fround(max / -8);
       }
-      scales[n * blocks + b] = roundToF16(d);
+      scales[n * blocks + b] = fromHalf(toHalf(d));
       const inv = d !== 0 ? Math.fround(1 / d) : 0;
       const out = (n * blocks + b) * blob;
       for (let i = 0; i < QUANT_BLOCK; i++) {

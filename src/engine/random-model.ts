@@ -3,13 +3,14 @@
 // depend on weight values, and numerics can be checked exactly against another
 // implementation on the same weights.
 
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
+import { writeAll } from '../util/files.js';
 import type { WeightQuant } from './quantize.js';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng } from '../util/rng.js';
 import { GgmlType, fromHalf, gguf, toHalf, writeGguf, type GgufTensor, type GgufValue } from './formats/gguf.js';
-import { safetensorsPreamble, writeSafetensors, type TensorToWrite } from './formats/safetensors.js';
+import { safetensorsHeader, safetensorsPreamble, writeSafetensors, type TensorToWrite } from './formats/safetensors.js';
 import { archSpecOf, ropeInvFreq } from './arch.js';
 import { expectedWeights } from './model-folder.js';
 
@@ -344,17 +345,11 @@ export function streamRandomModelFolder(dir: string, config: LlamaLikeConfig, to
   const width = dtype === 'F32' ? 4 : 2;
   let bytes = 0;
   for (const shard of plan) {
-    const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-    let offset = 0;
-    for (const name of shard.names) {
-      const t = byName.get(name)!;
-      header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.count * width] };
-      offset += t.count * width;
-    }
+    const header = safetensorsHeader(shard.names.map((name) => ({ name, dtype, shape: byName.get(name)!.shape, byteLength: byName.get(name)!.count * width })), { format: 'pt' });
     const fd = openSync(join(dir, shard.file), 'w');
     try {
       const write = (b: Uint8Array) => {
-        for (let done = 0; done < b.byteLength; ) done += writeSync(fd, b, done, b.byteLength - done);
+        writeAll(fd, b);
         bytes += b.byteLength;
       };
       for (const part of safetensorsPreamble(header)) write(part);

@@ -183,16 +183,10 @@ export interface LabelledRow {
 }
 
 export interface InstructionNull {
-  /** The 95th percentile of held-out separation over the sign assignments. */
+  /** The 95th percentile of held-out separation over the 2^(G-1) distinct assignments. */
   d95: number;
-  /** How many distinct assignments were scored (2^(G-1) for up to 13 groups, else a random sample). */
-  assignments: number;
-  /** Share of assignments whose separation reached the observed one (the true assignment among them). */
+  /** Share of assignments whose separation reached the observed one (the true assignment among them): at least 1/2^(G-1). */
   p: number;
-  /** The smallest p this design can give (1/2^(G-1)): with too few groups nothing can clear. */
-  minP: number;
-  /** How many groups (instruction pairs) had answers. */
-  groups: number;
 }
 
 /** With the 5 instruction pairs a trait has, the true assignment must beat all 15 other ones: p = 1/16. */
@@ -209,19 +203,15 @@ export const INSTRUCTION_ALPHA = 1 / 16;
  * the trait is shared by all pairs and only the true assignment lines it up; differences
  * peculiar to each pair's wording line up as well under any assignment.
  */
-export function instructionNull(rows: readonly LabelledRow[], observed: number, options: { seed?: string; samples?: number } = {}): InstructionNull {
+export function instructionNull(rows: readonly LabelledRow[], observed: number): InstructionNull {
   const groups = [...new Set(rows.map((r) => r.group))].sort((a, b) => a - b);
   const G = groups.length;
+  // Every assignment is scored: a trait has 5 pairs (16 assignments); this many would be 4,096.
+  if (G > 13) throw new RangeError(`instructionNull: ${G} groups would be ${2 ** (G - 1)} assignments`);
   const index = new Map(groups.map((g, i) => [g, i]));
   const masks: number[][] = [];
-  if (G <= 13) {
-    // The first group is never swapped: the other half of the assignments mirror these.
-    for (let m = 0; m < 2 ** Math.max(0, G - 1); m++) masks.push(groups.map((_, i) => (i === 0 ? 0 : (m >> (i - 1)) & 1)));
-  } else {
-    const rng = createRng(options.seed ?? 'instruction-null');
-    masks.push(groups.map(() => 0));
-    for (let k = 0; k < (options.samples ?? 1000); k++) masks.push(groups.map((_, i) => (i === 0 ? 0 : rng.int(2))));
-  }
+  // The first group is never swapped: the other half of the assignments mirror these.
+  for (let m = 0; m < 2 ** Math.max(0, G - 1); m++) masks.push(groups.map((_, i) => (i === 0 ? 0 : (m >> (i - 1)) & 1)));
   const ds: number[] = [];
   let reached = 0;
   for (const mask of masks) {
@@ -232,5 +222,5 @@ export function instructionNull(rows: readonly LabelledRow[], observed: number, 
     ds.push(d);
     if (d >= observed - 1e-9 * Math.abs(observed)) reached++;
   }
-  return { d95: ds.length ? percentile(ds, 95) : Number.NaN, assignments: ds.length, p: ds.length ? reached / ds.length : Number.NaN, minP: 1 / 2 ** Math.min(Math.max(0, G - 1), 30), groups: G };
+  return { d95: ds.length ? percentile(ds, 95) : Number.NaN, p: ds.length ? reached / ds.length : Number.NaN };
 }

@@ -173,7 +173,7 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
         continue;
       }
       // Read against the options as listed (a label or a digit), then mapped back to the instrument's order.
-      const parsed = parseAnswer(decoded.text, t.reversed ? [...options].reverse() : options);
+      const parsed = parseAnswer(decoded.text, listedOptions(options, { reverse_options: t.reversed }));
       if (parsed.value !== null && t.reversed) parsed.value = options.length + 1 - parsed.value;
       const list = g.samples.get(t.itemId) ?? [];
       g.samples.set(t.itemId, list);

@@ -193,14 +193,17 @@ export function computeVectors(
   const pca = o.pca ? new Map<number, Float32Array>() : undefined;
   const layers: LayerResult[] = [];
   const at = (xs: Sample[], l: number): Vec[] => xs.map((s) => [...s.acts.get(l)!]);
+  const hp = test(kept.pos);
+  const hn = test(kept.neg);
   for (const l of layerIds) {
-    const diff = differenceOfMeans(at(trainPos, l), at(trainNeg, l));
+    // Each layer's rows copied once, for the direction, its separation and both nulls.
+    const [tpv, tnv, hpv, hnv] = [at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l)];
+    const diff = differenceOfMeans(tpv, tnv);
     vectors.set(l, Float32Array.from(diff));
-    const hp = test(kept.pos);
-    const hn = test(kept.neg);
-    const separation = heldOutSeparation(at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l));
-    const nul = Number.isFinite(separation) ? separationNull(at(trainPos, l), at(trainNeg, l), at(hp, l), at(hn, l), separation, { seed: `${trait.id}/null/${l}/${o.seed}` }) : { d95: Number.NaN, p: Number.NaN };
-    const labelled = [...kept.pos.map((s) => ({ s, positive: true })), ...kept.neg.map((s) => ({ s, positive: false }))].map(({ s, positive }) => ({ group: s.pair, positive, heldOut: held.has(s.question), v: [...s.acts.get(l)!] }));
+    const separation = heldOutSeparation(tpv, tnv, hpv, hnv);
+    const nul = Number.isFinite(separation) ? separationNull(tpv, tnv, hpv, hnv, separation, { seed: `${trait.id}/null/${l}/${o.seed}` }) : { d95: Number.NaN, p: Number.NaN };
+    const rows = (samples: Sample[], vs: Vec[], positive: boolean, heldOut: boolean) => samples.map((s, i) => ({ group: s.pair, positive, heldOut, v: vs[i]! }));
+    const labelled = [...rows(trainPos, tpv, true, false), ...rows(trainNeg, tnv, false, false), ...rows(hp, hpv, true, true), ...rows(hn, hnv, false, true)];
     const inst = Number.isFinite(separation) ? instructionNull(labelled, separation) : { d95: Number.NaN, p: Number.NaN };
     const row: LayerResult = { layer: l, norm: norm(diff), separation, nullD95: nul.d95, nullP: nul.p, instructionD95: inst.d95, instructionP: inst.p, clearsNull: separation > nul.d95 && inst.p <= INSTRUCTION_ALPHA };
     if (pca) {
@@ -212,7 +215,7 @@ export function computeVectors(
       if (paired.length >= 2) {
         const pc = orient(firstPrincipalComponent(paired.map((p) => [...p])), diff);
         pca.set(l, Float32Array.from(pc));
-        row.separationPca = hp.length && hn.length ? cohensD(projections(at(hp, l), pc), projections(at(hn, l), pc)) : Number.NaN;
+        row.separationPca = hp.length && hn.length ? cohensD(projections(hpv, pc), projections(hnv, pc)) : Number.NaN;
       }
     }
     layers.push(row);

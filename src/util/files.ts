@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { UserError } from './errors.js';
 
 /** The first `bytes` bytes of a file (fewer if it is shorter): enough to tell its format by its magic. */
@@ -11,6 +11,11 @@ export function readHead(path: string, bytes: number): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Write all of `bytes` at the file position (writeSync may write fewer than asked). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
 }
 
 /** A JSON file's value; a UTF-8 byte-order mark (as some editors save JSON) is not part of the text. Throws as JSON.parse and readFileSync do. */

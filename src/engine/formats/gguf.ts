@@ -3,8 +3,13 @@
 // later, llama.cpp control vectors. Layout: header, metadata KVs, tensor infos,
 // padding to `general.alignment`, tensor data (each tensor aligned).
 
-import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { QUANT_BLOCK, quantizeWeight } from '../quantize.js';
+import { fromHalf, toHalf } from './half.js';
+import { writeAll } from '../../util/files.js';
+
+// Kept importable from here, where they were first defined.
+export { fromHalf, toHalf };
 import { UserError } from '../../util/errors.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -147,31 +152,6 @@ function quantizedBytes(t: GgufTensor): Buffer {
   return out;
 }
 
-/** float32 -> IEEE half (round to nearest even). */
-export function toHalf(value: number): number {
-  const f = new Float32Array([value]);
-  const x = new Uint32Array(f.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  let exp = ((x >>> 23) & 0xff) - 127 + 15;
-  let mant = x & 0x7fffff;
-  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  if (exp >= 0x1f) return sign | 0x7c00;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - exp;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = sign | (exp << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return half;
-}
-
 export function writeGguf(path: string, metadata: Record<string, GgufValue>, tensors: GgufTensor[]): void {
   const head = new ByteWriter();
   head.u32(GGUF_MAGIC);
@@ -203,11 +183,11 @@ export function writeGguf(path: string, metadata: Record<string, GgufValue>, ten
   head.pad(GGUF_ALIGNMENT);
   const fd = openSync(path, 'w');
   try {
-    writeSync(fd, head.bytes());
+    writeAll(fd, head.bytes());
     let written = 0;
     tensors.forEach((t, i) => {
       const pad = offsets[i]! - written;
-      if (pad > 0) writeSync(fd, Buffer.alloc(pad));
+      if (pad > 0) writeAll(fd, Buffer.alloc(pad));
       let bytes: Buffer;
       if (t.type === GgmlType.F32) bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       else if (t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0) bytes = quantizedBytes(t);
@@ -216,7 +196,7 @@ export function writeGguf(path: string, metadata: Record<string, GgufValue>, ten
         for (let k = 0; k < t.data.length; k++) half[k] = toHalf(t.data[k]!);
         bytes = Buffer.from(half.buffer);
       }
-      writeSync(fd, bytes);
+      writeAll(fd, bytes);
       written = offsets[i]! + bytes.length;
     });
   } finally {
@@ -338,13 +318,4 @@ export function readGguf(path: string): GgufFile {
     return { ...t, data };
   });
   return { version, metadata, metadataTypes, tensors };
-}
-
-export function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (mant / 1024);
-  if (exp === 0x1f) return mant ? Number.NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + mant / 1024);
 }

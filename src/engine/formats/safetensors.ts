@@ -3,9 +3,10 @@
 // data. We read F32, F16 and BF16 (computed in float32) and write F32, which is
 // what `trace` and the vector tools emit, so numpy/PyTorch read them directly.
 
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { UserError } from '../../util/errors.js';
-import { fromHalf } from './gguf.js';
+import { fromHalf } from './half.js';
+import { writeAll } from '../../util/files.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 
@@ -131,7 +132,18 @@ export interface TensorToWrite {
   dtype?: SafetensorsDtype;
 }
 
-/** Write tensors (in insertion order) with optional string metadata. */
+/** A safetensors header: the optional metadata, then each tensor's dtype, shape and byte range, in order. */
+export function safetensorsHeader(tensors: readonly { name: string; dtype: SafetensorsDtype; shape: number[]; byteLength: number }[], metadata?: Record<string, string>): Record<string, unknown> {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    offset += t.byteLength;
+  }
+  return header;
+}
+
 /** A safetensors file's first bytes: the header's length (u64 LE) and the header, padded with spaces so the data starts 8-byte aligned. */
 export function safetensorsPreamble(header: Record<string, unknown>): [Buffer, Buffer] {
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -142,27 +154,21 @@ export function safetensorsPreamble(header: Record<string, unknown>): [Buffer, B
   return [len, json];
 }
 
+/** Write tensors (in insertion order) with optional string metadata. */
 export function writeSafetensors(path: string, tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
-  const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
-  let offset = 0;
-  const parts: Uint8Array[] = [];
-  for (const [name, t] of entries) {
+  const parts = entries.map(([name, t]) => {
     const dtype: SafetensorsDtype = t.dtype ?? (t.data instanceof Float32Array ? 'F32' : t.data instanceof BigInt64Array ? 'I64' : t.data instanceof Int32Array ? 'I32' : 'F16');
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) throw new Error(`tensor ${name}: shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
-    parts.push(bytes);
-    offset += bytes.byteLength;
-  }
+    return { name, dtype, shape: t.shape, byteLength: bytes.byteLength, bytes };
+  });
+  const header = safetensorsHeader(parts, metadata);
   // Written piece by piece: a full-size model would otherwise be copied once more in memory.
   const fd = openSync(path, 'w');
   try {
-    for (const p of [...safetensorsPreamble(header), ...parts]) {
-      for (let done = 0; done < p.byteLength; ) done += writeSync(fd, p, done, p.byteLength - done);
-    }
+    for (const p of [...safetensorsPreamble(header), ...parts.map((x) => x.bytes)]) writeAll(fd, p);
   } finally {
     closeSync(fd);
   }
