@@ -177,7 +177,7 @@ test('viewer: run list on 127.0.0.1, a run page, two runs side by side with thei
     assert.equal(await marks(diffCharts.nth(0), 'difference'), A.models![0]!.methods[0]!.personas.length * 5);
     assert.equal(await marks(diffCharts.nth(1), 'difference'), A.stickiness!.conditions.length * A.stickiness!.measures.length);
     // The differences shown are B − A of the two runs' own numbers.
-    const keeperO = B.models![0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value - A.models![0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O.value;
+    const keeperO = B.models![0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O!.value - A.models![0]!.methods[0]!.personas.find((p) => p.personaId === 'keeper')!.measured.O!.value;
     const row = differences.locator('table:has(caption:text("Measured scores")) tbody tr').first();
     assert.equal(await row.locator('td').nth(0).innerText(), 'keeper');
     assert.equal(await row.locator('td').nth(1).innerText(), 'O');

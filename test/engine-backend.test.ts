@@ -246,7 +246,7 @@ test('repetitions that vary the prompt on a deterministic backend: options liste
     assert.equal(p.administrations, 4);
     assert.ok((['O', 'C', 'E', 'A', 'N'] as const).every((d) => Number.isFinite(p.spread[d])), `${m.model}: four different prompts have a spread`);
     assert.deepEqual(m.repetitions.varies, ['prompt variants (standard; reversed, options reversed)', 'persona paraphrases']);
-    for (const d of ['O', 'C', 'E', 'A', 'N'] as const) assert.equal(m.methods[0]!.reliability[d].rows, 4, 'alpha and omega over the four distinct administrations');
+    for (const d of ['O', 'C', 'E', 'A', 'N'] as const) assert.equal(m.methods[0]!.reliability[d]!.rows, 4, 'alpha and omega over the four distinct administrations');
   }
   // The simulated panel reads the order the options are listed in: with the mapping undone, reversing them moves nothing but noise.
   const adm = await import('../src/probes/fidelity.js');

@@ -64,7 +64,7 @@ function truthScores(spec: GlassBoxSpec, tok: ModelTokenizer, system: ChatMessag
   for (const item of instrument.items) {
     const ids = tok.chatIds([...system, { role: 'user', content: itemPrompt(item, instrument.options, DEFAULT_VARIANTS[0]!) }]);
     const { probs } = glassBoxAnswer(spec, ids);
-    sums[item.domain].push(keyedScore(item, probs.reduce((s, p, k) => s + p * (k + 1), 0), 5));
+    sums[item.domain!].push(keyedScore(item, probs.reduce((s, p, k) => s + p * (k + 1), 0), 5));
   }
   return Object.fromEntries(DOMAINS.map((d) => [d, sums[d].reduce((a, b) => a + b, 0) / sums[d].length])) as Record<Domain, number>;
 }
@@ -112,21 +112,21 @@ for (const arch of ['llama', 'qwen2'] as const) {
     const rp = model.methods.find((m) => m.method === 'role-personality')!;
     const baselineTruth = truthScores(spec, tok, []);
     for (const d of DOMAINS) {
-      assert.ok(Math.abs(rp.baseline![d] - baselineTruth[d]) < 1e-3, `baseline ${d}: ${rp.baseline![d]} vs planted ${baselineTruth[d]}`);
+      assert.ok(Math.abs(rp.baseline![d]! - baselineTruth[d]) < 1e-3, `baseline ${d}: ${rp.baseline![d]!} vs planted ${baselineTruth[d]}`);
       // The unconditioned default sits on the side of the midpoint its planted level gives.
-      assert.equal(Math.sign(rp.baseline![d] - 3), Math.sign(spec.defaultLevel[d]), `default ${d}`);
+      assert.equal(Math.sign(rp.baseline![d]! - 3), Math.sign(spec.defaultLevel[d]), `default ${d}`);
     }
     let worstScore = 0;
     for (const persona of suite.personas) {
       const measured = rp.personas.find((p) => p.personaId === persona.id)!;
       const truth = truthScores(spec, tok, conditioningMessages(persona, suite.methods[0]!));
       for (const d of DOMAINS) {
-        const m = measured.measured[d].value;
+        const m = measured.measured[d]!.value;
         assert.ok(Math.abs(m - truth[d]) < 1e-3, `${persona.id} ${d}: ${m} vs planted ${truth[d]}`);
         worstScore = Math.max(worstScore, Math.abs(m - truth[d]));
-        const target = measured.target[d];
-        if (target === 3) assert.ok(Math.abs(m - rp.baseline![d]) < 0.1, `${persona.id} ${d}: a neutral target leaves the default (${m} vs ${rp.baseline![d]})`);
-        else assert.equal(Math.sign(m - rp.baseline![d]), Math.sign(target - 3), `${persona.id} ${d}: moved toward its trait words`);
+        const target = measured.target[d]!;
+        if (target === 3) assert.ok(Math.abs(m - rp.baseline![d]!) < 0.1, `${persona.id} ${d}: a neutral target leaves the default (${m} vs ${rp.baseline![d]!})`);
+        else assert.equal(Math.sign(m - rp.baseline![d]!), Math.sign(target - 3), `${persona.id} ${d}: moved toward its trait words`);
       }
       assert.ok(measured.adoption!.value > 0.3, `${persona.id} adopted: ${measured.adoption!.value}`);
       assert.equal(measured.coverage!.below, 0);
@@ -136,7 +136,7 @@ for (const arch of ['llama', 'qwen2'] as const) {
     for (const p of backstory.personas) {
       // Only the items with no item word of their own read a backstory's item words ("crowds"): a small, planted shift.
       const truth = truthScores(spec, tok, conditioningMessages(suite.personas.find((x) => x.id === p.personaId)!, suite.methods[1]!));
-      for (const d of DOMAINS) assert.ok(Math.abs(p.measured[d].value - truth[d]) < 1e-3, `backstory ${p.personaId} ${d}`);
+      for (const d of DOMAINS) assert.ok(Math.abs(p.measured[d]!.value - truth[d]) < 1e-3, `backstory ${p.personaId} ${d}`);
       assert.ok(Math.abs(p.adoption!.value) < 0.15, `${p.personaId}: a backstory without trait words moves next to nothing (${p.adoption!.value})`);
     }
     const verdicts = r.analysis.verdicts.filter((v) => v.method === 'backstory');

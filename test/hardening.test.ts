@@ -169,7 +169,7 @@ test('backends: a server answering log-probability +1000 never poisons a run; a 
   assert.equal(once.counters.errors, 0);
   assert.ok(once.counters.retries >= 5, `retries ${once.counters.retries}`);
   const measured = once.analysis.models![0]!.methods[0]!.personas[0]!.measured;
-  for (const dm of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Number.isFinite(measured[dm].value) || measured[dm].value === undefined);
+  for (const dm of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Number.isFinite(measured[dm]!.value) || measured[dm]!.value === undefined);
   // Always bad: every task fails, nothing bad is stored, the run is failed (not complete), and it re-analyses.
   const out = tempDir();
   const always = await runSuite(suite('poison'), { outDir: out, env: { K: 'k' } });

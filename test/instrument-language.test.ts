@@ -58,7 +58,7 @@ test('a suite in German, Spanish or Japanese runs on sim: and scores exactly as 
     return r;
   };
   const en = await runIn(undefined);
-  const measured = (r: Awaited<ReturnType<typeof runIn>>) => r.analysis.models![0]!.methods[0]!.personas.map((p) => DOMAINS.map((d) => p.measured[d].value));
+  const measured = (r: Awaited<ReturnType<typeof runIn>>) => r.analysis.models![0]!.methods[0]!.personas.map((p) => DOMAINS.map((d) => p.measured[d]!.value));
   for (const language of LANGUAGES) {
     const r = await runIn(language);
     assert.notEqual(r.runId, en.runId);
@@ -76,7 +76,7 @@ test('a suite in German, Spanish or Japanese runs on sim: and scores exactly as 
       assert.deepEqual(notes, []);
       assert.deepEqual(measured(r), measured(en), `${language}: the same answers as the English run`);
     }
-    assert.ok(Number.isFinite(r.analysis.models![0]!.methods[0]!.reliability.E.alpha));
+    assert.ok(Number.isFinite(r.analysis.models![0]!.methods[0]!.reliability.E!.alpha));
     // What was sent is the language's text.
     const store = new RunStore(join(dir, 'out'), { readOnly: true });
     try {
@@ -98,7 +98,7 @@ test('a Japanese suite runs on engine: (random weights) with the Japanese prompt
   assert.equal(r.counters.errors, 0);
   assert.equal(r.counters.calls, 30);
   const persona = r.analysis.models![0]!.methods[0]!.personas[0]!;
-  assert.ok(DOMAINS.some((d) => Number.isFinite(persona.measured[d].value)));
+  assert.ok(DOMAINS.some((d) => Number.isFinite(persona.measured[d]!.value)));
   assert.ok(persona.coverage && persona.coverage.items === 10);
 
   writeFileSync(file, suiteYaml('xx', 'sim:'));

@@ -46,8 +46,8 @@ test('a suite on ipip-50 runs on sim: (targets recovered, reliability computed) 
   const method = r.analysis.models![0]!.methods[0]!;
   // The simulated panel finds each item by its text and answers toward the target: E high for Bo, low for Ada.
   const [ada, bo] = method.personas;
-  assert.ok(ada!.measured.E.value < 2.5 && bo!.measured.E.value > 3.5, `E: ${ada!.measured.E.value}, ${bo!.measured.E.value}`);
-  assert.ok(Number.isFinite(method.reliability.E.alpha));
+  assert.ok(ada!.measured.E!.value < 2.5 && bo!.measured.E!.value > 3.5, `E: ${ada!.measured.E!.value}, ${bo!.measured.E!.value}`);
+  assert.ok(Number.isFinite(method.reliability.E!.alpha));
   assert.match(r.analysis.norms!.note, /the same 50 items, the same wording and answer scale/);
   assert.equal(r.analysis.norms!.people, 19718);
 });

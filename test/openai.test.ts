@@ -47,7 +47,7 @@ test('openai: a 429 is retried with backoff and succeeds; the retry is recorded'
   store.close();
   assert.ok(errs.length >= 5 && errs.every((e) => !e.final && /429/.test(e.error)));
   const p = r.analysis.models![0]!.methods[0]!.personas[0]!;
-  assert.ok(Number.isFinite(p.measured.O.value));
+  assert.ok(Number.isFinite(p.measured.O!.value));
 });
 
 for (const [model, pattern] of [['broken', /500/], ['slow', /no response within 300 ms|timed out/i], ['malformed', /malformed|JSON/i]] as const) {
@@ -64,7 +64,7 @@ for (const [model, pattern] of [['broken', /500/], ['slow', /no response within 
     assert.ok(errs.every((e) => pattern.test(e.error)), errs[0]?.error);
     const p = r.analysis.models![0]!.methods[0]!.personas[0]!;
     assert.equal(p.missingAnswers, 5);
-    assert.ok(Number.isNaN(p.measured.N.value), 'no answers must not score as a number');
+    assert.ok(Number.isNaN(p.measured.N!.value), 'no answers must not score as a number');
   });
 }
 

@@ -40,7 +40,7 @@ test('refusals in sampled answers are recorded as missing, never as scores', asy
   // With two samples each refused with p = .5, about a quarter of items have no answer.
   assert.ok(persona.missingAnswers > 0 && persona.missingAnswers < 30, `missing ${persona.missingAnswers}`);
   for (const d of ['O', 'C', 'E', 'A', 'N'] as const) {
-    const v = persona.measured[d].value;
+    const v = persona.measured[d]!.value;
     assert.ok(v >= 1 && v <= 5, `${d} ${v}`);
   }
 });

@@ -101,7 +101,7 @@ test('serve: streaming gives the same text as a plain response; logprobs carry t
   assert.equal(viaHttp.counters.errors, 0);
   const a = viaHttp.analysis.models![0]!.methods[0]!.personas[0]!.measured;
   const b = direct.analysis.models![0]!.methods[0]!.personas[0]!.measured;
-  for (const dm of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Math.abs(a[dm].value - b[dm].value) < 1e-4, `${dm}: ${a[dm].value} vs ${b[dm].value}`);
+  for (const dm of ['O', 'C', 'E', 'A', 'N'] as const) assert.ok(Math.abs(a[dm]!.value - b[dm]!.value) < 1e-4, `${dm}: ${a[dm]!.value} vs ${b[dm]!.value}`);
   const backend = await createBackend({ id: 'openai:tiny', baseURL: server.url, apiKeyEnv: 'PP_TEST_SERVE_TOKEN', topLogprobs: config.vocab_size }, { env: { PP_TEST_SERVE_TOKEN: TOKEN } });
   const engineBackend = await createBackend(`engine:${model.dir}`);
   const q = { messages: [{ role: 'user' as const, content: 'Rate 1-5: I like the sea.' }], options: ['1', '2', '3', '4', '5'] };

@@ -100,12 +100,16 @@ function logistic(x: number): number {
   return 1 / (1 + Math.exp(-x));
 }
 
-/** Graded-response category probabilities for options 1..5 given a keyed latent level. */
-export function gradedResponseProbs(thetaKeyed: number, discrimination: number, itemOffset: number): number[] {
+/**
+ * Graded-response category probabilities for n options (default 5) given a keyed latent level
+ * on the 1..5 scale: the thresholds split 1..5 evenly, at k − 0.5 for five options, at 3 for two.
+ */
+export function gradedResponseProbs(thetaKeyed: number, discrimination: number, itemOffset: number, options = 5): number[] {
+  const step = 4 / (options - 1);
   const atLeast = [1];
-  for (let k = 2; k <= 5; k++) atLeast.push(logistic(discrimination * (thetaKeyed - (k - 0.5) - itemOffset)));
+  for (let k = 2; k <= options; k++) atLeast.push(logistic(discrimination * (thetaKeyed - (1 + (k - 1.5) * step) - itemOffset)));
   atLeast.push(0);
-  return [0, 1, 2, 3, 4].map((i) => atLeast[i]! - atLeast[i + 1]!);
+  return Array.from({ length: options }, (_, i) => atLeast[i]! - atLeast[i + 1]!);
 }
 
 /** The option a uniform draw u in [0, 1) falls on (the last one if rounding leaves some mass). */
@@ -146,6 +150,8 @@ export class SimulatedPanel implements Backend, TruthSource {
   /** The inventory's items, recognised by their text in a request. */
   private items: InstrumentItem[] = [];
   private optionLabels: readonly string[] = [];
+  /** Per option in the instrument's order, its rank by value (0 = lowest): the graded response runs along values, not listing. */
+  private valueRanks: number[] | undefined;
   /** The persona and system prompt of the last conversational request (what a leaky server would leak). */
   private lastTenant: { personaId: string; system: string } | undefined;
 
@@ -185,6 +191,8 @@ export class SimulatedPanel implements Backend, TruthSource {
   readsSuite(declared: DeclaredSuite): void {
     this.setInstrument(declared.items);
     this.optionLabels = declared.options ?? [];
+    const values = declared.values;
+    this.valueRanks = values ? values.map((v) => values.filter((w) => w < v).length) : undefined;
     for (const p of declared.personas) this.setPersona(p.id, { ...p.truth, fidelity: p.truth.fidelity ?? this.options.fidelity }, p.identity);
   }
 
@@ -327,13 +335,15 @@ export class SimulatedPanel implements Backend, TruthSource {
       const other = this.latent(before, hints.repetition ?? 0);
       latent = Object.fromEntries(DOMAINS.map((d) => [d, latent[d] + this.options.carryover * (other[d] - latent[d])])) as Profile;
     }
-    const theta = latent[item.domain as Domain];
-    if (theta === undefined) throw new BackendError(`sim: unknown domain ${item.domain}`, false);
+    // A scale no Big Five domain maps to (a Lie scale, a narrow factor): the persona's own seeded standing on it, the same at every repetition.
+    const theta = item.domain !== undefined ? latent[item.domain] : 3 + createRng(seedFromString(`${this.options.seed}/scale/${personaId ?? '__default__'}/${item.keys[0]!.scale}`)).normal();
     // In a conversation the persona's item-specific deviations are fixed across turns (they are who it is).
     const where = inConversation ? `c/${hints.conversation}` : `${hints.repetition ?? 0}`;
     const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${personaId}/${where}/${item.id}`)).normal();
     const keyed = item.keyed === 'plus' ? theta + idiosyncratic : 6 - theta - idiosyncratic;
-    const probs = gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id));
+    const graded = gradedResponseProbs(keyed, this.options.discrimination, this.itemOffset(item.id), this.optionLabels.length || 5);
+    // Per option in the instrument's order: the category of its value's rank (EPI lists Yes = 1 before No = 0).
+    const probs = this.valueRanks ? this.valueRanks.map((r) => graded[r]!) : graded;
     // Answered in the order the prompt lists the options (a variant may reverse them).
     const order = this.listedOrder(messages);
     return order ? order.map((i) => probs[i]!) : probs;
@@ -377,7 +387,8 @@ export class SimulatedPanel implements Backend, TruthSource {
     await this.delay();
     const usage = { inputTokens: wordCount(request.messages), outputTokens: 1 };
     if (oracle?.twin) return { probs: this.twinProbs(oracle, request.options.length), coverage: 1, usage };
-    if (request.options.length !== 5) throw new BackendError('sim: the simulated panel answers 5-option items only', false);
+    const count = this.optionLabels.length || 5;
+    if (request.options.length !== count) throw new BackendError(`sim: the simulated panel answers this instrument's ${count}-option items; the request lists ${request.options.length} options`, false);
     return { probs: this.probsFor(request.messages, oracle ?? {}), coverage: 1, usage };
   }
 

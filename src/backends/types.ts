@@ -29,7 +29,7 @@ export interface SamplingOptions {
  */
 export interface ProbeHints {
   personaId?: string;
-  item?: { id: string; keyed: 'plus' | 'minus'; domain: string };
+  item?: { id: string; keyed: 'plus' | 'minus'; domain?: string };
   /** Sample index when the same prompt is sampled k times. */
   sample?: number;
   repetition?: number;
@@ -122,6 +122,8 @@ export interface DeclaredSuite {
   items: readonly InstrumentItem[];
   /** The answer options' labels in the instrument's order (a prompt may list them in another). */
   options?: readonly string[];
+  /** Each option's value (default 1..n): a higher value is further along the scale, whatever the listing order. */
+  values?: readonly number[];
   personas: readonly DeclaredPersona[];
 }
 

@@ -13,7 +13,7 @@ import { methodSchema, personaSchema } from '../suite/schema.js';
 import { stickinessSchema } from '../suite/probe-schemas.js';
 import { conditioningMessages } from '../probes/conditioning.js';
 import { attackLibrary, scriptedAttack } from '../probes/attacks.js';
-import { DOMAINS, type Domain } from '../instruments/types.js';
+import { bigFiveItem, DOMAINS, requireBigFive, type Domain } from '../instruments/types.js';
 import { builtinTraits } from '../probes/traits.js';
 
 export interface MakeGlassBoxOptions extends GlassBoxOptions {
@@ -76,8 +76,8 @@ export async function makeGlassBoxModel(dir: string, likeDir: string, options: M
     {
       traitWords: MARKERS,
       moreTraitText: traitFileText(),
-      items: instrument.items.map((item) => ({ prompt: itemPrompt(item, instrument.options, variant), domain: item.domain, keyed: item.keyed })),
-      boilerplate: itemPrompt({ id: '', text: '', domain: 'O', facet: 1, keyed: 'plus' }, instrument.options, variant),
+      items: requireBigFive(instrument, 'the glass-box model').map((item) => ({ prompt: itemPrompt(item, instrument.options, variant), domain: item.domain, keyed: item.keyed })),
+      boilerplate: itemPrompt(bigFiveItem('', '', 'O', 'plus'), instrument.options, variant),
       optionCount: instrument.options.length,
       conditioningText: conditioningText(),
       neutralText: neutralText(),

@@ -15,7 +15,7 @@ import { writeReport, type ReportFiles } from '../report/export.js';
 import { renderHtml } from '../report/html.js';
 import { htmlDocument } from '../present/html.js';
 import { storedMechanismPage } from '../report/mechanism-html.js';
-import { getInstrument } from '../instruments/index.js';
+import { getInstrument, optionValues, valueRange } from '../instruments/index.js';
 import { scoreAnswers } from '../instruments/scoring.js';
 import { ProgressBar } from './progress.js';
 import { summaryText } from './summary.js';
@@ -241,8 +241,9 @@ async function cmdRuns(args: string[], io: Out): Promise<number> {
 
 async function cmdScore(args: string[], io: Out): Promise<number> {
   const { values } = parseCommand(COMMANDS['score'], args);
-  if (!values.answers) throw new UserError('score: pass --answers FILE (a JSON object: item id -> 1..5)');
-  const instrument = getInstrument(values.instrument!);
+  if (!values.answers) throw new UserError('score: pass --answers FILE (a JSON object: item id -> answer value)');
+  const instrument = getInstrument(values.instrument!, values.language, values.file);
+  const { min, max } = valueRange(instrument);
   let sheet: unknown;
   try {
     sheet = readJsonFile(values.answers);
@@ -254,13 +255,16 @@ async function cmdScore(args: string[], io: Out): Promise<number> {
   const answers: Record<string, number | null> = {};
   for (const [id, v] of Object.entries(sheet as Record<string, unknown>)) {
     if (!known.has(id)) throw new UserError(`score: unknown item id "${id}" for ${instrument.id}`);
-    if (v !== null && (typeof v !== 'number' || v < 1 || v > instrument.options.length)) throw new UserError(`score: answer for ${id} must be a number 1..${instrument.options.length} or null, got ${JSON.stringify(v)}`);
+    if (v !== null && (typeof v !== 'number' || !(v >= min && v <= max))) throw new UserError(`score: answer for ${id} must be a number ${min}..${max} or null, got ${JSON.stringify(v)}`);
     answers[id] = v as number | null;
   }
   const scores = scoreAnswers(instrument, answers);
   if (values.json) io.log(JSON.stringify(scores, null, 2));
   else {
-    for (const [d, s] of Object.entries(scores.domains)) io.log(`${d}  ${s.score === null ? '—' : s.score.toFixed(3)}  (${s.answered} answered, ${s.missing} missing)`);
+    for (const scale of instrument.scales) {
+      const s = scores.scales[scale.id]!;
+      io.log(`${scale.id}  ${s.score === null ? '—' : s.score.toFixed(3)}  (${s.answered} answered, ${s.missing} missing)${scale.name !== scale.id ? `  ${scale.name}` : ''}`);
+    }
     io.log(`${scores.answered} items answered, ${scores.missing} missing`);
   }
   return 0;
@@ -293,9 +297,16 @@ async function printPlan(suite: Suite, suitePath: string, pricesFile: string | u
 
 function cmdItems(args: string[], io: Out): number {
   const { values, positionals } = parseCommand(COMMANDS.items, args);
-  const instrument = getInstrument(positionals[0] ?? 'ipip-neo-120');
-  if (values.json) io.log(JSON.stringify(instrument.items, null, 2));
-  else for (const it of instrument.items) io.log(`${it.id}  ${it.domain}${it.facet !== undefined ? `/${it.facet}` : ''}  ${it.keyed === 'plus' ? '+' : '-'}  ${it.text}`);
+  const instrument = getInstrument(positionals[0] ?? 'ipip-neo-120', values.language, values.file);
+  if (values.json) io.log(JSON.stringify(instrument, null, 2));
+  else {
+    io.log(`${instrument.name} (${instrument.id}, ${instrument.language}): ${instrument.items.length} items`);
+    io.log(`scales: ${instrument.scales.map((s) => `${s.id}${s.domain && s.domain !== s.id ? ` (${s.domain})` : ''}`).join(', ')}`);
+    const values = optionValues(instrument);
+    io.log(`options: ${instrument.options.map((o, i) => `${o} = ${values[i]}`).join(', ')}`);
+    if (instrument.source) io.log(`source: ${instrument.source}${instrument.licence ? `; licence: ${instrument.licence}` : ''}`);
+    for (const it of instrument.items) io.log(`${it.id}  ${it.keys.map((k, i) => `${k.keyed === 'plus' ? '+' : '-'}${k.scale}${i === 0 && it.facet !== undefined ? `/${it.facet}` : ''}`).join(' ')}  ${it.text}`);
+  }
   return 0;
 }
 

@@ -32,6 +32,9 @@ const OUT_DIR_ALIAS = { type: 'string', value: 'DIR', description: 'older spelli
 const STORE_ALIAS = { type: 'string', value: 'DIR', description: 'older spelling of --dir', aliasOf: 'dir' } as const;
 const CONCURRENCY = { type: 'string', value: 'N', description: 'calls in flight at once (default 4)' } as const;
 
+const INSTRUMENT_FILE = { type: 'string', value: 'FILE', description: "the file the instrument is read from: ipip-50 the BIG5 codebook.txt; epi, bfi-25, spi-135 psychTools' epi/bfi/spi.dictionary.csv; a YAML instrument its .yaml" } as const;
+const INSTRUMENT_LANGUAGE = { type: 'string', value: 'LANG', description: 'the language of its items (ipip-neo-120: de, es, ja, ...; default en)' } as const;
+
 export const COMMANDS = {
   demo: {
     name: 'demo',
@@ -98,17 +101,19 @@ export const COMMANDS = {
     summary: 'score an answer sheet (item id -> answer) on an instrument',
     options: {
       instrument: { type: 'string', value: 'ID', default: 'ipip-neo-120', description: 'the instrument' },
-      answers: { type: 'string', value: 'FILE', description: 'a JSON object: item id -> answer (1..5) or null' },
+      file: INSTRUMENT_FILE,
+      language: INSTRUMENT_LANGUAGE,
+      answers: { type: 'string', value: 'FILE', description: "a JSON object: item id -> answer (one of the instrument's option values, 1..5 on the IPIP inventories) or null" },
       json: { type: 'boolean', description: 'print the scores as JSON' },
     },
-    examples: ['persona-probe score --answers answers.json', 'persona-probe items ipip-neo-120  # the item ids'],
+    examples: ['persona-probe score --answers answers.json', 'persona-probe score --instrument epi --file ../shared/data/human/psychtools_epiR/epi.dictionary.csv --answers epi.json', 'persona-probe items ipip-neo-120  # the item ids'],
   },
   items: {
     name: 'items',
-    summary: "list an instrument's items (ids, domains, keying, text): the ids `score` takes",
+    summary: "list an instrument's scales, options and items (ids, scales, keying, text): the ids `score` takes",
     positionals: '[INSTRUMENT]',
-    options: { json: { type: 'boolean', description: 'print them as JSON' } },
-    examples: ['persona-probe items ipip-neo-120'],
+    options: { file: INSTRUMENT_FILE, language: INSTRUMENT_LANGUAGE, json: { type: 'boolean', description: 'print it as JSON' } },
+    examples: ['persona-probe items ipip-neo-120', 'persona-probe items spi-135 --file ../shared/data/human/psychtools_spi/spi.dictionary.csv', 'persona-probe items my-inventory --file my-inventory.yaml'],
   },
   init: {
     name: 'init',

@@ -191,31 +191,51 @@ export function loadSapa(file: string): HumanDataset {
 
 /** Set each item's key to the sign of its correlation with the rest of its domain (keyed by the current keys). */
 function inferKeys(items: HumanItem[], people: Respondent[]): void {
-  for (let pass = 0; pass < 2; pass++) {
-    const next = items.map((it, j) => {
-      const rest = items.map((o, k) => ({ o, k })).filter(({ o, k }) => o.domain === it.domain && k !== j);
-      const xs: number[] = [];
-      const ys: number[] = [];
-      for (const p of people) {
-        const a = p.answers[j];
-        if (a === null || a === undefined) continue;
-        let s = 0;
-        let n = 0;
-        for (const { o, k } of rest) {
-          const b = p.answers[k];
-          if (b === null || b === undefined) continue;
-          s += o.keyed === 'plus' ? b : -b;
-          n++;
-        }
-        if (n) {
+  const groups = DOMAINS.map((d) => items.flatMap((it, j) => (it.domain === d ? [j] : [])));
+  const keys = inferGroupKeys(people.map((p) => p.answers), groups);
+  groups.forEach((g, i) => g.forEach((j, k) => (items[j]!.keyed = keys[i]![k]!)));
+}
+
+/**
+ * Keys inferred from data, per group of item columns (a scale): each item's key is the sign of
+ * its loading on the first principal component of the group's correlations (pairwise complete),
+ * oriented so that most items are plus-keyed (the first item breaks a tie). For data sets that
+ * ship no keys (SAPA's SPI); on the BFI it recovers the published keys (test).
+ */
+export function inferGroupKeys(rows: readonly (readonly (number | null | undefined)[])[], groups: readonly (readonly number[])[]): ('plus' | 'minus')[][] {
+  return groups.map((group) => {
+    const k = group.length;
+    const r = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+    for (let i = 0; i < k; i++) {
+      r[i]![i] = 1;
+      for (let j = i + 1; j < k; j++) {
+        const xs: number[] = [];
+        const ys: number[] = [];
+        for (const answers of rows) {
+          const a = answers[group[i]!];
+          const b = answers[group[j]!];
+          if (a === null || a === undefined || b === null || b === undefined) continue;
           xs.push(a);
-          ys.push(s / n);
+          ys.push(b);
         }
+        const c = pearson(xs, ys);
+        r[i]![j] = r[j]![i] = Number.isFinite(c) ? c : 0;
       }
-      return pearson(xs, ys) < 0 ? 'minus' : 'plus';
-    });
-    next.forEach((k, j) => (items[j]!.keyed = k));
-  }
+    }
+    // Power iteration on R + I (positive definite shift: the largest eigenvalue dominates).
+    let v = new Array<number>(k).fill(1 / Math.sqrt(k));
+    for (let it = 0; it < 500; it++) {
+      const w = v.map((_, i) => v[i]! + r[i]!.reduce((s, x, j) => s + x * v[j]!, 0));
+      const norm = Math.hypot(...w);
+      const next = w.map((x) => x / norm);
+      const delta = Math.max(...next.map((x, i) => Math.abs(x - v[i]!)));
+      v = next;
+      if (delta < 1e-12) break;
+    }
+    const plus = v.filter((x) => x >= 0).length;
+    const flip = plus * 2 < k || (plus * 2 === k && v[0]! < 0);
+    return v.map((x) => ((x >= 0) !== flip ? 'plus' : 'minus'));
+  });
 }
 
 /** Domain score: mean of keyed answers (reverse: min + max - x), null without answers. */

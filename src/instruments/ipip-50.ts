@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { big5CodebookItems } from '../datasets/human.js';
 import { UserError } from '../util/errors.js';
-import type { Instrument, ItemFrame } from './types.js';
+import { bigFiveItem, bigFiveScales, type Instrument, type ItemFrame } from './types.js';
 
 /** The five answers (the codebook names 1, 3 and 5; the test page named 2 and 4 "slightly"). */
 const OPTIONS = ['Disagree', 'Slightly disagree', 'Neutral', 'Slightly agree', 'Agree'];
@@ -24,8 +24,8 @@ export function ipip50(language = 'en', file?: string): Instrument {
   const path = resolve(file);
   const hit = cached.get(path);
   if (hit) return hit;
-  const items = big5CodebookItems(path).map((it) => ({ id: it.id, text: it.text, domain: it.domain!, facet: 1, keyed: it.keyed }));
-  const instrument: Instrument = { id: 'ipip-50', name: 'IPIP 50-item Big-Five factor markers (Open-Source Psychometrics BIG5 wording)', language: 'en', frame: FRAME, items, options: OPTIONS, facetNames: { O: [], C: [], E: [], A: [], N: [] } };
+  const items = big5CodebookItems(path).map((it) => bigFiveItem(it.id, it.text, it.domain!, it.keyed));
+  const instrument: Instrument = { id: 'ipip-50', name: 'IPIP 50-item Big-Five factor markers (Open-Source Psychometrics BIG5 wording)', language: 'en', frame: FRAME, items, scales: bigFiveScales(), options: OPTIONS, source: 'Open-Source Psychometrics Project BIG5 data set codebook (Goldberg, 1992 markers)', licence: 'public domain (IPIP items)' };
   cached.set(path, instrument);
   return instrument;
 }

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Domain, Instrument, InstrumentItem, ItemFrame } from './types.js';
 import { UserError } from '../util/errors.js';
-import { DOMAINS, ENGLISH_FRAME } from './types.js';
+import { bigFiveItem, bigFiveScales, DOMAINS, ENGLISH_FRAME } from './types.js';
 
 const require = createRequire(import.meta.url);
 
@@ -74,7 +74,7 @@ export function ipipNeo120(language = 'en'): Instrument {
     if (!(DOMAINS as readonly string[]).includes(q.domain)) throw new Error(`@bigfive-org/questions: item ${q.id} has unknown domain ${q.domain}`);
     const en = english.get(q.id);
     if (!en || en.domain !== q.domain || Number(en.facet) !== Number(q.facet) || en.keyed !== q.keyed) throw new Error(`@bigfive-org/questions (${language}): item ${q.id} does not match the English item of that id`);
-    return { id: q.id, text: q.text, domain: q.domain as Domain, facet: Number(q.facet), keyed: q.keyed };
+    return bigFiveItem(q.id, q.text, q.domain as Domain, q.keyed, Number(q.facet));
   });
   if (items.length !== english.size) throw new Error(`@bigfive-org/questions (${language}): ${items.length} items, the English has ${english.size}`);
   const choices = [...pkg.getChoices(language).plus].sort((a, b) => a.score - b.score);
@@ -86,7 +86,7 @@ export function ipipNeo120(language = 'en'): Instrument {
   const notes = [...byText.values()]
     .filter((same) => same.length > 1)
     .map((same) => `ipip-neo-120 (${language}): items ${same.map((i) => `${i.domain}${i.facet} ${i.keyed === 'plus' ? '+' : '−'} (${i.id.slice(0, 8)})`).join(' and ')} have the same text in this translation ("${same[0]!.text}"): a model reads one question twice, so their answers cannot differ`);
-  const instrument: Instrument = { id: 'ipip-neo-120', name: "Johnson's IPIP-NEO-120", language, frame, items, options, facetNames: FACET_NAMES, ...(notes.length ? { notes } : {}) };
+  const instrument: Instrument = { id: 'ipip-neo-120', name: "Johnson's IPIP-NEO-120", language, frame, items, scales: bigFiveScales(FACET_NAMES), options, source: '@bigfive-org/questions (Johnson, 2014; ipip.ori.org)', licence: 'public domain (IPIP items); package MIT', ...(notes.length ? { notes } : {}) };
   cached.set(language, instrument);
   return instrument;
 }

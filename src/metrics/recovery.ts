@@ -1,8 +1,6 @@
 // Parameter recovery on the simulated panel: do the metrics find the truth the
 // panel was built with? Only meaningful for `sim:` runs, and labelled as such.
 
-import type { Domain } from '../instruments/types.js';
-import { DOMAINS } from '../instruments/types.js';
 import type { FidelityReport } from './fidelity.js';
 import { mean, spearman } from './stats.js';
 
@@ -13,7 +11,7 @@ export interface RecoveryReport {
   pullMae: number;
   /** Spearman of measured pull vs (1 - true fidelity) across personas. */
   pullRankCorrelation: number;
-  /** Per fidelity band (low / mid / high thirds): mean over domains of Spearman(measured, target). */
+  /** Per fidelity band (low / mid / high thirds): mean over targeted scales of Spearman(measured, target). */
   rankCorrelationByFidelity: { band: string; fidelityRange: [number, number]; personas: number; rho: number }[];
   rows: { personaId: string; trueFidelity: number; truePull: number; measuredPull: number | null }[];
 }
@@ -29,7 +27,8 @@ export function simulationRecovery(report: FidelityReport, trueFidelity: Readonl
   const bands = ['low', 'mid', 'high'].map((band, i) => {
     const members = sorted.slice(i * third, (i + 1) * third);
     const fs = members.map((p) => trueFidelity.get(p.personaId) ?? Number.NaN);
-    const rho = mean(DOMAINS.map((d: Domain) => spearman(members.map((p) => p.target[d]), members.map((p) => p.measured[d].value))).filter(Number.isFinite));
+    const targeted = report.scales.filter((s) => s.domain).map((s) => s.id);
+    const rho = mean(targeted.map((d) => spearman(members.map((p) => p.target[d]!), members.map((p) => p.measured[d]!.value))).filter(Number.isFinite));
     return { band, fidelityRange: [Math.min(...fs), Math.max(...fs)] as [number, number], personas: members.length, rho };
   });
   return {

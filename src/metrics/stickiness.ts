@@ -18,10 +18,10 @@ export function profileDistance(a: Profile, b: Profile): number {
  * projection of (profile - default) on (target - default), over |target - default|². NaN
  * when target and default coincide (no way to tell) or the profile is missing.
  */
-export function targetPosition(profile: Profile, target: Profile, defaultProfile: Profile): number {
+export function targetPosition<K extends string>(profile: Record<K, number>, target: Record<K, number>, defaultProfile: Record<K, number>): number {
   let dotp = 0;
   let norm2 = 0;
-  for (const d of DOMAINS) {
+  for (const d of Object.keys(target) as K[]) {
     const axis = target[d] - defaultProfile[d];
     dotp += (profile[d] - defaultProfile[d]) * axis;
     norm2 += axis * axis;

@@ -26,21 +26,33 @@ function withFiniteBounds<R extends { lo: number; hi: number }>(rows: R[], key: 
 
 export interface TargetVsMeasuredRow {
   persona: string;
+  /** The scale (a Big Five domain letter on the IPIP inventories). */
   domain: string;
-  target: number;
+  /** Null on a scale no persona target applies to. */
+  target: number | null;
   measured: number;
   lo: number;
   hi: number;
 }
 
-/** Target (ring) vs measured (dot, with 95% interval) per domain, one small panel per persona. */
-export function targetVsMeasuredSpec(rows: TargetVsMeasuredRow[], title: string, defaults?: { domain: string; value: number }[]): TopLevelSpec {
-  const y = { field: 'domain', type: 'nominal' as const, title: 'Big Five domain', sort: ['O', 'C', 'E', 'A', 'N'] };
-  const scale = { domain: [1, 5] };
+/** The instrument's shape as a chart draws it: its scales in order and its value range. */
+export interface ScaleAxis {
+  order: string[];
+  range: { min: number; max: number };
+  title: string;
+}
+
+const BIG_FIVE_AXIS: ScaleAxis = { order: ['O', 'C', 'E', 'A', 'N'], range: { min: 1, max: 5 }, title: 'Big Five domain' };
+
+/** Target (ring) vs measured (dot, with 95% interval) per scale, one small panel per persona. */
+export function targetVsMeasuredSpec(rows: TargetVsMeasuredRow[], title: string, defaults?: { domain: string; value: number }[], axis: ScaleAxis = BIG_FIVE_AXIS): TopLevelSpec {
+  const y = { field: 'domain', type: 'nominal' as const, title: axis.title, sort: axis.order };
+  const scale = { domain: [axis.range.min, axis.range.max] };
+  const units = `${axis.range.min}..${axis.range.max}`;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    description: `Per persona and domain: the target level (open circle) and the measured score (filled dot) with its 95% bootstrap interval, on the 1..5 item scale${defaults?.length ? "; a grey tick marks the unconditioned model's own score" : ''}.`,
+    description: `Per persona and ${axis === BIG_FIVE_AXIS ? 'domain' : 'scale'}: the target level (open circle) and the measured score (filled dot) with its 95% bootstrap interval, on the ${units} item scale${defaults?.length ? "; a grey tick marks the unconditioned model's own score" : ''}.`,
     data: { values: defaults?.length ? rows.map((r) => ({ ...r, default: defaults.find((d) => d.domain === r.domain)?.value ?? null })) : rows },
     facet: { field: 'persona', type: 'nominal', title: 'Persona', columns: 3 },
     spec: {
@@ -48,7 +60,7 @@ export function targetVsMeasuredSpec(rows: TargetVsMeasuredRow[], title: string,
       height: 120,
       layer: [
         // Named layers: their marks carry the name as a class (interval_marks, measured_marks, ...).
-        { name: 'interval', mark: { type: 'rule' }, encoding: { y, x: { field: 'lo', type: 'quantitative', scale, title: 'Score (1..5 item scale)' }, x2: { field: 'hi' } } },
+        { name: 'interval', mark: { type: 'rule' }, encoding: { y, x: { field: 'lo', type: 'quantitative', scale, title: `Score (${units} item scale)` }, x2: { field: 'hi' } } },
         { name: 'measured', mark: { type: 'point', filled: true, size: 60 }, encoding: { y, x: { field: 'measured', type: 'quantitative', scale }, tooltip: [{ field: 'measured', format: '.2f' }, { field: 'target' }] } },
         { name: 'target', mark: { type: 'point', filled: false, size: 120, color: '#d62728' }, encoding: { y, x: { field: 'target', type: 'quantitative', scale } } },
         // The unconditioned default: where a persona that is merely performed slides back to.

@@ -6,14 +6,13 @@ import type { Suite } from '../suite/schema.js';
 import { suiteInstrument } from '../suite/instrument.js';
 import { z } from 'zod';
 import { truthSourceOf } from '../backends/registry.js';
-import { DOMAINS, DOMAIN_NAMES, type Profile } from '../instruments/types.js';
-import { fidelityReport, offFormat, offFormatWarning, type Administration, type FidelityReport } from '../metrics/fidelity.js';
+import { DOMAIN_NAMES, optionValues, type Profile } from '../instruments/types.js';
+import { domainProfile, fidelityReport, measuredProfile, offFormat, offFormatWarning, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { independentDifference, type Interval } from '../metrics/differences.js';
 import { simulationRecovery, type RecoveryReport } from '../metrics/recovery.js';
 import { differenceSpec, targetVsMeasuredSpec, type TargetVsMeasuredRow } from '../present/charts.js';
 import { chartFigure, ci, diffCell, escapeHtml, f2, table } from '../present/html.js';
 import { csvText, textTable } from '../present/text.js';
-import type { Domain } from '../instruments/types.js';
 import { modelIdOf } from '../suite/roles.js';
 import { BASELINE_ID, targetProfile } from './conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor } from './fidelity.js';
@@ -45,7 +44,10 @@ export interface FidelityArmComparison {
   /** "model / method" of each side. */
   armA: string;
   armB: string;
-  scores: { persona: string; domain: Domain; a: Interval; b: Interval; difference: Interval }[];
+  /** domain: the scale id (a Big Five letter on the IPIP inventories). */
+  scores: { persona: string; domain: string; a: Interval; b: Interval; difference: Interval }[];
+  /** The instrument's value range (the units of the score differences). */
+  range?: { min: number; max: number };
   mae: { persona: string; a: Interval; b: Interval; difference: Interval; pullA: number | null; pullB: number | null }[];
 }
 
@@ -58,7 +60,7 @@ function analyzeModels(input: AnalyzeInput<undefined>): ModelAnalysis[] {
   const optionProbs = input.stored(OPTION_PROBS, z.array(z.boolean())) ?? suite.models.map((_, m) => [...responses.keys()].some((k) => k.startsWith(`m${m}|`) && !/\|s\d+$/.test(k)));
   const repetitions = input.stored(REPETITIONS, z.array(z.number().int().min(1))) ?? suite.models.map(() => suite.repetitions);
   const tasks = planFidelity({ suite, instrument, optionProbs, repetitions });
-  const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument), suite.instrument.min_coverage ?? 0);
+  const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument), suite.instrument.min_coverage ?? 0, optionValues(instrument));
   const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));
   return suite.models.map((m, index) => {
     const id = modelIdOf(m);
@@ -98,25 +100,34 @@ export function variationSources(suite: Suite, optionProbs: boolean, administere
   ];
 }
 
+/** The report's targeted scales (those a persona target applies to) and whether it is a Big Five inventory (scales = domains). */
+const targetedIds = (r: FidelityReport): string[] => r.scales.filter((s) => s.domain).map((s) => s.id);
+const isBigFive = (r: FidelityReport): boolean => r.scales.length === 5 && r.scales.every((s) => s.domain === s.id);
+const scaleWord = (r: FidelityReport): string => (isBigFive(r) ? 'Domain' : 'Scale');
+const units = (r: FidelityReport): string => `${r.range.min}..${r.range.max} item scale`;
+
 function fidelityTable(r: FidelityReport): string {
-  const head = ['Persona', ...DOMAINS.flatMap((d) => [`${d} target`, `${d} measured [95% CI]`]), 'MAE [95% CI]', 'Direction hits', 'Default pull', 'Mass on options: mean (min), items below threshold'];
-  const rows = r.personas.map((p) => [escapeHtml(p.personaId), ...DOMAINS.flatMap((d) => [f2(p.target[d]), ci(p.measured[d])]), ci(p.mae), f2(p.directionHitRate), f2(p.defaultPull), p.coverage ? `${f2(p.coverage.mean)} (${f2(p.coverage.min)}), ${p.coverage.below}/${p.coverage.items} below ${p.coverage.threshold}` : '— (sampled)']);
-  return table(head, rows, 'Target and measured scores per persona (1..5 item scale)');
+  const targeted = new Set(targetedIds(r));
+  const head = ['Persona', ...r.scales.flatMap((s) => (targeted.has(s.id) ? [`${s.id} target`, `${s.id} measured [95% CI]`] : [`${s.id} measured [95% CI]`])), 'MAE [95% CI]', 'Direction hits', 'Default pull', 'Mass on options: mean (min), items below threshold'];
+  const rows = r.personas.map((p) => [escapeHtml(p.personaId), ...r.scales.flatMap((s) => (targeted.has(s.id) ? [f2(p.target[s.id]), ci(p.measured[s.id]!)] : [ci(p.measured[s.id]!)])), ci(p.mae), f2(p.directionHitRate), f2(p.defaultPull), p.coverage ? `${f2(p.coverage.mean)} (${f2(p.coverage.min)}), ${p.coverage.below}/${p.coverage.items} below ${p.coverage.threshold}` : '— (sampled)']);
+  return table(head, rows, `Target and measured scores per persona (${units(r)})`);
 }
 
 function reliabilityTable(r: FidelityReport): string {
-  const rows = DOMAINS.map((d) => [DOMAIN_NAMES[d], f2(r.baseline?.[d]), f2(r.rankCorrelation[d]), f2(r.reliability[d].alpha), f2(r.reliability[d].omega)]);
-  return `${table(['Domain', 'Unconditioned default', 'Spearman ρ (measured vs target, across personas)', "Cronbach's α", "McDonald's ω"], rows, 'Default, rank agreement and reliability per domain')}
-<p>Mean MAE ${ci(r.meanMae)}; mean default pull ${r.meanDefaultPull ? ci(r.meanDefaultPull) : '—'} (0 = on target, 1 = the unconditioned default).</p>`;
+  const rows = r.scales.map((s) => [escapeHtml(isBigFive(r) ? DOMAIN_NAMES[s.domain!] : `${s.name}${s.domain ? ` (${s.domain})` : ''}`), f2(r.baseline?.[s.id]), f2(r.rankCorrelation[s.id]), f2(r.reliability[s.id]?.alpha), f2(r.reliability[s.id]?.omega)]);
+  const untargeted = r.scales.length - targetedIds(r).length;
+  return `${table([scaleWord(r), 'Unconditioned default', 'Spearman ρ (measured vs target, across personas)', "Cronbach's α", "McDonald's ω"], rows, `Default, rank agreement and reliability per ${scaleWord(r).toLowerCase()}`)}
+<p>Mean MAE ${ci(r.meanMae)}; mean default pull ${r.meanDefaultPull ? ci(r.meanDefaultPull) : '—'} (0 = on target, 1 = the unconditioned default).${untargeted ? ` Targets, MAE, pull and adoption are over the ${targetedIds(r).length} scales mapped to a Big Five domain; the other ${untargeted} are measured and shown without a target.` : ''}</p>`;
 }
 
 async function fidelityHtml(models: readonly ModelAnalysis[], idPrefix: string): Promise<string> {
   const sections: string[] = [];
   for (const m of models)
     for (const r of m.methods) {
-      const rows: TargetVsMeasuredRow[] = r.personas.flatMap((p) => DOMAINS.map((d) => ({ persona: p.personaId, domain: d, target: p.target[d], measured: p.measured[d].value, lo: p.measured[d].lo, hi: p.measured[d].hi })));
-      const defaults = r.baseline ? DOMAINS.map((d) => ({ domain: d, value: r.baseline![d] })) : undefined;
-      const chart = rows.length ? await chartFigure(targetVsMeasuredSpec(rows, `Target vs measured: ${m.model} / ${r.method}`, defaults), 'Open red circle: target; dot and bar: measured score with its 95% bootstrap interval over items; grey tick: the unconditioned default.', `${idPrefix}fidelity-${m.model}-${r.method}`) : '';
+      const rows: TargetVsMeasuredRow[] = r.personas.flatMap((p) => r.scales.map((s) => ({ persona: p.personaId, domain: s.id, target: p.target[s.id] ?? null, measured: p.measured[s.id]!.value, lo: p.measured[s.id]!.lo, hi: p.measured[s.id]!.hi })));
+      const defaults = r.baseline ? r.scales.map((s) => ({ domain: s.id, value: r.baseline![s.id]! })) : undefined;
+      const axis = isBigFive(r) ? undefined : { order: r.scales.map((s) => s.id), range: r.range, title: 'Scale' };
+      const chart = rows.length ? await chartFigure(targetVsMeasuredSpec(rows, `Target vs measured: ${m.model} / ${r.method}`, defaults, axis), 'Open red circle: target; dot and bar: measured score with its 95% bootstrap interval over items; grey tick: the unconditioned default.', `${idPrefix}fidelity-${m.model}-${r.method}`) : '';
       const rec = m.recovery
         ? `<h4>Parameter recovery (simulation)</h4><p>Default pull recovers 1 − fidelity with MAE ${f2(m.recovery.pullMae)} over ${m.recovery.personas} personas (Spearman ${f2(m.recovery.pullRankCorrelation)}). Rank correlation with targets by fidelity band: ${m.recovery.rankCorrelationByFidelity.map((b) => `${b.band} [${f2(b.fidelityRange[0])}, ${f2(b.fidelityRange[1])}]: ρ = ${f2(b.rho)}`).join('; ')}.</p>`
         : '';
@@ -130,22 +141,24 @@ function consoleLines(models: readonly ModelAnalysis[]): string[] {
   const out: string[] = [];
   for (const m of models) {
     for (const r of m.methods) {
-      out.push(`\n${m.model}${m.simulated ? ' [simulation]' : ''}${m.constructed ? ' [constructed model]' : ''} · method ${r.method} · ${m.optionProbs ? 'option probabilities' : 'sampled answers'}`);
-      const rows = [['persona', ...DOMAINS.map((d) => `${d} tgt→meas`), 'MAE', 'pull', ...(m.optionProbs ? ['on options'] : [])]];
-      for (const p of r.personas) rows.push([p.personaId, ...DOMAINS.map((d) => `${f2(p.target[d])}→${f2(p.measured[d].value)}`), f2(p.mae.value), f2(p.defaultPull), ...(m.optionProbs ? [p.coverage ? `${f2(p.coverage.mean)} (min ${f2(p.coverage.min)})` : '—'] : [])]);
-      if (r.baseline) rows.push(['(default)', ...DOMAINS.map((d) => `   ${f2(r.baseline![d])}`), '', '', ...(m.optionProbs ? [''] : [])]);
+      const targeted = new Set(targetedIds(r));
+      const cell = (s: string, p: { target: Record<string, number>; measured: Record<string, { value: number }> }) => (targeted.has(s) ? `${f2(p.target[s])}→${f2(p.measured[s]!.value)}` : f2(p.measured[s]!.value));
+      out.push(`\n${m.model}${m.simulated ? ' [simulation]' : ''}${m.constructed ? ' [constructed model]' : ''} · method ${r.method} · ${m.optionProbs ? 'option probabilities' : 'sampled answers'}${isBigFive(r) ? '' : ` · ${units(r)}`}`);
+      const rows = [['persona', ...r.scales.map((s) => (targeted.has(s.id) ? `${s.id} tgt→meas` : `${s.id} meas`)), 'MAE', 'pull', ...(m.optionProbs ? ['on options'] : [])]];
+      for (const p of r.personas) rows.push([p.personaId, ...r.scales.map((s) => cell(s.id, p)), f2(p.mae.value), f2(p.defaultPull), ...(m.optionProbs ? [p.coverage ? `${f2(p.coverage.mean)} (min ${f2(p.coverage.min)})` : '—'] : [])]);
+      if (r.baseline) rows.push(['(default)', ...r.scales.map((s) => `   ${f2(r.baseline![s.id])}`), '', '', ...(m.optionProbs ? [''] : [])]);
       out.push(textTable(rows));
-      out.push(`Spearman ρ per domain: ${DOMAINS.map((d) => `${d} ${f2(r.rankCorrelation[d])}`).join(', ')} · mean MAE ${f2(r.meanMae.value)} · mean default pull ${f2(r.meanDefaultPull?.value)} [${f2(r.meanDefaultPull?.lo)}, ${f2(r.meanDefaultPull?.hi)}]`);
-      out.push(`Reliability α/ω: ${DOMAINS.map((d) => `${d} ${f2(r.reliability[d].alpha)}/${f2(r.reliability[d].omega)}`).join(', ')}`);
+      out.push(`Spearman ρ per ${scaleWord(r).toLowerCase()}: ${targetedIds(r).map((d) => `${d} ${f2(r.rankCorrelation[d])}`).join(', ') || '— (no scale has a target)'} · mean MAE ${f2(r.meanMae.value)} · mean default pull ${f2(r.meanDefaultPull?.value)} [${f2(r.meanDefaultPull?.lo)}, ${f2(r.meanDefaultPull?.hi)}]`);
+      out.push(`Reliability α/ω: ${r.scales.map((s) => `${s.id} ${f2(r.reliability[s.id]?.alpha)}/${f2(r.reliability[s.id]?.omega)}`).join(', ')}`);
     }
   }
   return out;
 }
 
-/** One row per model x method x persona x domain: the table researchers load into R or pandas. */
+/** One row per model x method x persona x scale: the table researchers load into R or pandas (domain: the Big Five domain a scale is mapped to, empty if none). */
 export function fidelityCsv(models: readonly ModelAnalysis[], run: RunHeader): string {
-  const header = ['run', 'simulated', 'model', 'method', 'persona', 'domain', 'target', 'measured', 'ci_lo', 'ci_hi', 'spread_sd', 'default_pull', 'mae'];
-  return csvText(header, models.flatMap((m) => m.methods.flatMap((r) => r.personas.flatMap((p) => DOMAINS.map((d) => [run.runId, m.simulated, m.model, r.method, p.personaId, d, p.target[d], p.measured[d].value, p.measured[d].lo, p.measured[d].hi, p.spread[d], p.defaultPull, p.mae.value])))));
+  const header = ['run', 'simulated', 'model', 'method', 'persona', 'scale', 'domain', 'target', 'measured', 'ci_lo', 'ci_hi', 'spread_sd', 'default_pull', 'mae'];
+  return csvText(header, models.flatMap((m) => m.methods.flatMap((r) => r.personas.flatMap((p) => r.scales.map((s) => [run.runId, m.simulated, m.model, r.method, p.personaId, s.id, s.domain ?? '', p.target[s.id] ?? null, p.measured[s.id]!.value, p.measured[s.id]!.lo, p.measured[s.id]!.hi, p.spread[s.id]!, p.defaultPull, p.mae.value])))));
 }
 
 /** The parameter-recovery lines of a simulated run (the demo prints them). */
@@ -195,10 +208,13 @@ export const fidelityProbe: Probe<'models', undefined, FidelityArmComparison[]> 
       for (const pa of ra.personas) {
         const pb = rb.personas.find((p) => p.personaId === pa.personaId);
         if (!pb) continue;
-        for (const d of DOMAINS) scores.push({ persona: pa.personaId, domain: d, a: pa.measured[d], b: pb.measured[d], difference: independentDifference(pa.measured[d], pb.measured[d]) });
+        for (const d of ra.scales.map((x) => x.id)) {
+          const [ea, eb] = [pa.measured[d], pb.measured[d]];
+          if (ea && eb) scores.push({ persona: pa.personaId, domain: d, a: ea, b: eb, difference: independentDifference(ea, eb) });
+        }
         mae.push({ persona: pa.personaId, a: pa.mae, b: pb.mae, difference: independentDifference(pa.mae, pb.mae), pullA: pa.defaultPull, pullB: pb.defaultPull });
       }
-      if (scores.length) out.push({ armA: armsA[i]!.name, armB: armsB[i]!.name, scores, mae });
+      if (scores.length) out.push({ armA: armsA[i]!.name, armB: armsB[i]!.name, scores, mae, range: ra.range });
     }
     return out.length ? out : undefined;
   },
@@ -206,8 +222,8 @@ export const fidelityProbe: Probe<'models', undefined, FidelityArmComparison[]> 
     const parts: string[] = [];
     for (const f of arms) {
       parts.push(`<h3>Fidelity: ${escapeHtml(f.armA)} → ${escapeHtml(f.armB)}</h3>`);
-      parts.push(await chartFigure(differenceSpec(f.scores.map((s) => ({ label: `${s.persona} · ${s.domain}`, group: s.domain, ...s.difference })), `Measured score, B − A: ${f.armA} → ${f.armB}`, 'points on the 1..5 item scale', 'Domain', 'Persona · domain'), 'Per persona and domain, the change in measured score from run A to run B.'));
-      parts.push(table(['Persona', 'Domain', 'A [95% CI]', 'B [95% CI]', 'B − A [95% CI]'], f.scores.map((s) => [escapeHtml(s.persona), s.domain, ci(s.a), ci(s.b), diffCell(s.difference)]), 'Measured scores per persona and domain'));
+      parts.push(await chartFigure(differenceSpec(f.scores.map((s) => ({ label: `${s.persona} · ${s.domain}`, group: s.domain, ...s.difference })), `Measured score, B − A: ${f.armA} → ${f.armB}`, `points on the ${f.range?.min ?? 1}..${f.range?.max ?? 5} item scale`, 'Scale', 'Persona · scale'), 'Per persona and scale, the change in measured score from run A to run B.'));
+      parts.push(table(['Persona', 'Scale', 'A [95% CI]', 'B [95% CI]', 'B − A [95% CI]'], f.scores.map((s) => [escapeHtml(s.persona), escapeHtml(s.domain), ci(s.a), ci(s.b), diffCell(s.difference)]), 'Measured scores per persona and scale'));
       parts.push(table(['Persona', 'MAE A', 'MAE B', 'MAE B − A (lower is closer to target)', 'Default pull A', 'Default pull B'], f.mae.map((m) => [escapeHtml(m.persona), ci(m.a), ci(m.b), diffCell(m.difference, false), f2(m.pullA), f2(m.pullB)]), 'Distance from the target profile'));
     }
     return parts.join('\n');
@@ -215,10 +231,10 @@ export const fidelityProbe: Probe<'models', undefined, FidelityArmComparison[]> 
   evidence: (models) => ({ adoptions: models.flatMap((m) => m.methods.flatMap((r) => r.personas.map((p) => ({ persona: p.personaId, model: m.model, method: r.method, adoption: p.adoption })))), realizations: [] }),
 };
 
-/** Each measured profile and each model's default, for placing among real people. */
+/** Each measured Big Five profile and each model's default, for placing among real people (NaN on a domain the instrument has no scale for). */
 export function measuredProfiles(models: readonly ModelAnalysis[]): { model: string; method: string; persona: string; profile: Profile }[] {
   return models.flatMap((m) => m.methods.flatMap((r, i) => [
-    ...r.personas.map((p) => ({ model: m.model, method: r.method, persona: p.personaId, profile: Object.fromEntries(DOMAINS.map((d) => [d, p.measured[d].value])) as Profile })),
-    ...(i === 0 && r.baseline ? [{ model: m.model, method: 'none', persona: '(default)', profile: r.baseline }] : []),
+    ...r.personas.map((p) => ({ model: m.model, method: r.method, persona: p.personaId, profile: domainProfile(r.scales, measuredProfile(p)) })),
+    ...(i === 0 && r.baseline ? [{ model: m.model, method: 'none', persona: '(default)', profile: domainProfile(r.scales, r.baseline) }] : []),
   ]));
 }

@@ -24,7 +24,11 @@ export const DEFAULT_VARIANTS: ItemVariant[] = [
   { id: 'standard', preamble: '', postamble: ENGLISH_FRAME.reply },
 ];
 
-export const OPTION_DIGITS = ['1', '2', '3', '4', '5'];
+/** The digits a model answers with, one per listed option (1..n; at most 9 options, so each is one character). */
+export const optionDigits = (count: number): string[] => Array.from({ length: count }, (_, i) => String(i + 1));
+
+/** The Big Five inventories' five digits. */
+export const OPTION_DIGITS = optionDigits(5);
 
 /** The default prompt variant in an instrument's language: its reply instruction as the postamble. */
 export const defaultVariant = (instrument: Pick<Instrument, 'frame'>): ItemVariant => ({ id: 'standard', preamble: '', postamble: instrument.frame.reply });
@@ -100,12 +104,12 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
         for (const variant of variants) {
           for (const item of items) {
             const messages: ChatMessage[] = [...c.system, { role: 'user', content: itemPrompt(item, options, variant, instrument.frame) }];
-            const oracle: ProbeHints = { personaId: c.personaId, item: { id: item.id, keyed: item.keyed, domain: item.domain }, repetition };
+            const oracle: ProbeHints = { personaId: c.personaId, item: { id: item.id, keyed: item.keyed, ...(item.domain ? { domain: item.domain } : {}) }, repetition };
             const variantId = `${variant.id}${c.suffix}`;
             const reversed = variant.reverse_options === true;
             const base = `m${modelIndex}|${c.method}|${c.personaId}|r${repetition}|${variantId}|${item.id}`;
             if (ctx.optionProbs[modelIndex]) {
-              tasks.push({ key: base, kind: 'optionProbs', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variantId, reversed, itemId: item.id, request: { messages, options: OPTION_DIGITS }, oracle });
+              tasks.push({ key: base, kind: 'optionProbs', modelIndex, method: c.method, personaId: c.personaId, repetition, variant: variantId, reversed, itemId: item.id, request: { messages, options: optionDigits(options.length) }, oracle });
             } else {
               for (let sample = 0; sample < suite.instrument.samples; sample++) {
                 const sampling = { temperature: suite.run.temperature, maxTokens: 24, seed: suite.seed * 1_000_003 + repetition * 1009 + sample };
@@ -137,8 +141,12 @@ function argmaxOf(values: number[]): number {
   return best + 1;
 }
 
-/** Turn stored responses back into answer sheets, one per (model, method, persona, repetition, variant). */
-export function assembleAdministrations(tasks: readonly FidelityTask[], responses: ReadonlyMap<string, unknown>, scoring: 'expected' | 'argmax', options: string[], minCoverage = 0): Map<number, Administration[]> {
+/**
+ * Turn stored responses back into answer sheets, one per (model, method, persona, repetition,
+ * variant). Answers are option values (`values`, default 1..n): an expected value from option
+ * probabilities, the most likely option's value, or the mean (or most frequent) sampled value.
+ */
+export function assembleAdministrations(tasks: readonly FidelityTask[], responses: ReadonlyMap<string, unknown>, scoring: 'expected' | 'argmax', options: string[], minCoverage = 0, values: readonly number[] = options.map((_, i) => i + 1)): Map<number, Administration[]> {
   const groups = new Map<string, { modelIndex: number; admin: Administration; samples: Map<string, number[]>; missing: Map<string, string[]> }>();
   for (const t of tasks) {
     const gk = `${t.modelIndex}|${t.method}|${t.personaId}|${t.repetition}|${t.variant}`;
@@ -164,8 +172,7 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
         g.admin.answers[t.itemId] = null;
         continue;
       }
-      const expected = expectedAnswer(probs);
-      g.admin.answers[t.itemId] = scoring === 'expected' ? expected : argmaxOf(probs);
+      g.admin.answers[t.itemId] = scoring === 'expected' ? expectedAnswer(probs, values) : values[argmaxOf(probs) - 1]!;
     } else {
       const decoded = decodeChat(res);
       if (decoded === undefined) {
@@ -175,6 +182,7 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
       // Read against the options as listed (a label or a digit), then mapped back to the instrument's order.
       const parsed = parseAnswer(decoded.text, listedOptions(options, { reverse_options: t.reversed }));
       if (parsed.value !== null && t.reversed) parsed.value = options.length + 1 - parsed.value;
+      // Samples are kept as option positions (1..n) until they are combined into a value.
       const list = g.samples.get(t.itemId) ?? [];
       g.samples.set(t.itemId, list);
       if (parsed.value === null) g.missing.set(t.itemId, [...(g.missing.get(t.itemId) ?? []), parsed.reason]);
@@ -183,13 +191,13 @@ export function assembleAdministrations(tasks: readonly FidelityTask[], response
   }
   const out = new Map<number, Administration[]>();
   for (const g of groups.values()) {
-    for (const [itemId, values] of g.samples) {
-      if (values.length === 0) g.admin.answers[itemId] = null;
-      else if (scoring === 'expected') g.admin.answers[itemId] = values.reduce((a, b) => a + b, 0) / values.length;
+    for (const [itemId, positions] of g.samples) {
+      if (positions.length === 0) g.admin.answers[itemId] = null;
+      else if (scoring === 'expected') g.admin.answers[itemId] = positions.reduce((a, k) => a + values[k - 1]!, 0) / positions.length;
       else {
-        const counts = [0, 0, 0, 0, 0];
-        for (const v of values) counts[v - 1]!++;
-        g.admin.answers[itemId] = argmaxOf(counts);
+        const counts = new Array<number>(options.length).fill(0);
+        for (const k of positions) counts[k - 1]!++;
+        g.admin.answers[itemId] = values[argmaxOf(counts) - 1]!;
       }
     }
     const list = out.get(g.modelIndex) ?? [];

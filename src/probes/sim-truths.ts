@@ -4,6 +4,7 @@
 // truth never rides in a request; a backend without readsSuite learns nothing from here.
 
 import { suiteInstrument } from '../suite/instrument.js';
+import { optionValues } from '../instruments/types.js';
 import type { Backend, DeclaredPersona, DeclaredSuite, TruthSource } from '../backends/types.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { factText, targetProfile } from './conditioning.js';
@@ -27,6 +28,7 @@ export function declaredSuite(suite: Suite): DeclaredSuite {
   return {
     items: suiteInstrument(suite).items,
     options: suite.instrument.options ?? suiteInstrument(suite).options,
+    values: optionValues(suiteInstrument(suite)),
     personas: [
       ...suite.personas.map((p) => ({ id: p.id, truth: truthOf(p), identity: { names: [p.name, ...(p.role ? [p.role] : [])], facts: p.facts.map(factText), description: p.description } })),
       ...(suite.stickiness?.conditions ?? []).map((c) => ({ id: simSubjectOf(c.id), truth: truthOf(suite.personas.find((p) => p.id === c.persona)!, c.sim), identity: { of: c.persona } })),

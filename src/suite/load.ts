@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { suiteInstrument } from './instrument.js';
-import { instrumentIds } from '../instruments/index.js';
+import { instrumentIds, isYamlInstrumentFile, missingDomains, requireBigFive } from '../instruments/index.js';
 import { dirname, resolve } from 'node:path';
 import { parseValidatedYaml, YamlError } from '../util/yaml.js';
 import { suiteSchema, type Suite } from './schema.js';
@@ -133,14 +133,28 @@ function checkReferences(suite: Suite, errorAt: ErrorAt, baseDir: string): void 
 export function parseSuite(text: string, file = '<suite>'): Suite {
   const { data: suite, errorAt } = parseValidatedYaml(text, file, suiteSchema, SuiteError);
   // Semantic checks the schema cannot express, located the same way.
-  if (!instrumentIds().includes(suite.instrument.id)) throw errorAt(['instrument', 'id'], `unknown instrument "${suite.instrument.id}" (known: ${instrumentIds().join(', ')})`);
+  if (!instrumentIds().includes(suite.instrument.id) && !(suite.instrument.file && isYamlInstrumentFile(suite.instrument.file))) throw errorAt(['instrument', 'id'], `unknown instrument "${suite.instrument.id}" (known: ${instrumentIds().join(', ')}; or a YAML instrument given as instrument.file)`);
   // An instrument read from a file: the file is relative to the suite, and stored resolved.
   if (suite.instrument.file) suite.instrument.file = resolve(dirname(resolve(file)), suite.instrument.file);
+  let instrument;
   try {
-    suiteInstrument(suite);
+    instrument = suiteInstrument(suite);
   } catch (err) {
     const message = (err as Error).message;
     throw errorAt(['instrument', /language/.test(message) ? 'language' : suite.instrument.file || /instrument\.file/.test(message) ? 'file' : 'id'], message);
+  }
+  if (suite.instrument.options && suite.instrument.options.length !== instrument.options.length) throw errorAt(['instrument', 'options'], `${suite.instrument.options.length} option labels for an instrument with ${instrument.options.length} options`);
+  // The blocks that read a Big Five profile off the instrument refuse one that lacks a domain.
+  if (missingDomains(instrument).length) {
+    const blocks: [string, boolean][] = [['stickiness', !!suite.stickiness && suite.stickiness.retention.inventory !== false], ['consistency', !!suite.consistency], ['norms', !!suite.norms]];
+    for (const [block, on] of blocks) {
+      if (!on) continue;
+      try {
+        requireBigFive(instrument, `the ${block} block`);
+      } catch (err) {
+        throw errorAt([block], (err as Error).message);
+      }
+    }
   }
   suite.models.forEach((m, i) => {
     const id = typeof m === 'string' ? m : m.id;

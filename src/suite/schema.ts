@@ -64,10 +64,10 @@ export const instrumentSchema = z
   .object({
     id: z.string(),
     language: z.string().min(2).optional().describe('language of the items, options and item frame (ipip-neo-120: de, es, ja, fr, ...; default en)'),
-    file: z.string().min(1).optional().describe('the file an instrument is read from (ipip-50: the BIG5 codebook.txt), relative to the suite'),
+    file: z.string().min(1).optional().describe('the file an instrument is read from, relative to the suite: ipip-50 the BIG5 codebook.txt; epi, bfi-25, spi-135 psychTools\' epi/bfi/spi.dictionary.csv; a YAML instrument its .yaml file'),
     scoring: z.enum(['expected', 'argmax']).default('expected').describe('how option probabilities become an answer'),
     samples: z.number().int().min(1).max(50).default(5).describe('samples per item when the backend has no probabilities'),
-    options: z.array(z.string()).length(5).optional().describe('option wording (default: the instrument\'s own)'),
+    options: z.array(z.string().min(1)).min(2).max(9).optional().describe('option wording (default: the instrument\'s own; as many labels as it has options)'),
     variants: z.array(variantSchema).min(1).optional(),
     items: z.number().int().min(1).optional().describe('administer only the first N items (quick checks)'),
     min_coverage: z
