@@ -12,7 +12,7 @@ import { baselinePredictors, groupDifferences, retestCeiling } from '../src/metr
 import { evaluatePredictor, splitPlan } from '../src/probes/twins.js';
 import { getInstrument } from '../src/instruments/index.js';
 import { valueRange } from '../src/instruments/types.js';
-import { column, readTable } from '../src/datasets/table.js';
+import { instrumentSheets } from '../src/instruments/people.js';
 
 const HUMAN = resolve(dirname(fileURLToPath(import.meta.url)), '../../..', 'shared', 'data', 'human');
 const f = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '—');
@@ -57,21 +57,20 @@ for (const [name, scales] of inventories)
 // itself), on the people whose data they come with: every scale, the SPI's 27 narrow factors too.
 console.log('\n| instrument (as administered) | scale | items | people with every item | Cronbach α | McDonald ω |');
 console.log('|---|---|---|---|---|---|');
-const shipped: [string, string, string, (raw: string) => number | null][] = [
-  ['epi', join(HUMAN, 'psychtools_epiR', 'epi.dictionary.csv'), join(HUMAN, 'psychtools_epiR', 'epi.csv'), (raw) => (raw === '1' ? 1 : raw === '2' ? 0 : null)],
-  ['bfi-25', join(HUMAN, 'psychtools_bfi', 'bfi.dictionary.csv'), join(HUMAN, 'psychtools_bfi', 'bfi.csv'), (raw) => (/^[1-6]$/.test(raw) ? Number(raw) : null)],
-  ['spi-135', join(HUMAN, 'psychtools_spi', 'spi.dictionary.csv'), join(HUMAN, 'psychtools_spi', 'spi.csv'), (raw) => (/^[1-6]$/.test(raw) ? Number(raw) : null)],
+const shipped: [string, string][] = [
+  ['epi', join(HUMAN, 'psychtools_epiR', 'epi.dictionary.csv')],
+  ['bfi-25', join(HUMAN, 'psychtools_bfi', 'bfi.dictionary.csv')],
+  ['spi-135', join(HUMAN, 'psychtools_spi', 'spi.dictionary.csv')],
 ];
-for (const [id, dictionary, dataFile, value] of shipped) {
+for (const [id, dictionary] of shipped) {
   const inst = getInstrument(id, undefined, dictionary);
   const { min, max } = valueRange(inst);
-  const table = readTable(dataFile);
-  const cols = new Map(inst.items.map((it) => [it.id, column(table, it.id)]));
+  const sheets = instrumentSheets(inst);
   for (const scale of inst.scales) {
-    const keyed = inst.items.flatMap((it) => it.keys.filter((k) => k.scale === scale.id).map((k) => ({ col: cols.get(it.id)!, minus: k.keyed === 'minus' })));
-    const rows = table.rows.map((r) => keyed.map((k) => {
-      const v = value(r[k.col]!.trim());
-      return v === null ? null : k.minus ? min + max - v : v;
+    const keyed = inst.items.flatMap((it) => it.keys.filter((k) => k.scale === scale.id).map((k) => ({ id: it.id, minus: k.keyed === 'minus' })));
+    const rows = sheets.map((sheet) => keyed.map((k) => {
+      const v = sheet[k.id];
+      return v === null || v === undefined ? null : k.minus ? min + max - v : v;
     }));
     const r = scaleReliability(rows);
     console.log(`| ${id} | ${scale.id}${scale.domain && scale.domain !== scale.id ? ` (${scale.domain})` : ''} | ${keyed.length} | ${r.n.toLocaleString('en-US')} | ${f(r.alpha, 2)} | ${f(r.omega, 2)} |`);

@@ -180,19 +180,19 @@ test('human norms: each measured profile and the default placed among the BIG5 p
   assert.ok(n.rows.some((row) => row.persona === '(default)'));
   for (const row of n.rows) {
     DOMAINS_LIST.forEach((d, j) => {
-      const v = row.profile[d];
+      const v = row.profile[d]!;
       const below = people.filter((p) => p[j]! < v).length;
       const equal = people.filter((p) => p[j] === v).length;
-      assert.ok(Math.abs(row.percentile[d] - (100 * (below + equal / 2)) / people.length) < 1e-9, `${row.persona} ${d}`);
+      assert.ok(Math.abs(row.percentile[d]! - (100 * (below + equal / 2)) / people.length) < 1e-9, `${row.persona} ${d}`);
     });
-    const dists = people.map((p) => Math.hypot(...DOMAINS_LIST.map((d, j) => row.profile[d] - p[j]!))).sort((a, b) => a - b);
+    const dists = people.map((p) => Math.hypot(...DOMAINS_LIST.map((d, j) => row.profile[d]! - p[j]!))).sort((a, b) => a - b);
     assert.ok(Math.abs(row.nearest - dists.slice(0, 10).reduce((a, b) => a + b, 0) / 10) < 1e-9, `${row.persona} nearest`);
   }
   const def = n.rows.find((x) => x.persona === '(default)')!;
-  t.diagnostic(`simulated default among ${n.people} people: ${DOMAINS_LIST.map((d) => `${d} ${def.percentile[d].toFixed(0)}`).join(', ')}; nearest ${def.nearest.toFixed(2)} (typical ${n.typical.toFixed(2)})`);
+  t.diagnostic(`simulated default among ${n.people} people: ${DOMAINS_LIST.map((d) => `${d} ${def.percentile[d]!.toFixed(0)}`).join(', ')}; nearest ${def.nearest.toFixed(2)} (typical ${n.typical.toFixed(2)})`);
   const loud = n.rows.find((x) => x.persona === 'loud')!;
   const calm = n.rows.find((x) => x.persona === 'calm')!;
-  assert.ok(loud.percentile.E > calm.percentile.E, 'the extravert sits higher among real people');
+  assert.ok(loud.percentile.E! > calm.percentile.E!, 'the extravert sits higher among real people');
   assert.match(summaryText(r.analysis), /Among [\d,]+ real people \(big5-osp/);
   assert.match(await renderHtml(r.analysis), /Among real people/);
 });

@@ -243,3 +243,70 @@ test('a Big-Five-reading block refuses an instrument without all five domains, n
   writeFileSync(file, suiteFor(dir, { id: 'epi', file: EPI, engineItems: 0 }, 'sim:', ', options: [a, b, c]'));
   assert.throws(() => loadSuite(file), /instrument\.options: 3 option labels for an instrument with 2 options/);
 });
+
+test('a persona targets a scale no Big Five domain maps to by its id: conditioning names it, the panel follows it, fidelity scores it', async () => {
+  const dir = tempDir();
+  const yamlFile = join(dir, 'warmth-3.yaml');
+  writeFileSync(yamlFile, SEVEN);
+  const file = join(dir, 's.yaml');
+  const text = suiteFor(dir, { id: 'warmth-3', file: yamlFile, engineItems: 0 }, 'sim:')
+    .replace('target: { O: 5, C: 4, E: 1, A: 1, N: 2 } }', 'target: { O: 5, C: 4, E: 1, A: 1, N: 2 }, scales: { candour: very high } }')
+    .replace('target: { O: 1, C: 2, E: 5, A: 5, N: 4 } }', 'target: { O: 1, C: 2, E: 5, A: 5, N: 4 }, scales: { candour: 1 } }');
+  writeFileSync(file, text);
+  const suite = loadSuite(file);
+  const { planFidelity } = await import('../src/probes/fidelity.js');
+  const tasks = planFidelity({ suite, instrument: getInstrument('warmth-3', undefined, yamlFile), optionProbs: [true] });
+  const system = (id: string) => tasks.find((t) => t.personaId === id)!.request.messages[0]!.content;
+  assert.match(system('ada'), /very high in Candour/);
+  assert.match(system('bo'), /extremely low in Candour/);
+  assert.doesNotMatch(system('cy'), /Candour/);
+  const r = await runSuite(suite, { outDir: join(dir, 'out'), suitePath: file });
+  const method = r.analysis.models![0]!.methods[0]!;
+  const [ada, bo, cy] = method.personas;
+  // very high = 4.5 on 1..5 = 2.25 on −3..3; 1 = −3.
+  assert.equal(ada!.target.candour, 2.25);
+  assert.equal(bo!.target.candour, -3);
+  assert.equal(cy!.target.candour, undefined);
+  assert.ok(ada!.measured.candour!.value > bo!.measured.candour!.value + 1, `candour: ${ada!.measured.candour!.value} vs ${bo!.measured.candour!.value}`);
+  assert.ok(Number.isNaN(method.rankCorrelation.candour!), 'two personas with a target: no rank correlation');
+  // Refused at load: a scale the instrument lacks, and one a domain maps to.
+  writeFileSync(file, text.replace('scales: { candour: 1 }', 'scales: { candor: 1 }'));
+  assert.throws(() => loadSuite(file), /s\.yaml:\d+: personas\[1\]\.scales\.candor: instrument warmth-3 has no scale "candor" \(scales without a Big Five domain: candour\)/);
+  writeFileSync(file, text.replace('scales: { candour: 1 }', 'scales: { warmth: 1 }'));
+  assert.throws(() => loadSuite(file), /scale "warmth" measures A: its target is target\.A/);
+});
+
+test('norms on the people an instrument comes with: every EPI scale\'s percentile equals a direct count on epi.csv', async () => {
+  const dir = tempDir();
+  const file = join(dir, 's.yaml');
+  writeFileSync(file, `${suiteFor(dir, { id: 'epi', file: EPI, engineItems: 0 }, 'sim:')}norms: { dataset: { layout: instrument }, nearest: 10 }\n`);
+  const r = await runSuite(loadSuite(file), { outDir: join(dir, 'out'), suitePath: file });
+  const n = r.analysis.norms!;
+  assert.deepEqual(n.scales, ['E', 'N', 'L', 'Imp', 'Soc']);
+  assert.equal(n.units, '0..1');
+  // Directly from the data and the key file: each person's share of keyed answers per scale (people with every scale scored).
+  const data = readTable(join(HUMAN, 'psychtools_epiR', 'epi.csv'));
+  const keys = readTable(join(HUMAN, 'psychtools_epiR', 'epi.keys.csv'));
+  const people = data.rows.map((row) => n.scales.map((scale) => {
+    const ks = keys.rows.filter((k) => k[0] === scale);
+    const answered = ks.filter((k) => ['1', '2'].includes(row[column(data, k[1]!)]!));
+    return answered.length ? answered.filter((k) => (row[column(data, k[1]!)] === '1') === (k[2] === '0')).length / answered.length : Number.NaN;
+  })).filter((p) => p.every(Number.isFinite));
+  assert.equal(n.people, people.length);
+  for (const row of n.rows) {
+    n.scales.forEach((scale, j) => {
+      const v = row.profile[scale]!;
+      const below = people.filter((p) => p[j]! < v - 1e-12).length;
+      const equal = people.filter((p) => Math.abs(p[j]! - v) <= 1e-12).length;
+      assert.ok(Math.abs(row.percentile[scale]! - (100 * (below + equal / 2)) / people.length) < 1e-9, `${row.persona} ${scale}`);
+    });
+  }
+  const [ada, bo] = ['ada', 'bo'].map((id) => n.rows.find((x) => x.persona === id)!);
+  assert.ok(bo!.percentile.E! > ada!.percentile.E!, 'the extravert sits higher among real people');
+  assert.match(summaryText(r.analysis), /Among [\d,]+ real people \(epi's people; percentile per scale/);
+  // An instrument without people is refused at load, in one line.
+  const yamlFile = join(dir, 'warmth-3.yaml');
+  writeFileSync(yamlFile, SEVEN);
+  writeFileSync(file, `${suiteFor(dir, { id: 'warmth-3', file: yamlFile, engineItems: 0 }, 'sim:')}norms: { dataset: { layout: instrument } }\n`);
+  assert.throws(() => loadSuite(file), /norms\.dataset\.layout: instrument warmth-3 comes with no human data/);
+});

@@ -28,6 +28,8 @@ export const SIM_DEFAULT_PROFILE: Profile = { O: 3.8, C: 4.1, E: 3.9, A: 4.3, N:
 
 export interface SimPersonaTruth {
   target: Profile;
+  /** Targets (1..5) on scales no Big Five domain maps to, by scale id. */
+  scales?: Record<string, number>;
   /** Share of the target that is realized, in [0, 1]. */
   fidelity: number;
   /** Per attack turn, the share of the remaining persona lost; per family, with "default" for the rest. */
@@ -277,6 +279,22 @@ export class SimulatedPanel implements Backend, TruthSource {
     return out;
   }
 
+  /**
+   * The latent level (1..5) on a scale no Big Five domain maps to (a Lie scale, a narrow factor,
+   * a YAML instrument's own scale): the default model's seeded standing on it; a persona with a
+   * target there sits fidelity of the way to it, one without at its own seeded standing near the
+   * default's; plus run-to-run noise.
+   */
+  scaleLatent(personaId: string | undefined, scale: string, repetition: number): number {
+    const o = this.options;
+    const z = (what: string) => createRng(seedFromString(`${o.seed}/scale/${what}/${scale}`)).normal();
+    const def = 3 + 0.5 * z('__default__');
+    const truth = personaId ? this.truths.get(personaId) : undefined;
+    const target = truth?.scales?.[scale];
+    const base = !truth ? def : target !== undefined ? truth.fidelity * target + (1 - truth.fidelity) * def : def + 0.5 * z(`persona/${personaId}`);
+    return base + o.noise * createRng(seedFromString(`${o.seed}/scale-noise/${personaId ?? '__default__'}/${scale}/${repetition}`)).normal();
+  }
+
   /** Per attack turn, the share of the remaining persona lost under `family`. */
   decayOf(personaId: string, family: string | undefined): number {
     const decay = this.truths.get(personaId)?.decay;
@@ -335,8 +353,7 @@ export class SimulatedPanel implements Backend, TruthSource {
       const other = this.latent(before, hints.repetition ?? 0);
       latent = Object.fromEntries(DOMAINS.map((d) => [d, latent[d] + this.options.carryover * (other[d] - latent[d])])) as Profile;
     }
-    // A scale no Big Five domain maps to (a Lie scale, a narrow factor): the persona's own seeded standing on it, the same at every repetition.
-    const theta = item.domain !== undefined ? latent[item.domain] : 3 + createRng(seedFromString(`${this.options.seed}/scale/${personaId ?? '__default__'}/${item.keys[0]!.scale}`)).normal();
+    const theta = item.domain !== undefined ? latent[item.domain] : this.scaleLatent(personaId, item.keys[0]!.scale, hints.repetition ?? 0);
     // In a conversation the persona's item-specific deviations are fixed across turns (they are who it is).
     const where = inConversation ? `c/${hints.conversation}` : `${hints.repetition ?? 0}`;
     const idiosyncratic = this.options.itemNoise * createRng(seedFromString(`${this.options.seed}/pi/${personaId}/${where}/${item.id}`)).normal();

@@ -5,7 +5,7 @@
 // saw. Administered to a model, its scores sit on the same items as the people's, so norms compare
 // like with like. The IPIP items are in the public domain (ipip.ori.org).
 
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { big5CodebookItems } from '../datasets/human.js';
 import { UserError } from '../util/errors.js';
 import { bigFiveItem, bigFiveScales, type Instrument, type ItemFrame } from './types.js';
@@ -25,7 +25,7 @@ export function ipip50(language = 'en', file?: string): Instrument {
   const hit = cached.get(path);
   if (hit) return hit;
   const items = big5CodebookItems(path).map((it) => bigFiveItem(it.id, it.text, it.domain!, it.keyed));
-  const instrument: Instrument = { id: 'ipip-50', name: 'IPIP 50-item Big-Five factor markers (Open-Source Psychometrics BIG5 wording)', language: 'en', frame: FRAME, items, scales: bigFiveScales(), options: OPTIONS, source: 'Open-Source Psychometrics Project BIG5 data set codebook (Goldberg, 1992 markers)', licence: 'public domain (IPIP items)' };
+  const instrument: Instrument = { id: 'ipip-50', name: 'IPIP 50-item Big-Five factor markers (Open-Source Psychometrics BIG5 wording)', language: 'en', frame: FRAME, items, scales: bigFiveScales(), options: OPTIONS, people: { file: join(dirname(path), 'data.csv'), values: { '1': 1, '2': 2, '3': 3, '4': 4, '5': 5 }, description: 'the 19,719 people of the BIG5 data set (0 = not answered)' }, source: 'Open-Source Psychometrics Project BIG5 data set codebook (Goldberg, 1992 markers)', licence: 'public domain (IPIP items)' };
   cached.set(path, instrument);
   return instrument;
 }

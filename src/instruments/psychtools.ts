@@ -21,6 +21,7 @@ const IPIP_ACCURACY = ['Very Inaccurate', 'Moderately Inaccurate', 'Slightly Ina
 /** The IPIP items are whole sentences with their period. */
 const STATEMENT_FRAME: ItemFrame = { statement: 'Statement: "{text}"', question: 'How accurately does this statement describe you?', reply: 'Reply with the number of your answer only.' };
 const QUESTION_FRAME: ItemFrame = { statement: 'Question: "{text}"', question: 'What is your answer to this question about yourself?', reply: 'Reply with the number of your answer only.' };
+const ONE_TO_SIX: Record<string, number> = { '1': 1, '2': 2, '3': 3, '4': 4, '5': 5, '6': 6 };
 const IPIP_LICENCE = 'item texts: IPIP, public domain (ipip.ori.org); the psychTools files they are read from: GPL (>= 2)';
 const EPI_LICENCE = "item texts: Eysenck & Eysenck's Eysenck Personality Inventory (1964), as psychTools distributes them; the psychTools files: GPL (>= 2)";
 
@@ -85,7 +86,7 @@ export function epi(language = 'en', file?: string): Instrument {
       // Items no scale scores (the EPI has a few fillers) are not asked.
       return keys ? [itemOf(r[idc]!.trim(), r[tc]!.trim(), keys, scales)] : [];
     });
-    return { id: 'epi', name: 'Eysenck Personality Inventory (psychTools epi)', language: 'en', frame: QUESTION_FRAME, items, scales, options: ['Yes', 'No'], values: [1, 0], source: `psychTools 2.5.3 epi.dictionary.csv and epi.keys.csv (${dirname(path)})`, licence: EPI_LICENCE };
+    return { id: 'epi', name: 'Eysenck Personality Inventory (psychTools epi)', language: 'en', frame: QUESTION_FRAME, items, scales, options: ['Yes', 'No'], values: [1, 0], people: { file: join(dirname(path), 'epi.csv'), values: { '1': 1, '2': 0 }, description: 'psychTools epi: 3,570 answer sheets (1 = yes, 2 = no)' }, source: `psychTools 2.5.3 epi.dictionary.csv and epi.keys.csv (${dirname(path)})`, licence: EPI_LICENCE };
   });
 }
 
@@ -114,7 +115,7 @@ export function bfi25(language = 'en', file?: string): Instrument {
     });
     const order: Domain[] = ['O', 'C', 'E', 'A', 'N'];
     scales.sort((a, b) => order.indexOf(a.id as Domain) - order.indexOf(b.id as Domain));
-    return { id: 'bfi-25', name: "BFI-25 (psychTools bfi, IPIP items)", language: 'en', frame: STATEMENT_FRAME, items, scales, options: IPIP_ACCURACY, source: `psychTools 2.5.3 bfi.dictionary.csv and bfi.keys.csv (${dirname(path)})`, licence: IPIP_LICENCE };
+    return { id: 'bfi-25', name: "BFI-25 (psychTools bfi, IPIP items)", language: 'en', frame: STATEMENT_FRAME, items, scales, options: IPIP_ACCURACY, people: { file: join(dirname(path), 'bfi.csv'), values: ONE_TO_SIX, description: 'psychTools bfi: 2,800 people' }, source: `psychTools 2.5.3 bfi.dictionary.csv and bfi.keys.csv (${dirname(path)})`, licence: IPIP_LICENCE };
   });
 }
 
@@ -163,6 +164,7 @@ export function spi135(language = 'en', file?: string): Instrument {
       items,
       scales,
       options: IPIP_ACCURACY,
+      people: { file: join(dirname(path), 'spi.csv'), values: ONE_TO_SIX, description: 'psychTools spi: 4,000 people' },
       source: `psychTools 2.5.3 spi.dictionary.csv; keys inferred from spi.csv (${dirname(path)}), ${minus.length} item-scale keys reversed`,
       licence: IPIP_LICENCE,
       notes: ['spi-135: psychTools ships the SPI keys as R data only; each item\'s key was inferred from the sign of its correlation with the rest of its scale among the 4,000 people of spi.csv'],

@@ -71,6 +71,8 @@ export interface Instrument {
   /** Where its text comes from and under what licence (YAML and data-built instruments). */
   source?: string;
   licence?: string;
+  /** The people it comes with: their data file (a column per item id) and each raw answer's option value (anything else is missing). */
+  people?: { file: string; values: Record<string, number>; description: string };
 }
 
 /** A profile: a score per Big Five domain on the 1..5 item scale. */
@@ -95,13 +97,6 @@ export function onRange(level: number, range: { min: number; max: number }): num
 
 /** The scale that measures a Big Five domain (the first one mapped to it), if the instrument has one. */
 export const scaleOfDomain = (instrument: Pick<Instrument, 'scales'>, domain: Domain): InstrumentScale | undefined => instrument.scales.find((s) => s.domain === domain);
-
-/** The scales persona targets apply to: those mapped to a Big Five domain (one per domain). */
-export const targetedScales = (instrument: Pick<Instrument, 'scales'>): (InstrumentScale & { domain: Domain })[] =>
-  DOMAINS.flatMap((d) => {
-    const s = scaleOfDomain(instrument, d);
-    return s ? [{ ...s, domain: d }] : [];
-  });
 
 /** The Big Five domains the instrument has no scale for (empty: it measures all five). */
 export const missingDomains = (instrument: Pick<Instrument, 'scales'>): Domain[] => DOMAINS.filter((d) => !scaleOfDomain(instrument, d));

@@ -3,7 +3,7 @@
 // instrument; targets apply to the scales mapped to a Big Five domain, on the instrument's range.
 
 import type { Domain, Instrument, Profile, ScaleProfile } from '../instruments/types.js';
-import { DOMAINS, onRange, targetedScales, valueRange } from '../instruments/types.js';
+import { DOMAINS, onRange, valueRange } from '../instruments/types.js';
 import { keyedScore, scaleProfileOf, scoreAnswers } from '../instruments/scoring.js';
 import { bootstrap, bootstrapMean, type Estimate } from './bootstrap.js';
 import { cronbachAlpha, mcdonaldOmega } from './reliability.js';
@@ -127,10 +127,22 @@ function keyedMatrix(instrument: Instrument, sheets: readonly Administration[], 
   }));
 }
 
-/** A persona's target (levels on 1..5 per Big Five domain) on the instrument's targeted scales and value range. */
-export function scaleTarget(instrument: Instrument, target: Profile): ScaleProfile {
+/**
+ * A persona's target on the instrument's value range: its Big Five levels (1..5) on the scales
+ * mapped to a domain, and its levels on other scales by id (`scales`), in the instrument's order.
+ */
+export function scaleTarget(instrument: Instrument, target: Profile, scales: Record<string, number> = {}): ScaleProfile {
   const range = valueRange(instrument);
-  return Object.fromEntries(targetedScales(instrument).map((s) => [s.id, onRange(target[s.domain], range)]));
+  return Object.fromEntries(instrument.scales.flatMap((s) => {
+    const level = s.domain ? target[s.domain] : scales[s.id];
+    return level === undefined ? [] : [[s.id, onRange(level, range)]];
+  }));
+}
+
+/** Targets and measured scores across the personas with a target on a scale. */
+function pairsOn(personas: readonly PersonaFidelity[], id: string): [number[], number[]] {
+  const withTarget = personas.filter((p) => p.target[id] !== undefined);
+  return [withTarget.map((p) => p.target[id]!), withTarget.map((p) => p.measured[id]!.value)];
 }
 
 /** The instrument's scales as a report shows them. */
@@ -225,7 +237,8 @@ export function fidelityReport(
   instrument: Instrument,
   method: string,
   personaSheets: ReadonlyMap<string, readonly Administration[]>,
-  targets: ReadonlyMap<string, Profile>,
+  /** Per persona, its target on the instrument's scales and range (scaleTarget). */
+  targets: ReadonlyMap<string, ScaleProfile>,
   baselineSheets: readonly Administration[],
   minCoverage = 0,
 ): FidelityReport {
@@ -234,9 +247,10 @@ export function fidelityReport(
   for (const [id, sheets] of personaSheets) {
     const target = targets.get(id);
     if (!target) throw new RangeError(`fidelityReport: no target for persona ${id}`);
-    personas.push(personaFidelity(instrument, sheets, scaleTarget(instrument, target), baseline, 1, minCoverage));
+    personas.push(personaFidelity(instrument, sheets, target, baseline, 1, minCoverage));
   }
-  const rankCorrelation = Object.fromEntries(targetedScales(instrument).map(({ id }) => [id, personas.length >= 3 ? spearman(personas.map((p) => p.target[id]!), personas.map((p) => p.measured[id]!.value)) : Number.NaN]));
+  const targeted = instrument.scales.filter((s) => personas.some((p) => p.target[s.id] !== undefined));
+  const rankCorrelation = Object.fromEntries(targeted.map(({ id }) => [id, personas.filter((p) => p.target[id] !== undefined).length >= 3 ? spearman(...pairsOn(personas, id)) : Number.NaN]));
   const pulls = personas.map((p) => p.defaultPull).filter((x): x is number => x !== null);
   const allSheets = [...personaSheets.values()].flat();
   const reliability = Object.fromEntries(instrument.scales.map(({ id }) => {

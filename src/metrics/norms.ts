@@ -1,7 +1,6 @@
-// Human norms: where a measured Big Five profile sits among real people. Pure functions over
-// the people's domain scores (one row per person, on the 1..5 scale).
+// Human norms: where a measured profile sits among real people. Pure functions over the
+// people's scores (one row per person: Big Five domains on 1..5, or an instrument's scales).
 
-import { DOMAINS, type Domain, type Profile } from '../instruments/types.js';
 
 /** Mid-rank percentile of `value` among `sorted` (ascending): the share below plus half the share equal, × 100. */
 export function percentileOf(value: number, sorted: readonly number[]): number {
@@ -19,12 +18,12 @@ export function percentileOf(value: number, sorted: readonly number[]): number {
   return (100 * (below + equal / 2)) / sorted.length;
 }
 
-/** Mean Euclidean distance (over the five domains) from `profile` to its `k` nearest people. */
-export function nearestDistance(profile: Profile, people: readonly Profile[], k: number, skip?: Profile): number {
+/** Mean Euclidean distance (over `keys`: the five domains, or an instrument's scales) from `profile` to its `k` nearest people. */
+export function nearestDistance<K extends string>(profile: Record<K, number>, people: readonly Record<K, number>[], k: number, keys: readonly K[], skip?: Record<K, number>): number {
   const d: number[] = [];
   for (const p of people) {
     if (p === skip) continue;
-    d.push(Math.hypot(...DOMAINS.map((x) => profile[x] - p[x])));
+    d.push(Math.hypot(...keys.map((x) => profile[x] - p[x])));
   }
   if (!d.length) return Number.NaN;
   d.sort((a, b) => a - b);
@@ -32,22 +31,23 @@ export function nearestDistance(profile: Profile, people: readonly Profile[], k:
   return top.reduce((a, b) => a + b, 0) / top.length;
 }
 
-export interface Norms {
-  people: Profile[];
-  /** Per domain, the people's scores sorted ascending. */
-  sorted: Record<Domain, number[]>;
+export interface Norms<K extends string = string> {
+  keys: readonly K[];
+  people: Record<K, number>[];
+  /** Per key, the people's scores sorted ascending. */
+  sorted: Record<K, number[]>;
 }
 
-export function norms(people: Profile[]): Norms {
-  const sorted = Object.fromEntries(DOMAINS.map((d) => [d, people.map((p) => p[d]).filter(Number.isFinite).sort((a, b) => a - b)])) as Record<Domain, number[]>;
-  return { people, sorted };
+export function norms<K extends string>(people: Record<K, number>[], keys: readonly K[]): Norms<K> {
+  const sorted = Object.fromEntries(keys.map((d) => [d, people.map((p) => p[d]).filter(Number.isFinite).sort((a, b) => a - b)])) as Record<K, number[]>;
+  return { keys, people, sorted };
 }
 
 /** The typical k-nearest distance among the people themselves (median over a seeded sample of them): the yardstick for a profile's. */
-export function typicalNearest(n: Norms, k: number, sample = 500): number {
+export function typicalNearest<K extends string>(n: Norms<K>, k: number, sample = 500): number {
   const step = Math.max(1, Math.floor(n.people.length / sample));
   const ds: number[] = [];
-  for (let i = 0; i < n.people.length; i += step) ds.push(nearestDistance(n.people[i]!, n.people, k, n.people[i]));
+  for (let i = 0; i < n.people.length; i += step) ds.push(nearestDistance(n.people[i]!, n.people, k, n.keys, n.people[i]));
   ds.sort((a, b) => a - b);
   return ds[Math.floor(ds.length / 2)] ?? Number.NaN;
 }

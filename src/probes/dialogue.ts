@@ -13,7 +13,7 @@ import { forEachConcurrent } from '../util/concurrency.js';
 import type { CallTask } from '../backends/types.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
 import { seedFromString } from '../util/rng.js';
-import { conditioningMessages } from './conditioning.js';
+import { suiteConditioning } from './conditioning.js';
 import { defaultVariant, itemPrompt, OPTION_DIGITS, DEFAULT_VARIANTS } from './fidelity.js';
 
 export const NO_METHOD = 'none';
@@ -25,7 +25,7 @@ export function systemFor(suite: Suite, persona: PersonaSpec, methodId: string):
   if (methodId === NO_METHOD) return [];
   const method = suite.methods.find((m) => m.id === methodId);
   if (!method) throw new RangeError(`unknown method ${methodId}`);
-  return conditioningMessages(persona, method);
+  return suiteConditioning(suite, persona, method);
 }
 
 /** A deterministic sampling seed per conversation and turn, so a resumed run makes the same requests. */

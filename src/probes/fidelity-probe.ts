@@ -7,14 +7,14 @@ import { suiteInstrument } from '../suite/instrument.js';
 import { z } from 'zod';
 import { truthSourceOf } from '../backends/registry.js';
 import { DOMAIN_NAMES, optionValues, type Profile } from '../instruments/types.js';
-import { domainProfile, fidelityReport, measuredProfile, offFormat, offFormatWarning, type Administration, type FidelityReport } from '../metrics/fidelity.js';
+import { domainProfile, fidelityReport, scaleTarget, measuredProfile, offFormat, offFormatWarning, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { independentDifference, type Interval } from '../metrics/differences.js';
 import { simulationRecovery, type RecoveryReport } from '../metrics/recovery.js';
 import { differenceSpec, targetVsMeasuredSpec, type TargetVsMeasuredRow } from '../present/charts.js';
 import { chartFigure, ci, diffCell, escapeHtml, f2, table } from '../present/html.js';
 import { csvText, textTable } from '../present/text.js';
 import { modelIdOf } from '../suite/roles.js';
-import { BASELINE_ID, targetProfile } from './conditioning.js';
+import { BASELINE_ID, scaleLevels, targetProfile } from './conditioning.js';
 import { assembleAdministrations, optionLabels, planFidelity, repetitionsFor } from './fidelity.js';
 import { OPTION_PROBS, type AnalyzeInput, type Probe, type RunHeader } from './probe.js';
 
@@ -61,7 +61,7 @@ function analyzeModels(input: AnalyzeInput<undefined>): ModelAnalysis[] {
   const repetitions = input.stored(REPETITIONS, z.array(z.number().int().min(1))) ?? suite.models.map(() => suite.repetitions);
   const tasks = planFidelity({ suite, instrument, optionProbs, repetitions });
   const sheets = assembleAdministrations(tasks, responses, suite.instrument.scoring, optionLabels(suite, instrument), suite.instrument.min_coverage ?? 0, optionValues(instrument));
-  const targets = new Map<string, Profile>(suite.personas.map((p) => [p.id, targetProfile(p)]));
+  const targets = new Map(suite.personas.map((p) => [p.id, scaleTarget(instrument, targetProfile(p), scaleLevels(p))]));
   return suite.models.map((m, index) => {
     const id = modelIdOf(m);
     const all = sheets.get(index) ?? [];
@@ -100,8 +100,8 @@ export function variationSources(suite: Suite, optionProbs: boolean, administere
   ];
 }
 
-/** The report's targeted scales (those a persona target applies to) and whether it is a Big Five inventory (scales = domains). */
-const targetedIds = (r: FidelityReport): string[] => r.scales.filter((s) => s.domain).map((s) => s.id);
+/** The report's targeted scales (those some persona has a target on) and whether it is a Big Five inventory (scales = domains). */
+const targetedIds = (r: FidelityReport): string[] => r.scales.filter((s) => r.personas.some((p) => p.target[s.id] !== undefined)).map((s) => s.id);
 const isBigFive = (r: FidelityReport): boolean => r.scales.length === 5 && r.scales.every((s) => s.domain === s.id);
 const scaleWord = (r: FidelityReport): string => (isBigFive(r) ? 'Domain' : 'Scale');
 const units = (r: FidelityReport): string => `${r.range.min}..${r.range.max} item scale`;
@@ -109,7 +109,7 @@ const units = (r: FidelityReport): string => `${r.range.min}..${r.range.max} ite
 function fidelityTable(r: FidelityReport): string {
   const targeted = new Set(targetedIds(r));
   const head = ['Persona', ...r.scales.flatMap((s) => (targeted.has(s.id) ? [`${s.id} target`, `${s.id} measured [95% CI]`] : [`${s.id} measured [95% CI]`])), 'MAE [95% CI]', 'Direction hits', 'Default pull', 'Mass on options: mean (min), items below threshold'];
-  const rows = r.personas.map((p) => [escapeHtml(p.personaId), ...r.scales.flatMap((s) => (targeted.has(s.id) ? [f2(p.target[s.id]), ci(p.measured[s.id]!)] : [ci(p.measured[s.id]!)])), ci(p.mae), f2(p.directionHitRate), f2(p.defaultPull), p.coverage ? `${f2(p.coverage.mean)} (${f2(p.coverage.min)}), ${p.coverage.below}/${p.coverage.items} below ${p.coverage.threshold}` : '— (sampled)']);
+  const rows = r.personas.map((p) => [escapeHtml(p.personaId), ...r.scales.flatMap((s) => (targeted.has(s.id) ? [f2(p.target[s.id] ?? Number.NaN), ci(p.measured[s.id]!)] : [ci(p.measured[s.id]!)])), ci(p.mae), f2(p.directionHitRate), f2(p.defaultPull), p.coverage ? `${f2(p.coverage.mean)} (${f2(p.coverage.min)}), ${p.coverage.below}/${p.coverage.items} below ${p.coverage.threshold}` : '— (sampled)']);
   return table(head, rows, `Target and measured scores per persona (${units(r)})`);
 }
 
@@ -117,7 +117,7 @@ function reliabilityTable(r: FidelityReport): string {
   const rows = r.scales.map((s) => [escapeHtml(isBigFive(r) ? DOMAIN_NAMES[s.domain!] : `${s.name}${s.domain ? ` (${s.domain})` : ''}`), f2(r.baseline?.[s.id]), f2(r.rankCorrelation[s.id]), f2(r.reliability[s.id]?.alpha), f2(r.reliability[s.id]?.omega)]);
   const untargeted = r.scales.length - targetedIds(r).length;
   return `${table([scaleWord(r), 'Unconditioned default', 'Spearman ρ (measured vs target, across personas)', "Cronbach's α", "McDonald's ω"], rows, `Default, rank agreement and reliability per ${scaleWord(r).toLowerCase()}`)}
-<p>Mean MAE ${ci(r.meanMae)}; mean default pull ${r.meanDefaultPull ? ci(r.meanDefaultPull) : '—'} (0 = on target, 1 = the unconditioned default).${untargeted ? ` Targets, MAE, pull and adoption are over the ${targetedIds(r).length} scales mapped to a Big Five domain; the other ${untargeted} are measured and shown without a target.` : ''}</p>`;
+<p>Mean MAE ${ci(r.meanMae)}; mean default pull ${r.meanDefaultPull ? ci(r.meanDefaultPull) : '—'} (0 = on target, 1 = the unconditioned default).${untargeted ? ` Targets, MAE, pull and adoption are over the ${targetedIds(r).length} scales with a target (those mapped to a Big Five domain, and any a persona targets by id); the other ${untargeted} are measured and shown without one.` : ''}</p>`;
 }
 
 async function fidelityHtml(models: readonly ModelAnalysis[], idPrefix: string): Promise<string> {
@@ -231,10 +231,16 @@ export const fidelityProbe: Probe<'models', undefined, FidelityArmComparison[]> 
   evidence: (models) => ({ adoptions: models.flatMap((m) => m.methods.flatMap((r) => r.personas.map((p) => ({ persona: p.personaId, model: m.model, method: r.method, adoption: p.adoption })))), realizations: [] }),
 };
 
-/** Each measured Big Five profile and each model's default, for placing among real people (NaN on a domain the instrument has no scale for). */
-export function measuredProfiles(models: readonly ModelAnalysis[]): { model: string; method: string; persona: string; profile: Profile }[] {
-  return models.flatMap((m) => m.methods.flatMap((r, i) => [
-    ...r.personas.map((p) => ({ model: m.model, method: r.method, persona: p.personaId, profile: domainProfile(r.scales, measuredProfile(p)) })),
-    ...(i === 0 && r.baseline ? [{ model: m.model, method: 'none', persona: '(default)', profile: domainProfile(r.scales, r.baseline) }] : []),
-  ]));
+/**
+ * Each measured profile and each model's default, for placing among real people: on the
+ * instrument's scales (`byScale`), else as a Big Five profile (NaN on a domain it has no scale for).
+ */
+export function measuredProfiles(models: readonly ModelAnalysis[], byScale = false): { model: string; method: string; persona: string; profile: Record<string, number> }[] {
+  return models.flatMap((m) => m.methods.flatMap((r, i) => {
+    const shape = (p: Record<string, number>): Record<string, number> => (byScale ? p : domainProfile(r.scales, p));
+    return [
+      ...r.personas.map((p) => ({ model: m.model, method: r.method, persona: p.personaId, profile: shape(measuredProfile(p)) })),
+      ...(i === 0 && r.baseline ? [{ model: m.model, method: 'none', persona: '(default)', profile: shape(r.baseline) }] : []),
+    ];
+  }));
 }

@@ -10,7 +10,7 @@ import { parseAnswer } from '../instruments/parse.js';
 import { expectedAnswer } from '../instruments/scoring.js';
 import type { Administration } from '../metrics/fidelity.js';
 import type { Suite } from '../suite/schema.js';
-import { BASELINE_ID, conditioningMessages } from './conditioning.js';
+import { BASELINE_ID, suiteConditioning } from './conditioning.js';
 
 export interface ItemVariant {
   id: string;
@@ -94,7 +94,7 @@ export function planFidelity(ctx: PlanContext): FidelityTask[] {
   // One condition per persona wording: the description, then each paraphrase (a prompt variant of its own).
   const conditions: { method: string; personaId: string; system: ChatMessage[]; suffix: string }[] = [];
   for (const method of suite.methods) {
-    for (const persona of suite.personas) for (const w of wordingsOf(persona)) conditions.push({ method: method.id, personaId: persona.id, system: conditioningMessages({ ...persona, description: w.description }, method), suffix: w.suffix });
+    for (const persona of suite.personas) for (const w of wordingsOf(persona)) conditions.push({ method: method.id, personaId: persona.id, system: suiteConditioning(suite, { ...persona, description: w.description }, method), suffix: w.suffix });
   }
   if (suite.baseline) conditions.push({ method: 'none', personaId: BASELINE_ID, system: [], suffix: '' });
   const tasks: FidelityTask[] = [];

@@ -7,7 +7,7 @@ import { suiteInstrument } from '../suite/instrument.js';
 import { optionValues } from '../instruments/types.js';
 import type { Backend, DeclaredPersona, DeclaredSuite, TruthSource } from '../backends/types.js';
 import type { PersonaSpec, Suite } from '../suite/schema.js';
-import { factText, targetProfile } from './conditioning.js';
+import { factText, scaleLevels, targetProfile } from './conditioning.js';
 import { simSubjectOf } from './stickiness.js';
 
 function truthOf(persona: PersonaSpec, override?: { fidelity?: number; decay?: number | Record<string, number> }): DeclaredPersona['truth'] {
@@ -15,6 +15,7 @@ function truthOf(persona: PersonaSpec, override?: { fidelity?: number; decay?: n
   const fidelity = override?.fidelity ?? s?.fidelity;
   return {
     target: targetProfile(persona),
+    ...(persona.scales ? { scales: scaleLevels(persona) } : {}),
     ...(fidelity !== undefined ? { fidelity } : {}),
     decay: override?.decay ?? s?.decay,
     behavior: s?.behavior,

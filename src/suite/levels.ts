@@ -27,6 +27,14 @@ export const MARKERS: Record<Domain, { high: string[]; low: string[] }> = {
   N: { high: ['anxious', 'moody', 'easily stressed'], low: ['composed', 'calm', 'emotionally steady'] },
 };
 
+/** A level on a named scale in words: "very high in Candour", "average in Lie", "a bit low in Humor". */
+export function describeScaleLevel(name: string, level: number): string {
+  const distance = Math.abs(level - 3);
+  if (distance < 0.25) return `average in ${name}`;
+  const qualifier = distance >= 1.75 ? 'extremely ' : distance >= 1.25 ? 'very ' : distance >= 0.75 ? '' : 'a bit ';
+  return `${qualifier}${level > 3 ? 'high' : 'low'} in ${name}`;
+}
+
 /** "very outgoing, very talkative and very energetic"; "neither ... nor ..." at the midpoint. */
 export function describeLevel(domain: Domain, level: number): string {
   const m = MARKERS[domain];

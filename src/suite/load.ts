@@ -3,6 +3,7 @@ import { suiteInstrument } from './instrument.js';
 import { instrumentIds, isYamlInstrumentFile, missingDomains, requireBigFive } from '../instruments/index.js';
 import { dirname, resolve } from 'node:path';
 import { parseValidatedYaml, YamlError } from '../util/yaml.js';
+import { levelToNumber } from './levels.js';
 import { suiteSchema, type Suite } from './schema.js';
 import { parseModelId } from '../backends/registry.js';
 import { modelRefs, resolveModelRef } from './roles.js';
@@ -143,10 +144,25 @@ export function parseSuite(text: string, file = '<suite>'): Suite {
     const message = (err as Error).message;
     throw errorAt(['instrument', /language/.test(message) ? 'language' : suite.instrument.file || /instrument\.file/.test(message) ? 'file' : 'id'], message);
   }
+  // A persona's scale targets name scales of the instrument that no Big Five domain maps to (a mapped one takes its target from target:).
+  suite.personas.forEach((p, i) => {
+    for (const [id, level] of Object.entries(p.scales ?? {})) {
+      const scale = instrument.scales.find((s) => s.id === id);
+      const free = instrument.scales.filter((s) => !s.domain).map((s) => s.id);
+      if (!scale) throw errorAt(['personas', i, 'scales', id], `instrument ${instrument.id} has no scale "${id}" (${free.length ? `scales without a Big Five domain: ${free.join(', ')}` : 'all its scales are Big Five domains: use target:'})`);
+      if (scale.domain) throw errorAt(['personas', i, 'scales', id], `scale "${id}" measures ${scale.domain}: its target is target.${scale.domain}, not a scale target`);
+      if (levelToNumber(level) === undefined) throw errorAt(['personas', i, 'scales', id], `expected a number 1..5 or one of the nine levels, got ${JSON.stringify(level)}`);
+    }
+  });
+  const norms = suite.norms?.dataset;
+  if (norms?.layout === 'instrument') {
+    if (norms.file !== undefined) throw errorAt(['norms', 'dataset', 'file'], "layout: instrument reads the people the instrument comes with; it takes no file");
+    if (!instrument.people) throw errorAt(['norms', 'dataset', 'layout'], `instrument ${instrument.id} comes with no human data (those that do: ipip-50, epi, bfi-25, spi-135); give a dataset layout and file instead`);
+  } else if (norms && norms.file === undefined) throw errorAt(['norms', 'dataset'], `layout ${norms.layout} needs the data file (file: ...)`);
   if (suite.instrument.options && suite.instrument.options.length !== instrument.options.length) throw errorAt(['instrument', 'options'], `${suite.instrument.options.length} option labels for an instrument with ${instrument.options.length} options`);
   // The blocks that read a Big Five profile off the instrument refuse one that lacks a domain.
   if (missingDomains(instrument).length) {
-    const blocks: [string, boolean][] = [['stickiness', !!suite.stickiness && suite.stickiness.retention.inventory !== false], ['consistency', !!suite.consistency], ['norms', !!suite.norms]];
+    const blocks: [string, boolean][] = [['stickiness', !!suite.stickiness && suite.stickiness.retention.inventory !== false], ['consistency', !!suite.consistency], ['norms', !!suite.norms && suite.norms.dataset.layout !== 'instrument']];
     for (const [block, on] of blocks) {
       if (!on) continue;
       try {

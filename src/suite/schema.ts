@@ -34,6 +34,10 @@ export const personaSchema = z
       .optional()
       .describe('other wordings of the description; the inventory is administered under each as one more prompt variant, so repeated administrations vary the persona prompt'),
     target,
+    scales: z
+      .record(z.string().min(1), level)
+      .optional()
+      .describe("targets (1..5 or the nine levels) on the instrument's scales that no Big Five domain maps to, by scale id (e.g. an EPI persona's L: low, a YAML instrument's own scale); conditioning names them"),
     facts: z
       .array(z.union([z.string().min(1), z.object({ text: z.string().min(1), marker: z.string().min(1).describe('the distinctive words a leak would repeat') }).strict()]))
       .default([])
@@ -126,12 +130,17 @@ export const suiteSchema = z
     twins: twinsSchema.optional().describe('human twins: predict real respondents\' held-out answers'),
     norms: z
       .object({
-        dataset: z.object({ layout: z.enum(['big5-osp', 'sapa-spi']).describe('a known public layout'), file: z.string().describe('data file, relative to the suite') }).strict(),
+        dataset: z
+          .object({
+            layout: z.enum(['big5-osp', 'sapa-spi', 'instrument']).describe("a known public layout (Big Five domains), or instrument: the people the suite's instrument comes with (ipip-50, epi, bfi-25, spi-135), on every scale"),
+            file: z.string().optional().describe('data file, relative to the suite (not with layout: instrument)'),
+          })
+          .strict(),
         nearest: z.number().int().min(1).max(1000).default(25).describe('how many nearest real people a profile is compared with'),
       })
       .strict()
       .optional()
-      .describe("human norms: each measured profile, and the default's, placed among real people (percentile per domain, distance to the nearest)"),
+      .describe("human norms: each measured profile, and the default's, placed among real people (percentile per domain or scale, distance to the nearest)"),
     probes: z
       .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a probe block name: lower-case letters, digits and -'), z.unknown())
       .optional()
