@@ -54,6 +54,11 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
 
 const startsWith = (ids: readonly number[], prefix: readonly number[]) => prefix.length <= ids.length && prefix.every((t, i) => ids[i] === t);
 
+/** Replies' captured activations kept at most (each a few vectors). */
+const MAX_CAPTURED = 4096;
+
+const captureKey = (prompt: readonly number[], reply: readonly number[], hooks: readonly string[]) => `${prompt.join(',')}|${reply.join(',')}|${hooks.join(',')}`;
+
 /** The tail of each engine's queue of calls. */
 const chains = new WeakMap<Engine, Promise<unknown>>();
 
@@ -112,7 +117,28 @@ export class EngineBackend implements Backend {
     return result;
   }
 
+  /** Batched generation (batchGeneration): how many chats decode together, and the hooks captured while they do. */
+  private batching: { batch: number; captureHooks: string[] } | undefined;
+  /** Chat requests waiting for the next batch. */
+  private readonly waiting: { request: ChatRequest; signal?: AbortSignal; resolve: (r: ChatResult) => void; reject: (e: unknown) => void }[] = [];
+  private draining = false;
+  /** Mean activations of replies decoded with capture on, by prompt and reply tokens; taken by activations(). */
+  private readonly captured = new Map<string, ActivationsResult>();
+  /** What batching did: batches decoded, chats in them, activations answered from a capture. */
+  readonly batchStats = { batches: 0, chats: 0, captureHits: 0 };
+
+  batchGeneration(settings: { batch: number; captureHooks?: string[] }): void {
+    if (!Number.isInteger(settings.batch) || settings.batch < 1) throw new BackendError(`engine: batch must be a positive integer, got ${settings.batch}`, false);
+    this.batching = { batch: settings.batch, captureHooks: settings.captureHooks ? this.engine.resolveHooks(settings.captureHooks) : [] };
+  }
+
   chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
+    if (this.batching) {
+      return new Promise((resolve, reject) => {
+        this.waiting.push({ request, signal, resolve, reject });
+        this.drain();
+      });
+    }
     return this.serial(async () => {
       const ids = this.engine.tokenizer.chatIds(request.messages);
       const s = request.sampling ?? {};
@@ -126,6 +152,62 @@ export class EngineBackend implements Backend {
         signal,
       });
       return { text: r.text, finishReason: r.finishReason, usage: { inputTokens: r.promptTokens, outputTokens: r.tokens.length } };
+    });
+  }
+
+  /** Decode the waiting chats in batches, one batch at a time on the engine's queue. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    void this.serial(async () => {
+      // Let the requests made in the same turn of the event loop join this batch.
+      await new Promise((r) => setImmediate(r));
+      const batch = this.waiting.splice(0, this.batching!.batch);
+      this.draining = false;
+      if (this.waiting.length) this.drain();
+      try {
+        await this.decodeBatch(batch);
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    });
+  }
+
+  private async decodeBatch(batch: typeof this.waiting): Promise<void> {
+    const live = batch.filter((w) => {
+      if (!w.signal?.aborted) return true;
+      w.reject(w.signal.reason ?? new Error('aborted'));
+      return false;
+    });
+    if (!live.length) return;
+    this.batchStats.batches++;
+    this.batchStats.chats += live.length;
+    const prompts = live.map((w) => this.engine.tokenizer.chatIds(w.request.messages));
+    const hooks = this.batching!.captureHooks;
+    const d = this.engine.spec.dModel;
+    const sums = live.map(() => new Map(hooks.map((h) => [h, new Float64Array(d)])));
+    const results = await this.engine.generateBatch(prompts, {
+      interventions: this.interventions,
+      sequences: live.map((w) => ({ maxTokens: w.request.sampling?.maxTokens ?? 256, temperature: w.request.sampling?.temperature ?? 0, topP: w.request.sampling?.topP, seed: w.request.sampling?.seed, stop: w.request.sampling?.stop, signal: w.signal })),
+      hooks,
+      feedLast: hooks.length > 0,
+      onHooks: (b, rows, scope, n) => {
+        if (scope !== 'generated') return;
+        for (const [h, sum] of sums[b]!) {
+          const r = rows.get(h)!;
+          for (let t = 0; t < n; t++) for (let i = 0; i < d; i++) sum[i]! += r[t * d + i]!;
+        }
+      },
+    });
+    live.forEach((w, b) => {
+      const r = results[b]!;
+      if (hooks.length && r.tokens.length) {
+        const means = Object.fromEntries([...sums[b]!].map(([h, sum]) => [h, encodeF32(Array.from(sum, (x) => x / r.tokens.length))]));
+        this.captured.set(captureKey(prompts[b]!, r.tokens, hooks), { means, tokens: r.tokens.length });
+        // Bounded: a reply whose activations are never asked for does not stay forever.
+        while (this.captured.size > MAX_CAPTURED) this.captured.delete(this.captured.keys().next().value!);
+      }
+      w.resolve({ text: r.text, finishReason: r.finishReason, usage: { inputTokens: r.promptTokens, outputTokens: r.tokens.length } });
     });
   }
 
@@ -178,6 +260,14 @@ export class EngineBackend implements Backend {
       const hooks = this.engine.resolveHooks(request.hooks);
       // An empty reply has nothing to pool: no means, which analysis reads as a missing turn.
       if (reply.length === 0) return { means: {}, tokens: 0 };
+      // Captured while the reply was decoded (the same prompt and reply tokens): no second pass.
+      const key = captureKey(prompt, reply, hooks);
+      const hit = this.captured.get(key);
+      if (hit) {
+        this.batchStats.captureHits++;
+        this.captured.delete(key);
+        return hit;
+      }
       const r = await this.engine.forward([...prompt, ...reply], { hooks, interventions: this.interventions });
       const d = this.engine.spec.dModel;
       const means: Record<string, string> = {};

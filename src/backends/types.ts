@@ -183,6 +183,14 @@ export interface Backend {
    * instead of after thousands of retried calls.
    */
   preflight?(signal?: AbortSignal): Promise<void>;
+  /**
+   * For a backend that runs a model in process (engine:): decode up to `batch` concurrent chat
+   * requests together, and keep each reply's mean activations at `captureHooks` so that an
+   * activations request for the same messages and reply is answered without a second pass.
+   * The mechanism commands, which generate many short answers and then read their activations,
+   * turn this on; replies are those of one request at a time, to float rounding.
+   */
+  batchGeneration?(settings: { batch: number; captureHooks?: string[] }): void;
   close?(): Promise<void>;
 }
 

@@ -39,6 +39,7 @@ async function build(args: string[], io: Out): Promise<number> {
     questionLimit: int('questions', values.questions),
     maxTokens: int('max-tokens', values['max-tokens']),
     generateWith: values['generate-with'],
+    batch: int('batch', values.batch),
     onProgress: (c) => bar.update(c),
   });
   bar.done();

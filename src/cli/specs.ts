@@ -32,6 +32,8 @@ const OUT_DIR_ALIAS = { type: 'string', value: 'DIR', description: 'older spelli
 const STORE_ALIAS = { type: 'string', value: 'DIR', description: 'older spelling of --dir', aliasOf: 'dir' } as const;
 const CONCURRENCY = { type: 'string', value: 'N', description: 'calls in flight at once (default 4)' } as const;
 
+const GENERATION_BATCH_OPTION = { type: 'string', value: 'N', description: 'when the engine writes the answers: decode N together and read their activations while decoding (default 16; 1: one at a time, then a second pass)' } as const;
+
 const INSTRUMENT_FILE = { type: 'string', value: 'FILE', description: "the file the instrument is read from: ipip-50 the BIG5 codebook.txt; epi, bfi-25, spi-135 psychTools' epi/bfi/spi.dictionary.csv; a YAML instrument its .yaml" } as const;
 const INSTRUMENT_LANGUAGE = { type: 'string', value: 'LANG', description: 'the language of its items (ipip-neo-120: de, es, ja, ...; default en)' } as const;
 
@@ -239,6 +241,7 @@ export const COMMANDS = {
       dir: DIR,
       store: STORE_ALIAS,
       concurrency: CONCURRENCY,
+      batch: GENERATION_BATCH_OPTION,
     },
     examples: ['persona-probe vectors extract --model engine:./SmolLM2-135M-Instruct --trait humor --out humor.safetensors --html humor.html', 'persona-probe vectors extract --model engine:./Qwen2.5-7B-Instruct --trait extraversion-high --preset persona-vectors --judge openai:gpt-4.1-mini --out e.safetensors'],
   },
@@ -347,6 +350,7 @@ export const COMMANDS = {
       preset: { type: 'string', value: 'assistant-axis', description: "the Assistant-axis paper's pipeline as far as it is built: the default also answers under neutral system prompts, and a judge keeps only role answers that fully play the role (needs --judge)" },
       'neutral-prompts': { type: 'boolean', description: 'the default also answers under four neutral system prompts, pooled with no system prompt' },
       judge: { type: 'string', value: 'MODEL', description: 'a role-play judge: only role answers it says fully play the role are kept' },
+      batch: GENERATION_BATCH_OPTION,
       dir: DIR,
       store: STORE_ALIAS,
     },

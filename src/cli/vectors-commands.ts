@@ -65,6 +65,7 @@ async function extract(args: string[], io: Out): Promise<number> {
     prefix: flag(values.prefix, preset?.prefix),
     seed: num('seed', values.seed),
     concurrency: num('concurrency', values.concurrency),
+    batch: num('batch', values.batch),
     chooseBy: values['choose-by'] === undefined && preset ? preset.chooseBy : chooseBy(values['choose-by']),
     steeringCoef: num('steering-coef', values['steering-coef']),
     onProgress: (c) => bar.update(c),

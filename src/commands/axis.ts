@@ -6,6 +6,7 @@ import { unit } from '../metrics/vectors.js';
 import type { Backend, CallCounters, ChatMessage } from '../backends/types.js';
 import { runRoles } from '../suite/roles.js';
 import { commandSettings, StoreCalls } from '../runner/context.js';
+import { batchEngineGeneration } from './engine-parts.js';
 import { RunStore } from '../store/store.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { UserError } from '../util/errors.js';
@@ -38,6 +39,8 @@ export interface AxisOptions {
   /** A judge of role-play: only answers it says fully play their role are kept (the default is not judged). */
   judge?: string;
   concurrency?: number;
+  /** Answers the engine decodes together when it writes them (default GENERATION_BATCH; 1: one at a time). */
+  batch?: number;
   onProgress?: (c: Readonly<CallCounters>) => void;
 }
 
@@ -65,7 +68,7 @@ export async function buildAxis(o: AxisOptions): Promise<AxisResult> {
     const roleJobs = jobs.filter((j) => j.role !== DEFAULT_ROLE).length;
     const counters: CallCounters = { done: 0, total: jobs.length * 2 + (judge ? roleJobs : 0), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
     const byId = new Map(roles.map((r) => [r.id, r]));
-    const settings = commandSettings(o.concurrency);
+    const settings = commandSettings(o.concurrency ?? batchEngineGeneration(engine, generator, ['blocks.*.hook_resid_post'], o.batch));
     const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
     await forEachConcurrent(jobs, Math.max(1, settings.concurrency * 2), async (j) => {
       const messages: ChatMessage[] = [...(j.system ? [{ role: 'system' as const, content: j.system }] : []), { role: 'user', content: questions[j.q]! }];

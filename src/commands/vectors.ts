@@ -11,6 +11,7 @@ import { readVectorFile } from '../engine/formats/vector-files.js';
 import { addIntervention } from '../engine/interventions.js';
 import { getInstrument } from '../instruments/index.js';
 import { commandSettings, StoreCalls } from '../runner/context.js';
+import { batchEngineGeneration } from './engine-parts.js';
 import { RunStore } from '../store/store.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { UserError } from '../util/errors.js';
@@ -41,6 +42,8 @@ export interface ExtractOptions {
   maxTokens?: number;
   temperature?: number;
   concurrency?: number;
+  /** Answers the engine decodes together when it writes them (default GENERATION_BATCH; 1: one at a time). */
+  batch?: number;
   env?: NodeJS.ProcessEnv;
   onProgress?: (counters: Readonly<CallCounters>) => void;
   /**
@@ -124,9 +127,9 @@ export async function extractVectors(o: ExtractOptions): Promise<ExtractionResul
     const { resumed } = store.startRun({ id: runId, suiteName: `vectors:${trait.id}`, suitePath: trait.source, config, models: [engine.id], simulated: roles.some((r) => r.simulated) });
     store.putResult(runId, 'roles', roles);
     const counters: CallCounters = { done: 0, total: trait.pairs.length * trait.questions.length * 2 * options.rollouts * (2 + (judge ? 1 : 0) + (judge && options.coherence ? 1 : 0)), calls: 0, cacheHits: 0, errors: 0, retries: 0 };
-    const settings = commandSettings(o.concurrency);
-    const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
     const hooks = ['blocks.*.hook_resid_post'];
+    const settings = commandSettings(o.concurrency ?? batchEngineGeneration(engine, generator, hooks, o.batch));
+    const ctx = new StoreCalls(settings, runId, store, counters, () => o.onProgress?.(counters));
     const jobs: { pair: number; question: number; sign: 'pos' | 'neg'; rollout: number }[] = [];
     trait.pairs.forEach((_, pair) => trait.questions.forEach((__, question) => (['pos', 'neg'] as const).forEach((sign) => { for (let rollout = 0; rollout < options.rollouts; rollout++) jobs.push({ pair, question, sign, rollout }); })));
     await forEachConcurrent(jobs, Math.max(1, settings.concurrency * 2), async ({ pair, question, sign, rollout }) => {

@@ -20,6 +20,12 @@ export interface ActivationRequest {
   /** Generate a reply after each prompt (needed for mean_generated). */
   generate?: Omit<GenerateOptions, 'hooks' | 'onHooks' | 'interventions'>;
   interventions?: Intervention[];
+  /**
+   * Run this many prompts at once, packed into one call (a block-diagonal mask; no padding), or
+   * decoded together when generating (default 1: one at a time). The pooled results are those of
+   * one at a time, to float rounding; greedy replies are the same tokens.
+   */
+  batch?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -76,6 +82,35 @@ export async function collectActivations(engine: Engine, request: ActivationRequ
   const interventions = request.interventions ?? [];
   engine.checkInterventions(interventions);
   const results: PooledActivations[] = [];
+  const batch = request.batch ?? 1;
+  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`collectActivations: batch must be a positive integer, got ${batch}`);
+  if (batch > 1) {
+    for (let start = 0; start < request.prompts.length; start += batch) {
+      const group = request.prompts.slice(start, start + batch).map((p) => engine.promptIds(p));
+      const accs = group.map(() => new Map(hooks.map((h) => [h, new HookAccumulator(hookWidth(h, engine.spec))])));
+      const feed = (b: number, rows: Map<string, Float32Array>, scope: TokenScope) => {
+        for (const [h, a] of accs[b]!) a.add(rows.get(h)!, scope);
+      };
+      let generated: { tokens: number[]; text: string }[] | undefined;
+      if (request.generate) {
+        const { onToken: _unused, ...settings } = request.generate;
+        if (_unused) throw new RangeError('collectActivations: onToken is not available with batch > 1');
+        generated = await engine.generateBatch(group, { ...settings, hooks, interventions, onHooks: feed });
+      }
+      else {
+        const seqs = group.flatMap((ids, b) => ids.map(() => b));
+        const r = await engine.forward(group.flat(), { hooks, interventions, packing: { seqs, positions: group.flatMap((ids) => ids.map((_, i) => i)) } });
+        group.forEach((_, b) => feed(b, new Map([...r.hooks].map(([h, all]) => {
+          const w = all.length / seqs.length;
+          const from = seqs.indexOf(b);
+          return [h, all.slice(from * w, (from + group[b]!.length) * w)];
+        })), 'prompt'));
+      }
+      group.forEach((ids, b) => results.push({ promptTokens: ids.length, generatedTokens: generated?.[b]!.tokens.length ?? 0, generatedText: generated?.[b]!.text, pooled: new Map([...accs[b]!].map(([h, a]) => [h, a.result(pooling)])) }));
+      request.onProgress?.(results.length, request.prompts.length);
+    }
+    return results;
+  }
   for (const [index, prompt] of request.prompts.entries()) {
     const ids = engine.promptIds(prompt);
     const acc = new Map(hooks.map((h) => [h, new HookAccumulator(hookWidth(h, engine.spec))]));

@@ -459,12 +459,18 @@ export const ropeAttentionScale = (scaling: RopeScaling): number => (scaling.kin
 
 /** cos and sin tables [count, headDim/2] for positions start .. start+count-1, times `scale`. */
 export function ropeTables(invFreq: Float64Array, start: number, count: number, scale = 1): { cos: Float32Array; sin: Float32Array } {
+  return ropeTablesAt(invFreq, Array.from({ length: count }, (_, t) => start + t), scale);
+}
+
+/** Rotary tables for tokens at the given positions (packed sequences each start again at 0). */
+export function ropeTablesAt(invFreq: Float64Array, positions: readonly number[], scale = 1): { cos: Float32Array; sin: Float32Array } {
   const half = invFreq.length;
+  const count = positions.length;
   const cos = new Float32Array(count * half);
   const sin = new Float32Array(count * half);
   for (let t = 0; t < count; t++) {
     for (let i = 0; i < half; i++) {
-      const angle = Math.fround((start + t) * invFreq[i]!);
+      const angle = Math.fround(positions[t]! * invFreq[i]!);
       cos[t * half + i] = Math.fround(Math.cos(angle)) * Math.fround(scale);
       sin[t * half + i] = Math.fround(Math.sin(angle)) * Math.fround(scale);
     }

@@ -14,7 +14,7 @@ import { writeAll } from '../util/files.js';
 import { sha256 } from '../util/hash.js';
 import { createRng, type Rng } from '../util/rng.js';
 import type { ChatMessage } from '../backends/types.js';
-import { ropeAttentionScale, ropeInvFreq, ropeTables, type ArchSpec } from './arch.js';
+import { ropeAttentionScale, ropeInvFreq, ropeTablesAt, type ArchSpec } from './arch.js';
 import {
   buildDecoderGraph,
   GRAPH_INPUTS,
@@ -86,6 +86,23 @@ export interface KvCache {
   values: Float32Array[];
   length: number;
   capacity: number;
+  /** A packed cache (several sequences in one buffer): each filled slot's sequence and position. */
+  slots?: { seq: number[]; pos: number[] };
+}
+
+/**
+ * Several sequences run as one: the new tokens' sequences and positions (each sequence counts
+ * from its own start). A token attends only to earlier tokens of its own sequence, in the cache
+ * and among the new tokens (a block-diagonal causal mask): each sequence's numbers are those of
+ * running it alone, to float rounding, and no token is padding.
+ */
+export interface Packing {
+  seqs: readonly number[];
+  positions: readonly number[];
+  /** Per token, prompt or generated (for interventions' `positions`); default: the call's scope. */
+  scopes?: readonly TokenScope[];
+  /** The rows whose logits are wanted (default: the last token of each sequence). */
+  logitRows?: readonly number[];
 }
 
 /** Above this, inline float32 weights would approach protobuf's 2 GiB limit. */
@@ -105,6 +122,8 @@ export interface ForwardOptions {
   keepCache?: boolean;
   /** Whether these tokens are prompt or generated (for interventions' `positions`). */
   scope?: TokenScope;
+  /** Run several sequences packed into this one call (see Packing); `past` then must be a packed cache or none. */
+  packing?: Packing;
 }
 
 export interface ForwardResult {
@@ -131,6 +150,15 @@ export interface GenerateOptions {
   /** Called for each generated token with the logits it was drawn from (for logprobs and streaming). */
   onToken?: (token: number, logits: Float32Array) => void;
   signal?: AbortSignal;
+}
+
+/** generateBatch's options: the generation settings, overridable per sequence, and callbacks that name the sequence. */
+export interface BatchGenerateOptions extends Omit<GenerateOptions, 'onHooks' | 'onToken'> {
+  sequences?: readonly Pick<GenerateOptions, 'maxTokens' | 'temperature' | 'topP' | 'seed' | 'stop' | 'signal'>[];
+  onHooks?: (sequence: number, hooks: Map<string, Float32Array>, scope: TokenScope, tokens: number) => void;
+  onToken?: (sequence: number, token: number, logits: Float32Array) => void;
+  /** Also run a sequence's last token when it stops at maxTokens or a stop string, for its hook rows. */
+  feedLast?: boolean;
 }
 
 export interface GenerateResult {
@@ -422,30 +450,18 @@ export class Engine {
     const session = await this.session({ hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache: true });
 
     const half = spec.headDim / 2;
-    // Columns: C cache slots (the first P hold tokens), then the T new tokens (causal).
-    const bias = new Float32Array(T * (C + T));
-    for (let i = 0; i < T; i++) {
-      const row = i * (C + T);
-      bias.fill(-Infinity, row + P, row + C);
-      bias.fill(-Infinity, row + C + i + 1, row + C + T);
-    }
-    const rows = options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
-    // Sliding layers: the query at absolute position P + i also masks keys at positions <= P + i - W.
-    let windowBias: Float32Array | undefined;
+    const packing = options.packing;
+    if (packing && (packing.seqs.length !== T || packing.positions.length !== T)) throw new RangeError(`packing: ${packing.seqs.length} sequence ids and ${packing.positions.length} positions for ${T} tokens`);
+    if (packing && options.past && !options.past.slots && P > 0) throw new RangeError('packing: the past cache holds one unpacked sequence');
+    if (packing && rope.kind === 'longrope' && Math.max(...packing.positions) >= rope.originalMaxPositions) throw new UserError(`position ${Math.max(...packing.positions)}: past original_max_position_embeddings (${rope.originalMaxPositions})`);
     const W = spec.slidingWindow;
-    if (W !== undefined) {
-      windowBias = bias.slice();
-      for (let i = 0; i < T; i++) {
-        const row = i * (C + T);
-        const oldest = P + i - W + 1; // the first absolute position still in the window
-        if (oldest > 0) windowBias.fill(-Infinity, row, row + Math.min(P, oldest));
-        if (oldest > P) windowBias.fill(-Infinity, row + C, row + C + Math.min(T, oldest - P));
-      }
-    }
+    const { bias, windowBias } = packing ? packedBias(packing, options.past, C, W) : sequenceBias(T, P, C, W);
+    const rows = packing ? [...(packing.logitRows ?? lastOfEach(packing.seqs))] : options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
+    const positions = packing ? packing.positions : Array.from({ length: T }, (_, i) => P + i);
     const feeds: Record<string, ort.Tensor> = {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
-      ...ropeFeeds(this.invFreq, P, T, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
-      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, P, T, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
+      ...ropeFeeds(this.invFreq, positions, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
+      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, positions, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, C + T]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [T, C + T]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
@@ -456,10 +472,11 @@ export class Engine {
       feeds[pastValue(l)] = new ort.Tensor('float32', options.past?.values[l] ?? emptySlot, [spec.kvHeads, C, spec.headDim]);
     }
     const scope = options.scope ?? 'prompt';
+    const scopes = packing?.scopes ?? new Array<TokenScope>(T).fill(scope);
     interventions.forEach((iv, i) => {
-      const active = iv.positions === 'all' || iv.positions === scope;
+      const activeAt = (t: number) => iv.positions === 'all' || iv.positions === scopes[t];
       // add and neurons are switched on per token by a 0/1 gate; cap by its bounds.
-      if (iv.op !== 'cap') feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? 1 : 0), [T, 1]);
+      if (iv.op !== 'cap') feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? 1 : 0)), [T, 1]);
       if (iv.op === 'add') {
         feeds[ivInput(i, 'vector')] = new ort.Tensor('float32', iv.vector.map((x) => x * iv.coef), [spec.dModel]);
       } else if (iv.op === 'neurons') {
@@ -468,8 +485,8 @@ export class Engine {
       } else {
         const n = norm(iv.vector);
         feeds[ivInput(i, 'unit')] = new ort.Tensor('float32', iv.vector.map((x) => x / n), [spec.dModel, 1]);
-        feeds[ivInput(i, 'min')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? iv.min : -Infinity), [T, 1]);
-        feeds[ivInput(i, 'max')] = new ort.Tensor('float32', new Float32Array(T).fill(active ? iv.max : Infinity), [T, 1]);
+        feeds[ivInput(i, 'min')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? iv.min : -Infinity)), [T, 1]);
+        feeds[ivInput(i, 'max')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? iv.max : Infinity)), [T, 1]);
       }
     });
     const fetches = ['logits', ...hooks];
@@ -483,6 +500,11 @@ export class Engine {
     if (kvCache) {
       const cache = options.past ?? { keys: [], values: [], length: 0, capacity: 0 };
       appendToCache(cache, spec.layers, spec.kvHeads, spec.headDim, T, (l) => [out[newKey(l)]!.data as Float32Array, out[newValue(l)]!.data as Float32Array]);
+      if (packing) {
+        cache.slots ??= { seq: [], pos: [] };
+        cache.slots.seq.push(...packing.seqs);
+        cache.slots.pos.push(...packing.positions);
+      }
       result.cache = cache;
     }
     return result;
@@ -529,6 +551,80 @@ export class Engine {
     let text = this.tokenizer.decode(tokens);
     if (options.stop?.length) for (const s of options.stop) if (text.includes(s)) text = text.slice(0, text.indexOf(s));
     return { tokens, text, finishReason, promptTokens: promptIds.length };
+  }
+
+  /**
+   * Decode several prompts at once, packed into one cache (see Packing): each step runs one token
+   * of every unfinished sequence together, so the weights are read once per step for all of them.
+   * Each sequence samples with its own settings and seed, and its tokens are those generate()
+   * gives it alone, to float rounding. `onHooks` gets each sequence's own rows; with `feedLast`,
+   * a sequence that ran out of tokens also runs its last one, so every reply token has hook rows.
+   */
+  async generateBatch(prompts: readonly number[][], options: BatchGenerateOptions = {}): Promise<GenerateResult[]> {
+    const n = prompts.length;
+    if (n === 0) return [];
+    const per = (b: number) => ({ ...options, ...(options.sequences?.[b] ?? {}) });
+    const hooks = options.hooks ?? [];
+    const interventions = options.interventions ?? [];
+    const V = this.spec.vocab;
+    const rngs = prompts.map((_, b) => createRng(per(b).seed ?? 0));
+    const state = prompts.map(() => ({ tokens: [] as number[], finish: undefined as GenerateResult['finishReason'] | undefined }));
+    const split = (r: ForwardResult, seqs: readonly number[], scope: TokenScope) => {
+      if (!options.onHooks) return;
+      for (const b of new Set(seqs)) {
+        const idx = seqs.flatMap((s, i) => (s === b ? [i] : []));
+        const rows = new Map([...r.hooks].map(([h, all]) => {
+          const w = all.length / seqs.length;
+          const out = new Float32Array(idx.length * w);
+          idx.forEach((i, k) => out.set(all.subarray(i * w, (i + 1) * w), k * w));
+          return [h, out];
+        }));
+        options.onHooks(b, rows, scope, idx.length);
+      }
+    };
+    // Prefill: every prompt at once.
+    const seqs = prompts.flatMap((p, b) => p.map(() => b));
+    let r = await this.forward(prompts.flat(), { hooks, interventions, keepCache: true, packing: { seqs, positions: prompts.flatMap((p) => p.map((_, i) => i)), scopes: seqs.map(() => 'prompt') } });
+    split(r, seqs, 'prompt');
+    // Each live sequence's logits row, in the order of the last call's logit rows.
+    let live = prompts.map((_, b) => b);
+    while (live.length) {
+      const feed: number[] = [];
+      live.forEach((b, k) => {
+        const o = per(b);
+        const s = state[b]!;
+        if (o.signal?.aborted) throw o.signal.reason ?? new Error('aborted');
+        if (s.tokens.length >= (o.maxTokens ?? 256)) {
+          s.finish = 'length';
+          return;
+        }
+        const logits = r.logits.subarray(k * V, (k + 1) * V);
+        const next = pickToken(logits, o.temperature ?? 0, o.topP ?? 1, rngs[b]!);
+        if (this.tokenizer.stopIds.has(next)) {
+          s.finish = 'stop';
+          return;
+        }
+        s.tokens.push(next);
+        options.onToken?.(b, next, logits);
+        if (o.stop?.length && o.stop.some((x) => this.tokenizer.decode(s.tokens).includes(x))) s.finish = 'stop';
+        else if (s.tokens.length >= (o.maxTokens ?? 256)) s.finish = 'length';
+        if (!s.finish || options.feedLast) feed.push(b);
+      });
+      const going = feed.filter((b) => !state[b]!.finish);
+      if (!feed.length) break;
+      const step = { seqs: feed, positions: feed.map((b) => prompts[b]!.length + state[b]!.tokens.length - 1), scopes: feed.map(() => 'generated' as const), logitRows: feed.flatMap((b, i) => (state[b]!.finish ? [] : [i])) };
+      // Sequences only fed for their hooks need no logits; a call with none asks for one row anyway.
+      r = await this.forward(feed.map((b) => state[b]!.tokens.at(-1)!), { hooks, interventions, keepCache: true, past: r.cache, packing: { ...step, logitRows: step.logitRows.length ? step.logitRows : [0] } });
+      split(r, feed, 'generated');
+      live = going;
+    }
+    return prompts.map((p, b) => {
+      const s = state[b]!;
+      let text = this.tokenizer.decode(s.tokens);
+      const stop = per(b).stop;
+      if (stop?.length) for (const x of stop) if (text.includes(x)) text = text.slice(0, text.indexOf(x));
+      return { tokens: s.tokens, text, finishReason: s.finish ?? 'length', promptTokens: p.length };
+    });
   }
 
   /** Token ids for chat messages (template applied, assistant turn opened) or plain text (as is). */
@@ -591,9 +687,62 @@ function appendToCache(cache: KvCache, layers: number, kvHeads: number, hd: numb
 }
 
 /** The rotary cos/sin inputs for positions P..P+T-1 of one set of frequencies (the global one, or Gemma 3's local one). */
-function ropeFeeds(invFreq: Float64Array, P: number, T: number, half: number, cosName: string, sinName: string, scale: number): Record<string, ort.Tensor> {
-  const { cos, sin } = ropeTables(invFreq, P, T, scale);
+function ropeFeeds(invFreq: Float64Array, positions: readonly number[], half: number, cosName: string, sinName: string, scale: number): Record<string, ort.Tensor> {
+  const { cos, sin } = ropeTablesAt(invFreq, positions, scale);
+  const T = positions.length;
   return { [cosName]: new ort.Tensor('float32', cos, [T, half]), [sinName]: new ort.Tensor('float32', sin, [T, half]) };
+}
+
+/**
+ * One sequence's additive masks: columns are C cache slots (the first P hold tokens), then the T
+ * new tokens (causal); sliding layers also mask keys at positions <= P + i - W.
+ */
+function sequenceBias(T: number, P: number, C: number, W: number | undefined): { bias: Float32Array; windowBias?: Float32Array } {
+  const bias = new Float32Array(T * (C + T));
+  for (let i = 0; i < T; i++) {
+    const row = i * (C + T);
+    bias.fill(-Infinity, row + P, row + C);
+    bias.fill(-Infinity, row + C + i + 1, row + C + T);
+  }
+  if (W === undefined) return { bias };
+  const windowBias = bias.slice();
+  for (let i = 0; i < T; i++) {
+    const row = i * (C + T);
+    const oldest = P + i - W + 1; // the first absolute position still in the window
+    if (oldest > 0) windowBias.fill(-Infinity, row, row + Math.min(P, oldest));
+    if (oldest > P) windowBias.fill(-Infinity, row + C, row + C + Math.min(T, oldest - P));
+  }
+  return { bias, windowBias };
+}
+
+/** Packed sequences' masks: a token sees the cache slots and new tokens of its own sequence at its position or before (and, on sliding layers, within the window). */
+function packedBias(packing: Packing, past: KvCache | undefined, C: number, W: number | undefined): { bias: Float32Array; windowBias?: Float32Array } {
+  const T = packing.seqs.length;
+  const P = past?.length ?? 0;
+  const slotSeq = past?.slots?.seq ?? [];
+  const slotPos = past?.slots?.pos ?? [];
+  const bias = new Float32Array(T * (C + T)).fill(-Infinity);
+  const windowBias = W === undefined ? undefined : new Float32Array(T * (C + T)).fill(-Infinity);
+  for (let i = 0; i < T; i++) {
+    const row = i * (C + T);
+    const s = packing.seqs[i]!;
+    const p = packing.positions[i]!;
+    const see = (col: number, seq: number, pos: number) => {
+      if (seq !== s || pos > p) return;
+      bias[row + col] = 0;
+      if (windowBias && pos > p - W!) windowBias[row + col] = 0;
+    };
+    for (let j = 0; j < P; j++) see(j, slotSeq[j]!, slotPos[j]!);
+    for (let k = 0; k <= i; k++) see(C + k, packing.seqs[k]!, packing.positions[k]!);
+  }
+  return { bias, ...(windowBias ? { windowBias } : {}) };
+}
+
+/** The index of each sequence's last token in a packing. */
+function lastOfEach(seqs: readonly number[]): number[] {
+  const last = new Map<number, number>();
+  seqs.forEach((s, i) => last.set(s, i));
+  return [...last.values()].sort((a, b) => a - b);
 }
 
 /**
