@@ -15,7 +15,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { column, readTable } from '../datasets/table.js';
 import { inferGroupKeys } from '../datasets/human.js';
 import { UserError } from '../util/errors.js';
-import type { Domain, Instrument, InstrumentItem, InstrumentScale, ItemFrame, Keying, ScaleKey } from './types.js';
+import { bigFiveScales, type Domain, type Instrument, type InstrumentItem, type InstrumentScale, type ItemFrame, type Keying, type ScaleKey } from './types.js';
 
 const IPIP_ACCURACY = ['Very Inaccurate', 'Moderately Inaccurate', 'Slightly Inaccurate', 'Slightly Accurate', 'Moderately Accurate', 'Very Accurate'];
 /** The IPIP items are whole sentences with their period. */
@@ -90,12 +90,10 @@ export function epi(language = 'en', file?: string): Instrument {
   });
 }
 
-const BFI_SCALES: Record<string, { id: Domain; name: string }> = {
-  openness: { id: 'O', name: 'Openness' },
-  conscientious: { id: 'C', name: 'Conscientiousness' },
-  extraversion: { id: 'E', name: 'Extraversion' },
-  agree: { id: 'A', name: 'Agreeableness' },
-  neuroticism: { id: 'N', name: 'Neuroticism' },
+/** psychTools' names of the Big Five scales (bfi.keys.csv's and spi.dictionary.csv's B5 column). */
+const PSYCHTOOLS_DOMAINS: Record<string, Domain> = {
+  openness: 'O', conscientious: 'C', extraversion: 'E', agree: 'A', neuroticism: 'N',
+  Open: 'O', Consc: 'C', Extra: 'E', Agree: 'A', Neuro: 'N',
 };
 
 /** psychTools' bfi: 25 IPIP items on the 6-point accuracy scale its people answered. */
@@ -103,29 +101,16 @@ export function bfi25(language = 'en', file?: string): Instrument {
   return once('bfi-25', file, 'bfi.dictionary.csv', language, (path) => {
     const dict = readTable(path);
     const { scales: ids, byItem } = readKeys(join(dirname(path), 'bfi.keys.csv'));
-    const scales: InstrumentScale[] = ids.map((id) => {
-      const known = BFI_SCALES[id];
-      if (!known) throw new UserError(`bfi-25: ${path}: unknown scale "${id}" in bfi.keys.csv`);
-      return { id: known.id, name: known.name, domain: known.id };
-    });
+    for (const id of ids) if (!PSYCHTOOLS_DOMAINS[id]) throw new UserError(`bfi-25: ${path}: unknown scale "${id}" in bfi.keys.csv`);
+    const scales = bigFiveScales();
     const [idc, tc] = [column(dict, 'rowname'), column(dict, 'Item')];
     const items = dict.rows.flatMap((r) => {
-      const keys = byItem.get(r[idc]!.trim())?.map((k) => ({ scale: BFI_SCALES[k.scale]!.id, keyed: k.keyed }));
+      const keys = byItem.get(r[idc]!.trim())?.map((k) => ({ scale: PSYCHTOOLS_DOMAINS[k.scale]!, keyed: k.keyed }));
       return keys ? [itemOf(r[idc]!.trim(), r[tc]!.trim(), keys, scales)] : [];
     });
-    const order: Domain[] = ['O', 'C', 'E', 'A', 'N'];
-    scales.sort((a, b) => order.indexOf(a.id as Domain) - order.indexOf(b.id as Domain));
     return { id: 'bfi-25', name: "BFI-25 (psychTools bfi, IPIP items)", language: 'en', frame: STATEMENT_FRAME, items, scales, options: IPIP_ACCURACY, people: { file: join(dirname(path), 'bfi.csv'), values: ONE_TO_SIX, description: 'psychTools bfi: 2,800 people' }, source: `psychTools 2.5.3 bfi.dictionary.csv and bfi.keys.csv (${dirname(path)})`, licence: IPIP_LICENCE };
   });
 }
-
-const SPI_B5: Record<string, { id: Domain; name: string }> = {
-  Open: { id: 'O', name: 'Openness' },
-  Consc: { id: 'C', name: 'Conscientiousness' },
-  Extra: { id: 'E', name: 'Extraversion' },
-  Agree: { id: 'A', name: 'Agreeableness' },
-  Neuro: { id: 'N', name: 'Neuroticism' },
-};
 
 /** Split "EmotionalStability" into "Emotional stability". */
 const spaced = (id: string): string => id.replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a} ${b.toLowerCase()}`);
@@ -137,7 +122,7 @@ export function spi135(language = 'en', file?: string): Instrument {
     const [idc, tc, b5c, l27c] = [column(dict, 'item_id'), column(dict, 'item'), column(dict, 'B5'), column(dict, 'L27')];
     const rows = dict.rows.filter((r) => r[l27c]!.trim() !== 'NA');
     const l27 = [...new Set(rows.map((r) => r[l27c]!.trim()))];
-    const scales: InstrumentScale[] = [...(['O', 'C', 'E', 'A', 'N'] as const).map((d) => ({ id: d, name: Object.values(SPI_B5).find((x) => x.id === d)!.name, domain: d })), ...l27.map((id) => ({ id, name: spaced(id) }))];
+    const scales: InstrumentScale[] = [...bigFiveScales(), ...l27.map((id) => ({ id, name: spaced(id) }))];
     // Keys: each item's sign against the rest of its scale, on the people's answers.
     const data = readTable(join(dirname(path), 'spi.csv'));
     const cols = rows.map((r) => column(data, r[idc]!.trim()));
@@ -145,14 +130,14 @@ export function spi135(language = 'en', file?: string): Instrument {
       const v = Number(row[c]!.trim());
       return Number.isInteger(v) && v >= 1 && v <= 6 ? v : null;
     }));
-    const groups = scales.map((s) => rows.flatMap((r, j) => ((s.domain ? SPI_B5[r[b5c]!.trim()]?.id === s.id : r[l27c]!.trim() === s.id) ? [j] : [])));
+    const groups = scales.map((s) => rows.flatMap((r, j) => ((s.domain ? PSYCHTOOLS_DOMAINS[r[b5c]!.trim()] === s.id : r[l27c]!.trim() === s.id) ? [j] : [])));
     const keys = inferGroupKeys(people, groups);
     const keyOf = (scale: number, j: number): Keying => keys[scale]![groups[scale]!.indexOf(j)]!;
     const items = rows.map((r, j) => {
       const own = scales.findIndex((s) => s.id === r[l27c]!.trim());
-      const b5 = SPI_B5[r[b5c]!.trim()];
-      const b5i = b5 ? scales.findIndex((s) => s.id === b5.id) : -1;
-      const itemKeys: ScaleKey[] = [{ scale: scales[own]!.id, keyed: keyOf(own, j) }, ...(b5 ? [{ scale: b5.id, keyed: keyOf(b5i, j) }] : [])];
+      const b5 = PSYCHTOOLS_DOMAINS[r[b5c]!.trim()];
+      const b5i = b5 ? scales.findIndex((s) => s.id === b5) : -1;
+      const itemKeys: ScaleKey[] = [{ scale: scales[own]!.id, keyed: keyOf(own, j) }, ...(b5 ? [{ scale: b5, keyed: keyOf(b5i, j) }] : [])];
       return itemOf(r[idc]!.trim(), r[tc]!.trim(), itemKeys, scales);
     });
     const minus = items.flatMap((it) => it.keys.filter((k) => k.keyed === 'minus').map((k) => `${it.id}/${k.scale}`));
