@@ -201,6 +201,7 @@ export class EngineBackend implements Backend {
     });
     live.forEach((w, b) => {
       const r = results[b]!;
+      if (w.signal?.aborted) return w.reject(w.signal.reason ?? new Error('aborted'));
       if (hooks.length && r.tokens.length) {
         const means = Object.fromEntries([...sums[b]!].map(([h, sum]) => [h, encodeF32(Array.from(sum, (x) => x / r.tokens.length))]));
         this.captured.set(captureKey(prompts[b]!, r.tokens, hooks), { means, tokens: r.tokens.length });

@@ -453,7 +453,8 @@ export class Engine {
     const packing = options.packing;
     if (packing && (packing.seqs.length !== T || packing.positions.length !== T)) throw new RangeError(`packing: ${packing.seqs.length} sequence ids and ${packing.positions.length} positions for ${T} tokens`);
     if (packing && options.past && !options.past.slots && P > 0) throw new RangeError('packing: the past cache holds one unpacked sequence');
-    if (packing && rope.kind === 'longrope' && Math.max(...packing.positions) >= rope.originalMaxPositions) throw new UserError(`position ${Math.max(...packing.positions)}: past original_max_position_embeddings (${rope.originalMaxPositions})`);
+    const furthest = packing ? packing.positions.reduce((a, b) => Math.max(a, b), 0) : 0;
+    if (packing && rope.kind === 'longrope' && furthest >= rope.originalMaxPositions) throw new UserError(`position ${furthest}: past original_max_position_embeddings (${rope.originalMaxPositions})`);
     const W = spec.slidingWindow;
     const { bias, windowBias } = packing ? packedBias(packing, options.past, C, W) : sequenceBias(T, P, C, W);
     const rows = packing ? [...(packing.logitRows ?? lastOfEach(packing.seqs))] : options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
@@ -593,7 +594,12 @@ export class Engine {
       live.forEach((b, k) => {
         const o = per(b);
         const s = state[b]!;
-        if (o.signal?.aborted) throw o.signal.reason ?? new Error('aborted');
+        if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+        // A sequence whose own request was abandoned stops; the others go on (its caller rejects it).
+        if (options.sequences?.[b]?.signal?.aborted) {
+          s.finish = 'stop';
+          return;
+        }
         if (s.tokens.length >= (o.maxTokens ?? 256)) {
           s.finish = 'length';
           return;
@@ -686,7 +692,7 @@ function appendToCache(cache: KvCache, layers: number, kvHeads: number, hd: numb
   cache.length = needed;
 }
 
-/** The rotary cos/sin inputs for positions P..P+T-1 of one set of frequencies (the global one, or Gemma 3's local one). */
+/** The rotary cos/sin inputs for tokens at the given positions, of one set of frequencies (the global one, or Gemma 3's local one). */
 function ropeFeeds(invFreq: Float64Array, positions: readonly number[], half: number, cosName: string, sinName: string, scale: number): Record<string, ort.Tensor> {
   const { cos, sin } = ropeTablesAt(invFreq, positions, scale);
   const T = positions.length;
