@@ -9,7 +9,8 @@ export { createBackend, parseModelId, type ModelConfig } from './backends/regist
 export type { Backend, ChatMessage, ChatRequest, ChatResult, OptionProbsRequest, OptionProbsResult, SamplingOptions } from './backends/types.js';
 export { BackendError } from './backends/types.js';
 export { SimulatedPanel, SIM_DEFAULT_PROFILE, gradedResponseProbs } from './backends/sim.js';
-export { getInstrument, instrumentIds, scoreAnswers, parseAnswer, DOMAINS, DOMAIN_NAMES, type Instrument, type InstrumentItem, type Profile, type Domain } from './instruments/index.js';
+export { getInstrument, instrumentIds, scoreAnswers, scaleProfileOf, parseAnswer, optionValues, valueRange, loadYamlInstrument, parseYamlInstrument, DOMAINS, DOMAIN_NAMES, type Instrument, type InstrumentItem, type InstrumentScale, type ScaleKey, type ScaleProfile, type InstrumentScores, type Profile, type Domain } from './instruments/index.js';
+export { instrumentSheets } from './instruments/people.js';
 export { fidelityReport, personaFidelity, defaultPull, type Administration, type FidelityReport, type PersonaFidelity } from './metrics/fidelity.js';
 export { cronbachAlpha, mcdonaldOmega } from './metrics/reliability.js';
 export { bootstrap, bootstrapMean, type Estimate } from './metrics/bootstrap.js';
@@ -23,7 +24,7 @@ export { readGguf, writeGguf } from './engine/formats/gguf.js';
 export { readConfig, shrinkConfig, randomWeights, writeGgufModel, writeRandomModelFolder } from './engine/random-model.js';
 
 // The activation engine and mechanism (TransformerLens-style hook names are the API).
-export { Engine, logSoftmax, type EngineOptions, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type KvCache, type TokenScope } from './engine/engine.js';
+export { Engine, logSoftmax, type EngineOptions, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type BatchGenerateOptions, type Packing, type KvCache, type TokenScope } from './engine/engine.js';
 export { collectActivations, type ActivationRequest, type PooledActivations, type Pooling, type PromptInput } from './engine/activations.js';
 export { addIntervention, capIntervention, checkInterventions, loadInterventionFile, neuronIntervention, type Intervention, type PositionScope } from './engine/interventions.js';
 export { allHookNames, blockHook, resolveHooks, BLOCK_HOOKS, HOOK_EMBED, HOOK_FINAL, type BlockHook } from './engine/hooks.js';
