@@ -1,13 +1,16 @@
 // The decoder as an ONNX graph, built in TypeScript from an ArchSpec and a weight
-// source. One sequence per run (no padding); activations are [tokens, d_model].
+// source. Tokens run flat (no padding); activations are [tokens, d_model]. Attention runs over
+// R rows of Q tokens each (R * Q = T): one row of every token for a sequence, or packed
+// sequences under a block-diagonal mask; or R sequences decoding one token each (Q = 1), each
+// row with its own cache.
 //
-// Inputs:  input_ids [T] int64, rope_cos/rope_sin [T, headDim/2], attn_bias [T, C+T]
-//          (additive mask over cache slots then new tokens), logit_index [K] int64 (rows
-//          whose logits are wanted), past_key.{L} [kvHeads, headDim, C] / past_value.{L} [kvHeads, C, headDim]
-//          (a cache buffer of capacity C; slots past its length are masked), and each
-//          intervention's inputs (see ivInput).
-// Outputs: logits [K, vocab], the hooks the layout names, new_key.{L} [kvHeads, headDim, T] (keys
-//          transposed, as the key cache is kept), new_value.{L} [kvHeads, T, headDim].
+// Inputs:  input_ids [T] int64, rope_cos/rope_sin [T, headDim/2], attn_bias [R, Q, C+Q]
+//          (additive mask over a row's cache slots then its new tokens), logit_index [K] int64
+//          (rows whose logits are wanted), past_key.{L} [R, kvHeads, headDim, C] /
+//          past_value.{L} [R, kvHeads, C, headDim] (a cache buffer of capacity C per row; slots
+//          past its length are masked), and each intervention's inputs (see ivInput).
+// Outputs: logits [K, vocab], the hooks the layout names, new_key.{L} [R, kvHeads, headDim, Q]
+//          (keys transposed, as the key cache is kept), new_value.{L} [R, kvHeads, Q, headDim].
 //
 // Only the hooks a layout names become graph outputs: ONNX Runtime keeps every
 // graph output alive for the whole run whether or not it is fetched (measured:
@@ -110,9 +113,23 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
   const ids = g.input(GRAPH_INPUTS.ids, 'int64', ['T']);
   const cosIn = g.input(GRAPH_INPUTS.cos, 'float32', ['T', half]);
   const sinIn = g.input(GRAPH_INPUTS.sin, 'float32', ['T', half]);
-  const bias = g.input(GRAPH_INPUTS.bias, 'float32', ['T', 'S']);
+  const biasIn = g.input(GRAPH_INPUTS.bias, 'float32', ['R', 'Q', 'S']);
   // Sliding layers attend through their own mask (the same causal mask, minus keys past the window).
-  const windowBias = spec.slidingLayers.some(Boolean) ? g.input(GRAPH_INPUTS.windowBias, 'float32', ['T', 'S']) : bias;
+  const windowBiasIn = spec.slidingLayers.some(Boolean) ? g.input(GRAPH_INPUTS.windowBias, 'float32', ['R', 'Q', 'S']) : biasIn;
+  // [R, 1, 1, Q, S]: broadcast over kv heads and their query groups.
+  const bias = g.node('Unsqueeze', [biasIn, g.constI64([1, 2])]);
+  const windowBias = windowBiasIn === biasIn ? bias : g.node('Unsqueeze', [windowBiasIn, g.constI64([1, 2])]);
+  const rowsTokens = g.node('Shape', [biasIn], { start: 0, end: 2 }); // [R, Q]
+  const rowsDim = g.node('Shape', [biasIn], { start: 0, end: 1 });
+  const tokensDim = g.node('Shape', [biasIn], { start: 1, end: 2 });
+  // A kv head's group of query heads and the row's tokens are one dimension of group * Q query rows,
+  // so attention is a plain batched MatMul over [R, kv] with nothing broadcast (copied) per group.
+  const groupRows = g.node('Mul', [tokensDim, g.constI64([group])]);
+  const qShape = g.node('Concat', [rowsTokens, g.constI64([KV, group, hd])], { axis: 0 });
+  const kvShape = g.node('Concat', [rowsTokens, g.constI64([KV, hd])], { axis: 0 });
+  const q4Shape = g.node('Concat', [rowsDim, g.constI64([KV]), groupRows, g.constI64([hd])], { axis: 0 });
+  const grouped5 = g.node('Concat', [rowsDim, g.constI64([KV, group]), tokensDim, g.constI64([-1])], { axis: 0 });
+  const flat4 = g.node('Concat', [rowsDim, g.constI64([KV]), groupRows, g.constI64([-1])], { axis: 0 });
   const logitIndex = g.input(GRAPH_INPUTS.logitIndex, 'int64', ['K']);
   // [T, 1, half]: broadcast over heads.
   const cos = g.node('Unsqueeze', [cosIn, g.constI64([1])]);
@@ -256,31 +273,31 @@ export function buildDecoderGraph(spec: ArchSpec, weights: WeightProvider, layou
       qk = rmsNormWith(qk, tiled);
     }
     const [q, k] = g.nodeN('Split', [rope(qk, local && spec.slidingLayers[l] ? local : undefined), g.constI64([H, KV])], 2, { axis: 1 }) as [string, string];
-    // Query heads grouped by the kv head they share: [kv, group, T, hd].
-    const qg = g.node('Transpose', [g.node('Reshape', [g.node('Mul', [q, scale]), g.constI64([-1, KV, group, hd])])], { perm: [1, 2, 0, 3] });
+    // Query heads grouped by the kv head they share, per row: [R, kv, group * Q, hd].
+    const qg = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [g.node('Mul', [q, scale]), qShape])], { perm: [0, 2, 3, 1, 4] }), q4Shape]);
     // This call's keys and values, [kv, T, hd]: returned so the caller appends them to
     // its cache buffer in place. The cache comes in as a buffer of capacity C whose
     // unused slots attn_bias masks out; attention runs over [cache | new] without
     // ever concatenating (copying) the cache, so a decode step costs O(new tokens) in
     // copies instead of O(context).
     // Keys are kept transposed, [kv, hd, n], so attention reads the cache as is.
-    const kNew = g.node('Transpose', [k], { perm: [1, 2, 0] }, newKey(l));
-    const vNew = g.node('Transpose', [v], { perm: [1, 0, 2] }, newValue(l));
+    const kNew = g.node('Transpose', [g.node('Reshape', [k, kvShape])], { perm: [0, 2, 3, 1] }, newKey(l));
+    const vNew = g.node('Transpose', [g.node('Reshape', [v, kvShape])], { perm: [0, 2, 1, 3] }, newValue(l));
     if (layout.kvCache) {
-      g.output(kNew, newKey(l), 'float32', [KV, hd, 'T']);
-      g.output(vNew, newValue(l), 'float32', [KV, 'T', hd]);
+      g.output(kNew, newKey(l), 'float32', ['R', KV, hd, 'Q']);
+      g.output(vNew, newValue(l), 'float32', ['R', KV, 'Q', hd]);
     }
-    const unsq = (x: string) => g.node('Unsqueeze', [x, g.constI64([1])]);
-    const pastK = g.input(pastKey(l), 'float32', [KV, hd, 'C']);
-    const pastV = g.input(pastValue(l), 'float32', [KV, 'C', hd]);
-    const raw = g.node('Concat', [g.node('MatMul', [qg, unsq(pastK)]), g.node('MatMul', [qg, unsq(kNew)])], { axis: -1 });
-    const scores = g.node('Add', [softcap(raw, spec.attnSoftcap), spec.slidingLayers[l] ? windowBias : bias]); // [kv, group, T, C+T]
-    const probs = g.node('Softmax', [scores], { axis: -1 });
-    const capacity = g.node('Shape', [pastV], { start: 1, end: 2 });
+    const pastK = g.input(pastKey(l), 'float32', ['R', KV, hd, 'C']);
+    const pastV = g.input(pastValue(l), 'float32', ['R', KV, 'C', hd]);
+    const raw = g.node('Concat', [g.node('MatMul', [qg, pastK]), g.node('MatMul', [qg, kNew])], { axis: -1 }); // [R, kv, group * Q, C+Q]
+    // The mask is per row and token: applied with the groups apart, [R, kv, group, Q, C+Q].
+    const scores = g.node('Add', [g.node('Reshape', [softcap(raw, spec.attnSoftcap), grouped5]), spec.slidingLayers[l] ? windowBias : bias]);
+    const probs = g.node('Reshape', [g.node('Softmax', [scores], { axis: -1 }), flat4]);
+    const capacity = g.node('Shape', [pastV], { start: 2, end: 3 });
     const probsPast = g.node('Slice', [probs, g.constI64([0]), capacity, g.constI64([-1])]);
     const probsNew = g.node('Slice', [probs, capacity, g.constI64([2 ** 62]), g.constI64([-1])]);
-    const ctx = g.node('Add', [g.node('MatMul', [probsPast, unsq(pastV)]), g.node('MatMul', [probsNew, unsq(vNew)])]); // [kv, group, T, hd]
-    const merged = g.node('Reshape', [g.node('Transpose', [ctx], { perm: [2, 0, 1, 3] }), g.constI64([-1, H * hd])]);
+    const ctx = g.node('Add', [g.node('MatMul', [probsPast, pastV]), g.node('MatMul', [probsNew, vNew])]); // [R, kv, group * Q, hd]
+    const merged = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [ctx, grouped5])], { perm: [0, 3, 1, 2, 4] }), g.constI64([-1, H * hd])]);
     const oProj = linear(merged, `${p}.self_attn.o_proj.weight`);
     const attnRaw = spec.oBias ? g.node('Add', [oProj, W(`${p}.self_attn.o_proj.bias`)]) : oProj;
     // hook_attn_out is what the attention branch adds to the residual stream (after OLMo-2's post norm).

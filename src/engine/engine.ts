@@ -161,6 +161,18 @@ export interface BatchGenerateOptions extends Omit<GenerateOptions, 'onHooks' | 
   feedLast?: boolean;
 }
 
+/**
+ * Caches of several sequences, one row each ([rows, kvHeads, headDim, capacity] keys, transposed
+ * as the key cache is kept; [rows, kvHeads, capacity, headDim] values), for decodeRows.
+ */
+export interface RowCache {
+  keys: Float32Array[];
+  values: Float32Array[];
+  /** Filled slots per row (slot j holds the sequence's position j). */
+  lengths: number[];
+  capacity: number;
+}
+
 export interface GenerateResult {
   tokens: number[];
   text: string;
@@ -463,33 +475,17 @@ export class Engine {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
       ...ropeFeeds(this.invFreq, positions, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
       ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, positions, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
-      [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [T, C + T]),
-      ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [T, C + T]) } : {}),
+      [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [1, T, C + T]),
+      ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [1, T, C + T]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
     };
     const emptySlot = new Float32Array(spec.kvHeads * spec.headDim);
     for (let l = 0; l < spec.layers; l++) {
-      feeds[pastKey(l)] = new ort.Tensor('float32', options.past?.keys[l] ?? emptySlot, [spec.kvHeads, spec.headDim, C]);
-      feeds[pastValue(l)] = new ort.Tensor('float32', options.past?.values[l] ?? emptySlot, [spec.kvHeads, C, spec.headDim]);
+      feeds[pastKey(l)] = new ort.Tensor('float32', options.past?.keys[l] ?? emptySlot, [1, spec.kvHeads, spec.headDim, C]);
+      feeds[pastValue(l)] = new ort.Tensor('float32', options.past?.values[l] ?? emptySlot, [1, spec.kvHeads, C, spec.headDim]);
     }
     const scope = options.scope ?? 'prompt';
-    const scopes = packing?.scopes ?? new Array<TokenScope>(T).fill(scope);
-    interventions.forEach((iv, i) => {
-      const activeAt = (t: number) => iv.positions === 'all' || iv.positions === scopes[t];
-      // add and neurons are switched on per token by a 0/1 gate; cap by its bounds.
-      if (iv.op !== 'cap') feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? 1 : 0)), [T, 1]);
-      if (iv.op === 'add') {
-        feeds[ivInput(i, 'vector')] = new ort.Tensor('float32', iv.vector.map((x) => x * iv.coef), [spec.dModel]);
-      } else if (iv.op === 'neurons') {
-        feeds[ivInput(i, 'value')] = new ort.Tensor('float32', iv.vector, [spec.ffn]);
-        feeds[ivInput(i, 'replace')] = new ort.Tensor('float32', iv.keep!.map((k) => 1 - k), [spec.ffn]);
-      } else {
-        const n = norm(iv.vector);
-        feeds[ivInput(i, 'unit')] = new ort.Tensor('float32', iv.vector.map((x) => x / n), [spec.dModel, 1]);
-        feeds[ivInput(i, 'min')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? iv.min : -Infinity)), [T, 1]);
-        feeds[ivInput(i, 'max')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? iv.max : Infinity)), [T, 1]);
-      }
-    });
+    Object.assign(feeds, interventionFeeds(interventions, packing?.scopes ?? new Array<TokenScope>(T).fill(scope), spec));
     const fetches = ['logits', ...hooks];
     if (kvCache) for (let l = 0; l < spec.layers; l++) fetches.push(newKey(l), newValue(l));
     const out = await session.run(feeds, fetches);
@@ -555,8 +551,9 @@ export class Engine {
   }
 
   /**
-   * Decode several prompts at once, packed into one cache (see Packing): each step runs one token
-   * of every unfinished sequence together, so the weights are read once per step for all of them.
+   * Decode several prompts at once: the prompts prefilled packed (see Packing), then each step runs
+   * one token of every unfinished sequence together, each against its own cache row (decodeRows),
+   * so the weights are read once per step for all of them and no sequence attends to another's.
    * Each sequence samples with its own settings and seed, and its tokens are those generate()
    * gives it alone, to float rounding. `onHooks` gets each sequence's own rows; with `feedLast`,
    * a sequence that ran out of tokens also runs its last one, so every reply token has hook rows.
@@ -585,13 +582,17 @@ export class Engine {
     };
     // Prefill: every prompt at once.
     const seqs = prompts.flatMap((p, b) => p.map(() => b));
-    let r = await this.forward(prompts.flat(), { hooks, interventions, keepCache: true, packing: { seqs, positions: prompts.flatMap((p) => p.map((_, i) => i)), scopes: seqs.map(() => 'prompt') } });
+    const r = await this.forward(prompts.flat(), { hooks, interventions, keepCache: true, packing: { seqs, positions: prompts.flatMap((p) => p.map((_, i) => i)), scopes: seqs.map(() => 'prompt') } });
     split(r, seqs, 'prompt');
-    // Each live sequence's logits row, in the order of the last call's logit rows.
+    // Each live sequence's next-token logits (the prefill gives them in sequence order).
+    let logitsOf = new Map(prompts.map((_, b) => [b, r.logits.subarray(b * V, (b + 1) * V)]));
+    // Then each step decodes one token of every sequence still going, each in its own cache row.
+    let rows: RowCache | undefined;
+    let rowSeqs: number[] = [];
     let live = prompts.map((_, b) => b);
     while (live.length) {
       const feed: number[] = [];
-      live.forEach((b, k) => {
+      live.forEach((b) => {
         const o = per(b);
         const s = state[b]!;
         if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
@@ -604,7 +605,7 @@ export class Engine {
           s.finish = 'length';
           return;
         }
-        const logits = r.logits.subarray(k * V, (k + 1) * V);
+        const logits = logitsOf.get(b)!;
         const next = pickToken(logits, o.temperature ?? 0, o.topP ?? 1, rngs[b]!);
         if (this.tokenizer.stopIds.has(next)) {
           s.finish = 'stop';
@@ -618,10 +619,11 @@ export class Engine {
       });
       const going = feed.filter((b) => !state[b]!.finish);
       if (!feed.length) break;
-      const step = { seqs: feed, positions: feed.map((b) => prompts[b]!.length + state[b]!.tokens.length - 1), scopes: feed.map(() => 'generated' as const), logitRows: feed.flatMap((b, i) => (state[b]!.finish ? [] : [i])) };
-      // Sequences only fed for their hooks need no logits; a call with none asks for one row anyway.
-      r = await this.forward(feed.map((b) => state[b]!.tokens.at(-1)!), { hooks, interventions, keepCache: true, past: r.cache, packing: { ...step, logitRows: step.logitRows.length ? step.logitRows : [0] } });
-      split(r, feed, 'generated');
+      rows = rows ? keepRows(rows, feed.map((b) => rowSeqs.indexOf(b)), this.spec) : rowsFromPacked(r.cache!, feed, this.spec, CACHE_HEADROOM);
+      rowSeqs = feed;
+      const out = await this.decodeRows(feed.map((b) => state[b]!.tokens.at(-1)!), feed.map((b) => prompts[b]!.length + state[b]!.tokens.length - 1), rows, { hooks, interventions, scope: 'generated' });
+      split(out, feed, 'generated');
+      logitsOf = new Map(feed.map((b, i) => [b, out.logits.subarray(i * V, (i + 1) * V)]));
       live = going;
     }
     return prompts.map((p, b) => {
@@ -631,6 +633,72 @@ export class Engine {
       if (stop?.length) for (const x of stop) if (text.includes(x)) text = text.slice(0, text.indexOf(x));
       return { tokens: s.tokens, text, finishReason: s.finish ?? 'length', promptTokens: p.length };
     });
+  }
+
+  /**
+   * One decode step of several sequences, each in its own row of a RowCache: row r runs token
+   * tokens[r] at positions[r] against its own cache (no other sequence's slots are attended), and
+   * its keys and values are appended to its row. Hooks come back [rows, width]; logits [rows, vocab].
+   */
+  async decodeRows(tokens: readonly number[], positions: readonly number[], cache: RowCache, options: { hooks?: string[]; interventions?: Intervention[]; scope?: TokenScope } = {}): Promise<ForwardResult> {
+    const spec = this.spec;
+    const R = tokens.length;
+    if (R !== cache.lengths.length || R !== positions.length) throw new RangeError(`decodeRows: ${R} tokens, ${positions.length} positions and ${cache.lengths.length} cache rows`);
+    for (const id of tokens) if (!Number.isInteger(id) || id < 0 || id >= spec.vocab) throw new UserError(`token id ${id} is outside the vocabulary (0-${spec.vocab - 1})`);
+    growRows(cache, spec, Math.max(...cache.lengths) + 1);
+    const C = cache.capacity;
+    const hooks = options.hooks ?? [];
+    const interventions = options.interventions ?? [];
+    const session = await this.session({ hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache: true });
+    const half = spec.headDim / 2;
+    const W = spec.slidingWindow;
+    // Row r: its filled slots (slot j holds its position j), then its new token.
+    const bias = new Float32Array(R * (C + 1)).fill(-Infinity);
+    const windowBias = W === undefined ? undefined : new Float32Array(R * (C + 1)).fill(-Infinity);
+    for (let r = 0; r < R; r++) {
+      const row = r * (C + 1);
+      const n = cache.lengths[r]!;
+      bias.fill(0, row, row + n);
+      bias[row + C] = 0;
+      if (windowBias) {
+        windowBias.fill(0, row + Math.max(0, positions[r]! - W! + 1), row + n);
+        windowBias[row + C] = 0;
+      }
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [R]),
+      ...ropeFeeds(this.invFreq, positions, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
+      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, positions, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
+      [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [R, 1, C + 1]),
+      ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [R, 1, C + 1]) } : {}),
+      [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from({ length: R }, (_, r) => BigInt(r)), [R]),
+      ...interventionFeeds(interventions, new Array<TokenScope>(R).fill(options.scope ?? 'generated'), spec),
+    };
+    for (let l = 0; l < spec.layers; l++) {
+      feeds[pastKey(l)] = new ort.Tensor('float32', cache.keys[l]!, [R, spec.kvHeads, spec.headDim, C]);
+      feeds[pastValue(l)] = new ort.Tensor('float32', cache.values[l]!, [R, spec.kvHeads, C, spec.headDim]);
+    }
+    const fetches = ['logits', ...hooks];
+    for (let l = 0; l < spec.layers; l++) fetches.push(newKey(l), newValue(l));
+    const out = await session.run(feeds, fetches);
+    // Append row r's key and value at its next slot.
+    const { kvHeads: KV, headDim: hd } = spec;
+    for (let l = 0; l < spec.layers; l++) {
+      const k = out[newKey(l)]!.data as Float32Array;
+      const v = out[newValue(l)]!.data as Float32Array;
+      const K = cache.keys[l]!;
+      const V = cache.values[l]!;
+      for (let r = 0; r < R; r++) {
+        const slot = cache.lengths[r]!;
+        for (let h = 0; h < KV; h++) {
+          const base = (r * KV + h) * hd;
+          for (let e = 0; e < hd; e++) K[(base + e) * C + slot] = k[base + e]!;
+          V.set(v.subarray(base, base + hd), ((r * KV + h) * C + slot) * hd);
+        }
+      }
+    }
+    for (let r = 0; r < R; r++) cache.lengths[r]!++;
+    return { logits: out.logits!.data as Float32Array, rows: R, hooks: new Map(hooks.map((h) => [h, out[h]!.data as Float32Array])) };
   }
 
   /** Token ids for chat messages (template applied, assistant turn opened) or plain text (as is). */
@@ -744,6 +812,98 @@ function packedBias(packing: Packing, past: KvCache | undefined, C: number, W: n
   return { bias, ...(windowBias ? { windowBias } : {}) };
 }
 
+/** The interventions' inputs for T tokens, each in its scope (prompt or generated). */
+function interventionFeeds(interventions: readonly Intervention[], scopes: readonly TokenScope[], spec: ArchSpec): Record<string, ort.Tensor> {
+  const T = scopes.length;
+  const feeds: Record<string, ort.Tensor> = {};
+  interventions.forEach((iv, i) => {
+    const activeAt = (t: number) => iv.positions === 'all' || iv.positions === scopes[t];
+    // add and neurons are switched on per token by a 0/1 gate; cap by its bounds.
+    if (iv.op !== 'cap') feeds[ivInput(i, 'gate')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? 1 : 0)), [T, 1]);
+    if (iv.op === 'add') {
+      feeds[ivInput(i, 'vector')] = new ort.Tensor('float32', iv.vector.map((x) => x * iv.coef), [spec.dModel]);
+    } else if (iv.op === 'neurons') {
+      feeds[ivInput(i, 'value')] = new ort.Tensor('float32', iv.vector, [spec.ffn]);
+      feeds[ivInput(i, 'replace')] = new ort.Tensor('float32', iv.keep!.map((k) => 1 - k), [spec.ffn]);
+    } else {
+      const n = norm(iv.vector);
+      feeds[ivInput(i, 'unit')] = new ort.Tensor('float32', iv.vector.map((x) => x / n), [spec.dModel, 1]);
+      feeds[ivInput(i, 'min')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? iv.min : -Infinity)), [T, 1]);
+      feeds[ivInput(i, 'max')] = new ort.Tensor('float32', Float32Array.from({ length: T }, (_, t) => (activeAt(t) ? iv.max : Infinity)), [T, 1]);
+    }
+  });
+  return feeds;
+}
+
+/** Room for `needed` slots in every row (growing by an eighth, at least CACHE_HEADROOM, as appendToCache does). */
+function growRows(cache: RowCache, spec: ArchSpec, needed: number): void {
+  if (needed <= cache.capacity) return;
+  const old = cache.capacity;
+  const capacity = Math.max(needed + CACHE_HEADROOM, old + Math.max(CACHE_HEADROOM, Math.ceil(old / 8)));
+  const R = cache.lengths.length;
+  const { kvHeads: KV, headDim: hd } = spec;
+  for (let l = 0; l < spec.layers; l++) {
+    const k = new Float32Array(R * KV * hd * capacity);
+    const v = new Float32Array(R * KV * capacity * hd);
+    const oldK = cache.keys[l]!;
+    const oldV = cache.values[l]!;
+    for (let r = 0; r < R * KV * hd; r++) k.set(oldK.subarray(r * old, r * old + old), r * capacity);
+    for (let r = 0; r < R * KV; r++) v.set(oldV.subarray(r * old * hd, (r + 1) * old * hd), r * capacity * hd);
+    cache.keys[l] = k;
+    cache.values[l] = v;
+  }
+  cache.capacity = capacity;
+}
+
+/** A RowCache of the given sequences of a packed cache (row r = sequence seqs[r]), with room for `extra` more slots each. */
+function rowsFromPacked(packed: KvCache, seqs: readonly number[], spec: ArchSpec, extra: number): RowCache {
+  const slots = packed.slots!;
+  const { kvHeads: KV, headDim: hd } = spec;
+  const lengths = seqs.map((s) => slots.seq.filter((x) => x === s).length);
+  const capacity = Math.max(...lengths) + extra;
+  const P = packed.capacity;
+  const cache: RowCache = { keys: [], values: [], lengths, capacity };
+  for (let l = 0; l < spec.layers; l++) {
+    const k = new Float32Array(seqs.length * KV * hd * capacity);
+    const v = new Float32Array(seqs.length * KV * capacity * hd);
+    const pk = packed.keys[l]!;
+    const pv = packed.values[l]!;
+    seqs.forEach((s, r) => {
+      for (let j = 0; j < packed.length; j++) {
+        if (slots.seq[j] !== s) continue;
+        const pos = slots.pos[j]!;
+        for (let h = 0; h < KV; h++) {
+          for (let e = 0; e < hd; e++) k[((r * KV + h) * hd + e) * capacity + pos] = pk[(h * hd + e) * P + j]!;
+          v.set(pv.subarray((h * P + j) * hd, (h * P + j + 1) * hd), ((r * KV + h) * capacity + pos) * hd);
+        }
+      }
+    });
+    cache.keys.push(k);
+    cache.values.push(v);
+  }
+  return cache;
+}
+
+/** The rows of a RowCache to keep, in order (sequences that finished leave it). */
+function keepRows(cache: RowCache, rows: readonly number[], spec: ArchSpec): RowCache {
+  if (rows.length === cache.lengths.length && rows.every((r, i) => r === i)) return cache;
+  const { kvHeads: KV, headDim: hd } = spec;
+  const C = cache.capacity;
+  const per = KV * hd * C;
+  const out: RowCache = { keys: [], values: [], lengths: rows.map((r) => cache.lengths[r]!), capacity: C };
+  for (let l = 0; l < spec.layers; l++) {
+    const k = new Float32Array(rows.length * per);
+    const v = new Float32Array(rows.length * per);
+    rows.forEach((r, i) => {
+      k.set(cache.keys[l]!.subarray(r * per, (r + 1) * per), i * per);
+      v.set(cache.values[l]!.subarray(r * per, (r + 1) * per), i * per);
+    });
+    out.keys.push(k);
+    out.values.push(v);
+  }
+  return out;
+}
+
 /** The index of each sequence's last token in a packing. */
 function lastOfEach(seqs: readonly number[]): number[] {
   const last = new Map<number, number>();
@@ -822,6 +982,9 @@ export function optionDistribution(scores: Float32Array, ids: readonly number[])
 }
 
 /** Greedy at temperature 0; otherwise softmax(logits / T) restricted to the top-p nucleus. */
+/** pickToken's scratch weights. */
+let weightsBuffer = new Float64Array(0);
+
 export function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
   if (!(temperature > 0)) {
     let best = 0;
@@ -829,8 +992,10 @@ export function pickToken(logits: Float32Array, temperature: number, topP: numbe
     return best;
   }
   let max = -Infinity;
-  for (const x of logits) if (x > max) max = x;
-  const p = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  // One buffer reused across calls (a fresh 400 kB array per token showed in batched decoding).
+  if (weightsBuffer.length < logits.length) weightsBuffer = new Float64Array(logits.length);
+  const p = weightsBuffer.subarray(0, logits.length);
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp((logits[i]! - max) / temperature);
   if (topP >= 1) {
