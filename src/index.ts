@@ -24,7 +24,7 @@ export { readGguf, writeGguf } from './engine/formats/gguf.js';
 export { readConfig, shrinkConfig, randomWeights, writeGgufModel, writeRandomModelFolder } from './engine/random-model.js';
 
 // The activation engine and mechanism (TransformerLens-style hook names are the API).
-export { Engine, logSoftmax, type EngineOptions, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type BatchGenerateOptions, type Packing, type KvCache, type TokenScope } from './engine/engine.js';
+export { Engine, logSoftmax, type EngineOptions, type ForwardOptions, type ForwardResult, type GenerateOptions, type GenerateResult, type BatchGenerateOptions, type Packing, type RowCache, type KvCache, type TokenScope } from './engine/engine.js';
 export { collectActivations, type ActivationRequest, type PooledActivations, type Pooling, type PromptInput } from './engine/activations.js';
 export { addIntervention, capIntervention, checkInterventions, loadInterventionFile, neuronIntervention, type Intervention, type PositionScope } from './engine/interventions.js';
 export { allHookNames, blockHook, resolveHooks, BLOCK_HOOKS, HOOK_EMBED, HOOK_FINAL, type BlockHook } from './engine/hooks.js';
