@@ -86,8 +86,6 @@ export interface KvCache {
   values: Float32Array[];
   length: number;
   capacity: number;
-  /** A packed cache (several sequences in one buffer): each filled slot's sequence and position. */
-  slots?: { seq: number[]; pos: number[] };
 }
 
 /**
@@ -122,7 +120,7 @@ export interface ForwardOptions {
   keepCache?: boolean;
   /** Whether these tokens are prompt or generated (for interventions' `positions`). */
   scope?: TokenScope;
-  /** Run several sequences packed into this one call (see Packing); `past` then must be a packed cache or none. */
+  /** Run several sequences packed into this one call (see Packing), with no past cache (decodeRows continues them). */
   packing?: Packing;
 }
 
@@ -461,20 +459,18 @@ export class Engine {
     const kvCache = Boolean(options.keepCache || options.past);
     const session = await this.session({ hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache: true });
 
-    const half = spec.headDim / 2;
     const packing = options.packing;
     if (packing && (packing.seqs.length !== T || packing.positions.length !== T)) throw new RangeError(`packing: ${packing.seqs.length} sequence ids and ${packing.positions.length} positions for ${T} tokens`);
-    if (packing && options.past && !options.past.slots && P > 0) throw new RangeError('packing: the past cache holds one unpacked sequence');
+    if (packing && options.past) throw new RangeError('packing: packed sequences start from no cache (decodeRows continues each in its own row)');
     const furthest = packing ? packing.positions.reduce((a, b) => Math.max(a, b), 0) : 0;
     if (packing && rope.kind === 'longrope' && furthest >= rope.originalMaxPositions) throw new UserError(`position ${furthest}: past original_max_position_embeddings (${rope.originalMaxPositions})`);
     const W = spec.slidingWindow;
-    const { bias, windowBias } = packing ? packedBias(packing, options.past, C, W) : sequenceBias(T, P, C, W);
+    const { bias, windowBias } = packing ? packedBias(packing, C, W) : sequenceBias(T, P, C, W);
     const rows = packing ? [...(packing.logitRows ?? lastOfEach(packing.seqs))] : options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
     const positions = packing ? packing.positions : Array.from({ length: T }, (_, i) => P + i);
     const feeds: Record<string, ort.Tensor> = {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
-      ...ropeFeeds(this.invFreq, positions, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
-      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, positions, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
+      ...this.ropeInputs(positions),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [1, T, C + T]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [1, T, C + T]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
@@ -497,11 +493,6 @@ export class Engine {
     if (kvCache) {
       const cache = options.past ?? { keys: [], values: [], length: 0, capacity: 0 };
       appendToCache(cache, spec.layers, spec.kvHeads, spec.headDim, T, (l) => [out[newKey(l)]!.data as Float32Array, out[newValue(l)]!.data as Float32Array]);
-      if (packing) {
-        cache.slots ??= { seq: [], pos: [] };
-        cache.slots.seq.push(...packing.seqs);
-        cache.slots.pos.push(...packing.positions);
-      }
       result.cache = cache;
     }
     return result;
@@ -582,7 +573,8 @@ export class Engine {
     };
     // Prefill: every prompt at once.
     const seqs = prompts.flatMap((p, b) => p.map(() => b));
-    const r = await this.forward(prompts.flat(), { hooks, interventions, keepCache: true, packing: { seqs, positions: prompts.flatMap((p) => p.map((_, i) => i)), scopes: seqs.map(() => 'prompt') } });
+    const prefill: Packing = { seqs, positions: prompts.flatMap((p) => p.map((_, i) => i)), scopes: seqs.map(() => 'prompt') };
+    const r = await this.forward(prompts.flat(), { hooks, interventions, keepCache: true, packing: prefill });
     split(r, seqs, 'prompt');
     // Each live sequence's next-token logits (the prefill gives them in sequence order).
     let logitsOf = new Map(prompts.map((_, b) => [b, r.logits.subarray(b * V, (b + 1) * V)]));
@@ -619,7 +611,7 @@ export class Engine {
       });
       const going = feed.filter((b) => !state[b]!.finish);
       if (!feed.length) break;
-      rows = rows ? keepRows(rows, feed.map((b) => rowSeqs.indexOf(b)), this.spec) : rowsFromPacked(r.cache!, feed, this.spec, CACHE_HEADROOM);
+      rows = rows ? keepRows(rows, feed.map((b) => rowSeqs.indexOf(b)), this.spec) : rowsFromPacked(r.cache!, prefill, feed, this.spec, CACHE_HEADROOM);
       rowSeqs = feed;
       const out = await this.decodeRows(feed.map((b) => state[b]!.tokens.at(-1)!), feed.map((b) => prompts[b]!.length + state[b]!.tokens.length - 1), rows, { hooks, interventions, scope: 'generated' });
       split(out, feed, 'generated');
@@ -633,6 +625,16 @@ export class Engine {
       if (stop?.length) for (const x of stop) if (text.includes(x)) text = text.slice(0, text.indexOf(x));
       return { tokens: s.tokens, text, finishReason: s.finish ?? 'length', promptTokens: p.length };
     });
+  }
+
+  /** The rotary inputs for tokens at these positions: the global frequencies, and Gemma 3's local ones. */
+  private ropeInputs(positions: readonly number[]): Record<string, ort.Tensor> {
+    const spec = this.spec;
+    const half = spec.headDim / 2;
+    return {
+      ...ropeFeeds(this.invFreq, positions, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
+      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, positions, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
+    };
   }
 
   /**
@@ -650,7 +652,6 @@ export class Engine {
     const hooks = options.hooks ?? [];
     const interventions = options.interventions ?? [];
     const session = await this.session({ hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache: true });
-    const half = spec.headDim / 2;
     const W = spec.slidingWindow;
     // Row r: its filled slots (slot j holds its position j), then its new token.
     const bias = new Float32Array(R * (C + 1)).fill(-Infinity);
@@ -667,8 +668,7 @@ export class Engine {
     }
     const feeds: Record<string, ort.Tensor> = {
       [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [R]),
-      ...ropeFeeds(this.invFreq, positions, half, GRAPH_INPUTS.cos, GRAPH_INPUTS.sin, ropeAttentionScale(spec.ropeScaling)),
-      ...(this.invFreqLocal ? ropeFeeds(this.invFreqLocal, positions, half, GRAPH_INPUTS.cosLocal, GRAPH_INPUTS.sinLocal, ropeAttentionScale(spec.localRope!.scaling)) : {}),
+      ...this.ropeInputs(positions),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [R, 1, C + 1]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [R, 1, C + 1]) } : {}),
       [GRAPH_INPUTS.logitIndex]: new ort.Tensor('int64', BigInt64Array.from({ length: R }, (_, r) => BigInt(r)), [R]),
@@ -789,12 +789,9 @@ function sequenceBias(T: number, P: number, C: number, W: number | undefined): {
   return { bias, windowBias };
 }
 
-/** Packed sequences' masks: a token sees the cache slots and new tokens of its own sequence at its position or before (and, on sliding layers, within the window). */
-function packedBias(packing: Packing, past: KvCache | undefined, C: number, W: number | undefined): { bias: Float32Array; windowBias?: Float32Array } {
+/** Packed sequences' masks (no cache: its C empty slots stay masked): a token sees the tokens of its own sequence at its position or before (and, on sliding layers, within the window). */
+function packedBias(packing: Packing, C: number, W: number | undefined): { bias: Float32Array; windowBias?: Float32Array } {
   const T = packing.seqs.length;
-  const P = past?.length ?? 0;
-  const slotSeq = past?.slots?.seq ?? [];
-  const slotPos = past?.slots?.pos ?? [];
   const bias = new Float32Array(T * (C + T)).fill(-Infinity);
   const windowBias = W === undefined ? undefined : new Float32Array(T * (C + T)).fill(-Infinity);
   for (let i = 0; i < T; i++) {
@@ -806,7 +803,6 @@ function packedBias(packing: Packing, past: KvCache | undefined, C: number, W: n
       bias[row + col] = 0;
       if (windowBias && pos > p - W!) windowBias[row + col] = 0;
     };
-    for (let j = 0; j < P; j++) see(j, slotSeq[j]!, slotPos[j]!);
     for (let k = 0; k <= i; k++) see(C + k, packing.seqs[k]!, packing.positions[k]!);
   }
   return { bias, ...(windowBias ? { windowBias } : {}) };
@@ -855,11 +851,13 @@ function growRows(cache: RowCache, spec: ArchSpec, needed: number): void {
   cache.capacity = capacity;
 }
 
-/** A RowCache of the given sequences of a packed cache (row r = sequence seqs[r]), with room for `extra` more slots each. */
-function rowsFromPacked(packed: KvCache, seqs: readonly number[], spec: ArchSpec, extra: number): RowCache {
-  const slots = packed.slots!;
+/**
+ * A RowCache of the given sequences of a packed prefill (row r = sequence seqs[r]; slot j of the
+ * packed cache is the packing's token j), with room for `extra` more slots each.
+ */
+function rowsFromPacked(packed: KvCache, packing: Pick<Packing, 'seqs' | 'positions'>, seqs: readonly number[], spec: ArchSpec, extra: number): RowCache {
   const { kvHeads: KV, headDim: hd } = spec;
-  const lengths = seqs.map((s) => slots.seq.filter((x) => x === s).length);
+  const lengths = seqs.map((s) => packing.seqs.filter((x) => x === s).length);
   const capacity = Math.max(...lengths) + extra;
   const P = packed.capacity;
   const cache: RowCache = { keys: [], values: [], lengths, capacity };
@@ -870,8 +868,8 @@ function rowsFromPacked(packed: KvCache, seqs: readonly number[], spec: ArchSpec
     const pv = packed.values[l]!;
     seqs.forEach((s, r) => {
       for (let j = 0; j < packed.length; j++) {
-        if (slots.seq[j] !== s) continue;
-        const pos = slots.pos[j]!;
+        if (packing.seqs[j] !== s) continue;
+        const pos = packing.positions[j]!;
         for (let h = 0; h < KV; h++) {
           for (let e = 0; e < hd; e++) k[((r * KV + h) * hd + e) * capacity + pos] = pk[(h * hd + e) * P + j]!;
           v.set(pv.subarray((h * P + j) * hd, (h * P + j + 1) * hd), ((r * KV + h) * capacity + pos) * hd);

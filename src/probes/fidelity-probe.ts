@@ -6,7 +6,7 @@ import type { Suite } from '../suite/schema.js';
 import { suiteInstrument } from '../suite/instrument.js';
 import { z } from 'zod';
 import { truthSourceOf } from '../backends/registry.js';
-import { DOMAIN_NAMES, optionValues, type Profile } from '../instruments/types.js';
+import { DOMAIN_NAMES, optionValues } from '../instruments/types.js';
 import { domainProfile, fidelityReport, scaleTarget, measuredProfile, offFormat, offFormatWarning, type Administration, type FidelityReport } from '../metrics/fidelity.js';
 import { independentDifference, type Interval } from '../metrics/differences.js';
 import { simulationRecovery, type RecoveryReport } from '../metrics/recovery.js';
