@@ -6,7 +6,7 @@
 
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { datasetScales, keyedScalesFromTable, loadBig5, loadEpiRetest, loadSapa, type HumanDataset, type KeyedScale } from '../src/datasets/human.js';
+import { datasetScales, loadBig5, loadEpiRetest, loadSapa, type HumanDataset, type KeyedScale } from '../src/datasets/human.js';
 import { scaleReliability } from '../src/metrics/reliability.js';
 import { baselinePredictors, groupDifferences, retestCeiling } from '../src/metrics/human.js';
 import { evaluatePredictor, splitPlan } from '../src/probes/twins.js';
@@ -43,9 +43,6 @@ console.log('\n| data (items, answer range) | scale | items | people with every 
 console.log('|---|---|---|---|---|---|');
 const inventories: [string, KeyedScale[]][] = [
   ['IPIP 50-item Big-Five markers (big5_osp_19719, 1-5)', datasetScales(datasets[0]![0])],
-  ['SPI Big Five items (psychtools_spi, 1-6)', datasetScales(datasets[1]![0])],
-  ['BFI-25 (psychtools_bfi, 1-6)', keyedScalesFromTable(join(HUMAN, 'psychtools_bfi', 'bfi.csv'), join(HUMAN, 'psychtools_bfi', 'bfi.keys.csv'), { min: 1, max: 6 })],
-  ['EPI (psychtools_epiR epi, yes/no as 1-2)', keyedScalesFromTable(join(HUMAN, 'psychtools_epiR', 'epi.csv'), join(HUMAN, 'psychtools_epiR', 'epi.keys.csv'), { min: 1, max: 2 })],
 ];
 for (const [name, scales] of inventories)
   for (const s of scales) {
@@ -53,7 +50,7 @@ for (const [name, scales] of inventories)
     console.log(`| ${name} | ${s.scale} | ${s.items.length} | ${r.n.toLocaleString('en-US')} | ${f(r.alpha, 2)} | ${f(r.omega, 2)} |`);
   }
 
-// The shipped instruments as a model is asked them (items, keys and values from the instrument
+// The shipped instruments as a model is asked them (the SPI's, the BFI-25's and the EPI's reliability is here) (items, keys and values from the instrument
 // itself), on the people whose data they come with: every scale, the SPI's 27 narrow factors too.
 console.log('\n| instrument (as administered) | scale | items | people with every item | Cronbach α | McDonald ω |');
 console.log('|---|---|---|---|---|---|');

@@ -15,7 +15,7 @@
 // seeded item difficulty. With unit-spaced thresholds, E[X] tracks theta closely
 // between about 1.5 and 4.5.
 
-import type { Domain, InstrumentItem, Profile } from '../instruments/types.js';
+import type { InstrumentItem, Profile } from '../instruments/types.js';
 import { DOMAINS } from '../instruments/types.js';
 import { createRng, seedFromString } from '../util/rng.js';
 import { hashOf } from '../util/hash.js';

@@ -379,32 +379,11 @@ export function datasetScales(ds: HumanDataset): KeyedScale[] {
   });
 }
 
-/**
- * Scales from a respondents-by-items table and a keys table (scale,item,reversed, as psychTools
- * ships them): each scale's keyed answers; a value outside [min, max] or not a number is missing.
- */
-export function keyedScalesFromTable(file: string, keysFile: string, range: { min: number; max: number }): KeyedScale[] {
-  const table = readTable(file);
-  return Object.entries(readScaleKeys(keysFile)).map(([scale, keyed]) => {
-    const cols = keyed.map((k) => column(table, k.id));
-    return {
-      scale,
-      items: keyed.map((k) => k.id),
-      rows: table.rows.map((r) => keyed.map((k, i) => {
-        const raw = r[cols[i]!]!.trim();
-        const v = Number(raw);
-        if (raw === '' || !Number.isFinite(v) || v < range.min || v > range.max) return null;
-        return k.reversed ? range.min + range.max - v : v;
-      })),
-    };
-  });
-}
-
 /** A psychTools keys table (scale,item,reversed; reversed is 1 or 0): each scale's items in file order. */
-function readScaleKeys(keysFile: string): Record<string, { id: string; reversed: boolean }[]> {
+export function readScaleKeys(keysFile: string): Record<string, { id: string; reversed: boolean }[]> {
   const keys = readTable(keysFile);
   const [sc, ic, rc] = [column(keys, 'scale'), column(keys, 'item'), column(keys, 'reversed')];
   const scales: Record<string, { id: string; reversed: boolean }[]> = {};
-  for (const r of keys.rows) (scales[r[sc]!] ??= []).push({ id: r[ic]!, reversed: r[rc]!.trim() === '1' });
+  for (const r of keys.rows) (scales[r[sc]!.trim()] ??= []).push({ id: r[ic]!.trim(), reversed: r[rc]!.trim() === '1' });
   return scales;
 }

@@ -13,7 +13,7 @@
 
 import { basename, dirname, join, resolve } from 'node:path';
 import { column, readTable } from '../datasets/table.js';
-import { inferGroupKeys } from '../datasets/human.js';
+import { inferGroupKeys, readScaleKeys } from '../datasets/human.js';
 import { UserError } from '../util/errors.js';
 import { bigFiveScales, type Domain, type Instrument, type InstrumentItem, type InstrumentScale, type ItemFrame, type Keying, type ScaleKey } from './types.js';
 
@@ -42,17 +42,10 @@ function once(id: string, file: string | undefined, expect: string, language: st
 
 /** A psychTools keys table (scale,item,reversed) as item id -> its scale keys, in file order. */
 function readKeys(keysFile: string): { scales: string[]; byItem: Map<string, ScaleKey[]> } {
-  const t = readTable(keysFile);
-  const [sc, ic, rc] = [column(t, 'scale'), column(t, 'item'), column(t, 'reversed')];
-  const scales: string[] = [];
+  const keyed = readScaleKeys(keysFile);
   const byItem = new Map<string, ScaleKey[]>();
-  for (const r of t.rows) {
-    const scale = r[sc]!.trim();
-    if (!scales.includes(scale)) scales.push(scale);
-    const id = r[ic]!.trim();
-    byItem.set(id, [...(byItem.get(id) ?? []), { scale, keyed: r[rc]!.trim() === '1' ? 'minus' : 'plus' }]);
-  }
-  return { scales, byItem };
+  for (const [scale, items] of Object.entries(keyed)) for (const { id, reversed } of items) byItem.set(id, [...(byItem.get(id) ?? []), { scale, keyed: reversed ? 'minus' : 'plus' }]);
+  return { scales: Object.keys(keyed), byItem };
 }
 
 /** An item whose Big-Five-facing key is its first key on a scale mapped to a domain. */

@@ -43,7 +43,7 @@ const finish = (a: Acc): ScaleScore => ({ score: a.answered ? a.sum / a.answered
 export function scoreAnswers(instrument: Instrument, answers: Record<string, number | null | undefined>): InstrumentScores {
   const { min, max } = valueRange(instrument);
   const scaleAcc = new Map(instrument.scales.map((s) => [s.id, acc()]));
-  const facetAcc = new Map<string, Acc>();
+  const facetAcc = new Map<string, Acc & { scale: string; facet: number }>();
   const missingItemIds: string[] = [];
   for (const item of instrument.items) {
     const answer = answers[item.id];
@@ -54,7 +54,7 @@ export function scoreAnswers(instrument: Instrument, answers: Record<string, num
       const targets = [scaleAcc.get(k.scale)!];
       if (i === 0 && item.facet !== undefined) {
         const key = `${k.scale}${item.facet}`;
-        if (!facetAcc.has(key)) facetAcc.set(key, acc());
+        if (!facetAcc.has(key)) facetAcc.set(key, { ...acc(), scale: k.scale, facet: item.facet });
         targets.push(facetAcc.get(key)!);
       }
       for (const a of targets) {
@@ -72,10 +72,7 @@ export function scoreAnswers(instrument: Instrument, answers: Record<string, num
     return [d, s ? scales[s.id]! : { score: null, answered: 0, missing: 0 }];
   })) as Record<Domain, ScaleScore>;
   const facets: InstrumentScores['facets'] = {};
-  for (const [key, a] of [...facetAcc.entries()].sort()) {
-    const scale = instrument.scales.find((s) => key.startsWith(s.id) && /^\d+$/.test(key.slice(s.id.length)));
-    facets[key] = { ...finish(a), name: scale?.facets?.[Number(key.slice(scale.id.length)) - 1] ?? key };
-  }
+  for (const [key, a] of [...facetAcc.entries()].sort()) facets[key] = { ...finish(a), name: instrument.scales.find((s) => s.id === a.scale)?.facets?.[a.facet - 1] ?? key };
   const answered = instrument.items.length - missingItemIds.length;
   return { instrument: instrument.id, scales, domains, facets, answered, missing: missingItemIds.length, missingItemIds };
 }
