@@ -28,6 +28,8 @@ interface PartResult {
   peakRssMB: number;
   /** The engine's floor: its weights as float32, the KV cache of the longest context, and the outputs asked for (MB). */
   floorMB?: number;
+  /** RSS once the engine is loaded, before any session holds weights (MB). */
+  beforeWeightsMB?: number;
   /** What actually ran: the runtime build and the threads it used. */
   runtime: string;
 }
@@ -39,6 +41,8 @@ async function engineBench(): Promise<PartResult> {
   const { Engine } = await import('../src/engine/engine.js');
   const t0 = performance.now();
   const engine = await Engine.load(OUT, { threads: THREADS });
+  // The process before any weight is held: Node, ONNX Runtime and the tokenizer.
+  const beforeWeightsMB = process.memoryUsage().rss / 2 ** 20;
   const ids = promptIds();
   const allResidPost = engine.resolveHooks('blocks.*.hook_resid_post');
   // Both layouts built before timing (session creation is load time, not run time).
@@ -86,6 +90,7 @@ async function engineBench(): Promise<PartResult> {
     loadS,
     peakRssMB,
     floorMB,
+    beforeWeightsMB,
     runtime: `onnxruntime-node ${ort.env.versions.node ?? '?'} (CPU execution provider), ${THREADS} intra-op threads`,
   };
 }
@@ -155,6 +160,7 @@ async function main(): Promise<void> {
     ['load (s)', f(e.loadS), f(l.loadS), '', ''],
     ['peak RSS (MB)', f(e.peakRssMB), f(l.peakRssMB), `${(e.peakRssMB / l.peakRssMB).toFixed(2)}x`, ''],
     ['engine peak RSS / (weights + KV cache + logits)', `${f(e.peakRssMB)} / ${f(e.floorMB!)} = ${(e.peakRssMB / e.floorMB!).toFixed(2)}x`, '', '', '<= 1.5x'],
+    ['  of which the process before any weight (Node, ONNX Runtime, tokenizer)', `${f(e.beforeWeightsMB!)}`, '', '', ''],
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`SmolLM2-135M shape, random fp32 weights, CPU, ${THREADS} threads, median of ${REPS}`);

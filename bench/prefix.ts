@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineBackend } from '../src/backends/engine.js';
 import { Engine } from '../src/engine/engine.js';
-import { readConfig, writeRandomModelFolder } from '../src/engine/random-model.js';
+import { readConfig, writeGgufModel, writeRandomModelFolder } from '../src/engine/random-model.js';
 import { getInstrument } from '../src/instruments/index.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../src/probes/fidelity.js';
 import type { ChatMessage } from '../src/backends/types.js';
@@ -17,6 +17,7 @@ import type { ChatMessage } from '../src/backends/types.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SMOLLM = resolve(ROOT, '..', 'shared', 'models', 'smollm2-135m-instruct');
 const OUT = join(ROOT, 'bench', 'out', 'smollm2-135m-random');
+const OUT_BF16 = join(ROOT, 'bench', 'out', 'smollm2-135m-random-bf16');
 const ITEMS = 40;
 
 const SYSTEM: ChatMessage = {
@@ -68,26 +69,48 @@ async function main(): Promise<void> {
   await engine.dispose();
   await backend.close?.();
 
-  // The same items on llamacpp: (the same weights as F32 GGUF, 2 threads), with and without its prefix reuse.
+  // The same items on llamacpp, with and without its prefix reuse: first on the same float32
+  // weights as F32 GGUF, then on bfloat16 weights (a BF16 folder for the engine, which computes
+  // in float32 from them exactly; the same values as BF16 GGUF for llama.cpp), as checkpoints are
+  // published. llama.cpp's F32 products are its slow path; BF16 is the one it is built for.
   if (!existsSync(`${OUT}.gguf`)) {
     console.log('llamacpp: no GGUF of these weights (npm run bench:engine writes it); skipped');
     return;
   }
-  const { LlamaCppBackend } = await import('../src/backends/llamacpp.js');
-  const sides = { reuse: new LlamaCppBackend({ model: `${OUT}.gguf`, threads: 2 }), full: new LlamaCppBackend({ model: `${OUT}.gguf`, threads: 2, prefixReuse: false }) };
-  const llamaTimes = { reuse: 0, full: 0 };
-  for (const b of Object.values(sides)) for (const m of prompts.slice(0, 2)) await b.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
-  for (const [i, m] of prompts.entries()) {
-    for (const side of ['reuse', 'full'] as const) {
-      const t = performance.now();
-      await sides[side].optionProbs({ messages: m, options: OPTION_DIGITS });
-      if (i >= 2) llamaTimes[side] += performance.now() - t;
-    }
+  if (!existsSync(`${OUT_BF16}.gguf`)) {
+    process.stderr.write(`writing the same shape with bfloat16 weights -> ${OUT_BF16} (+ .gguf)\n`);
+    const config = readConfig(SMOLLM);
+    writeGgufModel(`${OUT_BF16}.gguf`, config, writeRandomModelFolder(OUT_BF16, config, SMOLLM, { seed: 135, sharpness: 0.5, dtype: 'BF16' }), SMOLLM, 'persona-probe random model (bf16)', 'bf16');
   }
-  console.log(`llamacpp (node-llama-cpp, 2 threads), the same items:`);
-  console.log(`  without prefix reuse  ${(llamaTimes.full / n).toFixed(1)} ms/item`);
-  console.log(`  with prefix reuse     ${(llamaTimes.reuse / n).toFixed(1)} ms/item (${(llamaTimes.reuse / times.reuse).toFixed(2)}x the engine's with reuse)`);
-  for (const b of Object.values(sides)) await b.close();
+  const { LlamaCppBackend } = await import('../src/backends/llamacpp.js');
+  const bf16Engine = await EngineBackend.create({ model: OUT_BF16 });
+  let engineBf16 = 0;
+  for (const m of prompts.slice(0, 2)) await bf16Engine.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
+  for (const [i, m] of prompts.entries()) {
+    const t = performance.now();
+    await bf16Engine.optionProbs({ messages: m, options: OPTION_DIGITS });
+    if (i >= 2) engineBf16 += performance.now() - t;
+  }
+  await bf16Engine.close?.();
+  for (const [label, gguf, engineMs] of [
+    ['F32 GGUF, the same float32 weights', `${OUT}.gguf`, times.reuse],
+    ['BF16 GGUF; the engine on the same weights as a BF16 folder', `${OUT_BF16}.gguf`, engineBf16],
+  ] as const) {
+    const sides = { reuse: new LlamaCppBackend({ model: gguf, threads: 2 }), full: new LlamaCppBackend({ model: gguf, threads: 2, prefixReuse: false }) };
+    const llamaTimes = { reuse: 0, full: 0 };
+    for (const b of Object.values(sides)) for (const m of prompts.slice(0, 2)) await b.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
+    for (const [i, m] of prompts.entries()) {
+      for (const side of ['reuse', 'full'] as const) {
+        const t = performance.now();
+        await sides[side].optionProbs({ messages: m, options: OPTION_DIGITS });
+        if (i >= 2) llamaTimes[side] += performance.now() - t;
+      }
+    }
+    console.log(`llamacpp (node-llama-cpp, 2 threads), the same items, ${label}:`);
+    console.log(`  without prefix reuse  ${(llamaTimes.full / n).toFixed(1)} ms/item`);
+    console.log(`  with prefix reuse     ${(llamaTimes.reuse / n).toFixed(1)} ms/item; the engine with reuse ${(engineMs / n).toFixed(1)} ms/item: llamacpp/engine ${(llamaTimes.reuse / engineMs).toFixed(2)}x (target <= 1.5x)`);
+    for (const b of Object.values(sides)) await b.close();
+  }
 }
 
 await main();

@@ -95,6 +95,47 @@ for (const family of ['llama', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'llama3-rope',
   });
 }
 
+test('BF16 GGUF (how checkpoints are published, and llama.cpp\'s fast CPU path): the stored values are the BF16 folder\'s exactly; llama.cpp on it, whose products round activations to bfloat16, tracks the engine on the folder', async () => {
+  const { readGguf } = await import('../src/engine/formats/gguf.js');
+  const config = { ...familyConfig('llama', { layers: 3 }), tie_word_embeddings: false };
+  const root = tempDir('pp-model-');
+  const dir = join(root, 'model');
+  const gguf = join(root, 'model.gguf');
+  const weights = writeRandomModelFolder(dir, config, SMOLLM_DIR, { seed: 5, sharpness: 0.5, dtype: 'BF16' });
+  writeGgufModel(gguf, config, weights, SMOLLM_DIR, 'bf16', 'bf16');
+  const file = readGguf(gguf);
+  const embd = file.tensors.find((t) => t.name === 'token_embd.weight')!;
+  assert.equal(embd.type, 30, 'BF16');
+  assert.deepEqual(embd.data, weights.get('model.embed_tokens.weight')!.data, 'the very values of the folder');
+  assert.equal(file.tensors.find((t) => t.name === 'blk.0.ffn_down.weight')!.type, 30);
+  assert.equal(file.tensors.find((t) => t.name === 'blk.0.attn_norm.weight')!.type, 0, 'norms stay F32');
+  const engine = await Engine.load(dir, { weights: 'inline' });
+  const ref = await llamaCpp(gguf);
+  try {
+    const ids = engine.tokenizer.encode(PROMPT);
+    const V = engine.spec.vocab;
+    const { logits } = await engine.forward(ids, { logits: 'all' });
+    const theirs = await ref.distributions(ids);
+    let worst = 0;
+    let sameTop = 0;
+    for (let pos = 0; pos < ids.length; pos++) {
+      const mine = logSoftmax(logits.subarray(pos * V, (pos + 1) * V));
+      const top = [...theirs[pos]!.entries()].sort((a, b) => b[1] - a[1]).slice(0, 50);
+      let best = 0;
+      for (let t = 1; t < V; t++) if (mine[t]! > mine[best]!) best = t;
+      if (best === top[0]![0]) sameTop++;
+      for (const [tok, p] of top) worst = Math.max(worst, Math.abs(Math.log(p) - mine[tok as number]!));
+    }
+    console.log(`# BF16 GGUF vs the engine on the BF16 folder: max |dlogp| over top-50 ${worst.toExponential(2)}, same top-1 at ${sameTop}/${ids.length} positions`);
+    // bfloat16 activations keep 8 bits of mantissa: far looser than F32's 1e-3, far tighter than unrelated weights.
+    assert.ok(worst < 0.1, `max |dlogp| ${worst}`);
+    assert.ok(sameTop >= ids.length - 2, `same top-1 at ${sameTop}/${ids.length}`);
+  } finally {
+    await ref.dispose();
+    await engine.dispose();
+  }
+});
+
 test('bf16 weights in 3 shards, loaded as ONNX external data, match llama.cpp on the same (rounded) weights', async () => {
   const r = await compare('llama', { dtype: 'BF16', shards: 3, weights: 'external' });
   console.log(`# bf16 sharded external: max |dlogp| ${r.worst.toExponential(2)}`);

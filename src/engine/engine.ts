@@ -33,7 +33,7 @@ import { checkFits, estimateMemory, type MemoryEstimate } from './memory.js';
 import { quantizeWeight, type WeightQuant } from './quantize.js';
 import type { ExternalRef } from './onnx/builder.js';
 import type { StackedQuant } from './decoder-graph.js';
-import { readTensorBytes, toFloat32 } from './formats/safetensors.js';
+import { readRows, readTensorBytes, toFloat32 } from './formats/safetensors.js';
 import { ModelTokenizer } from './tokenizer.js';
 import { resolveModelFolder } from './hub.js';
 
@@ -248,6 +248,9 @@ export class Engine {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
       executionProviders: this.options.executionProviders ?? ['cpu'],
+      // Shapes change from call to call (prompt lengths, cache capacities), so a planned block per
+      // shape only adds to the peak (measured: 20 MiB less on the 135M shape, speed unchanged).
+      enableMemPattern: false,
     };
     const kind = this.options.quantize;
     const activations = this.options.quantizedActivations ?? 'int8';
@@ -469,7 +472,7 @@ export class Engine {
     const rows = packing ? [...(packing.logitRows ?? lastOfEach(packing.seqs))] : options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
     const positions = packing ? packing.positions : Array.from({ length: T }, (_, i) => P + i);
     const feeds: Record<string, ort.Tensor> = {
-      [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [T]),
+      [GRAPH_INPUTS.embeds]: this.embedRows(ids),
       ...this.ropeInputs(positions),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [1, T, C + T]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [1, T, C + T]) } : {}),
@@ -627,6 +630,12 @@ export class Engine {
     });
   }
 
+  /** The tokens' embedding rows, read from the weight file (the graph's first input). */
+  private embedRows(ids: readonly number[]): ort.Tensor {
+    const t = this.folder.tensors.get('model.embed_tokens.weight')!;
+    return new ort.Tensor('float32', readRows(t.info, t.file, ids), [ids.length, this.spec.dModel]);
+  }
+
   /** The rotary inputs for tokens at these positions: the global frequencies, and Gemma 3's local ones. */
   private ropeInputs(positions: readonly number[]): Record<string, ort.Tensor> {
     const spec = this.spec;
@@ -667,7 +676,7 @@ export class Engine {
       }
     }
     const feeds: Record<string, ort.Tensor> = {
-      [GRAPH_INPUTS.ids]: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [R]),
+      [GRAPH_INPUTS.embeds]: this.embedRows(tokens),
       ...this.ropeInputs(positions),
       [GRAPH_INPUTS.bias]: new ort.Tensor('float32', bias, [R, 1, C + 1]),
       ...(windowBias ? { [GRAPH_INPUTS.windowBias]: new ort.Tensor('float32', windowBias, [R, 1, C + 1]) } : {}),

@@ -1,6 +1,6 @@
 // What loading a model folder on the engine will take, said before loading, and a refusal in
 // one line when it cannot fit. The engine runs in float32: every live session holds the
-// weights as float32 (ONNX Runtime casts float16/bfloat16 initializers once, at session
+// weights it reads as float32 (ONNX Runtime casts float16/bfloat16 initializers once, at session
 // creation, while the stored ones are still read); inline weights are also held once in
 // JavaScript and once more in the encoded protobuf while the graph is built.
 
@@ -16,7 +16,7 @@ const RUNTIME_BYTES = 256 * 2 ** 20;
 const QUANTIZED = /(_proj\.weight|^lm_head\.weight)$/;
 
 export interface MemoryEstimate {
-  /** The weights as float32, once. */
+  /** The float32 weights a session holds (the embedding only as a tied unembedding: lookups read rows from the file). */
   float32Bytes: number;
   /** The weights as stored (float16/bfloat16 files are read while being cast). */
   storedBytes: number;
@@ -29,34 +29,36 @@ export interface MemoryEstimate {
   total: number;
 }
 
+/** Read by the engine itself, a row per token, from the weight file: the runtime holds it only as a tied float32 unembedding. */
+const EMBEDDING = 'model.embed_tokens.weight';
+
 export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tensors' | 'spec'>, o: { sessions: number; inline: boolean; quantize?: WeightQuant }): MemoryEstimate {
-  if (!o.quantize) {
-    let storedBytes = 0;
-    for (const { info } of folder.tensors.values()) storedBytes += info.byteLength;
-    const castCopy = storedBytes < folder.float32Bytes ? storedBytes : 0;
-    const total = o.sessions * folder.float32Bytes + castCopy + (o.inline ? 2 * folder.float32Bytes : 0) + RUNTIME_BYTES;
-    return { float32Bytes: folder.float32Bytes, storedBytes, sessions: o.sessions, inline: o.inline, total };
-  }
+  const heldEmbedding = folder.spec.tiedEmbeddings && !o.quantize;
   // Quantized: the matrices become codes and float32 scales (one per block of 32); the rest stays float32.
-  // Tied embeddings are read twice: float32 rows for the lookup, codes for the unembedding.
   let float32Bytes = 0;
   let quantizedBytes = 0;
   let largest = 0;
-  // Only the tensors that stay float32 are read by the runtime and cast; the matrices are read by the quantizer, one stack at a time.
+  // Only the tensors that stay float32 are read by the runtime (and cast, when stored in 16 bits); quantized matrices are read by the quantizer, one stack at a time.
   let storedFloat = 0;
   for (const [name, { info }] of folder.tensors) {
     const values = info.shape.reduce((a, b) => a * b, 1);
-    if (QUANTIZED.test(name)) quantizedBytes += quantizedByteLength(info.shape[0]!, info.shape[1]!, o.quantize);
+    largest = Math.max(largest, values * 4);
+    if (name === EMBEDDING && !heldEmbedding) continue;
+    if (o.quantize && QUANTIZED.test(name)) quantizedBytes += quantizedByteLength(info.shape[0]!, info.shape[1]!, o.quantize);
     else {
       float32Bytes += values * 4;
       storedFloat += info.byteLength;
     }
-    largest = Math.max(largest, values * 4);
   }
+  const castFloat = storedFloat < float32Bytes ? storedFloat : 0;
+  if (!o.quantize) {
+    const total = o.sessions * float32Bytes + castFloat + (o.inline ? 2 * float32Bytes : 0) + RUNTIME_BYTES;
+    return { float32Bytes, storedBytes: storedFloat, sessions: o.sessions, inline: o.inline, total };
+  }
+  // A tied unembedding is quantized from the embedding.
   if (folder.spec.tiedEmbeddings) quantizedBytes += quantizedByteLength(folder.spec.vocab, folder.spec.dModel, o.quantize);
   // While a graph is built: inline, the codes are held in JavaScript and once more in the encoded
   // protobuf; external, each stack is quantized from float32 (the largest weight, twice at most) and written out.
-  const castFloat = storedFloat < float32Bytes ? storedFloat : 0;
   const total = o.sessions * (float32Bytes + quantizedBytes) + castFloat + (o.inline ? 2 * quantizedBytes + 2 * float32Bytes : 2 * largest) + RUNTIME_BYTES;
   return { float32Bytes, storedBytes: storedFloat, sessions: o.sessions, inline: o.inline, quantizedBytes, quantize: o.quantize, total };
 }

@@ -9,6 +9,7 @@ import { writeAll } from '../util/files.js';
 import type { WeightQuant } from './quantize.js';
 import { join } from 'node:path';
 import { createRng } from '../util/rng.js';
+import { toBf16Bits } from './formats/half.js';
 import { GgmlType, fromHalf, gguf, toHalf, writeGguf, type GgufTensor, type GgufValue } from './formats/gguf.js';
 import { safetensorsHeader, safetensorsPreamble, writeSafetensors, type TensorToWrite } from './formats/safetensors.js';
 import { archSpecOf, ropeInvFreq } from './arch.js';
@@ -176,7 +177,12 @@ const GGUF_ARCH = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qw
  * rotates interleaved pairs, so q/k rows are permuted for it; Qwen uses NeoX-style
  * rotation and needs none. Llama 3 rope scaling becomes a rope_freqs tensor.
  */
-export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: Map<string, Weight>, tokenizerDir: string, name = 'persona-probe random model', quant?: WeightQuant): void {
+/**
+ * The weights as a GGUF for llama.cpp: every tensor F32, or the matrices as Q8_0/Q4_0 (`int8`,
+ * `int4`: every matrix but the token embeddings, on the engine's grids) or as BF16 (`bf16`: every
+ * matrix; the same weights when they are bfloat16 already, as a BF16 folder's are; others are rounded).
+ */
+export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: Map<string, Weight>, tokenizerDir: string, name = 'persona-probe random model', storage?: WeightQuant | 'bf16'): void {
   const spec = archSpecOf(config as Record<string, unknown>);
   const arch = GGUF_ARCH[spec.family];
   const permute = arch === 'llama';
@@ -236,8 +242,8 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
   const meta: Record<string, GgufValue> = {
     'general.architecture': gguf.str(arch),
     'general.name': gguf.str(name),
-    // llama.cpp's file types: all F32 (0), mostly Q4_0 (2), mostly Q8_0 (7).
-    'general.file_type': gguf.u32(quant === 'int8' ? 7 : quant === 'int4' ? 2 : 0),
+    // llama.cpp's file types: all F32 (0), mostly Q4_0 (2), mostly Q8_0 (7), mostly BF16 (32).
+    'general.file_type': gguf.u32(storage === 'int8' ? 7 : storage === 'int4' ? 2 : storage === 'bf16' ? 32 : 0),
     [`${arch}.vocab_size`]: gguf.u32(spec.vocab),
     [`${arch}.context_length`]: gguf.u32(spec.maxPositions),
     [`${arch}.embedding_length`]: gguf.u32(spec.dModel),
@@ -260,8 +266,13 @@ export function writeGgufModel(path: string, config: LlamaLikeConfig, weights: M
     meta[`${arch}.rope.scaling.factor`] = gguf.f32(spec.ropeScaling.factor);
   }
   // Quantized: every matrix but the token embeddings (as the engine's int8/int4 weights), on the same grid.
-  const quantType = quant === 'int8' ? GgmlType.Q8_0 : quant === 'int4' ? GgmlType.Q4_0 : undefined;
-  const stored = quantType === undefined ? tensors : tensors.map((x) => (x.dims.length === 2 && x.name !== 'token_embd.weight' ? { ...x, type: quantType } : x));
+  const quantType = storage === 'int8' ? GgmlType.Q8_0 : storage === 'int4' ? GgmlType.Q4_0 : undefined;
+  const stored =
+    storage === 'bf16'
+      ? tensors.map((x) => (x.dims.length === 2 ? { ...x, type: GgmlType.BF16 } : x))
+      : quantType === undefined
+        ? tensors
+        : tensors.map((x) => (x.dims.length === 2 && x.name !== 'token_embd.weight' ? { ...x, type: quantType } : x));
   writeGguf(path, meta, stored);
 }
 
@@ -285,8 +296,7 @@ function encodeAs(data: Float32Array, dtype: WeightDtype): { stored: Float32Arra
       stored[i] = toHalf(data[i]!);
       rounded[i] = fromHalf(stored[i]!);
     } else {
-      const x = u32[i]!;
-      stored[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16; // round to nearest even
+      stored[i] = toBf16Bits(u32[i]!);
       r32[i] = stored[i]! << 16;
     }
   }

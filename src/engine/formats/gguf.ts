@@ -5,7 +5,7 @@
 
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { QUANT_BLOCK, quantizeWeight } from '../quantize.js';
-import { fromHalf, toHalf } from './half.js';
+import { fromHalf, toBf16Bits, toHalf } from './half.js';
 import { writeAll } from '../../util/files.js';
 
 // Kept importable from here, where they were first defined.
@@ -39,6 +39,7 @@ export enum GgmlType {
   Q4_0 = 2,
   /** Blocks of 32: a float16 scale, then 32 signed bytes. */
   Q8_0 = 8,
+  BF16 = 30,
 }
 
 export type GgufScalar = { type: Exclude<GgufType, GgufType.ARRAY | GgufType.STRING>; value: number | bigint | boolean } | { type: GgufType.STRING; value: string };
@@ -191,7 +192,12 @@ export function writeGguf(path: string, metadata: Record<string, GgufValue>, ten
       let bytes: Buffer;
       if (t.type === GgmlType.F32) bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       else if (t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0) bytes = quantizedBytes(t);
-      else {
+      else if (t.type === GgmlType.BF16) {
+        const bits = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+        const half = new Uint16Array(t.data.length);
+        for (let k = 0; k < t.data.length; k++) half[k] = toBf16Bits(bits[k]!);
+        bytes = Buffer.from(half.buffer);
+      } else {
         const half = new Uint16Array(t.data.length);
         for (let k = 0; k < t.data.length; k++) half[k] = toHalf(t.data[k]!);
         bytes = Buffer.from(half.buffer);
@@ -302,8 +308,8 @@ export function readGguf(path: string): GgufFile {
   if (typeof alignment !== 'number' || !Number.isInteger(alignment) || alignment < 1 || alignment > 65536) throw bad(`general.alignment ${String(alignment)}`);
   const dataStart = Math.ceil(p / alignment) * alignment;
   const tensors = infos.map((t) => {
-    const bytesPer = t.type === GgmlType.F32 ? 4 : t.type === GgmlType.F16 ? 2 : 0;
-    if (!bytesPer) throw new UserError(`${path}: tensor ${t.name} has type ${t.type} (F32 and F16 are read here)`);
+    const bytesPer = t.type === GgmlType.F32 ? 4 : t.type === GgmlType.F16 || t.type === GgmlType.BF16 ? 2 : 0;
+    if (!bytesPer) throw new UserError(`${path}: tensor ${t.name} has type ${t.type} (F32, F16 and BF16 are read here)`);
     let n = 1;
     for (const d of t.dims) {
       if (!Number.isSafeInteger(d) || d < 0) throw bad(`tensor ${t.name} has dimension ${d}`);
@@ -314,7 +320,10 @@ export function readGguf(path: string): GgufFile {
     if (!Number.isSafeInteger(n * bytesPer) || !Number.isSafeInteger(start) || start + n * bytesPer > buf.length) throw bad(`tensor ${t.name} of ${n} values at offset ${t.offset} runs past the end of the file`);
     const data = new Float32Array(n);
     if (bytesPer === 4) for (let k = 0; k < n; k++) data[k] = buf.readFloatLE(start + 4 * k);
-    else for (let k = 0; k < n; k++) data[k] = fromHalf(buf.readUInt16LE(start + 2 * k));
+    else if (t.type === GgmlType.BF16) {
+      const bits = new Uint32Array(data.buffer);
+      for (let k = 0; k < n; k++) bits[k] = buf.readUInt16LE(start + 2 * k) << 16;
+    } else for (let k = 0; k < n; k++) data[k] = fromHalf(buf.readUInt16LE(start + 2 * k));
     return { ...t, data };
   });
   return { version, metadata, metadataTypes, tensors };

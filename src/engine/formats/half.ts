@@ -1,5 +1,5 @@
 // IEEE half precision, to and from float32: GGUF and safetensors F16 tensors, and the float16
-// block scales of the quantized weights.
+// block scales of the quantized weights; and bfloat16, float32's top half.
 
 /** float32 -> IEEE half (round to nearest even). */
 export function toHalf(value: number): number {
@@ -24,6 +24,11 @@ export function toHalf(value: number): number {
   const rem = mant & 0x1fff;
   if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
   return half;
+}
+
+/** float32 bits -> bfloat16 bits (round to nearest even): the top half of a float32. */
+export function toBf16Bits(float32Bits: number): number {
+  return (float32Bits + 0x7fff + ((float32Bits >>> 16) & 1)) >>> 16;
 }
 
 /** IEEE half -> float (exact). */

@@ -103,6 +103,26 @@ export function toFloat32(bytes: Uint8Array, dtype: SafetensorsDtype): Float32Ar
 }
 
 /** Read one tensor's raw bytes. */
+/**
+ * Rows of a 2-D tensor, by index, as float32 ([ids.length, columns]): read from the file one
+ * row at a time, so a lookup never holds the matrix.
+ */
+export function readRows(info: TensorInfo, path: string, ids: readonly number[]): Float32Array {
+  const [rows, cols] = info.shape as [number, number];
+  const rowBytes = cols * BYTES[info.dtype];
+  const buf = new Uint8Array(ids.length * rowBytes);
+  const fd = openSync(path, 'r');
+  try {
+    ids.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= rows) throw new RangeError(`${info.name}: row ${id} outside 0-${rows - 1}`);
+      if (readSync(fd, buf, i * rowBytes, rowBytes, info.fileOffset + id * rowBytes) !== rowBytes) throw new UserError(`${path}: truncated while reading tensor ${info.name}`);
+    });
+  } finally {
+    closeSync(fd);
+  }
+  return toFloat32(buf, info.dtype);
+}
+
 export function readTensorBytes(info: TensorInfo, path: string): Uint8Array {
   const fd = openSync(path, 'r');
   try {
