@@ -336,7 +336,7 @@ test('make-model streams: the folder written a chunk at a time is byte for byte 
   }
 });
 
-test('memory: the engine states its peak estimate (float32 weights per session, the stored copy while casting) and refuses, in one line, a model the machine cannot hold', async () => {
+test('memory: the engine states its peak estimate (float32 weights per session, the largest weight while it is cast; a 16-bit folder cast once into a float32 copy in the engine cache) and refuses, in one line, a model the machine cannot hold', async () => {
   const { writeRandomModelFolder } = await import('../src/engine/random-model.js');
   const config = { ...familyConfig('llama', { layers: 2 }), tie_word_embeddings: false };
   const dir = join(tempDir('pp-mem-'), 'model');
@@ -344,15 +344,40 @@ test('memory: the engine states its peak estimate (float32 weights per session, 
   // The session holds every weight but the embedding, whose rows the engine reads from the file (it is held only as a tied unembedding).
   const embedding = weights.get('model.embed_tokens.weight')!.data.length;
   const params = [...weights.values()].reduce((n, w) => n + w.data.length, 0) - embedding;
-  const engine = await Engine.load(dir, { weights: 'external', sessionCacheSize: 2 });
+  const largest = Math.max(...[...weights].filter(([n]) => n !== 'model.embed_tokens.weight').map(([, w]) => w.data.length));
+  const cacheRoot = tempDir('pp-mem-cache-');
+  const previous = process.env.PERSONA_PROBE_CACHE;
+  process.env.PERSONA_PROBE_CACHE = cacheRoot;
   try {
-    const m = engine.memory;
-    assert.deepEqual({ float32: m.float32Bytes, stored: m.storedBytes, sessions: m.sessions, inline: m.inline }, { float32: 4 * params, stored: 2 * params, sessions: 2, inline: false });
-    assert.ok(m.total >= 2 * 4 * params + 2 * params, 'two sessions of float32 weights and the bfloat16 file being cast');
+    const engine = await Engine.load(dir, { weights: 'external', sessionCacheSize: 2 });
+    let first: number[];
+    try {
+      const m = engine.memory;
+      assert.deepEqual({ float32: m.float32Bytes, stored: m.storedBytes, cast: m.castBytes, sessions: m.sessions, inline: m.inline }, { float32: 4 * params, stored: 2 * params, cast: 6 * largest, sessions: 2, inline: false });
+      assert.ok(m.total >= 2 * 4 * params + 6 * largest, 'two sessions of float32 weights and the largest weight being cast');
+      first = [...(await engine.forward([1, 2, 3], { logits: 'all' })).logits];
+    } finally {
+      await engine.dispose();
+    }
+    // The bfloat16 weights reach the graph through a float32 copy in the engine cache, made once:
+    // the next engine reads it as it is (the file does not grow) and computes the same logits.
+    const { readdirSync, statSync } = await import('node:fs');
+    const cacheDir = join(cacheRoot, 'engine', readdirSync(join(cacheRoot, 'engine')).find((f) => !f.startsWith('.'))!);
+    const copy = readdirSync(cacheDir).find((f) => /^float32-\d+\.bin$/.test(f))!;
+    const size = statSync(join(cacheDir, copy)).size;
+    assert.ok(size >= 4 * params, `float32 copy of ${size} bytes for ${params} weights`);
+    const again = await Engine.load(dir, { weights: 'external' });
+    try {
+      assert.deepEqual([...(await again.forward([1, 2, 3], { logits: 'all' })).logits], first);
+    } finally {
+      await again.dispose();
+    }
+    assert.equal(statSync(join(cacheDir, copy)).size, size, 'reused, not written again');
   } finally {
-    await engine.dispose();
+    if (previous === undefined) delete process.env.PERSONA_PROBE_CACHE;
+    else process.env.PERSONA_PROBE_CACHE = previous;
   }
-  await assert.rejects(Engine.load(dir, { memoryLimitBytes: 2 ** 20 }), (err: unknown) => err instanceof UserError && !err.message.includes('\n') && /the engine would need about [\d.]+ GiB at peak: [\d.]+ GiB of float32 weights × 1 session, plus the [\d.]+ GiB stored while they are cast.*; this machine has 0\.0 GiB/.test(err.message));
+  await assert.rejects(Engine.load(dir, { memoryLimitBytes: 2 ** 20 }), (err: unknown) => err instanceof UserError && !err.message.includes('\n') && /the engine would need about [\d.]+ GiB at peak: [\d.]+ GiB of float32 weights × 1 session, plus [\d.]+ GiB while the largest 16-bit weight is cast.*; this machine has 0\.0 GiB/.test(err.message));
   const { cli } = await import('./helpers.js');
   const out = join(tempDir('pp-mem-'), 'acts.safetensors');
   const r = cli(['trace', '--model', dir, '--text', 'Hello.', '--hooks', 'blocks.0.hook_resid_post', '--out', out]);

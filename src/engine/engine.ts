@@ -5,12 +5,11 @@
 // cache). Vectors, coefficients and bounds are inputs, so a sweep over them reuses
 // one session; a new layout builds a new graph (seconds for a 135M model).
 
-import { closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { constants as fsConstants, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { UserError } from '../util/errors.js';
-import { writeAll } from '../util/files.js';
 import { sha256 } from '../util/hash.js';
 import { createRng, type Rng } from '../util/rng.js';
 import type { ChatMessage } from '../backends/types.js';
@@ -32,7 +31,8 @@ import { externalWeights, inlineWeights, openModelFolder, type ModelFolder } fro
 import { checkFits, estimateMemory, type MemoryEstimate } from './memory.js';
 import { quantizeWeight, type WeightQuant } from './quantize.js';
 import type { ExternalRef } from './onnx/builder.js';
-import type { StackedQuant } from './decoder-graph.js';
+import type { StackedQuant, WeightProvider } from './decoder-graph.js';
+import { DerivedWeights } from './derived-weights.js';
 import { readRows, readTensorBytes, toFloat32 } from './formats/safetensors.js';
 import { ModelTokenizer } from './tokenizer.js';
 import { resolveModelFolder } from './hub.js';
@@ -267,8 +267,8 @@ export class Engine {
     const dir = this.externalDataDir();
     const alias = new Map(this.folder.weightFiles.map((file, i) => [file, `weights-${i}.safetensors`]));
     const quant = kind ? { kind, activations, stacked: (names: string[]) => this.stackedQuant(kind, names, dir) } : undefined;
-    const graph = buildDecoderGraph(this.spec, externalWeights(this.folder, alias), layout, quant);
-    if (kind) this.saveQuantIndex(dir, kind);
+    const graph = buildDecoderGraph(this.spec, this.externalFloat32(dir, alias), layout, quant);
+    for (const made of this.derived.values()) made.save();
     const path = join(dir, `decoder-${sha256(layoutKey(layout)).slice(0, 16)}.onnx`);
     writeFileSync(path, graph.encode());
     try {
@@ -279,19 +279,26 @@ export class Engine {
   }
 
   private linkable?: boolean;
-  /** Quantized stacks already made: in memory for inline graphs, file offsets for external ones. */
+  /** Quantized stacks made for inline graphs (in memory). */
   private readonly quantized = new Map<string, StackedQuant>();
-  private quantIndexLoaded = false;
+  /** Weights derived into the cache folder, by kind: quantized stacks, float32 copies. */
+  private readonly derived = new Map<string, DerivedWeights<unknown>>();
+
+  private derivedIn<E>(dir: string, label: string, refsOf: (e: E) => ExternalRef[]): DerivedWeights<E> {
+    const key = `${dir}\0${label}`;
+    if (!this.derived.has(key)) this.derived.set(key, new DerivedWeights<E>(dir, label, refsOf) as DerivedWeights<unknown>);
+    return this.derived.get(key) as DerivedWeights<E>;
+  }
 
   /**
    * The named weights stacked by rows and quantized, once per engine. With a cache folder they
-   * are appended to `quant-KIND.bin` there (external data beside the graph; the index in
-   * `quant-KIND.json` lets the next process reuse them); otherwise they stay in memory.
+   * are appended to a `quant-KIND` file there (external data beside the graph, reused by the next
+   * process); otherwise they stay in memory.
    */
   private stackedQuant(kind: WeightQuant, names: string[], dir?: string): StackedQuant {
     const key = `${kind}:${names.join('+')}`;
-    if (dir && !this.quantIndexLoaded) this.loadQuantIndex(dir, kind);
-    const hit = this.quantized.get(key);
+    const cache = dir ? this.derivedIn<StackedQuant>(dir, `quant-${kind}`, (e) => [e.codes, e.scales].flatMap((t) => (t.kind === 'external' ? [t.ref] : []))) : undefined;
+    const hit = cache ? cache.get(key) : this.quantized.get(key);
     if (hit) return hit;
     const shapes = names.map((n) => this.folder.tensors.get(n)!.info.shape);
     const K = shapes[0]![1]!;
@@ -305,58 +312,30 @@ export class Engine {
     }
     const q = quantizeWeight(stacked, N, K, kind);
     const scaleBytes = new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength);
-    let made: StackedQuant;
-    if (!dir) made = { N, K, bits: q.bits, codes: { kind: 'inline', data: q.codes }, scales: { kind: 'inline', data: scaleBytes } };
-    else {
-      // This process's own file: two processes quantizing one model at once never append to the same one.
-      const location = `quant-${kind}-${process.pid}.bin`;
-      const file = join(dir, location);
-      const fd = openSync(file, 'a');
-      try {
-        // Each tensor starts 64-byte aligned.
-        let offset = fstatSync(fd).size;
-        const put = (bytes: Uint8Array): ExternalRef => {
-          const pad = (64 - (offset % 64)) % 64;
-          if (pad) writeAll(fd, new Uint8Array(pad));
-          const ref = { location, offset: offset + pad, length: bytes.byteLength };
-          writeAll(fd, bytes);
-          offset += pad + bytes.byteLength;
-          return ref;
-        };
-        made = { N, K, bits: q.bits, codes: { kind: 'external', ref: put(q.codes) }, scales: { kind: 'external', ref: put(scaleBytes) } };
-      } finally {
-        closeSync(fd);
-      }
-    }
+    if (cache) return cache.add(key, [q.codes, scaleBytes], ([codes, scales]) => ({ N, K, bits: q.bits, codes: { kind: 'external', ref: codes! }, scales: { kind: 'external', ref: scales! } }));
+    const made: StackedQuant = { N, K, bits: q.bits, codes: { kind: 'inline', data: q.codes }, scales: { kind: 'inline', data: scaleBytes } };
     this.quantized.set(key, made);
     return made;
   }
 
-  private loadQuantIndex(dir: string, kind: WeightQuant): void {
-    this.quantIndexLoaded = true;
-    const index = join(dir, `quant-${kind}.json`);
-    if (!existsSync(index)) return;
-    try {
-      const entries = JSON.parse(readFileSync(index, 'utf8')) as Record<string, StackedQuant>;
-      const sizes = new Map<string, number>();
-      const sizeOf = (location: string) => {
-        if (!sizes.has(location)) sizes.set(location, existsSync(join(dir, location)) ? statSync(join(dir, location)).size : -1);
-        return sizes.get(location)!;
-      };
-      for (const [key, e] of Object.entries(entries)) {
-        const refs = [e.codes, e.scales].map((t) => (t.kind === 'external' ? t.ref : undefined));
-        if (refs.every((r) => r && !r.location.includes('/') && r.offset + r.length <= sizeOf(r.location))) this.quantized.set(key, e);
-      }
-    } catch {
-      // A torn index (a killed process) is rebuilt: the stacks are quantized again and appended.
-    }
-  }
-
-  private saveQuantIndex(dir: string, kind: WeightQuant): void {
-    const entries = Object.fromEntries([...this.quantized].filter(([key, e]) => key.startsWith(`${kind}:`) && e.codes.kind === 'external'));
-    const tmp = join(dir, `quant-${kind}.json.${process.pid}.tmp`);
-    writeFileSync(tmp, JSON.stringify(entries));
-    renameSync(tmp, join(dir, `quant-${kind}.json`));
+  /**
+   * External weights as the graph reads them: float32 files as they are; a 16-bit weight through
+   * its float32 copy in the cache folder, made once, a tensor at a time. (Cast in the graph, ONNX
+   * Runtime would hold the whole 16-bit file and its float32 cast at once while loading: 10 GB
+   * at peak for a 2.9 GB bfloat16 Qwen2.5-1.5B.)
+   */
+  private externalFloat32(dir: string, alias: Map<string, string>): WeightProvider {
+    const files = externalWeights(this.folder, alias);
+    const copies = this.derivedIn<ExternalRef>(dir, 'float32', (ref) => [ref]);
+    return {
+      has: files.has,
+      get: (name) => {
+        const w = files.get(name);
+        if (w.kind !== 'external' || w.elem === 'float32') return w;
+        const ref = copies.get(name) ?? copies.add(name, [new Uint8Array(this.readFloat32(name).buffer)], ([r]) => r!);
+        return { kind: 'external', shape: w.shape, elem: 'float32', ref };
+      },
+    };
   }
 
   /** One stored weight as float32 (to quantize it). */

@@ -1,7 +1,7 @@
 // What loading a model folder on the engine will take, said before loading, and a refusal in
 // one line when it cannot fit. The engine runs in float32: every live session holds the
-// weights it reads as float32 (ONNX Runtime casts float16/bfloat16 initializers once, at session
-// creation, while the stored ones are still read); inline weights are also held once in
+// weights it reads as float32 (float16/bfloat16 files are cast a tensor at a time, into a float32
+// copy in the engine cache or into an inline graph); inline weights are also held once in
 // JavaScript and once more in the encoded protobuf while the graph is built.
 
 import { totalmem } from 'node:os';
@@ -18,8 +18,10 @@ const QUANTIZED = /(_proj\.weight|^lm_head\.weight)$/;
 export interface MemoryEstimate {
   /** The float32 weights a session holds (the embedding only as a tied unembedding: lookups read rows from the file). */
   float32Bytes: number;
-  /** The weights as stored (float16/bfloat16 files are read while being cast). */
+  /** Those weights as stored. */
   storedBytes: number;
+  /** The largest 16-bit weight, stored and cast to float32: what casting holds at once (0 for float32 files). */
+  castBytes: number;
   sessions: number;
   inline: boolean;
   /** With weight-only quantization: the codes and scales, in bytes (the float32 figure then counts only what stays float32). */
@@ -50,24 +52,30 @@ export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tenso
       storedFloat += info.byteLength;
     }
   }
-  const castFloat = storedFloat < float32Bytes ? storedFloat : 0;
+  // 16-bit weights are cast one tensor at a time (into the cache folder's float32 copy, or into an
+  // inline graph): the largest one, stored and cast, is held at once.
+  let castBytes = 0;
+  for (const [name, { info }] of folder.tensors) {
+    if (info.dtype === 'F32' || (name === EMBEDDING && !heldEmbedding) || (o.quantize && QUANTIZED.test(name))) continue;
+    castBytes = Math.max(castBytes, info.byteLength * 3);
+  }
   if (!o.quantize) {
-    const total = o.sessions * float32Bytes + castFloat + (o.inline ? 2 * float32Bytes : 0) + RUNTIME_BYTES;
-    return { float32Bytes, storedBytes: storedFloat, sessions: o.sessions, inline: o.inline, total };
+    const total = o.sessions * float32Bytes + castBytes + (o.inline ? 2 * float32Bytes : 0) + RUNTIME_BYTES;
+    return { float32Bytes, storedBytes: storedFloat, castBytes, sessions: o.sessions, inline: o.inline, total };
   }
   // A tied unembedding is quantized from the embedding.
   if (folder.spec.tiedEmbeddings) quantizedBytes += quantizedByteLength(folder.spec.vocab, folder.spec.dModel, o.quantize);
   // While a graph is built: inline, the codes are held in JavaScript and once more in the encoded
   // protobuf; external, each stack is quantized from float32 (the largest weight, twice at most) and written out.
-  const total = o.sessions * (float32Bytes + quantizedBytes) + castFloat + (o.inline ? 2 * quantizedBytes + 2 * float32Bytes : 2 * largest) + RUNTIME_BYTES;
-  return { float32Bytes, storedBytes: storedFloat, sessions: o.sessions, inline: o.inline, quantizedBytes, quantize: o.quantize, total };
+  const total = o.sessions * (float32Bytes + quantizedBytes) + castBytes + (o.inline ? 2 * quantizedBytes + 2 * float32Bytes : 2 * largest) + RUNTIME_BYTES;
+  return { float32Bytes, storedBytes: storedFloat, castBytes, sessions: o.sessions, inline: o.inline, quantizedBytes, quantize: o.quantize, total };
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 /** One line: the estimate and what it is made of. */
 export function describeMemory(e: MemoryEstimate): string {
-  return `about ${gib(e.total)} at peak: ${e.quantize ? `${gib(e.quantizedBytes!)} of ${e.quantize} and ${gib(e.float32Bytes)} of float32 weights` : `${gib(e.float32Bytes)} of float32 weights`} × ${e.sessions} session${e.sessions > 1 ? 's' : ''}${e.storedBytes < e.float32Bytes ? `, plus the ${gib(e.storedBytes)} stored while they are cast` : ''}${e.inline ? ', plus two copies while an inline graph is built' : ''}, plus the runtime`;
+  return `about ${gib(e.total)} at peak: ${e.quantize ? `${gib(e.quantizedBytes!)} of ${e.quantize} and ${gib(e.float32Bytes)} of float32 weights` : `${gib(e.float32Bytes)} of float32 weights`} × ${e.sessions} session${e.sessions > 1 ? 's' : ''}${e.castBytes ? `, plus ${gib(e.castBytes)} while the largest 16-bit weight is cast` : ''}${e.inline ? ', plus two copies while an inline graph is built' : ''}, plus the runtime`;
 }
 
 /** Refuse, in one line, a model the machine cannot hold (`available` defaults to its total memory). */
