@@ -134,6 +134,14 @@ test('BF16 GGUF (how checkpoints are published, and llama.cpp\'s fast CPU path):
     await ref.dispose();
     await engine.dispose();
   }
+  // make-model writes the GGUF of a BF16 folder in BF16 (of an F32 one, in F32).
+  const { cli } = await import('./helpers.js');
+  for (const dtype of ['BF16', 'F32'] as const) {
+    const out = join(tempDir('pp-model-'), 'm');
+    const r = cli(['make-model', '--like', SMOLLM_DIR, '--out', out, '--layers', '1', '--hidden', '64', '--heads', '4', '--kv-heads', '2', '--dtype', dtype, '--gguf', `${out}.gguf`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readGguf(`${out}.gguf`).tensors.find((t) => t.name === 'blk.0.ffn_up.weight')!.type, dtype === 'BF16' ? 30 : 0, dtype);
+  }
 });
 
 test('bf16 weights in 3 shards, loaded as ONNX external data, match llama.cpp on the same (rounded) weights', async () => {

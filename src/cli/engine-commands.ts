@@ -81,7 +81,8 @@ export async function cmdMakeModel(args: string[], io: Out): Promise<number> {
   }
   const folderOptions = { seed: Number(values.seed), sharpness: Number(values.sharpness), dtype, shards: Number(values.shards) };
   // Streamed, a chunk at a time, unless the same weights are also wanted as GGUF (which needs them all).
-  if (values.gguf) writeGgufModel(values.gguf, config, writeRandomModelFolder(values.out, config, values.like, folderOptions), values.like);
+  // BF16 folders: a BF16 GGUF, the very same values (llama.cpp's fast CPU path); otherwise F32 GGUF of the stored values.
+  if (values.gguf) writeGgufModel(values.gguf, config, writeRandomModelFolder(values.out, config, values.like, folderOptions), values.like, undefined, dtype === 'BF16' ? 'bf16' : undefined);
   else streamRandomModelFolder(values.out, config, values.like, folderOptions);
   io.log(`random-weight ${config.model_type} model (${config.num_hidden_layers} layers, d=${config.hidden_size}, ${dtype}) -> ${values.out}${values.gguf ? ` and ${values.gguf}` : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s (not a trained model: for tests and benchmarks)`);
   return 0;

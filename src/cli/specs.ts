@@ -160,7 +160,7 @@ export const COMMANDS = {
       sharpness: { type: 'string', value: 'X', default: '1', description: 'embedding scale (larger: peakier next-token distributions)' },
       dtype: { type: 'string', value: 'F32|F16|BF16', default: 'F32', description: 'stored dtype' },
       shards: { type: 'string', value: 'N', default: '1', description: 'safetensors shards' },
-      gguf: { type: 'string', value: 'FILE', description: 'also write the same weights as F32 GGUF' },
+      gguf: { type: 'string', value: 'FILE', description: 'also write the same weights as GGUF (BF16 for a BF16 folder, else F32)' },
       'glass-box': { type: 'boolean', description: 'plant persona structure in the weights (a glass-box model: known truth for recovery checks; writes glass-box.json)' },
       'persona-focus': { type: 'string', value: 'X', default: '20', description: 'with --glass-box: attention score of trait words (20: a sticky persona; about 3: one that dilutes as a conversation grows)' },
       'persona-layer': { type: 'string', value: 'L', default: '0', description: 'with --glass-box: the block that writes the persona level (a persona vector exists from blocks.L.hook_resid_post on)' },
