@@ -1,29 +1,52 @@
-// Inventory items on the engine with and without prefix reuse, side by side in one run: the
-// items of one persona share the chat template and the persona prompt, which EngineBackend
-// computes once (its KV cache) and reuses. Prints the time per item for both, the ratio, and the
-// largest difference between the two paths' option probabilities. Random weights in the
-// SmolLM2-135M shape (bench/out/, written on first use; speed does not depend on the values).
+// A whole inventory (the IPIP-NEO-120's 120 items) under one persona, as the fidelity probe asks
+// it: the demo suite's first persona, conditioned by its first method (the real system prompt),
+// each item worded by the probe. The items share the chat template and the persona prompt, which
+// a backend with prefix reuse computes once and keeps. Side by side in one run, interleaved item
+// by item (so drift in the machine's speed falls on both paths alike), on one engine (two would
+// each keep ONNX Runtime threads spinning against the other's): prompt tokens run through the
+// model and time per item with and without reuse, and the largest difference between the two
+// paths' option probabilities. Then the same on `llamacpp:`, on float32 weights (F32 GGUF) and
+// on bfloat16 weights (a BF16 folder for the engine; BF16 GGUF of the same values for llama.cpp).
+// Random weights in the SmolLM2-135M shape (bench/out/, written on first use; speed does not
+// depend on the values).
 
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineBackend } from '../src/backends/engine.js';
-import { Engine } from '../src/engine/engine.js';
 import { readConfig, writeGgufModel, writeRandomModelFolder } from '../src/engine/random-model.js';
 import { getInstrument } from '../src/instruments/index.js';
 import { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } from '../src/probes/fidelity.js';
-import type { ChatMessage } from '../src/backends/types.js';
+import { suiteConditioning } from '../src/probes/conditioning.js';
+import { loadSuite } from '../src/suite/load.js';
+import type { Backend, ChatMessage } from '../src/backends/types.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SMOLLM = resolve(ROOT, '..', 'shared', 'models', 'smollm2-135m-instruct');
 const OUT = join(ROOT, 'bench', 'out', 'smollm2-135m-random');
 const OUT_BF16 = join(ROOT, 'bench', 'out', 'smollm2-135m-random-bf16');
-const ITEMS = 40;
+/** The first items find and keep the prefix: the steady state is counted after them. */
+const WARM = 2;
+/** Requests a suite keeps in flight by default (run.concurrency). */
+const CONCURRENCY = 4;
 
-const SYSTEM: ChatMessage = {
-  role: 'system',
-  content: 'You are Mara Voss, a night-shift archivist in a museum basement. Works alone among the boxes, prefers written notes to conversation, worries about misfiled records. You are very organized, very disciplined and very dependable; very reserved, very quiet and very solitary. Answer every question as Mara would.',
-};
+interface Side {
+  backend: Backend;
+  ms: number;
+}
+
+/** Ask every item of `prompts` of each side in turn; time per item after the first WARM. */
+async function interleaved(prompts: ChatMessage[][], sides: Side[], onProbs?: (probs: number[][]) => void): Promise<void> {
+  for (const [i, messages] of prompts.entries()) {
+    const probs: number[][] = [];
+    for (const side of sides) {
+      const t = performance.now();
+      probs.push((await side.backend.optionProbs!({ messages, options: OPTION_DIGITS })).probs);
+      if (i >= WARM) side.ms += performance.now() - t;
+    }
+    onProbs?.(probs);
+  }
+}
 
 async function main(): Promise<void> {
   if (!existsSync(join(OUT, 'model.safetensors'))) {
@@ -31,48 +54,34 @@ async function main(): Promise<void> {
     mkdirSync(dirname(OUT), { recursive: true });
     writeRandomModelFolder(OUT, readConfig(SMOLLM), SMOLLM, { seed: 135, sharpness: 0.5 });
   }
+  const suite = loadSuite(join(ROOT, 'examples', 'demo.yaml'));
+  const persona = suite.personas[0]!;
+  const system = suiteConditioning(suite, persona, suite.methods[0]!);
   const instrument = getInstrument('ipip-neo-120');
-  const prompts = instrument.items.slice(0, ITEMS).map((it): ChatMessage[] => [SYSTEM, { role: 'user', content: itemPrompt(it, instrument.options, DEFAULT_VARIANTS[0]!) }]);
-  const backend = await EngineBackend.create({ model: OUT });
-  const engine = await Engine.load(OUT);
-  const optionIds = OPTION_DIGITS.map((o) => engine.tokenizer.encode(o)[0]!);
-  const full = async (messages: ChatMessage[]) => {
-    const lp = await engine.nextTokenLogProbs(engine.tokenizer.chatIds(messages));
-    const p = optionIds.map((id) => Math.exp(lp[id]!));
-    const s = p.reduce((a, b) => a + b, 0);
-    return p.map((x) => x / s);
-  };
-  // Warm both paths (graph build, first sessions), on prompts that share nothing with the timed ones.
-  for (const m of prompts.slice(0, 2)) {
-    await backend.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
-    await full([{ role: 'system', content: 'warm-up' }, m[1]!]);
-  }
-  // Interleaved halves, so drift in the machine's speed falls on both paths alike.
-  const times = { reuse: 0, full: 0 };
-  let maxDiff = 0;
-  const tokens = engine.tokenizer.chatIds(prompts[0]!).length;
-  for (const [i, m] of prompts.entries()) {
-    let t = performance.now();
-    const a = (await backend.optionProbs({ messages: m, options: OPTION_DIGITS })).probs;
-    times.reuse += performance.now() - t;
-    t = performance.now();
-    const b = await full(m);
-    times.full += performance.now() - t;
-    a.forEach((x, k) => (maxDiff = Math.max(maxDiff, Math.abs(x - b[k]!))));
-    if (i < 2) times.reuse = times.full = 0; // the first two items find and build the prefix: count the steady state
-  }
-  const n = ITEMS - 2;
-  console.log(`inventory items under one persona (${tokens}-token prompts), SmolLM2-135M shape, ${n} items after the first two:`);
-  console.log(`  without prefix reuse  ${(times.full / n).toFixed(1)} ms/item`);
-  console.log(`  with prefix reuse     ${(times.reuse / n).toFixed(1)} ms/item`);
-  console.log(`  ratio                 ${(times.full / times.reuse).toFixed(2)}x faster; largest option-probability difference ${maxDiff.toExponential(1)}`);
-  await engine.dispose();
-  await backend.close?.();
+  const prompts = instrument.items.map((it): ChatMessage[] => [...system, { role: 'user', content: itemPrompt(it, instrument.options, DEFAULT_VARIANTS[0]!) }]);
+  const n = prompts.length - WARM;
 
-  // The same items on llamacpp, with and without its prefix reuse: first on the same float32
-  // weights as F32 GGUF, then on bfloat16 weights (a BF16 folder for the engine, which computes
-  // in float32 from them exactly; the same values as BF16 GGUF for llama.cpp), as checkpoints are
-  // published. llama.cpp's F32 products are its slow path; BF16 is the one it is built for.
+  const reuse: Side = { backend: await EngineBackend.create({ model: OUT, threads: 2 }), ms: 0 };
+  const whole: Side = { backend: await EngineBackend.create({ model: OUT, threads: 2, prefixReuse: false }), ms: 0 };
+  let maxDiff = 0;
+  await interleaved(prompts, [reuse, whole], ([a, b]) => a!.forEach((x, k) => (maxDiff = Math.max(maxDiff, Math.abs(x - b![k]!)))));
+  const tokens = (s: Side) => (s.backend as EngineBackend).prefix;
+  console.log(`the IPIP-NEO-120 under "${persona.name}" (demo suite, ${suite.methods[0]!.id}), ${prompts.length} items, SmolLM2-135M shape, 2 threads; times over the ${n} items after the first ${WARM}:`);
+  console.log(`  without prefix reuse  ${tokens(whole).evaluated} prompt tokens run, ${(whole.ms / n).toFixed(1)} ms/item`);
+  console.log(`  with prefix reuse     ${tokens(reuse).evaluated} run (${tokens(reuse).reused} served from the kept prefix), ${(reuse.ms / n).toFixed(1)} ms/item`);
+  console.log(`  ratio                 ${(tokens(whole).evaluated / tokens(reuse).evaluated).toFixed(2)}x fewer tokens, ${(whole.ms / reuse.ms).toFixed(2)}x faster per item (target >= 2x); largest option-probability difference ${maxDiff.toExponential(1)}`);
+  // As a suite runs them: CONCURRENCY requests in flight (the run settings' default), which the backend packs into one call over the kept prefix.
+  const together = await EngineBackend.create({ model: OUT, threads: 2 });
+  let togetherMs = 0;
+  for (let i = 0; i < prompts.length; i += CONCURRENCY) {
+    const t = performance.now();
+    await Promise.all(prompts.slice(i, i + CONCURRENCY).map((messages) => together.optionProbs({ messages, options: OPTION_DIGITS })));
+    if (i >= CONCURRENCY) togetherMs += performance.now() - t;
+  }
+  const m = prompts.length - CONCURRENCY;
+  console.log(`  with reuse, ${CONCURRENCY} in flight (packed ${together.packed.calls} calls of ${together.packed.prompts} prompts): ${(togetherMs / m).toFixed(1)} ms/item, ${((whole.ms / n) / (togetherMs / m)).toFixed(2)}x faster than without reuse one at a time`);
+
+  // The same items on llamacpp.
   if (!existsSync(`${OUT}.gguf`)) {
     console.log('llamacpp: no GGUF of these weights (npm run bench:engine writes it); skipped');
     return;
@@ -83,33 +92,18 @@ async function main(): Promise<void> {
     writeGgufModel(`${OUT_BF16}.gguf`, config, writeRandomModelFolder(OUT_BF16, config, SMOLLM, { seed: 135, sharpness: 0.5, dtype: 'BF16' }), SMOLLM, 'persona-probe random model (bf16)', 'bf16');
   }
   const { LlamaCppBackend } = await import('../src/backends/llamacpp.js');
-  const bf16Engine = await EngineBackend.create({ model: OUT_BF16 });
-  let engineBf16 = 0;
-  for (const m of prompts.slice(0, 2)) await bf16Engine.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
-  for (const [i, m] of prompts.entries()) {
-    const t = performance.now();
-    await bf16Engine.optionProbs({ messages: m, options: OPTION_DIGITS });
-    if (i >= 2) engineBf16 += performance.now() - t;
-  }
-  await bf16Engine.close?.();
+  const bf16: Side = { backend: await EngineBackend.create({ model: OUT_BF16, threads: 2 }), ms: 0 };
+  await interleaved(prompts, [bf16]);
   for (const [label, gguf, engineMs] of [
-    ['F32 GGUF, the same float32 weights', `${OUT}.gguf`, times.reuse],
-    ['BF16 GGUF; the engine on the same weights as a BF16 folder', `${OUT_BF16}.gguf`, engineBf16],
+    ['F32 GGUF, the same float32 weights', `${OUT}.gguf`, reuse.ms],
+    ['BF16 GGUF; the engine on the same values as a BF16 folder', `${OUT_BF16}.gguf`, bf16.ms],
   ] as const) {
-    const sides = { reuse: new LlamaCppBackend({ model: gguf, threads: 2 }), full: new LlamaCppBackend({ model: gguf, threads: 2, prefixReuse: false }) };
-    const llamaTimes = { reuse: 0, full: 0 };
-    for (const b of Object.values(sides)) for (const m of prompts.slice(0, 2)) await b.optionProbs({ messages: [{ role: 'system', content: 'warm-up' }, m[1]!], options: OPTION_DIGITS });
-    for (const [i, m] of prompts.entries()) {
-      for (const side of ['reuse', 'full'] as const) {
-        const t = performance.now();
-        await sides[side].optionProbs({ messages: m, options: OPTION_DIGITS });
-        if (i >= 2) llamaTimes[side] += performance.now() - t;
-      }
-    }
+    const llama = { reuse: { backend: new LlamaCppBackend({ model: gguf, threads: 2 }), ms: 0 }, whole: { backend: new LlamaCppBackend({ model: gguf, threads: 2, prefixReuse: false }), ms: 0 } };
+    await interleaved(prompts, [llama.reuse, llama.whole]);
     console.log(`llamacpp (node-llama-cpp, 2 threads), the same items, ${label}:`);
-    console.log(`  without prefix reuse  ${(llamaTimes.full / n).toFixed(1)} ms/item`);
-    console.log(`  with prefix reuse     ${(llamaTimes.reuse / n).toFixed(1)} ms/item; the engine with reuse ${(engineMs / n).toFixed(1)} ms/item: llamacpp/engine ${(llamaTimes.reuse / engineMs).toFixed(2)}x (target <= 1.5x)`);
-    for (const b of Object.values(sides)) await b.close();
+    console.log(`  without prefix reuse  ${(llama.whole.ms / n).toFixed(1)} ms/item`);
+    console.log(`  with prefix reuse     ${(llama.reuse.ms / n).toFixed(1)} ms/item; the engine with reuse ${(engineMs / n).toFixed(1)} ms/item: llamacpp/engine ${(llama.reuse.ms / engineMs).toFixed(2)}x (target <= 1.5x)`);
+    for (const side of Object.values(llama)) await side.backend.close?.();
   }
 }
 

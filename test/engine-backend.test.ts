@@ -294,3 +294,39 @@ test('fresh means fresh: a model rebuilt at the same path with other weights is 
   assert.match(fresh.stdout, /calls this time 5 · served from store 0/);
   assert.equal(scores(fresh.stdout), scores(rebuilt.stdout), 'a deterministic backend gives the same numbers again');
 });
+
+test('prefix reuse: the items of an inventory under one persona run only their own tokens on the kept template and persona prompt, with the option probabilities of running every prompt whole (within 1e-5), and so do requests in flight together, packed into one call; prefixReuse: false runs them whole', async () => {
+  const { getInstrument } = await import('../src/instruments/index.js');
+  const { DEFAULT_VARIANTS, OPTION_DIGITS, itemPrompt } = await import('../src/probes/fidelity.js');
+  const instrument = getInstrument('ipip-neo-120');
+  const system = { role: 'system' as const, content: 'You are Mara Voss. Works alone among the boxes, prefers written notes to conversation. Answer every question as Mara Voss would.' };
+  const items = instrument.items.slice(0, 6).map((it) => [system, { role: 'user' as const, content: itemPrompt(it, instrument.options, DEFAULT_VARIANTS[0]!) }]);
+  const reuse = await EngineBackend.create({ model: model.dir });
+  const whole = await EngineBackend.create({ model: model.dir, prefixReuse: false });
+  let worst = 0;
+  for (const messages of items) {
+    const a = (await reuse.optionProbs({ messages, options: OPTION_DIGITS })).probs;
+    const b = (await whole.optionProbs({ messages, options: OPTION_DIGITS })).probs;
+    a.forEach((x, k) => (worst = Math.max(worst, Math.abs(x - b[k]!))));
+  }
+  assert.ok(worst < 1e-5, `largest option-probability difference ${worst}`);
+  // The first item runs whole; from the second on, the shared prefix (template and persona) is kept.
+  assert.ok(reuse.prefix.reused >= 5 * 30, `reused ${reuse.prefix.reused} tokens`);
+  // Every prompt token is either run or served from the kept prefix (the prefix runs once more, on its own, when first kept).
+  assert.ok(reuse.prefix.evaluated + reuse.prefix.reused > whole.prefix.evaluated && reuse.prefix.evaluated < whole.prefix.evaluated - 100, `evaluated ${reuse.prefix.evaluated} (reused ${reuse.prefix.reused}) against ${whole.prefix.evaluated}`);
+  assert.equal(whole.prefix.reused, 0);
+  // Requests in flight together (the runner's concurrency) run as one packed call over the prefix they share, with the same numbers.
+  for (const prefixReuse of [true, false]) {
+    const together = await EngineBackend.create({ model: model.dir, prefixReuse });
+    const probs = await Promise.all(items.map((messages) => together.optionProbs({ messages, options: OPTION_DIGITS })));
+    let gap = 0;
+    for (const [i, messages] of items.entries()) {
+      const b = (await whole.optionProbs({ messages, options: OPTION_DIGITS })).probs;
+      probs[i]!.probs.forEach((x, k) => (gap = Math.max(gap, Math.abs(x - b[k]!))));
+    }
+    assert.deepEqual(together.packed, { calls: 1, prompts: items.length });
+    assert.ok(gap < 1e-5, `packed${prefixReuse ? ' over the shared prefix' : ''}: largest difference ${gap}`);
+    if (prefixReuse) assert.ok(together.prefix.reused >= items.length * 30, `reused ${together.prefix.reused}`);
+    else assert.equal(together.prefix.reused, 0);
+  }
+});

@@ -143,3 +143,28 @@ test('engine: backend with batched generation: concurrent chats decode together,
   assert.ok(batched.batchStats.captureHits >= 3, `captured: ${batched.batchStats.captureHits} of 5`);
   assert.ok(worst < 1e-5, `captured vs teacher-forced means: ${worst.toExponential(2)}`);
 });
+
+for (const family of ['llama', 'gemma2'] as Family[]) test(`${family}: sequences packed over a shared past (a kept prompt prefix) give each one's last logits as running prefix and suffix whole, alone`, async () => {
+  const model = makeModel(family === 'gemma2' ? familyConfig(family, { layers: 2 }) : { ...familyConfig(family, { layers: 3 }), tie_word_embeddings: false });
+  await withEngine(model.dir, async (engine) => {
+    // A prefix past Gemma 2's 32-token window, so the shared past is windowed too.
+    const prefix = engine.tokenizer.encode(`${PROMPTS[3]!} ${PROMPTS[0]!}`);
+    const suffixes = PROMPTS.map((p) => engine.tokenizer.encode(` ${p}`));
+    const kept = (await engine.forward(prefix, { keepCache: true })).cache!;
+    const P = prefix.length;
+    const packing = { seqs: suffixes.flatMap((s, b) => s.map(() => b)), positions: suffixes.flatMap((s) => s.map((_, i) => P + i)) };
+    const packed = await engine.forward(suffixes.flat(), { past: kept, packing });
+    const V = engine.spec.vocab;
+    assert.equal(packed.rows, suffixes.length);
+    let worst = 0;
+    for (const [b, s] of suffixes.entries()) {
+      const alone = await engine.forward([...prefix, ...s]);
+      worst = Math.max(worst, maxRelative(packed.logits.subarray(b * V, (b + 1) * V), alone.logits));
+    }
+    console.log(`# ${family}: packed over a ${P}-token shared past against each whole: largest relative logit difference ${worst.toExponential(2)}`);
+    assert.ok(worst < 1e-5, `${worst}`);
+    // The kept prefix is read, not changed: running it again gives the same logits.
+    assert.equal(kept.length, P);
+    await assert.rejects(engine.forward(suffixes[0]!, { past: kept, packing: { seqs: suffixes[0]!.map(() => 0), positions: suffixes[0]!.map((_, i) => i) } }), /positions start after the shared past/);
+  });
+});

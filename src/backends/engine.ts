@@ -17,6 +17,12 @@ export interface EngineBackendConfig extends EngineOptions {
   interventionsFile?: string;
   /** Or interventions built in code. */
   interventions?: Intervention[];
+  /**
+   * Keep the KV cache of the prefix option-probability requests share (an inventory's template
+   * and persona) and run each one's own tokens on top of it (default true; the results are the
+   * same to float rounding).
+   */
+  prefixReuse?: boolean;
 }
 
 /** A short fingerprint of interventions, so steered and plain runs of one model never share cached calls. */
@@ -43,6 +49,9 @@ function currentFingerprint(engine: Engine): string | undefined {
     return undefined; // a weight file is gone: the folder changed
   }
 }
+/** At most this many option-probability prompts in flight together run as one packed call. */
+const OPTION_BATCH = 8;
+
 /** Below this many shared tokens a prefix is not worth a cache of its own. */
 const MIN_PREFIX = 16;
 
@@ -77,6 +86,7 @@ export class EngineBackend implements Backend {
     model: string,
     /** A content fingerprint of the weights (util/fingerprint.ts): part of the id, so of every cache key. */
     readonly weights: string,
+    private readonly prefixReuse = true,
   ) {
     const base = `engine:${model}#w${weights}`;
     this.modelDir = engine.folder.dir;
@@ -103,7 +113,7 @@ export class EngineBackend implements Backend {
     const { engine, weights } = await loaded;
     const interventions = [...(config.interventions ?? []), ...(config.interventionsFile ? loadInterventionFile(config.interventionsFile, engine.spec) : [])];
     engine.checkInterventions(interventions);
-    return new EngineBackend(engine, interventions, config.model, weights);
+    return new EngineBackend(engine, interventions, config.model, weights, config.prefixReuse ?? true);
   }
 
   /**
@@ -213,7 +223,11 @@ export class EngineBackend implements Backend {
   }
 
   /** The KV cache of the prompt prefix the last option-probability requests shared (an inventory's template and persona). */
-  private prefix: { ids: number[]; cache: KvCache } | undefined;
+  private kept: { ids: number[]; cache: KvCache } | undefined;
+  /** Prompt tokens run through the model and tokens served from the kept prefix, over this backend's life. */
+  readonly prefix = { evaluated: 0, reused: 0 };
+  /** Option-probability calls that ran packed, and the prompts they held. */
+  readonly packed = { calls: 0, prompts: 0 };
   private lastIds: number[] | undefined;
 
   /**
@@ -224,28 +238,86 @@ export class EngineBackend implements Backend {
   private async nextTokenLogProbs(ids: number[]): Promise<Float32Array> {
     const shared = this.lastIds ? commonPrefix(this.lastIds, ids) : 0;
     this.lastIds = ids;
-    let p = this.prefix;
+    const whole = () => {
+      this.prefix.evaluated += ids.length;
+      return this.engine.nextTokenLogProbs(ids, this.interventions);
+    };
+    if (!this.prefixReuse) return whole();
+    let p = this.kept;
     if (!(p && p.ids.length < ids.length && startsWith(ids, p.ids) && p.ids.length >= shared) && shared >= MIN_PREFIX && shared < ids.length) {
       const r = await this.engine.forward(ids.slice(0, shared), { interventions: this.interventions, keepCache: true });
-      p = this.prefix = { ids: ids.slice(0, shared), cache: r.cache! };
+      this.prefix.evaluated += shared;
+      p = this.kept = { ids: ids.slice(0, shared), cache: r.cache! };
     }
-    if (!p || !(p.ids.length < ids.length && startsWith(ids, p.ids))) return this.engine.nextTokenLogProbs(ids, this.interventions);
+    if (!p || !(p.ids.length < ids.length && startsWith(ids, p.ids))) return whole();
+    this.prefix.reused += p.ids.length;
+    this.prefix.evaluated += ids.length - p.ids.length;
     // A shallow copy: the suffix is appended past the prefix (slots the next request masks), or into new arrays.
     const past: KvCache = { keys: [...p.cache.keys], values: [...p.cache.values], length: p.ids.length, capacity: p.cache.capacity };
     const r = await this.engine.forward(ids.slice(p.ids.length), { interventions: this.interventions, past });
     return logSoftmax(r.logits);
   }
 
-  optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
-    return this.serial(async () => {
-      const ids = this.engine.tokenizer.chatIds(request.messages);
-      const logProbs = await this.nextTokenLogProbs(ids);
-      const res = normaliseOptionProbs(request.options, (o) => {
-        const first = this.engine.tokenizer.encode(o)[0];
-        return first === undefined ? 0 : Math.exp(logProbs[first]!);
-      });
-      return { ...res, usage: { inputTokens: ids.length, outputTokens: 0 } };
+  async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
+    const ids = this.engine.tokenizer.chatIds(request.messages);
+    const logProbs = await this.queuedLogProbs(ids);
+    const res = normaliseOptionProbs(request.options, (o) => {
+      const first = this.engine.tokenizer.encode(o)[0];
+      return first === undefined ? 0 : Math.exp(logProbs[first]!);
     });
+    return { ...res, usage: { inputTokens: ids.length, outputTokens: 0 } };
+  }
+
+  /** Option-probability prompts waiting for the engine: those in flight together run as one packed call. */
+  private readonly pendingLogProbs: { ids: number[]; resolve: (lp: Float32Array) => void; reject: (err: unknown) => void }[] = [];
+
+  private queuedLogProbs(ids: number[]): Promise<Float32Array> {
+    return new Promise((resolve, reject) => {
+      this.pendingLogProbs.push({ ids, resolve, reject });
+      if (this.pendingLogProbs.length === 1) void this.serial(() => this.drainLogProbs());
+    });
+  }
+
+  private async drainLogProbs(): Promise<void> {
+    const batch = this.pendingLogProbs.splice(0, OPTION_BATCH);
+    if (this.pendingLogProbs.length) void this.serial(() => this.drainLogProbs());
+    try {
+      const out = batch.length === 1 ? [await this.nextTokenLogProbs(batch[0]!.ids)] : await this.packedLogProbs(batch.map((b) => b.ids));
+      batch.forEach((b, i) => b.resolve(out[i]!));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
+  }
+
+  /**
+   * Next-token log-probabilities of several prompts in one packed call (see Engine.forward's
+   * packing): their own tokens over the kept prefix when they all continue it, or over the prefix
+   * they share (then kept), or whole. The same numbers as one at a time, to float rounding.
+   */
+  private async packedLogProbs(list: number[][]): Promise<Float32Array[]> {
+    let p = this.kept;
+    if (this.prefixReuse) {
+      const shortest = Math.min(...list.map((ids) => ids.length));
+      const shared = Math.min(shortest - 1, list.slice(1).reduce((n, ids) => Math.min(n, commonPrefix(list[0]!, ids)), shortest));
+      const continues = (q: { ids: number[] }) => list.every((ids) => q.ids.length < ids.length && startsWith(ids, q.ids));
+      if (!(p && continues(p) && p.ids.length >= shared) && shared >= MIN_PREFIX) {
+        const r = await this.engine.forward(list[0]!.slice(0, shared), { interventions: this.interventions, keepCache: true });
+        this.prefix.evaluated += shared;
+        p = this.kept = { ids: list[0]!.slice(0, shared), cache: r.cache! };
+      }
+      if (p && !continues(p)) p = undefined;
+    } else p = undefined;
+    this.lastIds = list.at(-1);
+    const P = p?.ids.length ?? 0;
+    const own = list.map((ids) => ids.slice(P));
+    this.prefix.reused += P * list.length;
+    this.prefix.evaluated += own.reduce((n, x) => n + x.length, 0);
+    const packing = { seqs: own.flatMap((x, b) => x.map(() => b)), positions: own.flatMap((x) => x.map((_, i) => P + i)) };
+    const r = await this.engine.forward(own.flat(), { interventions: this.interventions, packing, ...(p ? { past: p.cache } : {}) });
+    this.packed.calls++;
+    this.packed.prompts += list.length;
+    const V = this.engine.spec.vocab;
+    return list.map((_, b) => logSoftmax(r.logits.subarray(b * V, (b + 1) * V)));
   }
 
   /**

@@ -120,7 +120,11 @@ export interface ForwardOptions {
   keepCache?: boolean;
   /** Whether these tokens are prompt or generated (for interventions' `positions`). */
   scope?: TokenScope;
-  /** Run several sequences packed into this one call (see Packing), with no past cache (decodeRows continues them). */
+  /**
+   * Run several sequences packed into this one call (see Packing): from no cache (decodeRows
+   * continues them, from the kept cache), or all continuing `past` as a prefix they share
+   * (positions from its length on; the cache is not kept).
+   */
   packing?: Packing;
 }
 
@@ -435,16 +439,18 @@ export class Engine {
     const interventions = options.interventions ?? [];
     // Every layout has the KV cache inputs and outputs, so a trace and a generation
     // share one session; presents are fetched only when kept.
-    const kvCache = Boolean(options.keepCache || options.past);
+    const kvCache = Boolean(options.keepCache || (options.past && !options.packing));
     const session = await this.session({ hooks, interventions: interventions.map((i) => ({ hook: i.hook, op: i.op })), kvCache: true });
 
     const packing = options.packing;
     if (packing && (packing.seqs.length !== T || packing.positions.length !== T)) throw new RangeError(`packing: ${packing.seqs.length} sequence ids and ${packing.positions.length} positions for ${T} tokens`);
-    if (packing && options.past) throw new RangeError('packing: packed sequences start from no cache (decodeRows continues each in its own row)');
+    // Packed sequences start from no cache, or all continue one shared past (an inventory's prompt prefix); decodeRows continues each in its own row.
+    if (packing && options.past && options.keepCache) throw new RangeError('packing: packed sequences over a shared past cannot keep the cache (decodeRows continues sequences in rows of their own)');
+    if (packing && packing.positions.some((p) => p < P)) throw new RangeError(`packing: positions start after the shared past (${P} tokens)`);
     const furthest = packing ? packing.positions.reduce((a, b) => Math.max(a, b), 0) : 0;
     if (packing && rope.kind === 'longrope' && furthest >= rope.originalMaxPositions) throw new UserError(`position ${furthest}: past original_max_position_embeddings (${rope.originalMaxPositions})`);
     const W = spec.slidingWindow;
-    const { bias, windowBias } = packing ? packedBias(packing, C, W) : sequenceBias(T, P, C, W);
+    const { bias, windowBias } = packing ? packedBias(packing, C, W, P) : sequenceBias(T, P, C, W);
     const rows = packing ? [...(packing.logitRows ?? lastOfEach(packing.seqs))] : options.logits === 'all' ? Array.from({ length: T }, (_, i) => i) : [T - 1];
     const positions = packing ? packing.positions : Array.from({ length: T }, (_, i) => P + i);
     const feeds: Record<string, ort.Tensor> = {
@@ -774,8 +780,12 @@ function sequenceBias(T: number, P: number, C: number, W: number | undefined): {
   return { bias, windowBias };
 }
 
-/** Packed sequences' masks (no cache: its C empty slots stay masked): a token sees the tokens of its own sequence at its position or before (and, on sliding layers, within the window). */
-function packedBias(packing: Packing, C: number, W: number | undefined): { bias: Float32Array; windowBias?: Float32Array } {
+/**
+ * Packed sequences' masks: a token sees the tokens of its own sequence at its position or before,
+ * and the first P cache slots, a past every sequence shares (slot j at position j); on sliding
+ * layers, only those within the window. Slots past P stay masked.
+ */
+function packedBias(packing: Packing, C: number, W: number | undefined, P = 0): { bias: Float32Array; windowBias?: Float32Array } {
   const T = packing.seqs.length;
   const bias = new Float32Array(T * (C + T)).fill(-Infinity);
   const windowBias = W === undefined ? undefined : new Float32Array(T * (C + T)).fill(-Infinity);
@@ -788,6 +798,7 @@ function packedBias(packing: Packing, C: number, W: number | undefined): { bias:
       bias[row + col] = 0;
       if (windowBias && pos > p - W!) windowBias[row + col] = 0;
     };
+    for (let j = 0; j < P; j++) see(j, s, j);
     for (let k = 0; k <= i; k++) see(C + k, packing.seqs[k]!, packing.positions[k]!);
   }
   return { bias, ...(windowBias ? { windowBias } : {}) };
