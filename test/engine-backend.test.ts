@@ -329,4 +329,21 @@ test('prefix reuse: the items of an inventory under one persona run only their o
     if (prefixReuse) assert.ok(together.prefix.reused >= items.length * 30, `reused ${together.prefix.reused}`);
     else assert.equal(together.prefix.reused, 0);
   }
+  // A packed call that fails does not fail its requests together: each runs alone and gets its own answer.
+  const forward = Engine.prototype.forward;
+  Engine.prototype.forward = function (this: Engine, ids, options) {
+    if (options?.packing) return Promise.reject(new Error('packed call failed'));
+    return forward.call(this, ids, options);
+  };
+  try {
+    const alone = await EngineBackend.create({ model: model.dir });
+    const probs = await Promise.all(items.slice(0, 3).map((messages) => alone.optionProbs({ messages, options: OPTION_DIGITS })));
+    assert.deepEqual(alone.packed, { calls: 0, prompts: 0 });
+    for (const [i, messages] of items.slice(0, 3).entries()) {
+      const b = (await whole.optionProbs({ messages, options: OPTION_DIGITS })).probs;
+      probs[i]!.probs.forEach((x, k) => assert.ok(Math.abs(x - b[k]!) < 1e-5, `item ${i}, option ${k + 1}: ${x} against ${b[k]}`));
+    }
+  } finally {
+    Engine.prototype.forward = forward;
+  }
 });

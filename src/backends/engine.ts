@@ -281,12 +281,16 @@ export class EngineBackend implements Backend {
   private async drainLogProbs(): Promise<void> {
     const batch = this.pendingLogProbs.splice(0, OPTION_BATCH);
     if (this.pendingLogProbs.length) void this.serial(() => this.drainLogProbs());
-    try {
-      const out = batch.length === 1 ? [await this.nextTokenLogProbs(batch[0]!.ids)] : await this.packedLogProbs(batch.map((b) => b.ids));
-      batch.forEach((b, i) => b.resolve(out[i]!));
-    } catch (err) {
-      for (const b of batch) b.reject(err);
+    if (batch.length > 1) {
+      try {
+        const out = await this.packedLogProbs(batch.map((b) => b.ids));
+        batch.forEach((b, i) => b.resolve(out[i]!));
+        return;
+      } catch {
+        // One bad prompt must not fail the others: each runs alone, and gets its own result or error.
+      }
     }
+    for (const b of batch) await this.nextTokenLogProbs(b.ids).then(b.resolve, b.reject);
   }
 
   /**
