@@ -52,6 +52,30 @@ async function llamaCpp(gguf: string) {
   };
 }
 
+/**
+ * The engine against llama.cpp at every position of `ids`: the largest log-probability gap over
+ * llama.cpp's top 50, the positions where llama.cpp's top token is above 0.1 (far from uniform),
+ * and those where both pick the same top token.
+ */
+async function topFifty(engine: Engine, ref: Awaited<ReturnType<typeof llamaCpp>>, ids: number[]): Promise<{ worst: number; peaky: number; sameTop: number }> {
+  const { logits } = await engine.forward(ids, { logits: 'all' });
+  const V = engine.spec.vocab;
+  const theirs = await ref.distributions(ids);
+  let worst = 0;
+  let peaky = 0;
+  let sameTop = 0;
+  for (let pos = 0; pos < ids.length; pos++) {
+    const mine = logSoftmax(logits.subarray(pos * V, (pos + 1) * V));
+    const top = [...theirs[pos]!.entries()].sort((a, b) => b[1] - a[1]).slice(0, 50);
+    if (top[0]![1] > 0.1) peaky++;
+    let best = 0;
+    for (let t = 1; t < V; t++) if (mine[t]! > mine[best]!) best = t;
+    if (best === top[0]![0]) sameTop++;
+    for (const [tok, p] of top) worst = Math.max(worst, Math.abs(Math.log(p) - mine[tok as number]!));
+  }
+  return { worst, peaky, sameTop };
+}
+
 async function compare(family: Family, options: { dtype?: 'F32' | 'F16' | 'BF16'; shards?: number; weights?: 'inline' | 'external' } = {}) {
   const config = familyConfig(family, { layers: 3 });
   const { dir, gguf } = makeModel(config, { gguf: true, dtype: options.dtype, shards: options.shards });
@@ -60,17 +84,7 @@ async function compare(family: Family, options: { dtype?: 'F32' | 'F16' | 'BF16'
   try {
     const ids = engine.tokenizer.encode(PROMPT);
     assert.ok(ids.length >= 64, `prompt has ${ids.length} tokens`);
-    const { logits } = await engine.forward(ids, { logits: 'all' });
-    const V = engine.spec.vocab;
-    const theirs = await ref.distributions(ids);
-    let worst = 0;
-    let peaky = 0;
-    for (let pos = 0; pos < ids.length; pos++) {
-      const mine = logSoftmax(logits.subarray(pos * V, (pos + 1) * V));
-      const top = [...theirs[pos]!.entries()].sort((a, b) => b[1] - a[1]).slice(0, 50);
-      if (top[0]![1] > 0.1) peaky++;
-      for (const [tok, p] of top) worst = Math.max(worst, Math.abs(Math.log(p) - mine[tok as number]!));
-    }
+    const { worst, peaky } = await topFifty(engine, ref, ids);
     // Far from uniform, or agreeing would prove little.
     assert.ok(peaky / ids.length > 0.5, `top-1 above 0.1 at only ${peaky}/${ids.length} positions`);
     assert.ok(worst < TOL, `${family}: max |log p difference| over top-50 = ${worst}`);
@@ -113,19 +127,7 @@ test('BF16 GGUF (how checkpoints are published, and llama.cpp\'s fast CPU path):
   const ref = await llamaCpp(gguf);
   try {
     const ids = engine.tokenizer.encode(PROMPT);
-    const V = engine.spec.vocab;
-    const { logits } = await engine.forward(ids, { logits: 'all' });
-    const theirs = await ref.distributions(ids);
-    let worst = 0;
-    let sameTop = 0;
-    for (let pos = 0; pos < ids.length; pos++) {
-      const mine = logSoftmax(logits.subarray(pos * V, (pos + 1) * V));
-      const top = [...theirs[pos]!.entries()].sort((a, b) => b[1] - a[1]).slice(0, 50);
-      let best = 0;
-      for (let t = 1; t < V; t++) if (mine[t]! > mine[best]!) best = t;
-      if (best === top[0]![0]) sameTop++;
-      for (const [tok, p] of top) worst = Math.max(worst, Math.abs(Math.log(p) - mine[tok as number]!));
-    }
+    const { worst, sameTop } = await topFifty(engine, ref, ids);
     console.log(`# BF16 GGUF vs the engine on the BF16 folder: max |dlogp| over top-50 ${worst.toExponential(2)}, same top-1 at ${sameTop}/${ids.length} positions`);
     // bfloat16 activations keep 8 bits of mantissa: far looser than F32's 1e-3, far tighter than unrelated weights.
     assert.ok(worst < 0.1, `max |dlogp| ${worst}`);
