@@ -42,6 +42,9 @@ export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tenso
   let largest = 0;
   // Only the tensors that stay float32 are read by the runtime (and cast, when stored in 16 bits); quantized matrices are read by the quantizer, one stack at a time.
   let storedFloat = 0;
+  // 16-bit weights are cast one tensor at a time (into the cache folder's float32 copy, or into an
+  // inline graph): the largest one, stored and cast, is held at once.
+  let castBytes = 0;
   for (const [name, { info }] of folder.tensors) {
     const values = info.shape.reduce((a, b) => a * b, 1);
     largest = Math.max(largest, values * 4);
@@ -50,14 +53,8 @@ export function estimateMemory(folder: Pick<ModelFolder, 'float32Bytes' | 'tenso
     else {
       float32Bytes += values * 4;
       storedFloat += info.byteLength;
+      if (info.dtype !== 'F32') castBytes = Math.max(castBytes, info.byteLength * 3);
     }
-  }
-  // 16-bit weights are cast one tensor at a time (into the cache folder's float32 copy, or into an
-  // inline graph): the largest one, stored and cast, is held at once.
-  let castBytes = 0;
-  for (const [name, { info }] of folder.tensors) {
-    if (info.dtype === 'F32' || (name === EMBEDDING && !heldEmbedding) || (o.quantize && QUANTIZED.test(name))) continue;
-    castBytes = Math.max(castBytes, info.byteLength * 3);
   }
   if (!o.quantize) {
     const total = o.sessions * float32Bytes + castBytes + (o.inline ? 2 * float32Bytes : 0) + RUNTIME_BYTES;
