@@ -230,34 +230,6 @@ export class EngineBackend implements Backend {
   readonly packed = { calls: 0, prompts: 0 };
   private lastIds: number[] | undefined;
 
-  /**
-   * Next-token log-probabilities, reusing the prefix the previous request shared with this one:
-   * the items of one inventory under one persona repeat the same template and persona prompt,
-   * so that part is computed once and each item runs only its own tokens on top of it.
-   */
-  private async nextTokenLogProbs(ids: number[]): Promise<Float32Array> {
-    const shared = this.lastIds ? commonPrefix(this.lastIds, ids) : 0;
-    this.lastIds = ids;
-    const whole = () => {
-      this.prefix.evaluated += ids.length;
-      return this.engine.nextTokenLogProbs(ids, this.interventions);
-    };
-    if (!this.prefixReuse) return whole();
-    let p = this.kept;
-    if (!(p && p.ids.length < ids.length && startsWith(ids, p.ids) && p.ids.length >= shared) && shared >= MIN_PREFIX && shared < ids.length) {
-      const r = await this.engine.forward(ids.slice(0, shared), { interventions: this.interventions, keepCache: true });
-      this.prefix.evaluated += shared;
-      p = this.kept = { ids: ids.slice(0, shared), cache: r.cache! };
-    }
-    if (!p || !(p.ids.length < ids.length && startsWith(ids, p.ids))) return whole();
-    this.prefix.reused += p.ids.length;
-    this.prefix.evaluated += ids.length - p.ids.length;
-    // A shallow copy: the suffix is appended past the prefix (slots the next request masks), or into new arrays.
-    const past: KvCache = { keys: [...p.cache.keys], values: [...p.cache.values], length: p.ids.length, capacity: p.cache.capacity };
-    const r = await this.engine.forward(ids.slice(p.ids.length), { interventions: this.interventions, past });
-    return logSoftmax(r.logits);
-  }
-
   async optionProbs(request: OptionProbsRequest): Promise<OptionProbsResult> {
     const ids = this.engine.tokenizer.chatIds(request.messages);
     const logProbs = await this.queuedLogProbs(ids);
@@ -283,26 +255,29 @@ export class EngineBackend implements Backend {
     if (this.pendingLogProbs.length) void this.serial(() => this.drainLogProbs());
     if (batch.length > 1) {
       try {
-        const out = await this.packedLogProbs(batch.map((b) => b.ids));
+        const out = await this.logProbsOf(batch.map((b) => b.ids));
         batch.forEach((b, i) => b.resolve(out[i]!));
         return;
       } catch {
         // One bad prompt must not fail the others: each runs alone, and gets its own result or error.
       }
     }
-    for (const b of batch) await this.nextTokenLogProbs(b.ids).then(b.resolve, b.reject);
+    for (const b of batch) await this.logProbsOf([b.ids]).then(([lp]) => b.resolve(lp!), b.reject);
   }
 
   /**
-   * Next-token log-probabilities of several prompts in one packed call (see Engine.forward's
+   * Next-token log-probabilities of one or more prompts in one packed call (see Engine.forward's
    * packing): their own tokens over the kept prefix when they all continue it, or over the prefix
-   * they share (then kept), or whole. The same numbers as one at a time, to float rounding.
+   * they share (then kept), or whole. One prompt shares with the one before it: the items of one
+   * inventory under one persona repeat the same template and persona prompt, so that part is
+   * computed once. The same numbers as each prompt whole, to float rounding.
    */
-  private async packedLogProbs(list: number[][]): Promise<Float32Array[]> {
+  private async logProbsOf(list: number[][]): Promise<Float32Array[]> {
     let p = this.kept;
     if (this.prefixReuse) {
       const shortest = Math.min(...list.map((ids) => ids.length));
-      const shared = Math.min(shortest - 1, list.slice(1).reduce((n, ids) => Math.min(n, commonPrefix(list[0]!, ids)), shortest));
+      const [first, ...rest] = list.length > 1 ? list : this.lastIds ? [this.lastIds, list[0]!] : [[], list[0]!];
+      const shared = Math.min(shortest - 1, rest.reduce((n, ids) => Math.min(n, commonPrefix(first!, ids)), shortest));
       const continues = (q: { ids: number[] }) => list.every((ids) => q.ids.length < ids.length && startsWith(ids, q.ids));
       if (!(p && continues(p) && p.ids.length >= shared) && shared >= MIN_PREFIX) {
         const r = await this.engine.forward(list[0]!.slice(0, shared), { interventions: this.interventions, keepCache: true });
@@ -318,8 +293,10 @@ export class EngineBackend implements Backend {
     this.prefix.evaluated += own.reduce((n, x) => n + x.length, 0);
     const packing = { seqs: own.flatMap((x, b) => x.map(() => b)), positions: own.flatMap((x) => x.map((_, i) => P + i)) };
     const r = await this.engine.forward(own.flat(), { interventions: this.interventions, packing, ...(p ? { past: p.cache } : {}) });
-    this.packed.calls++;
-    this.packed.prompts += list.length;
+    if (list.length > 1) {
+      this.packed.calls++;
+      this.packed.prompts += list.length;
+    }
     const V = this.engine.spec.vocab;
     return list.map((_, b) => logSoftmax(r.logits.subarray(b * V, (b + 1) * V)));
   }
