@@ -37,6 +37,12 @@ interface PartResult {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const promptIds = () => Array.from({ length: PROMPT_TOKENS }, (_, i) => 100 + ((i * 7919) % 40000));
 
+/** The engine's floor (MB): its weights as float32, the KV cache of `context` tokens, and one row of logits. */
+function floorOf(engine: import('../src/engine/engine.js').Engine, context: number): number {
+  const spec = engine.spec;
+  return (engine.folder.float32Bytes + spec.layers * 2 * spec.kvHeads * spec.headDim * context * 4 + spec.vocab * 4) / 2 ** 20;
+}
+
 async function engineBench(): Promise<PartResult> {
   const { Engine } = await import('../src/engine/engine.js');
   const t0 = performance.now();
@@ -65,9 +71,7 @@ async function engineBench(): Promise<PartResult> {
       }),
     );
   }
-  const spec = engine.spec;
-  const context = PROMPT_TOKENS + DECODE_TOKENS;
-  const floorMB = (engine.folder.float32Bytes + spec.layers * 2 * spec.kvHeads * spec.headDim * context * 4 + spec.vocab * 4) / 2 ** 20;
+  const floorMB = floorOf(engine, PROMPT_TOKENS + DECODE_TOKENS);
   await engine.dispose();
   // Peak RSS of loading, prefill and decode (before the capture part loads a second copy).
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
@@ -147,11 +151,9 @@ async function largeMemoryBench(): Promise<MemoryResult> {
   const ids = promptIds().slice(0, LARGE_PROMPT);
   let state = await engine.forward(ids, { keepCache: true });
   for (let k = 0; k < LARGE_DECODE; k++) state = await engine.forward([ids[k]!], { past: state.cache, keepCache: true });
-  const spec = engine.spec;
-  const context = LARGE_PROMPT + LARGE_DECODE;
   let stored = 0;
   for (const { info } of engine.folder.tensors.values()) stored += info.byteLength;
-  const floorMB = (engine.folder.float32Bytes + spec.layers * 2 * spec.kvHeads * spec.headDim * context * 4 + spec.vocab * 4) / 2 ** 20;
+  const floorMB = floorOf(engine, LARGE_PROMPT + LARGE_DECODE);
   await engine.dispose();
   return { peakRssMB: process.resourceUsage().maxRSS / 1024, floorMB, storedMB: stored / 2 ** 20, beforeWeightsMB };
 }
